@@ -1,0 +1,283 @@
+//! Catalog pages rendered from the origin's JSON.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::html::{escape, page, url_encode};
+use crate::query::ListQuery;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Venue {
+    pub name: String,
+    pub city: String,
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PriceRange {
+    pub min_cents: Option<i64>,
+    pub max_cents: Option<i64>,
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Availability {
+    pub total_seats: i64,
+    pub available_seats: i64,
+}
+
+/// One event as `GET /api/v1/events[/{id}]` returns it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    pub id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub starts_at: DateTime<Utc>,
+    pub status: String,
+    pub sale_starts_at: Option<DateTime<Utc>>,
+    pub venue: Venue,
+    pub price_range: PriceRange,
+    pub availability: Availability,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Meta {
+    pub total: u64,
+    pub page: u32,
+    pub limit: u32,
+}
+
+/// `GET /api/v1/events`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventList {
+    pub data: Vec<Event>,
+    pub meta: Meta,
+}
+
+/// What a buyer is told about availability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Band {
+    Available,
+    FewLeft,
+    SoldOut,
+}
+
+impl Band {
+    /// "Few left" below 10% of capacity (or 20 seats, whichever is more).
+    pub fn of(a: &Availability) -> Self {
+        if a.available_seats <= 0 {
+            Band::SoldOut
+        } else if a.available_seats * 10 < a.total_seats || a.available_seats < 20 {
+            Band::FewLeft
+        } else {
+            Band::Available
+        }
+    }
+
+    fn label(self) -> (&'static str, &'static str) {
+        match self {
+            Band::Available => ("available", "Tickets available"),
+            Band::FewLeft => ("few", "Few tickets left"),
+            Band::SoldOut => ("sold_out", "Sold out"),
+        }
+    }
+}
+
+/// `€1,234.50`-style money, from cents.
+pub fn money(cents: i64, currency: &str) -> String {
+    let symbol = match currency {
+        "EUR" => "€",
+        "USD" => "$",
+        "GBP" => "£",
+        _ => "",
+    };
+    let units = cents / 100;
+    let mut grouped = String::new();
+    for (i, digit) in units.to_string().chars().rev().enumerate() {
+        if i > 0 && i % 3 == 0 {
+            grouped.insert(0, ',');
+        }
+        grouped.insert(0, digit);
+    }
+    let amount = format!("{grouped}.{:02}", cents % 100);
+    if symbol.is_empty() { format!("{amount} {currency}") } else { format!("{symbol}{amount}") }
+}
+
+/// The event's start in its venue's time zone, e.g. `Sat 12 Jun 2027, 19:30 CEST`.
+pub fn local_time(at: DateTime<Utc>, timezone: &str) -> String {
+    match timezone.parse::<Tz>() {
+        Ok(tz) => at.with_timezone(&tz).format("%a %-d %b %Y, %H:%M %Z").to_string(),
+        Err(_) => at.format("%a %-d %b %Y, %H:%M UTC").to_string(),
+    }
+}
+
+fn price_text(p: &PriceRange) -> String {
+    let currency = p.currency.as_deref().unwrap_or("EUR");
+    match (p.min_cents, p.max_cents) {
+        (Some(min), Some(max)) if min == max => money(min, currency),
+        (Some(min), Some(max)) => format!("{} – {}", money(min, currency), money(max, currency)),
+        _ => "Prices to be announced".into(),
+    }
+}
+
+fn band_html(event: &Event) -> String {
+    let (class, text) = if event.status == "on_sale" {
+        Band::of(&event.availability).label()
+    } else {
+        ("sold_out", status_text(&event.status))
+    };
+    format!("<p class=\"band {class}\">{text}</p>")
+}
+
+fn status_text(status: &str) -> &'static str {
+    match status {
+        "sold_out" => "Sold out",
+        "closed" => "Sales closed",
+        "cancelled" => "Cancelled",
+        _ => "Not on sale",
+    }
+}
+
+/// The event list with its filter form and paging.
+pub fn list_page(list: &EventList, query: &ListQuery) -> String {
+    let value = |v: &Option<String>| escape(v.as_deref().unwrap_or(""));
+    let date = |d: Option<DateTime<Utc>>| d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
+    let mut body = format!(
+        "<h1>Events</h1>\
+         <form class=\"filters\" method=\"get\" action=\"/events\" role=\"search\">\
+         <label>Search<input name=\"q\" value=\"{}\"></label>\
+         <label>Category<input name=\"category\" value=\"{}\"></label>\
+         <label>City<input name=\"city\" value=\"{}\"></label>\
+         <label>From<input type=\"date\" name=\"from\" value=\"{}\"></label>\
+         <label>To<input type=\"date\" name=\"to\" value=\"{}\"></label>\
+         <button type=\"submit\">Filter</button></form>",
+        value(&query.q),
+        value(&query.category),
+        value(&query.city),
+        date(query.from),
+        date(query.to),
+    );
+    if list.data.is_empty() {
+        body.push_str("<p>No events match these filters.</p>");
+    }
+    for event in &list.data {
+        body.push_str(&format!(
+            "<article class=\"card\"><h2><a href=\"/events/{id}\">{title}</a></h2>\
+             <p class=\"muted\">{when} · {venue}, {city} · {category}</p><p>{price}</p>{band}</article>",
+            id = event.id,
+            title = escape(&event.title),
+            when = escape(&local_time(event.starts_at, &event.venue.timezone)),
+            venue = escape(&event.venue.name),
+            city = escape(&event.venue.city),
+            category = escape(&event.category),
+            price = escape(&price_text(&event.price_range)),
+            band = band_html(event),
+        ));
+    }
+    let pages = list.meta.total.div_ceil(u64::from(list.meta.limit.max(1)));
+    let mut nav = String::new();
+    if list.meta.page > 1 {
+        nav.push_str(&format!(
+            "<a rel=\"prev\" href=\"/events?{}\">Previous</a>",
+            escape(&query.with_page(list.meta.page - 1).canonical())
+        ));
+    }
+    if u64::from(list.meta.page) < pages {
+        nav.push_str(&format!(
+            "<a rel=\"next\" href=\"/events?{}\">Next</a>",
+            escape(&query.with_page(list.meta.page + 1).canonical())
+        ));
+    }
+    if !nav.is_empty() {
+        body.push_str(&format!("<nav class=\"pages\" aria-label=\"Pages\">{nav}</nav>"));
+    }
+    page("Events", &body)
+}
+
+/// One event's page, with the "Buy tickets" link the waiting room guards.
+pub fn event_page(event: &Event) -> String {
+    let buy = if event.status != "on_sale" {
+        String::new()
+    } else if event.sale_starts_at.is_some_and(|s| s > Utc::now()) {
+        format!(
+            "<p>Sale starts {}.</p>",
+            escape(&local_time(event.sale_starts_at.expect("checked"), &event.venue.timezone))
+        )
+    } else if Band::of(&event.availability) == Band::SoldOut {
+        String::new()
+    } else {
+        format!("<p><a class=\"button\" href=\"/events/{}/checkout\">Buy tickets</a></p>", event.id)
+    };
+    let body = format!(
+        "<article class=\"card\"><h1>{title}</h1>\
+         <p class=\"muted\">{when}</p><p>{venue}, {city} · <a href=\"/events?category={category_q}\">{category}</a></p>\
+         <p>{description}</p><p>{price}</p>{band}{buy}</article>",
+        title = escape(&event.title),
+        when = escape(&local_time(event.starts_at, &event.venue.timezone)),
+        venue = escape(&event.venue.name),
+        city = escape(&event.venue.city),
+        category = escape(&event.category),
+        category_q = escape(&url_encode(&event.category)),
+        description = escape(&event.description),
+        price = escape(&price_text(&event.price_range)),
+        band = band_html(event),
+    );
+    page(&event.title, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(title: &str, available: i64) -> Event {
+        serde_json::from_value(serde_json::json!({
+            "id": "00000000-0000-0000-0000-000000000001",
+            "title": title, "description": "<b>loud</b>", "category": "music",
+            "starts_at": "2027-06-12T17:30:00Z", "status": "on_sale", "sale_starts_at": null,
+            "venue": {"name": "Arena", "city": "Berlin", "timezone": "Europe/Berlin"},
+            "price_range": {"min_cents": 5900, "max_cents": 149900, "currency": "EUR"},
+            "availability": {"total_seats": 1000, "available_seats": available}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn organizer_text_is_escaped() {
+        let html = event_page(&event("<script>alert(1)</script>", 500));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("&lt;b&gt;loud&lt;/b&gt;"));
+    }
+
+    #[test]
+    fn times_are_shown_in_the_venue_zone_and_prices_as_money() {
+        let html = event_page(&event("Show", 500));
+        assert!(html.contains("Sat 12 Jun 2027, 19:30 CEST"), "{html}");
+        assert!(html.contains("€59.00 – €1,499.00"));
+        assert!(html.contains("href=\"/events/00000000-0000-0000-0000-000000000001/checkout\""));
+    }
+
+    #[test]
+    fn availability_bands() {
+        let band = |available| Band::of(&Availability { total_seats: 1000, available_seats: available });
+        assert_eq!(band(500), Band::Available);
+        assert_eq!(band(99), Band::FewLeft);
+        assert_eq!(band(0), Band::SoldOut);
+        assert!(!event_page(&event("Show", 0)).contains("Buy tickets"));
+    }
+
+    #[test]
+    fn list_pages_link_to_neighbours() {
+        let list = EventList {
+            data: vec![event("A", 10)],
+            meta: Meta { total: 45, page: 2, limit: 20 },
+        };
+        let html = list_page(&list, &ListQuery::parse("page=2&city=Berlin").unwrap());
+        assert!(html.contains("rel=\"prev\" href=\"/events?city=Berlin&amp;limit=20&amp;page=1\""), "{html}");
+        assert!(html.contains("rel=\"next\""));
+        assert!(html.contains("value=\"Berlin\""));
+    }
+}

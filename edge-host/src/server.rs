@@ -1,0 +1,230 @@
+//! The HTTP side of the edge host: one listener for every component, a JSON
+//! access log, and graceful shutdown.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::instance::{LoadedComponent, ReusePolicy, linker};
+use crate::manifest::Application;
+use crate::routes::Router;
+use crate::world::EdgeWorld;
+
+/// Everything the host needs to start.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub manifest: PathBuf,
+    pub wit: PathBuf,
+    pub listen: SocketAddr,
+    pub reuse: ReusePolicy,
+    /// Upper bound on instances alive at once, across components.
+    pub max_instances: u32,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            manifest: "spin.toml".into(),
+            wit: "wit".into(),
+            listen: ([127, 0, 0, 1], 3000).into(),
+            reuse: ReusePolicy {
+                max_reuse: 128,
+                idle_timeout: Duration::from_secs(1),
+                request_timeout: Duration::from_secs(60),
+            },
+            max_instances: 256,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The application, compiled and ready to accept connections.
+pub struct EdgeHost {
+    router: Router,
+    components: Vec<Arc<LoadedComponent>>,
+    config: HostConfig,
+}
+
+impl EdgeHost {
+    /// Reads the manifest and the world and compiles every component: all
+    /// configuration errors surface here, before a port is bound.
+    pub fn build(config: HostConfig) -> anyhow::Result<Self> {
+        let app = Application::load(&config.manifest)?;
+        let world = EdgeWorld::load(&config.wit, None)?;
+        let engine = engine(&config)?;
+        let linker = linker(&engine)?;
+        let components = app
+            .components
+            .into_iter()
+            .map(|spec| LoadedComponent::load(&engine, &linker, &world, spec, config.reuse))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self { router: app.router, components, config })
+    }
+
+    /// Serves until `shutdown` resolves, then lets open requests finish
+    /// (up to the grace period).
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(self.config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", self.config.listen))?;
+        let addr = listener.local_addr()?;
+        let routes: Vec<String> = self
+            .router
+            .routes()
+            .map(|(route, i)| format!("{} -> {}", route.as_str(), self.components[i].id()))
+            .collect();
+        tracing::info!(%addr, ?routes, "edge host listening");
+
+        let host = Arc::new(self);
+        let evictor = tokio::spawn(evict_idle_instances(Arc::clone(&host)));
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, client) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+                },
+                () = &mut shutdown => break,
+            };
+            // Without TCP_NODELAY, Nagle's algorithm delays small responses by ~40 ms.
+            stream.set_nodelay(true)?;
+            let host = Arc::clone(&host);
+            let service = service_fn(move |request| {
+                let host = Arc::clone(&host);
+                async move { Ok::<_, Infallible>(host.handle(request, client).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+        // Refuse new connections at once instead of leaving them in the backlog.
+        drop(listener);
+        tracing::info!("shutting down; waiting for open requests");
+        evictor.abort();
+        if tokio::time::timeout(host.config.shutdown_grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!("grace period over; closing remaining connections");
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        mut request: hyper::Request<Incoming>,
+        client: SocketAddr,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let Some((route, index)) = self.router.route(&path) else {
+            let response = problem(StatusCode::NOT_FOUND, "route_not_found", "no component serves this path");
+            access_log(&method, &path, None, response.status(), started);
+            return response;
+        };
+        let component = &self.components[index];
+        add_spin_headers(&mut request, route.as_str(), route.base(), client);
+        let response = match component.serve(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::error!(component = component.id(), error = format!("{e:#}"), "component failed");
+                problem(StatusCode::INTERNAL_SERVER_ERROR, "component_failed", "the edge component failed to answer")
+            }
+        };
+        access_log(&method, &path, Some(component.id()), response.status(), started);
+        response
+    }
+}
+
+fn engine(config: &HostConfig) -> anyhow::Result<Engine> {
+    let mut pooling = PoolingAllocationConfig::new();
+    pooling
+        .total_component_instances(config.max_instances)
+        .total_core_instances(config.max_instances * 4)
+        .total_memories(config.max_instances * 2)
+        .total_tables(config.max_instances * 4)
+        .max_memory_size(256 << 20);
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
+        // Compiled code is cached on disk (~/.cache/wasmtime): restarts skip Cranelift.
+        .cache(Some(Cache::new(CacheConfig::new()).map_err(anyhow::Error::from).context("cannot set up the compilation cache")?));
+    Engine::new(&wasm).map_err(anyhow::Error::from).context("cannot create the Wasmtime engine")
+}
+
+async fn evict_idle_instances(host: Arc<EdgeHost>) {
+    let mut every = tokio::time::interval(host.config.reuse.idle_timeout);
+    loop {
+        every.tick().await;
+        for component in &host.components {
+            component.evict_idle();
+        }
+    }
+}
+
+/// The request headers Spin gives components, so they behave the same here.
+fn add_spin_headers(request: &mut hyper::Request<Incoming>, matched: &str, base: &str, client: SocketAddr) {
+    let path = request.uri().path().to_owned();
+    let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok());
+    let full_url = format!(
+        "http://{}{}",
+        host.unwrap_or("localhost"),
+        request.uri().path_and_query().map_or("/", |pq| pq.as_str())
+    );
+    let path_info = path.strip_prefix(base).unwrap_or("").to_owned();
+    let headers = request.headers_mut();
+    for (name, value) in [
+        ("spin-full-url", full_url),
+        ("spin-path-info", path_info),
+        ("spin-matched-route", matched.to_owned()),
+        ("spin-component-route", base.to_owned()),
+        ("spin-client-addr", client.to_string()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+fn access_log(method: &http::Method, path: &str, component: Option<&str>, status: StatusCode, started: Instant) {
+    tracing::info!(
+        target: "access",
+        method = %method,
+        path,
+        component,
+        status = status.as_u16(),
+        ms_to_headers = started.elapsed().as_secs_f64() * 1000.0,
+    );
+}
+
+/// A JSON problem response in the format every Stampede service uses.
+fn problem(status: StatusCode, error: &str, message: &str) -> hyper::Response<HyperOutgoingBody> {
+    let body = serde_json::json!({ "error": error, "message": message }).to_string();
+    hyper::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync())
+        .expect("static response parts are valid")
+}

@@ -1,0 +1,239 @@
+//! The edge host, run as a process, serving the `edge-testbed` component.
+//!
+//! Needs the component built for wasm32-wasip2: `cargo xtask test` builds it
+//! and sets `STAMPEDE_WASM_DIR`.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+fn testbed_wasm() -> PathBuf {
+    let dir = std::env::var("STAMPEDE_WASM_DIR")
+        .expect("STAMPEDE_WASM_DIR is not set: run the tests with `cargo xtask test`");
+    let wasm = Path::new(&dir).join("edge_testbed.wasm");
+    assert!(wasm.exists(), "{} is missing: run `cargo xtask test`", wasm.display());
+    wasm
+}
+
+fn wit_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit")
+}
+
+/// An `edge-host` process; killed on drop.
+struct Host {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Host {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes `manifest` (with `{wasm}` replaced) and starts a host on port 0.
+fn start(manifest: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Host, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, manifest.replace("{wasm}", &testbed_wasm().display().to_string())).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edge-host"))
+        .arg("--manifest")
+        .arg(&path)
+        .arg("--wit")
+        .arg(wit_dir())
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain both pipes for the host's whole life so its logging never blocks.
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (found, listening) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Ok(log) = serde_json::from_str::<serde_json::Value>(&line)
+                && log["message"] == "edge host listening"
+            {
+                let _ = found.send(log["addr"].as_str().unwrap().parse::<SocketAddr>().unwrap());
+            }
+        }
+    });
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let errors = std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    match listening.recv_timeout(Duration::from_secs(60)) {
+        Ok(addr) => Ok(Host { child, addr, _dir: dir }),
+        Err(_) => {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            Err(format!("{status}\n{}", errors.join().unwrap()))
+        }
+    }
+}
+
+fn testbed_manifest(allowed: &str) -> String {
+    format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "testbed"
+[variables]
+greeting = {{ default = "hello" }}
+[[trigger.http]]
+route = "/..."
+component = "testbed"
+[component.testbed]
+source = "{{wasm}}"
+allowed_outbound_hosts = [{allowed}]
+environment = {{ MODE = "test" }}
+[component.testbed.variables]
+greeting = "{{{{ greeting }}}} world"
+"#
+    )
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn variables_and_environment_reach_the_component() {
+    let host = start(&testbed_manifest(""), &[], &[("SPIN_VARIABLE_GREETING", "bonjour")]).unwrap();
+    assert_eq!(get(&host.url("/env/GREETING")).await, (200, "bonjour world".into()));
+    assert_eq!(get(&host.url("/env/MODE")).await, (200, "test".into()));
+    assert_eq!(get(&host.url("/env/SPIN_VARIABLE_GREETING")).await.0, 404, "host env must not leak");
+}
+
+/// A tiny HTTP server that counts the connections it accepts.
+async fn counting_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn outbound_requests_are_limited_to_allowed_hosts() {
+    let (allowed, allowed_hits) = counting_server().await;
+    let (denied, denied_hits) = counting_server().await;
+    let host = start(&testbed_manifest(&format!("\"http://{allowed}\"")), &[], &[]).unwrap();
+
+    assert_eq!(get(&host.url(&format!("/fetch?http://{allowed}/x"))).await, (200, "status 204".into()));
+    let (status, body) = get(&host.url(&format!("/fetch?http://{denied}/x"))).await;
+    assert_eq!(status, 502);
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    let other_scheme = get(&host.url(&format!("/fetch?https://{allowed}/x"))).await;
+    assert!(other_scheme.1.contains("HttpRequestDenied"), "{other_scheme:?}");
+    assert_eq!(allowed_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(denied_hits.load(Ordering::SeqCst), 0, "a denied request must not leave the host");
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn large_bodies_stream_through_without_buffering() {
+    const BYTES: usize = 300 << 20;
+    let host = start(&testbed_manifest(""), &[], &[]).unwrap();
+    let mut response = reqwest::get(host.url(&format!("/stream?{BYTES}"))).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut received = 0;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        assert!(chunk.iter().all(|b| *b == b'x'));
+        received += chunk.len();
+    }
+    assert_eq!(received, BYTES);
+    let peak = peak_rss_kib(host.child.id());
+    assert!(peak < 150 << 10, "host peaked at {peak} KiB for a {BYTES}-byte body: it buffered");
+}
+
+#[tokio::test]
+async fn instances_are_reused_up_to_the_limit() {
+    let reusing = start(&testbed_manifest(""), &["--max-reuse", "3"], &[]).unwrap();
+    let mut counts = Vec::new();
+    for _ in 0..4 {
+        counts.push(get(&reusing.url("/counter")).await.1);
+    }
+    assert_eq!(counts, ["1", "2", "3", "1"]);
+
+    let fresh = start(&testbed_manifest(""), &["--max-reuse", "1"], &[]).unwrap();
+    for _ in 0..3 {
+        assert_eq!(get(&fresh.url("/counter")).await.1, "1");
+    }
+}
+
+#[tokio::test]
+async fn idle_instances_are_dropped_after_the_timeout() {
+    let host = start(&testbed_manifest(""), &["--idle-timeout-ms", "200"], &[]).unwrap();
+    assert_eq!(get(&host.url("/counter")).await.1, "1");
+    assert_eq!(get(&host.url("/counter")).await.1, "2");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(get(&host.url("/counter")).await.1, "1");
+}
+
+#[test]
+fn a_component_with_a_foreign_import_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("foreign.wat");
+    std::fs::write(&wat, r#"(component (import "spin:variables/variables@3.0.0" (instance)))"#).unwrap();
+    let manifest = testbed_manifest("").replace("{wasm}", &wat.display().to_string()).replace("testbed", "sneaky");
+    let err = start(&manifest, &[], &[]).err().expect("the host must refuse to start");
+    assert!(err.contains("component `sneaky`"), "{err}");
+    assert!(err.contains("spin:variables/variables@3.0.0"), "{err}");
+    assert!(err.contains("stampede:edge@0.1.0/edge-component"), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_paths_get_a_json_problem() {
+    let manifest = testbed_manifest("").replace("route = \"/...\"", "route = \"/only/...\"");
+    let host = start(&manifest, &[], &[]).unwrap();
+    let response = reqwest::get(host.url("/elsewhere")).await.unwrap();
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "route_not_found");
+    assert_eq!(get(&host.url("/only/counter")).await.0, 200);
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_running_download_finish() {
+    const BYTES: usize = 64 << 20;
+    let host = start(&testbed_manifest(""), &[], &[]).unwrap();
+    let mut response = reqwest::get(host.url(&format!("/stream?{BYTES}"))).await.unwrap();
+    let mut received = response.chunk().await.unwrap().unwrap().len();
+    Command::new("kill").args(["-TERM", &host.child.id().to_string()]).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        received += chunk.len();
+    }
+    assert_eq!(received, BYTES);
+    assert!(reqwest::get(host.url("/counter")).await.is_err(), "no new connections after SIGTERM");
+}

@@ -1,0 +1,270 @@
+//! The public catalog: event listings, event details, seat maps. This is
+//! what the edge caches, so responses carry the event's `catalog_version`.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiJson};
+use crate::events::EventStatus;
+
+/// Query parameters of `GET /api/v1/events`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub category: Option<String>,
+    pub city: Option<String>,
+    pub q: Option<String>,
+    pub page: Option<u32>,
+    pub limit: Option<u32>,
+}
+
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+impl ListQuery {
+    /// `(limit, offset)` after checking bounds.
+    pub fn paging(&self) -> Result<(u32, u32), String> {
+        let page = self.page.unwrap_or(1);
+        let limit = self.limit.unwrap_or(20);
+        if page == 0 || page > 10_000 {
+            return Err("page must be between 1 and 10000".into());
+        }
+        if limit == 0 || limit > MAX_PAGE_SIZE {
+            return Err(format!("limit must be between 1 and {MAX_PAGE_SIZE}"));
+        }
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && to < from
+        {
+            return Err("`to` must not be before `from`".into());
+        }
+        if self.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+            return Err("q must be at most 100 characters".into());
+        }
+        Ok((limit, (page - 1) * limit))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, sqlx::FromRow)]
+pub struct CatalogEvent {
+    pub id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub starts_at: DateTime<Utc>,
+    pub status: EventStatus,
+    pub sale_starts_at: Option<DateTime<Utc>>,
+    pub sale_ends_at: Option<DateTime<Utc>>,
+    pub catalog_version: i64,
+    #[sqlx(json)]
+    pub venue: serde_json::Value,
+    #[sqlx(json)]
+    pub price_range: serde_json::Value,
+    #[sqlx(json)]
+    pub availability: serde_json::Value,
+    #[sqlx(json)]
+    pub queue: serde_json::Value,
+}
+
+/// One query for list and detail: availability counts a lapsed hold as free,
+/// exactly as the hold logic does.
+const CATALOG_SELECT: &str = "
+    SELECT e.id, e.title, e.description, e.category, e.starts_at, e.status,
+           e.sale_starts_at, e.sale_ends_at, e.catalog_version,
+           json_build_object('id', v.id, 'name', v.name, 'city', v.city, 'timezone', v.timezone) AS venue,
+           json_build_object('min_cents', inv.min_cents, 'max_cents', inv.max_cents, 'currency', cur.currency) AS price_range,
+           json_build_object('total_seats', inv.total, 'available_seats', inv.available) AS availability,
+           json_build_object('enabled', e.queue_enabled, 'paused', e.queue_paused,
+                             'prequeue_starts_at', e.prequeue_starts_at) AS queue
+    FROM events e
+    JOIN venues v ON v.id = e.venue_id
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS total,
+               count(*) FILTER (WHERE i.status = 'AVAILABLE' OR (i.status = 'HELD' AND i.held_until < now())) AS available,
+               min(i.price_cents) AS min_cents, max(i.price_cents) AS max_cents
+        FROM inventory i WHERE i.event_id = e.id) inv
+    CROSS JOIN LATERAL (SELECT min(t.currency) AS currency FROM price_tiers t WHERE t.venue_id = v.id) cur";
+
+/// Which events the public sees.
+const PUBLIC: &str = "e.status NOT IN ('draft', 'cancelled')";
+
+pub async fn list(db: &PgPool, query: &ListQuery) -> Result<(Vec<CatalogEvent>, i64), ApiError> {
+    let (limit, offset) = query.paging().map_err(ApiError::invalid)?;
+    let filter = format!(
+        "{PUBLIC}
+         AND ($1::timestamptz IS NULL OR e.starts_at >= $1)
+         AND ($2::timestamptz IS NULL OR e.starts_at <= $2)
+         AND ($3::text IS NULL OR e.category = $3)
+         AND ($4::text IS NULL OR lower(v.city) = lower($4))
+         AND ($5::text IS NULL OR e.title ILIKE '%' || $5 || '%' OR e.description ILIKE '%' || $5 || '%')"
+    );
+    // Escape LIKE wildcards so `q` is matched literally.
+    let q = query.q.as_ref().map(|q| q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let total: i64 =
+        sqlx::query_scalar(&format!("SELECT count(*) FROM events e JOIN venues v ON v.id = e.venue_id WHERE {filter}"))
+            .bind(query.from)
+            .bind(query.to)
+            .bind(&query.category)
+            .bind(&query.city)
+            .bind(&q)
+            .fetch_one(db)
+            .await?;
+    let events = sqlx::query_as(&format!(
+        "{CATALOG_SELECT} WHERE {filter} ORDER BY e.starts_at, e.id LIMIT {limit} OFFSET {offset}"
+    ))
+    .bind(query.from)
+    .bind(query.to)
+    .bind(&query.category)
+    .bind(&query.city)
+    .bind(&q)
+    .fetch_all(db)
+    .await?;
+    Ok((events, total))
+}
+
+pub async fn event(db: &PgPool, id: Uuid) -> Result<CatalogEvent, ApiError> {
+    sqlx::query_as(&format!("{CATALOG_SELECT} WHERE e.id = $1 AND {PUBLIC}"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))
+}
+
+async fn get_list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ApiJson<serde_json::Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let (events, total) = list(&state.db, &query).await?;
+    let (limit, offset) = query.paging().map_err(ApiError::invalid)?;
+    Ok(ApiJson(serde_json::json!({
+        "data": events,
+        "meta": { "total": total, "page": offset / limit + 1, "limit": limit },
+    })))
+}
+
+async fn get_event(State(state): State<AppState>, Path(id): Path<Uuid>) -> Result<ApiJson<CatalogEvent>, ApiError> {
+    Ok(ApiJson(event(&state.db, id).await?))
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct SeatRow {
+    id: Uuid,
+    section_id: Uuid,
+    section: String,
+    general_admission: bool,
+    row_label: String,
+    number: i32,
+    accessible: bool,
+    tier: String,
+    price_cents: i64,
+    status: String,
+}
+
+/// `GET /api/v1/events/{id}/seatmap`: sections → rows → seats, with an ETag
+/// derived from the newest inventory change.
+async fn get_seatmap(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let event = event(&state.db, id).await?;
+    // A lapsed hold shows as available: the hold logic would hand it out.
+    let seats: Vec<SeatRow> = sqlx::query_as(
+        "SELECT i.seat_id AS id, i.section_id, sec.name AS section, sec.general_admission, s.row_label, s.number,
+                s.accessible, t.name AS tier, i.price_cents,
+                CASE WHEN i.status = 'HELD' AND i.held_until < now() THEN 'AVAILABLE' ELSE i.status END AS status
+         FROM inventory i
+         JOIN seats s ON s.id = i.seat_id
+         JOIN sections sec ON sec.id = i.section_id
+         JOIN price_tiers t ON t.id = i.tier_id
+         WHERE i.event_id = $1
+         ORDER BY sec.position, s.row_label, s.number",
+    )
+    .bind(id)
+    .fetch_all(&state.db)
+    .await?;
+    let map = seat_map(&seats);
+    let etag = format!("\"{:x}\"", fnv1a(&map));
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let body = serde_json::json!({
+        "event_id": id,
+        "currency": event.price_range["currency"],
+        "last_updated": Utc::now(),
+        "sections": map,
+    });
+    let mut response = ApiJson(body).into_response();
+    response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex etag"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+fn seat_map(seats: &[SeatRow]) -> serde_json::Value {
+    let mut sections: Vec<serde_json::Value> = Vec::new();
+    for chunk in seats.chunk_by(|a, b| a.section_id == b.section_id) {
+        let rows: Vec<serde_json::Value> = chunk
+            .chunk_by(|a, b| a.row_label == b.row_label)
+            .map(|row| {
+                let seats: Vec<_> = row
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({"id": s.id, "number": s.number, "status": s.status,
+                            "tier": s.tier, "price_cents": s.price_cents, "accessible": s.accessible})
+                    })
+                    .collect();
+                serde_json::json!({"label": row[0].row_label, "seats": seats})
+            })
+            .collect();
+        sections.push(serde_json::json!({
+            "id": chunk[0].section_id, "name": chunk[0].section,
+            "general_admission": chunk[0].general_admission, "rows": rows,
+        }));
+    }
+    serde_json::Value::Array(sections)
+}
+
+/// A stable content hash for ETags (FNV-1a over the JSON text).
+fn fnv1a(value: &serde_json::Value) -> u64 {
+    value.to_string().bytes().fold(0xcbf29ce484222325, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/events", get(get_list))
+        .route("/api/v1/events/{id}", get(get_event))
+        .route("/api/v1/events/{id}/seatmap", get(get_seatmap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_defaults_and_bounds() {
+        assert_eq!(ListQuery::default().paging(), Ok((20, 0)));
+        let q = ListQuery { page: Some(3), limit: Some(10), ..Default::default() };
+        assert_eq!(q.paging(), Ok((10, 20)));
+        for bad in [
+            ListQuery { page: Some(0), ..Default::default() },
+            ListQuery { limit: Some(101), ..Default::default() },
+            ListQuery { q: Some("x".repeat(101)), ..Default::default() },
+            ListQuery {
+                from: Some("2027-01-02T00:00:00Z".parse().unwrap()),
+                to: Some("2027-01-01T00:00:00Z".parse().unwrap()),
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.paging().is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,497 @@
+//! Events: what organizers set up and the rules those settings obey.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::Organizer;
+use crate::error::{ApiError, ApiJson};
+
+/// An event's lifecycle: `draft → on_sale → sold_out / closed / cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum EventStatus {
+    Draft,
+    OnSale,
+    SoldOut,
+    Closed,
+    Cancelled,
+}
+
+/// What an organizer can do to an event's status.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusAction {
+    Publish,
+    Close,
+    Cancel,
+}
+
+impl EventStatus {
+    pub fn apply(self, action: StatusAction) -> Result<Self, String> {
+        use EventStatus::*;
+        match (action, self) {
+            (StatusAction::Publish, Draft) => Ok(OnSale),
+            (StatusAction::Close, OnSale | SoldOut) => Ok(Closed),
+            (StatusAction::Cancel, Draft | OnSale | SoldOut | Closed) => Ok(Cancelled),
+            (action, status) => Err(format!("cannot {action:?} an event that is {status:?}").to_lowercase()),
+        }
+    }
+}
+
+/// The waiting room's settings for an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    #[serde(rename = "enabled")]
+    #[sqlx(rename = "queue_enabled")]
+    pub queue_enabled: bool,
+    pub new_users_per_minute: i32,
+    pub total_active_users: i32,
+    pub session_duration_seconds: i32,
+    pub prequeue_starts_at: Option<DateTime<Utc>>,
+    #[serde(default, rename = "paused")]
+    #[sqlx(rename = "queue_paused")]
+    pub queue_paused: bool,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            queue_enabled: false,
+            new_users_per_minute: 600,
+            total_active_users: 1000,
+            session_duration_seconds: 900,
+            prequeue_starts_at: None,
+            queue_paused: false,
+        }
+    }
+}
+
+/// Everything an organizer sets on an event, validated as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct EventSettings {
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub starts_at: DateTime<Utc>,
+    pub sale_starts_at: Option<DateTime<Utc>>,
+    pub sale_ends_at: Option<DateTime<Utc>>,
+    pub hold_ttl_seconds: i32,
+    pub max_tickets_per_order: i32,
+    pub max_tickets_per_buyer: i32,
+    #[sqlx(flatten)]
+    pub queue: QueueSettings,
+}
+
+impl EventSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        let text = |what: &str, value: &str, max: usize| {
+            if value.trim().is_empty() || value.chars().count() > max {
+                Err(format!("{what} must be 1 to {max} characters"))
+            } else {
+                Ok(())
+            }
+        };
+        text("title", &self.title, 300)?;
+        text("category", &self.category, 50)?;
+        if self.description.chars().count() > 20_000 {
+            return Err("description must be at most 20000 characters".into());
+        }
+        if !(60..=900).contains(&self.hold_ttl_seconds) {
+            return Err("hold_ttl_seconds must be between 60 and 900".into());
+        }
+        if !(1..=50).contains(&self.max_tickets_per_order) {
+            return Err("max_tickets_per_order must be between 1 and 50".into());
+        }
+        if self.max_tickets_per_buyer < self.max_tickets_per_order || self.max_tickets_per_buyer > 200 {
+            return Err("max_tickets_per_buyer must be at least max_tickets_per_order and at most 200".into());
+        }
+        if let (Some(start), Some(end)) = (self.sale_starts_at, self.sale_ends_at)
+            && end <= start
+        {
+            return Err("sale_ends_at must be after sale_starts_at".into());
+        }
+        let q = &self.queue;
+        if q.new_users_per_minute <= 0 || q.total_active_users <= 0 {
+            return Err("queue rates must be positive".into());
+        }
+        if !(60..=7200).contains(&q.session_duration_seconds) {
+            return Err("session_duration_seconds must be between 60 and 7200".into());
+        }
+        if let Some(prequeue) = q.prequeue_starts_at {
+            match self.sale_starts_at {
+                Some(sale) if prequeue <= sale => {}
+                _ => return Err("prequeue_starts_at needs a later sale_starts_at".into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `POST /api/v1/organizer/events`: settings plus the venue; defaults as documented.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvent {
+    pub venue_id: Uuid,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub category: String,
+    pub starts_at: DateTime<Utc>,
+    pub sale_starts_at: Option<DateTime<Utc>>,
+    pub sale_ends_at: Option<DateTime<Utc>>,
+    pub hold_ttl_seconds: Option<i32>,
+    pub max_tickets_per_order: Option<i32>,
+    pub max_tickets_per_buyer: Option<i32>,
+    pub queue: Option<QueueSettings>,
+}
+
+impl NewEvent {
+    pub fn settings(self) -> EventSettings {
+        EventSettings {
+            title: self.title,
+            description: self.description,
+            category: self.category,
+            starts_at: self.starts_at,
+            sale_starts_at: self.sale_starts_at,
+            sale_ends_at: self.sale_ends_at,
+            hold_ttl_seconds: self.hold_ttl_seconds.unwrap_or(600),
+            max_tickets_per_order: self.max_tickets_per_order.unwrap_or(4),
+            max_tickets_per_buyer: self.max_tickets_per_buyer.unwrap_or(8),
+            queue: self.queue.unwrap_or_default(),
+        }
+    }
+}
+
+/// `PATCH /api/v1/organizer/events/{id}`: any subset of the settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub sale_starts_at: Option<DateTime<Utc>>,
+    pub sale_ends_at: Option<DateTime<Utc>>,
+    pub hold_ttl_seconds: Option<i32>,
+    pub max_tickets_per_order: Option<i32>,
+    pub max_tickets_per_buyer: Option<i32>,
+}
+
+impl EventPatch {
+    pub fn apply(self, mut s: EventSettings) -> EventSettings {
+        s.title = self.title.unwrap_or(s.title);
+        s.description = self.description.unwrap_or(s.description);
+        s.category = self.category.unwrap_or(s.category);
+        s.starts_at = self.starts_at.unwrap_or(s.starts_at);
+        s.sale_starts_at = self.sale_starts_at.or(s.sale_starts_at);
+        s.sale_ends_at = self.sale_ends_at.or(s.sale_ends_at);
+        s.hold_ttl_seconds = self.hold_ttl_seconds.unwrap_or(s.hold_ttl_seconds);
+        s.max_tickets_per_order = self.max_tickets_per_order.unwrap_or(s.max_tickets_per_order);
+        s.max_tickets_per_buyer = self.max_tickets_per_buyer.unwrap_or(s.max_tickets_per_buyer);
+        s
+    }
+}
+
+/// An event as its organizer sees it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct OrganizerEvent {
+    pub id: Uuid,
+    pub venue_id: Uuid,
+    pub status: EventStatus,
+    pub catalog_version: i64,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub settings: EventSettings,
+}
+
+const EVENT_COLUMNS: &str = "id, venue_id, status, catalog_version, title, description, category, starts_at, \
+     sale_starts_at, sale_ends_at, hold_ttl_seconds, max_tickets_per_order, max_tickets_per_buyer, \
+     queue_enabled, new_users_per_minute, total_active_users, session_duration_seconds, \
+     prequeue_starts_at, queue_paused";
+
+/// Creates a draft event and one inventory row per seat of its venue.
+pub async fn create_event(db: &PgPool, organizer: Uuid, new: NewEvent) -> Result<OrganizerEvent, ApiError> {
+    let venue_id = new.venue_id;
+    let settings = new.settings();
+    settings.validate().map_err(ApiError::invalid)?;
+    let mut tx = db.begin().await?;
+    let owns_venue: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM venues WHERE id = $1 AND organizer_id = $2)")
+            .bind(venue_id)
+            .bind(organizer)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !owns_venue {
+        return Err(ApiError::not_found("venue"));
+    }
+    let id = Uuid::new_v4();
+    // The row starts with its required columns; `write_settings` owns the rest.
+    sqlx::query(
+        "INSERT INTO events (id, organizer_id, venue_id, title, category, starts_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(organizer)
+    .bind(venue_id)
+    .bind(&settings.title)
+    .bind(&settings.category)
+    .bind(settings.starts_at)
+    .execute(&mut *tx)
+    .await?;
+    write_settings(&mut tx, id, &settings).await?;
+    sqlx::query(
+        "INSERT INTO inventory (event_id, seat_id, section_id, tier_id, price_cents)
+         SELECT $1, s.id, s.section_id, s.tier_id, t.price_cents
+         FROM seats s JOIN price_tiers t ON t.id = s.tier_id WHERE s.venue_id = $2",
+    )
+    .bind(id)
+    .bind(venue_id)
+    .execute(&mut *tx)
+    .await?;
+    let event = fetch_event(&mut *tx, organizer, id).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+async fn write_settings(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    s: &EventSettings,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE events SET title = $2, description = $3, category = $4, starts_at = $5,
+             sale_starts_at = $6, sale_ends_at = $7, hold_ttl_seconds = $8,
+             max_tickets_per_order = $9, max_tickets_per_buyer = $10, queue_enabled = $11,
+             new_users_per_minute = $12, total_active_users = $13, session_duration_seconds = $14,
+             prequeue_starts_at = $15, queue_paused = $16,
+             catalog_version = catalog_version + 1, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&s.title)
+    .bind(&s.description)
+    .bind(&s.category)
+    .bind(s.starts_at)
+    .bind(s.sale_starts_at)
+    .bind(s.sale_ends_at)
+    .bind(s.hold_ttl_seconds)
+    .bind(s.max_tickets_per_order)
+    .bind(s.max_tickets_per_buyer)
+    .bind(s.queue.queue_enabled)
+    .bind(s.queue.new_users_per_minute)
+    .bind(s.queue.total_active_users)
+    .bind(s.queue.session_duration_seconds)
+    .bind(s.queue.prequeue_starts_at)
+    .bind(s.queue.queue_paused)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// One organizer's event; another organizer's looks exactly like a missing one.
+async fn fetch_event(
+    db: impl sqlx::PgExecutor<'_>,
+    organizer: Uuid,
+    id: Uuid,
+) -> Result<OrganizerEvent, ApiError> {
+    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND organizer_id = $2"))
+        .bind(id)
+        .bind(organizer)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))
+}
+
+/// Reads, changes and validates an event's settings under a row lock.
+async fn update_settings(
+    db: &PgPool,
+    organizer: Uuid,
+    id: Uuid,
+    change: impl FnOnce(EventSettings) -> EventSettings,
+) -> Result<OrganizerEvent, ApiError> {
+    let mut tx = db.begin().await?;
+    let current: OrganizerEvent = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND organizer_id = $2 FOR UPDATE"
+    ))
+    .bind(id)
+    .bind(organizer)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("event"))?;
+    let settings = change(current.settings);
+    settings.validate().map_err(ApiError::invalid)?;
+    write_settings(&mut tx, id, &settings).await?;
+    let event = fetch_event(&mut *tx, organizer, id).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+pub async fn change_status(
+    db: &PgPool,
+    organizer: Uuid,
+    id: Uuid,
+    action: StatusAction,
+) -> Result<OrganizerEvent, ApiError> {
+    let mut tx = db.begin().await?;
+    let status: EventStatus =
+        sqlx::query_scalar("SELECT status FROM events WHERE id = $1 AND organizer_id = $2 FOR UPDATE")
+            .bind(id)
+            .bind(organizer)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| ApiError::not_found("event"))?;
+    let next = status
+        .apply(action)
+        .map_err(|message| ApiError::new(StatusCode::CONFLICT, "invalid_status_transition", message))?;
+    sqlx::query(
+        "UPDATE events SET status = $2, catalog_version = catalog_version + 1, updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(next)
+    .execute(&mut *tx)
+    .await?;
+    let event = fetch_event(&mut *tx, organizer, id).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+async fn post_event(
+    State(state): State<AppState>,
+    Organizer(organizer): Organizer,
+    ApiJson(new): ApiJson<NewEvent>,
+) -> Result<(StatusCode, ApiJson<OrganizerEvent>), ApiError> {
+    Ok((StatusCode::CREATED, ApiJson(create_event(&state.db, organizer, new).await?)))
+}
+
+async fn list_events(
+    State(state): State<AppState>,
+    Organizer(organizer): Organizer,
+) -> Result<ApiJson<serde_json::Value>, ApiError> {
+    let events: Vec<OrganizerEvent> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE organizer_id = $1 ORDER BY starts_at"
+    ))
+    .bind(organizer)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(ApiJson(serde_json::json!({ "data": events })))
+}
+
+async fn get_event(
+    State(state): State<AppState>,
+    Organizer(organizer): Organizer,
+    Path(id): Path<Uuid>,
+) -> Result<ApiJson<OrganizerEvent>, ApiError> {
+    Ok(ApiJson(fetch_event(&state.db, organizer, id).await?))
+}
+
+async fn patch_event(
+    State(state): State<AppState>,
+    Organizer(organizer): Organizer,
+    Path(id): Path<Uuid>,
+    ApiJson(patch): ApiJson<EventPatch>,
+) -> Result<ApiJson<OrganizerEvent>, ApiError> {
+    Ok(ApiJson(update_settings(&state.db, organizer, id, |s| patch.apply(s)).await?))
+}
+
+async fn put_queue(
+    State(state): State<AppState>,
+    Organizer(organizer): Organizer,
+    Path(id): Path<Uuid>,
+    ApiJson(queue): ApiJson<QueueSettings>,
+) -> Result<ApiJson<OrganizerEvent>, ApiError> {
+    Ok(ApiJson(update_settings(&state.db, organizer, id, |s| EventSettings { queue, ..s }).await?))
+}
+
+async fn post_status(
+    State(state): State<AppState>,
+    Organizer(organizer): Organizer,
+    Path((id, action)): Path<(Uuid, StatusAction)>,
+) -> Result<ApiJson<OrganizerEvent>, ApiError> {
+    Ok(ApiJson(change_status(&state.db, organizer, id, action).await?))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/organizer/events", post(post_event).get(list_events))
+        .route("/api/v1/organizer/events/{id}", get(get_event).patch(patch_event))
+        .route("/api/v1/organizer/events/{id}/queue", put(put_queue))
+        .route("/api/v1/organizer/events/{id}/{action}", post(post_status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> EventSettings {
+        let starts_at = "2027-06-01T19:00:00Z".parse().unwrap();
+        NewEvent {
+            venue_id: Uuid::nil(),
+            title: "Show".into(),
+            description: String::new(),
+            category: "music".into(),
+            starts_at,
+            sale_starts_at: Some("2027-01-01T10:00:00Z".parse().unwrap()),
+            sale_ends_at: None,
+            hold_ttl_seconds: None,
+            max_tickets_per_order: None,
+            max_tickets_per_buyer: None,
+            queue: None,
+        }
+        .settings()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let s = settings();
+        assert_eq!((s.hold_ttl_seconds, s.max_tickets_per_order, s.max_tickets_per_buyer), (600, 4, 8));
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut EventSettings)>)> = vec![
+            ("hold_ttl_seconds", Box::new(|s| s.hold_ttl_seconds = 59)),
+            ("hold_ttl_seconds", Box::new(|s| s.hold_ttl_seconds = 901)),
+            ("max_tickets_per_order", Box::new(|s| s.max_tickets_per_order = 0)),
+            ("max_tickets_per_buyer", Box::new(|s| s.max_tickets_per_buyer = 3)),
+            ("title", Box::new(|s| s.title = "  ".into())),
+            ("sale_ends_at", Box::new(|s| s.sale_ends_at = s.sale_starts_at)),
+            ("prequeue_starts_at", Box::new(|s| s.queue.prequeue_starts_at = Some(s.starts_at))),
+            ("rates", Box::new(|s| s.queue.new_users_per_minute = 0)),
+        ];
+        for (field, change) in cases {
+            let mut s = settings();
+            change(&mut s);
+            let err = s.validate().unwrap_err();
+            assert!(err.contains(field), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn status_follows_the_lifecycle() {
+        use EventStatus::*;
+        assert_eq!(Draft.apply(StatusAction::Publish), Ok(OnSale));
+        assert_eq!(OnSale.apply(StatusAction::Close), Ok(Closed));
+        assert_eq!(SoldOut.apply(StatusAction::Cancel), Ok(Cancelled));
+        assert!(OnSale.apply(StatusAction::Publish).is_err());
+        assert!(Cancelled.apply(StatusAction::Publish).is_err());
+        assert!(Draft.apply(StatusAction::Close).is_err());
+    }
+
+    #[test]
+    fn a_patch_changes_only_what_it_names() {
+        let s = settings();
+        let patch = EventPatch { title: Some("New".into()), ..Default::default() };
+        let changed = patch.apply(s.clone());
+        assert_eq!(changed.title, "New");
+        assert_eq!(EventSettings { title: s.title.clone(), ..changed }, s);
+    }
+}

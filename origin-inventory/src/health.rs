@@ -1,0 +1,26 @@
+//! Liveness and readiness probes.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiJson};
+
+async fn live() -> ApiJson<serde_json::Value> {
+    ApiJson(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when Postgres answers.
+async fn ready(State(state): State<AppState>) -> Result<ApiJson<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1").execute(&state.db).await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness check failed");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "Postgres is not reachable")
+    })?;
+    Ok(ApiJson(serde_json::json!({"status": "ready"})))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/health/live", get(live)).route("/health/ready", get(ready))
+}

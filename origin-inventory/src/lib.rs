@@ -1,0 +1,16 @@
+//! `origin-inventory`: where seats and money change hands.
+//!
+//! Organizers describe venues and events; buyers browse the catalog and
+//! take seats through compare-and-swap holds on per-seat inventory rows.
+//! The binary (`main.rs`) only reads configuration and calls
+//! [`app::Application`]; tests build the same application on port 0.
+
+pub mod app;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod events;
+pub mod health;
+pub mod venues;

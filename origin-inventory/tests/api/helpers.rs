@@ -1,0 +1,114 @@
+use std::time::Duration;
+
+use origin_inventory::app::{Application, migrate};
+use origin_inventory::auth::{create_organizer, generate_api_key};
+use origin_inventory::config::Settings;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub base: String,
+    pub db: PgPool,
+    pub client: reqwest::Client,
+    pub key: String,
+}
+
+/// A fresh database (random name) with migrations, and the origin serving it.
+pub async fn spawn_app() -> TestApp {
+    let admin_url = std::env::var("STAMPEDE_TEST_DATABASE_URL")
+        .expect("STAMPEDE_TEST_DATABASE_URL is not set: run the tests with `cargo xtask test`");
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let admin = PgPoolOptions::new().max_connections(1).connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+    let database_url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let db = PgPoolOptions::new().max_connections(40).connect(&database_url).await.unwrap();
+    migrate(&db).await.unwrap();
+
+    let settings = Settings {
+        database_url,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        pool_size: 40,
+        request_timeout: Duration::from_secs(30),
+    };
+    let app = Application::build(&settings, db.clone()).await.unwrap();
+    let base = format!("http://{}", app.address());
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    let key = generate_api_key();
+    create_organizer(&db, "Test Organizer", &key).await.unwrap();
+    TestApp { base, db, client: reqwest::Client::new(), key }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        read(response).await
+    }
+
+    /// A request as the organizer whose key is `key`.
+    pub async fn organizer(&self, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.organizer(&self.key, reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// A second organizer with its own key.
+    pub async fn other_organizer(&self) -> String {
+        let key = generate_api_key();
+        create_organizer(&self.db, "Someone Else", &key).await.unwrap();
+        key
+    }
+
+    /// A small venue: 2 rows × 5 seats (tier A) and 10 GA places (tier B).
+    pub async fn small_venue(&self) -> Value {
+        let (status, venue) = self.post("/api/v1/organizer/venues", small_venue_spec()).await;
+        assert_eq!(status, 201, "{venue}");
+        venue
+    }
+
+    /// A published event at a new small venue.
+    pub async fn on_sale_event(&self, extra: Value) -> Value {
+        let venue = self.small_venue().await;
+        let mut body = json!({
+            "venue_id": venue["id"], "title": "Test Show", "category": "music",
+            "starts_at": "2030-06-01T19:00:00Z", "sale_starts_at": "2020-01-01T00:00:00Z",
+        });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let (status, event) = self.post("/api/v1/organizer/events", body).await;
+        assert_eq!(status, 201, "{event}");
+        let (status, event) = self.post(&format!("/api/v1/organizer/events/{}/publish", event["id"].as_str().unwrap()), json!({})).await;
+        assert_eq!(status, 200, "{event}");
+        event
+    }
+}
+
+pub fn small_venue_spec() -> Value {
+    json!({
+        "name": "Club", "city": "Berlin", "timezone": "Europe/Berlin",
+        "tiers": [{"name": "A", "price_cents": 5000, "currency": "EUR"},
+                  {"name": "B", "price_cents": 2500, "currency": "EUR"}],
+        "sections": [
+            {"name": "Seated", "tier": "A", "rows": [{"label": "1", "seats": 5}, {"label": "2", "seats": 5}]},
+            {"name": "Standing", "tier": "B", "capacity": 10}
+        ]
+    })
+}
+
+async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, body)
+}

@@ -1,0 +1,7 @@
+//! Black-box tests of the origin over HTTP against a real Postgres: each
+//! test gets a fresh database and its own server on port 0.
+//! Run with `cargo xtask test` (it provides `STAMPEDE_TEST_DATABASE_URL`).
+
+mod catalog;
+mod helpers;
+mod organizer;

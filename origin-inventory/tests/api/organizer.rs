@@ -1,0 +1,147 @@
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{small_venue_spec, spawn_app};
+
+#[tokio::test]
+async fn a_venue_is_created_with_its_whole_seat_map() {
+    let app = spawn_app().await;
+    let venue = app.small_venue().await;
+    assert_eq!(venue["seats"], 20);
+    let seats: i64 = sqlx::query_scalar("SELECT count(*) FROM seats WHERE venue_id = $1::text::uuid")
+        .bind(venue["id"].as_str().unwrap())
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(seats, 20);
+}
+
+#[tokio::test]
+async fn an_event_gets_one_inventory_row_per_seat_and_starts_as_draft() {
+    let app = spawn_app().await;
+    let venue = app.small_venue().await;
+    let (status, event) = app
+        .post(
+            "/api/v1/organizer/events",
+            json!({"venue_id": venue["id"], "title": "Show", "category": "music", "starts_at": "2030-01-01T20:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{event}");
+    assert_eq!(event["status"], "draft");
+    assert_eq!(event["hold_ttl_seconds"], 600);
+    assert_eq!(event["max_tickets_per_order"], 4);
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, price_cents FROM inventory WHERE event_id = $1::text::uuid ORDER BY price_cents",
+    )
+    .bind(event["id"].as_str().unwrap())
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 20);
+    assert!(rows.iter().all(|(status, _)| status == "AVAILABLE"));
+    assert_eq!(rows.iter().filter(|(_, price)| *price == 2500).count(), 10);
+}
+
+#[tokio::test]
+async fn organizers_cannot_see_or_change_each_others_data() {
+    let app = spawn_app().await;
+    let event = app.on_sale_event(json!({})).await;
+    let id = event["id"].as_str().unwrap();
+    let other = app.other_organizer().await;
+    let path = format!("/api/v1/organizer/events/{id}");
+    assert_eq!(app.organizer(&other, Method::GET, &path, None).await.0, 404);
+    assert_eq!(app.organizer(&other, Method::PATCH, &path, Some(json!({"title": "Mine"}))).await.0, 404);
+    assert_eq!(app.organizer(&other, Method::POST, &format!("{path}/cancel"), Some(json!({}))).await.0, 404);
+    let (_, list) = app.organizer(&other, Method::GET, "/api/v1/organizer/events", None).await;
+    assert_eq!(list["data"], json!([]));
+    let venue = format!("/api/v1/organizer/venues/{}", event["venue_id"].as_str().unwrap());
+    assert_eq!(app.organizer(&other, Method::GET, &venue, None).await.0, 404);
+    let (status, _) = app
+        .organizer(&other, Method::POST, "/api/v1/organizer/events",
+            Some(json!({"venue_id": event["venue_id"], "title": "x", "category": "x", "starts_at": "2030-01-01T00:00:00Z"})))
+        .await;
+    assert_eq!(status, 404, "an event at someone else's venue");
+    let (_, mine) = app.organizer(&app.key, Method::GET, &path, None).await;
+    assert_eq!(mine["title"], "Test Show");
+    assert_eq!(mine["status"], "on_sale");
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_key_are_unauthorized() {
+    let app = spawn_app().await;
+    let (status, body) = app.organizer("sk_wrong", Method::GET, "/api/v1/organizer/events", None).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
+    let response = app.client.get(app.url("/api/v1/organizer/events")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn changes_bump_the_catalog_version_and_follow_the_lifecycle() {
+    let app = spawn_app().await;
+    let event = app.on_sale_event(json!({})).await;
+    let path = format!("/api/v1/organizer/events/{}", event["id"].as_str().unwrap());
+    let (status, changed) = app.organizer(&app.key, Method::PATCH, &path, Some(json!({"title": "Renamed"}))).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["title"], "Renamed");
+    assert!(changed["catalog_version"].as_i64() > event["catalog_version"].as_i64());
+    let (status, body) = app.post(&format!("{path}/publish"), json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("invalid_status_transition")));
+    let (status, queue) = app
+        .organizer(&app.key, Method::PUT, &format!("{path}/queue"), Some(json!({
+            "enabled": true, "new_users_per_minute": 120, "total_active_users": 50,
+            "session_duration_seconds": 300, "prequeue_starts_at": null, "paused": true})))
+        .await;
+    assert_eq!(status, 200, "{queue}");
+    assert_eq!((queue["queue"]["enabled"].as_bool(), queue["queue"]["paused"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(app.post(&format!("{path}/cancel"), json!({})).await.1["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let app = spawn_app().await;
+    let venue = app.small_venue().await;
+    let events = "/api/v1/organizer/events";
+    let valid = json!({"venue_id": venue["id"], "title": "Show", "category": "music", "starts_at": "2030-01-01T20:00:00Z"});
+    let with = |key: &str, value: serde_json::Value| {
+        let mut body = valid.clone();
+        body[key] = value;
+        body
+    };
+    let cases = [
+        (with("hold_ttl_seconds", json!(5)), 422, "invalid_request"),
+        (with("hold_ttl_seconds", json!(99999999999_i64)), 422, "invalid_request"),
+        (with("max_tickets_per_order", json!("four")), 422, "invalid_request"),
+        (with("starts_at", json!("tomorrow")), 422, "invalid_request"),
+        (with("venue_id", json!("not-a-uuid")), 422, "invalid_request"),
+        (with("title", json!("")), 422, "invalid_request"),
+        (with("surprise", json!(1)), 422, "invalid_request"),
+        (with("title", json!("'); DROP TABLE events; --")), 201, ""),
+    ];
+    for (body, status, code) in cases {
+        let (got, answer) = app.post(events, body.clone()).await;
+        assert_eq!(got, status, "{body} → {answer}");
+        if status != 201 {
+            assert_eq!(answer["error"], code, "{answer}");
+            assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+    }
+    let malformed = app.client.post(app.url(events)).bearer_auth(&app.key)
+        .header("content-type", "application/json").body("{\"title\": ").send().await.unwrap();
+    assert_eq!(malformed.status(), 400);
+    let huge = app.client.post(app.url(events)).bearer_auth(&app.key)
+        .header("content-type", "application/json").body(format!("{{\"title\": \"{}\"}}", "x".repeat(1 << 20))).send().await.unwrap();
+    assert_eq!(huge.status(), 413);
+    let not_json = app.client.post(app.url(events)).bearer_auth(&app.key).body("title=x").send().await.unwrap();
+    assert_eq!(not_json.status(), 415);
+
+    let mut bad_venue = small_venue_spec();
+    bad_venue["sections"][0]["tier"] = json!("Z");
+    let (status, body) = app.post("/api/v1/organizer/venues", bad_venue).await;
+    assert_eq!(status, 422);
+    assert!(body["message"].as_str().unwrap().contains("unknown tier `Z`"));
+
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&app.db).await.unwrap();
+    assert_eq!(count, 1, "only the valid (SQL-looking) title was stored");
+    let title: String = sqlx::query_scalar("SELECT title FROM events").fetch_one(&app.db).await.unwrap();
+    assert_eq!(title, "'); DROP TABLE events; --");
+}

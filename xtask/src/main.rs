@@ -1,0 +1,98 @@
+//! Stampede's developer commands, run as `cargo xtask <command>`:
+//!
+//! - `up`: build everything, start Postgres, Redis, the origin and the edge
+//!   host with demo data, print the URLs, stop cleanly on Ctrl-C;
+//! - `test`: the same set-up on private ports, then formatting, clippy and
+//!   every test. Exits non-zero on any failure.
+//!
+//! Both install what a fresh Debian machine lacks (rustup targets,
+//! `redis-server`) before anything else.
+
+mod build;
+mod services;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use anyhow::{Context as _, bail};
+
+use services::{Edge, Origin, Postgres, Redis, env_port};
+
+fn main() -> anyhow::Result<()> {
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    let command = std::env::args().nth(1).unwrap_or_default();
+    match command.as_str() {
+        "up" => up(&root),
+        "test" => test(&root),
+        _ => bail!("usage: cargo xtask <up|test>"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+fn up(root: &Path) -> anyhow::Result<()> {
+    setup::install_prerequisites()?;
+    build::components()?;
+    build::binaries()?;
+
+    let state = root.join(".stampede");
+    let logs = state.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let postgres = Postgres::start(&state.join("postgres"), env_port("STAMPEDE_PG_PORT", 55432)?, true)?;
+    postgres.create_database("stampede")?;
+    let database_url = postgres.url("stampede");
+    let redis = Redis::start(&state.join("redis"), env_port("STAMPEDE_REDIS_PORT", 56379)?, true)?;
+
+    let demo = services::seed_demo(root, &database_url)?;
+    let mut origin = Origin::start(root, &database_url, env_port("STAMPEDE_ORIGIN_PORT", 8080)?, &logs)?;
+    let mut edge = Edge::start(root, env_port("STAMPEDE_EDGE_PORT", 3000)?, &origin.url(), &logs)?;
+
+    println!();
+    println!("Stampede is up.");
+    println!("  catalog (edge):      {}/", edge.url());
+    println!("  on-sale demo event:  {}/events/{}", edge.url(), demo.on_sale_event);
+    println!("  origin API:          {}/api/v1/events", origin.url());
+    println!("  Postgres:            {database_url}");
+    println!("  Redis:               {}", redis.url());
+    println!("  demo organizer key:  {}", demo.api_key);
+    println!("  logs:                {}", logs.display());
+    println!("Ctrl-C stops everything; data stays in .stampede/.");
+
+    let (stop, stopped) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop.send(());
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    services::wait_for_exit_or(&mut [&mut edge.process, &mut origin.process], stopped)?;
+    println!("stopping…");
+    Ok(())
+}
+
+fn test(root: &Path) -> anyhow::Result<()> {
+    setup::install_prerequisites()?;
+    build::check_formatting()?;
+    build::components()?;
+    build::binaries()?;
+    build::clippy()?;
+
+    // Outside the checkout: the `postgres` user must reach the cluster's folder.
+    let scratch = std::env::temp_dir().join(format!("stampede-test-{}", std::process::id()));
+    let postgres = Postgres::start(&scratch.join("postgres"), services::free_port()?, false)?;
+    let redis = Redis::start(&scratch.join("redis"), services::free_port()?, false)?;
+    let env = [
+        ("STAMPEDE_TEST_DATABASE_URL", postgres.url("postgres")),
+        ("STAMPEDE_TEST_REDIS_URL", redis.url()),
+        ("STAMPEDE_BIN_DIR", build::binary_dir(root).display().to_string()),
+        ("STAMPEDE_WASM_DIR", build::component_dir(root).display().to_string()),
+    ];
+    let result = build::tests(&env);
+    drop((redis, postgres));
+    let _ = std::fs::remove_dir_all(&scratch);
+    result?;
+    println!("all checks passed");
+    Ok(())
+}

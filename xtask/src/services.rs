@@ -1,0 +1,298 @@
+//! The processes of a local stack. Each is a value whose `Drop` stops it,
+//! so declaring them in start order stops them in reverse order, also when
+//! set-up fails half-way.
+
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use crate::build::{binary_dir, run};
+use crate::setup::{is_root, output, postgres_bin_dir};
+
+/// A port from the environment, or the default.
+pub fn env_port(name: &str, default: u16) -> anyhow::Result<u16> {
+    match std::env::var(name) {
+        Ok(value) => value.parse().with_context(|| format!("{name}={value} is not a port number")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("{what} exited with {status} during start-up; see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not listen on port {port} within 60 s; see {}", log.display())
+}
+
+/// A child process stopped with SIGTERM (then SIGKILL) when dropped.
+pub struct Process {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn spawn(name: &'static str, command: &mut Command, log: PathBuf) -> anyhow::Result<Self> {
+        let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("cannot start {name}: {command:?}"))?;
+        Ok(Self { name, child, log })
+    }
+
+    fn wait_for_port(&mut self, port: u16) -> anyhow::Result<()> {
+        wait_for_port(port, self.name, &mut self.child, &self.log)
+    }
+
+    /// `Err` if the process has exited.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("{} exited with {status}; see {}", self.name, self.log.display());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Blocks until `stop` fires, or fails as soon as one of `processes` dies.
+pub fn wait_for_exit_or(processes: &mut [&mut Process], stop: Receiver<()>) -> anyhow::Result<()> {
+    loop {
+        match stop.recv_timeout(Duration::from_millis(500)) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            Err(RecvTimeoutError::Timeout) => {
+                for process in processes.iter_mut() {
+                    process.check_alive()?;
+                }
+            }
+        }
+    }
+}
+
+/// A private PostgreSQL cluster in a folder of ours, on its own port.
+pub struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    /// Creates the cluster on first use and starts it. `durable = false`
+    /// turns off fsync: fine for throw-away test clusters only.
+    pub fn start(home: &Path, port: u16, durable: bool) -> anyhow::Result<Self> {
+        let bin = postgres_bin_dir()?;
+        let data = home.join("data");
+        std::fs::create_dir_all(home)?;
+        // PostgreSQL refuses to run as root; the Debian package's `postgres` user owns the cluster.
+        if is_root() {
+            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(home))?;
+        }
+        if !data.join("PG_VERSION").exists() {
+            run(pg_command(&bin, "initdb")
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", "stampede", "--auth=trust", "--encoding=UTF8", "--no-locale"])
+                .stdout(Stdio::null()))?;
+        }
+        let mut options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300"
+        );
+        if !durable {
+            options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        run(pg_command(&bin, "pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(home.join("postgres.log"))
+            .args(["-o", &options, "-w", "-t", "60", "start"])
+            .stdout(Stdio::null()))
+        .with_context(|| format!("PostgreSQL did not start; see {}", home.join("postgres.log").display()))?;
+        Ok(Self { bin, data, port })
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://stampede@127.0.0.1:{}/{database}", self.port)
+    }
+
+    pub fn create_database(&self, name: &str) -> anyhow::Result<()> {
+        let exists = output(Command::new("psql").args([
+            &self.url("postgres"),
+            "-tAc",
+            &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+        ]))?;
+        if exists.trim() != "1" {
+            run(Command::new("psql").args([&self.url("postgres"), "-qc", &format!("CREATE DATABASE {name}")]))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = pg_command(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn pg_command(bin: &Path, program: &str) -> Command {
+    if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(bin.join(program));
+        command
+    } else {
+        Command::new(bin.join(program))
+    }
+}
+
+/// A private `redis-server`.
+pub struct Redis {
+    _process: Process,
+    port: u16,
+}
+
+impl Redis {
+    /// `durable` keeps an append-only file in `home` across restarts.
+    pub fn start(home: &Path, port: u16, durable: bool) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(home)?;
+        let mut command = Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", ""]);
+        command.args(["--appendonly", if durable { "yes" } else { "no" }]).arg("--dir").arg(home);
+        let mut process = Process::spawn("redis-server", &mut command, home.join("redis.log"))?;
+        process.wait_for_port(port)?;
+        Ok(Self { _process: process, port })
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+/// The origin service binary.
+pub struct Origin {
+    pub process: Process,
+    port: u16,
+}
+
+impl Origin {
+    pub fn start(root: &Path, database_url: &str, port: u16, logs: &Path) -> anyhow::Result<Self> {
+        let mut command = Command::new(binary_dir(root).join("origin-inventory"));
+        command.env("DATABASE_URL", database_url).env("STAMPEDE_ORIGIN_LISTEN", format!("127.0.0.1:{port}"));
+        let mut process = Process::spawn("origin-inventory", &mut command, logs.join("origin.log"))?;
+        process.wait_for_port(port)?;
+        wait_until_ready(port, "/health/ready", &mut process)?;
+        Ok(Self { process, port })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// The edge host serving the components of `spin.toml`.
+pub struct Edge {
+    pub process: Process,
+    port: u16,
+}
+
+impl Edge {
+    pub fn start(root: &Path, port: u16, origin_url: &str, logs: &Path) -> anyhow::Result<Self> {
+        let mut command = Command::new(binary_dir(root).join("edge-host"));
+        command
+            .current_dir(root)
+            .args(["--manifest", "spin.toml", "--wit", "wit", "--listen", &format!("127.0.0.1:{port}")])
+            .env("SPIN_VARIABLE_ORIGIN_URL", origin_url);
+        let mut process = Process::spawn("edge-host", &mut command, logs.join("edge.log"))?;
+        process.wait_for_port(port)?;
+        Ok(Self { process, port })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn wait_until_ready(port: u16, path: &str, process: &mut Process) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if http_status(port, path).is_ok_and(|status| status == 200) {
+            return Ok(());
+        }
+        process.check_alive()?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("{} was not ready within 60 s", process.name)
+}
+
+/// A minimal HTTP/1.0 GET, enough for readiness probes without an HTTP client.
+fn http_status(port: u16, path: &str) -> anyhow::Result<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    let status = std::str::from_utf8(&head[9..12])?.parse()?;
+    Ok(status)
+}
+
+/// What `origin-inventory seed-demo` reports.
+pub struct Demo {
+    pub api_key: String,
+    pub on_sale_event: String,
+}
+
+/// Applies migrations and loads demo data (idempotent).
+pub fn seed_demo(root: &Path, database_url: &str) -> anyhow::Result<Demo> {
+    let out = output(
+        Command::new(binary_dir(root).join("origin-inventory")).arg("seed-demo").env("DATABASE_URL", database_url),
+    )?;
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}=")))
+            .map(str::to_owned)
+            .with_context(|| format!("seed-demo did not print {name}: {out}"))
+    };
+    Ok(Demo { api_key: field("api_key")?, on_sale_event: field("on_sale_event")? })
+}

@@ -1,0 +1,82 @@
+//! Installs what a fresh Debian machine lacks. Every step checks first, so
+//! running it again costs nothing.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+use crate::build::run;
+
+const WASM_TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
+
+pub fn install_prerequisites() -> anyhow::Result<()> {
+    rust_targets()?;
+    if !on_path("redis-server") {
+        apt_install(&["redis-server"])?;
+    }
+    postgres_bin_dir()?;
+    Ok(())
+}
+
+fn rust_targets() -> anyhow::Result<()> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))?;
+    let missing: Vec<&str> =
+        WASM_TARGETS.iter().copied().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    if !missing.is_empty() {
+        run(Command::new("rustup").args(["target", "add"]).args(&missing))?;
+    }
+    Ok(())
+}
+
+fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    let sudo = !is_root();
+    let apt = |args: &[&str]| {
+        let mut command = if sudo { Command::new("sudo") } else { Command::new("apt-get") };
+        if sudo {
+            command.arg("apt-get");
+        }
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        command
+    };
+    // A fresh machine may have no package lists yet.
+    if run(&mut apt(&["install", "-y", "--no-install-recommends"]).args(packages)).is_err() {
+        run(&mut apt(&["update"]))?;
+        run(&mut apt(&["install", "-y", "--no-install-recommends"]).args(packages))?;
+    }
+    Ok(())
+}
+
+/// Where `initdb`, `pg_ctl` and `postgres` live (Debian keeps them off PATH).
+pub fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
+    if let Ok(dir) = output(Command::new("pg_config").arg("--bindir")) {
+        let dir = PathBuf::from(dir.trim());
+        if dir.join("initdb").exists() {
+            return Ok(dir);
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.sort();
+    match versions.into_iter().rev().find(|bin| bin.join("initdb").exists()) {
+        Some(dir) => Ok(dir),
+        None => bail!("PostgreSQL server binaries not found: install postgresql-15 (apt-get install postgresql-15)"),
+    }
+}
+
+pub fn is_root() -> bool {
+    output(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0")
+}
+
+fn on_path(program: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success())
+}
+
+pub fn output(command: &mut Command) -> anyhow::Result<String> {
+    let out = command.output().with_context(|| format!("cannot run {command:?}"))?;
+    if !out.status.success() {
+        bail!("{command:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
