@@ -36,7 +36,12 @@ async fn handle(request: Request) -> anyhow::Result<Response> {
         Ok(response) => response,
         Err(e) => {
             eprintln!("origin request failed: {e}");
-            return Ok(problem(api, 502, "origin_unavailable", "the catalog is unavailable, try again shortly"));
+            return Ok(problem(
+                api,
+                502,
+                "origin_unavailable",
+                "the catalog is unavailable, try again shortly",
+            ));
         }
     };
     let status = *upstream.status();
@@ -77,7 +82,8 @@ fn problem(api: bool, status: u16, code: &str, message: &str) -> Response {
         let body = serde_json::json!({ "error": code, "message": message }).to_string();
         respond(status, "application/json", body.into_bytes())
     } else {
-        let html = page(message, &format!("<h1>{}</h1><p><a href=\"/events\">All events</a></p>", escape(message)));
+        let html =
+            page(message, &format!("<h1>{}</h1><p><a href=\"/events\">All events</a></p>", escape(message)));
         respond(status, "text/html; charset=utf-8", html.into_bytes())
     }
 }

@@ -271,10 +271,7 @@ mod tests {
 
     #[test]
     fn list_pages_link_to_neighbours() {
-        let list = EventList {
-            data: vec![event("A", 10)],
-            meta: Meta { total: 45, page: 2, limit: 20 },
-        };
+        let list = EventList { data: vec![event("A", 10)], meta: Meta { total: 45, page: 2, limit: 20 } };
         let html = list_page(&list, &ListQuery::parse("page=2&city=Berlin").unwrap());
         assert!(html.contains("rel=\"prev\" href=\"/events?city=Berlin&amp;limit=20&amp;page=1\""), "{html}");
         assert!(html.contains("rel=\"next\""));

@@ -14,8 +14,8 @@ use hyper::body::Incoming;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -86,9 +86,9 @@ impl LoadedComponent {
         spec: ComponentSpec,
         reuse: ReusePolicy,
     ) -> anyhow::Result<Arc<Self>> {
-        let component = Component::from_file(engine, &spec.source).map_err(anyhow::Error::from).with_context(|| {
-            format!("component `{}`: cannot load {}", spec.id, spec.source.display())
-        })?;
+        let component = Component::from_file(engine, &spec.source)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("component `{}`: cannot load {}", spec.id, spec.source.display()))?;
         let ty = component.component_type();
         let imports: Vec<&str> = ty.imports(engine).map(|(name, _)| name).collect();
         let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
@@ -100,13 +100,7 @@ impl LoadedComponent {
         let pre = ProxyPre::new(instance_pre)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("component `{}` is not a wasi:http/proxy component", spec.id))?;
-        Ok(Arc::new(Self {
-            id: spec.id.clone(),
-            pre,
-            spec,
-            reuse,
-            warm: Mutex::new(Vec::new()),
-        }))
+        Ok(Arc::new(Self { id: spec.id.clone(), pre, spec, reuse, warm: Mutex::new(Vec::new()) }))
     }
 
     pub fn id(&self) -> &str {

@@ -17,6 +17,8 @@ pub mod manifest;
 pub mod outbound;
 pub mod routes;
 pub mod server;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod world;
 
 pub use server::{EdgeHost, HostConfig};

@@ -26,11 +26,15 @@ pub enum ManifestError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("spin_manifest_version {0} is not supported; use spin_manifest_version = 2")]
     Version(u32),
-    #[error("trigger route `{route}` names component `{component}`, which is not defined under [component.{component}]")]
+    #[error(
+        "trigger route `{route}` names component `{component}`, which is not defined under [component.{component}]"
+    )]
     UnknownComponent { route: String, component: String },
     #[error("invalid route `{route}`: {reason}")]
     Route { route: String, reason: String },
-    #[error("template `{template}` refers to application variable `{name}`, which is not declared under [variables]")]
+    #[error(
+        "template `{template}` refers to application variable `{name}`, which is not declared under [variables]"
+    )]
     UndeclaredVariable { template: String, name: String },
     #[error("application variable `{name}` is required: set SPIN_VARIABLE_{}", name.to_uppercase())]
     MissingVariable { name: String },
@@ -102,10 +106,8 @@ impl Application {
     /// Reads `spin.toml`, resolving variables from `SPIN_VARIABLE_<NAME>` in
     /// this process's environment (as `spin up` does).
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, path, base, |name| {
             std::env::var(format!("SPIN_VARIABLE_{}", name.to_uppercase())).ok()
@@ -120,10 +122,8 @@ impl Application {
         base: &Path,
         provided: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ManifestError> {
-        let raw: RawManifest = toml::from_str(text).map_err(|source| ManifestError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+        let raw: RawManifest =
+            toml::from_str(text).map_err(|source| ManifestError::Parse { path: path.to_owned(), source })?;
         if raw.spin_manifest_version != 2 {
             return Err(ManifestError::Version(raw.spin_manifest_version));
         }
@@ -144,9 +144,8 @@ impl Application {
                     component: trigger.component.clone(),
                 }
             })?;
-            let pattern = RoutePattern::parse(&trigger.route).map_err(|reason| {
-                ManifestError::Route { route: trigger.route.clone(), reason }
-            })?;
+            let pattern = RoutePattern::parse(&trigger.route)
+                .map_err(|reason| ManifestError::Route { route: trigger.route.clone(), reason })?;
             routes.push((pattern, index));
         }
         Ok(Self { components, router: Router::new(routes) })
@@ -289,18 +288,18 @@ token = "Bearer {{api_token}}"
     #[test]
     fn unknown_component_and_undeclared_variable_are_reported() {
         let text = MANIFEST.replace("component = \"api\"", "component = \"nope\"");
-        let err = Application::parse(&text, Path::new("m"), Path::new("."), |_| Some("x".into()));
-        assert!(matches!(err, Err(ManifestError::UnknownComponent { .. })));
+        let err = Application::parse(&text, Path::new("m"), Path::new("."), |_| Some("http://h:1".into()));
+        assert!(matches!(err, Err(ManifestError::UnknownComponent { .. })), "{err:?}");
 
         let text = MANIFEST.replace("Bearer {{api_token}}", "{{ missing }}");
-        let err = Application::parse(&text, Path::new("m"), Path::new("."), |_| Some("x".into()));
+        let err = Application::parse(&text, Path::new("m"), Path::new("."), |_| Some("http://h:1".into()));
         assert!(matches!(err, Err(ManifestError::UndeclaredVariable { name, .. }) if name == "missing"));
     }
 
     #[test]
     fn other_manifest_versions_are_refused() {
         let text = MANIFEST.replace("spin_manifest_version = 2", "spin_manifest_version = 1");
-        let err = Application::parse(&text, Path::new("m"), Path::new("."), |_| Some("x".into()));
+        let err = Application::parse(&text, Path::new("m"), Path::new("."), |_| Some("http://h:1".into()));
         assert!(matches!(err, Err(ManifestError::Version(1))));
     }
 }

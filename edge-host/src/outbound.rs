@@ -25,8 +25,7 @@ enum HostPattern {
 
 impl AllowedHost {
     pub fn parse(entry: &str) -> Result<Self, String> {
-        let (scheme, rest) =
-            entry.split_once("://").ok_or("expected `scheme://host[:port]`")?;
+        let (scheme, rest) = entry.split_once("://").ok_or("expected `scheme://host[:port]`")?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('/') {
             return Err("paths are not allowed, only `scheme://host[:port]`".into());
@@ -68,9 +67,7 @@ impl AllowedHost {
         let host_ok = match &self.host {
             HostPattern::Any => true,
             HostPattern::Exact(h) => h == host,
-            HostPattern::Subdomain(d) => {
-                host.strip_suffix(d.as_str()).is_some_and(|sub| sub.ends_with('.'))
-            }
+            HostPattern::Subdomain(d) => host.strip_suffix(d.as_str()).is_some_and(|sub| sub.ends_with('.')),
         };
         scheme_ok && host_ok && port_ok
     }
@@ -99,7 +96,10 @@ impl OutboundPolicy {
 
 type SendFuture = Box<
     dyn Future<
-            Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>,
+            Output = Result<
+                (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>),
+                Error,
+            >,
         > + Send,
 >;
 

@@ -99,9 +99,7 @@ mod tests {
     use super::*;
 
     fn router(routes: &[&str]) -> Router {
-        Router::new(
-            routes.iter().enumerate().map(|(i, r)| (RoutePattern::parse(r).unwrap(), i)).collect(),
-        )
+        Router::new(routes.iter().enumerate().map(|(i, r)| (RoutePattern::parse(r).unwrap(), i)).collect())
     }
 
     #[test]

@@ -149,7 +149,11 @@ impl EdgeHost {
             Ok(response) => response,
             Err(e) => {
                 tracing::error!(component = component.id(), error = format!("{e:#}"), "component failed");
-                problem(StatusCode::INTERNAL_SERVER_ERROR, "component_failed", "the edge component failed to answer")
+                problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "component_failed",
+                    "the edge component failed to answer",
+                )
             }
         };
         access_log(&method, &path, Some(component.id()), response.status(), started);
@@ -169,7 +173,11 @@ fn engine(config: &HostConfig) -> anyhow::Result<Engine> {
     wasm.wasm_component_model(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
         // Compiled code is cached on disk (~/.cache/wasmtime): restarts skip Cranelift.
-        .cache(Some(Cache::new(CacheConfig::new()).map_err(anyhow::Error::from).context("cannot set up the compilation cache")?));
+        .cache(Some(
+            Cache::new(CacheConfig::new())
+                .map_err(anyhow::Error::from)
+                .context("cannot set up the compilation cache")?,
+        ));
     Engine::new(&wasm).map_err(anyhow::Error::from).context("cannot create the Wasmtime engine")
 }
 
@@ -207,7 +215,13 @@ fn add_spin_headers(request: &mut hyper::Request<Incoming>, matched: &str, base:
     }
 }
 
-fn access_log(method: &http::Method, path: &str, component: Option<&str>, status: StatusCode, started: Instant) {
+fn access_log(
+    method: &http::Method,
+    path: &str,
+    component: Option<&str>,
+    status: StatusCode,
+    started: Instant,
+) {
     tracing::info!(
         target: "access",
         method = %method,

@@ -22,9 +22,7 @@ struct InterfaceName {
 impl InterfaceName {
     fn parse(name: &str) -> Self {
         match name.split_once('@') {
-            Some((path, version)) => {
-                Self { path: path.to_owned(), version: Version::parse(version).ok() }
-            }
+            Some((path, version)) => Self { path: path.to_owned(), version: Version::parse(version).ok() },
             None => Self { path: name.to_owned(), version: None },
         }
     }
@@ -96,16 +94,21 @@ impl EdgeWorld {
         imports: impl IntoIterator<Item = &'a str>,
         exports: impl IntoIterator<Item = &'a str>,
     ) -> anyhow::Result<()> {
-        for import in imports {
-            let wanted = InterfaceName::parse(import);
-            if !self.imports.iter().any(|have| have.satisfies(&wanted)) {
-                anyhow::bail!(
-                    "component `{component}` imports `{import}`, which the world `{}` does not \
-                     provide; edge components may only import that world's wasi:* interfaces \
-                     (configuration comes from environment variables, state through outbound HTTP)",
-                    self.name
-                );
-            }
+        let missing: Vec<&str> = imports
+            .into_iter()
+            .filter(|import| {
+                let wanted = InterfaceName::parse(import);
+                !self.imports.iter().any(|have| have.satisfies(&wanted))
+            })
+            .collect();
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "component `{component}` imports `{}`, which the world `{}` does not provide; \
+                 edge components may only import that world's wasi:* interfaces (configuration \
+                 comes from environment variables, state through outbound HTTP)",
+                missing.join("`, `"),
+                self.name
+            );
         }
         let exports: Vec<_> = exports.into_iter().map(InterfaceName::parse).collect();
         for required in &self.exports {

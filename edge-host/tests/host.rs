@@ -3,14 +3,14 @@
 //! Needs the component built for wasm32-wasip2: `cargo xtask test` builds it
 //! and sets `STAMPEDE_WASM_DIR`.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use edge_host::testing::HostProcess;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 fn testbed_wasm() -> PathBuf {
@@ -25,23 +25,19 @@ fn wit_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit")
 }
 
-/// An `edge-host` process; killed on drop.
+/// A host process plus the folder holding its manifest.
 struct Host {
-    child: Child,
-    addr: SocketAddr,
+    process: HostProcess,
     _dir: tempfile::TempDir,
 }
 
 impl Host {
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.process.url(path)
     }
-}
 
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn pid(&self) -> u32 {
+        self.process.child.id()
     }
 }
 
@@ -50,40 +46,9 @@ fn start(manifest: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Host, St
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spin.toml");
     std::fs::write(&path, manifest.replace("{wasm}", &testbed_wasm().display().to_string())).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edge-host"))
-        .arg("--manifest")
-        .arg(&path)
-        .arg("--wit")
-        .arg(wit_dir())
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drain both pipes for the host's whole life so its logging never blocks.
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (found, listening) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if let Ok(log) = serde_json::from_str::<serde_json::Value>(&line)
-                && log["message"] == "edge host listening"
-            {
-                let _ = found.send(log["addr"].as_str().unwrap().parse::<SocketAddr>().unwrap());
-            }
-        }
-    });
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let errors = std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
-    match listening.recv_timeout(Duration::from_secs(60)) {
-        Ok(addr) => Ok(Host { child, addr, _dir: dir }),
-        Err(_) => {
-            let _ = child.kill();
-            let status = child.wait().unwrap();
-            Err(format!("{status}\n{}", errors.join().unwrap()))
-        }
-    }
+    let process =
+        HostProcess::start(Path::new(env!("CARGO_BIN_EXE_edge-host")), &path, &wit_dir(), args, env)?;
+    Ok(Host { process, _dir: dir })
 }
 
 fn testbed_manifest(allowed: &str) -> String {
@@ -172,7 +137,7 @@ async fn large_bodies_stream_through_without_buffering() {
         received += chunk.len();
     }
     assert_eq!(received, BYTES);
-    let peak = peak_rss_kib(host.child.id());
+    let peak = peak_rss_kib(host.pid());
     assert!(peak < 150 << 10, "host peaked at {peak} KiB for a {BYTES}-byte body: it buffered");
 }
 
@@ -205,7 +170,8 @@ fn a_component_with_a_foreign_import_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let wat = dir.path().join("foreign.wat");
     std::fs::write(&wat, r#"(component (import "spin:variables/variables@3.0.0" (instance)))"#).unwrap();
-    let manifest = testbed_manifest("").replace("{wasm}", &wat.display().to_string()).replace("testbed", "sneaky");
+    let manifest =
+        testbed_manifest("").replace("{wasm}", &wat.display().to_string()).replace("testbed", "sneaky");
     let err = start(&manifest, &[], &[]).err().expect("the host must refuse to start");
     assert!(err.contains("component `sneaky`"), "{err}");
     assert!(err.contains("spin:variables/variables@3.0.0"), "{err}");
@@ -214,13 +180,14 @@ fn a_component_with_a_foreign_import_is_refused_at_start() {
 
 #[tokio::test]
 async fn unknown_paths_get_a_json_problem() {
-    let manifest = testbed_manifest("").replace("route = \"/...\"", "route = \"/only/...\"");
+    let manifest = testbed_manifest("").replace("route = \"/...\"", "route = \"/counter\"");
     let host = start(&manifest, &[], &[]).unwrap();
     let response = reqwest::get(host.url("/elsewhere")).await.unwrap();
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     assert_eq!(body["error"], "route_not_found");
-    assert_eq!(get(&host.url("/only/counter")).await.0, 200);
+    assert_eq!(get(&host.url("/counter")).await.0, 200);
+    assert_eq!(get(&host.url("/counter/more")).await.0, 404, "an exact route matches only itself");
 }
 
 #[tokio::test]
@@ -229,7 +196,7 @@ async fn sigterm_lets_a_running_download_finish() {
     let host = start(&testbed_manifest(""), &[], &[]).unwrap();
     let mut response = reqwest::get(host.url(&format!("/stream?{BYTES}"))).await.unwrap();
     let mut received = response.chunk().await.unwrap().unwrap().len();
-    Command::new("kill").args(["-TERM", &host.child.id().to_string()]).status().unwrap();
+    Command::new("kill").args(["-TERM", &host.pid().to_string()]).status().unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     while let Some(chunk) = response.chunk().await.unwrap() {
         received += chunk.len();

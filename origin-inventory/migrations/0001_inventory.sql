@@ -93,6 +93,8 @@ CREATE TABLE inventory (
     section_id  uuid NOT NULL,
     tier_id     uuid NOT NULL,
     price_cents bigint NOT NULL CHECK (price_cents >= 0),
+    -- Best-available order within the section: front rows, then seat number.
+    sort_key    int NOT NULL,
     status      text NOT NULL DEFAULT 'AVAILABLE'
                 CHECK (status IN ('AVAILABLE', 'HELD', 'BOOKED', 'BLOCKED')),
     version     bigint NOT NULL DEFAULT 0,
@@ -103,4 +105,5 @@ CREATE TABLE inventory (
 );
 CREATE INDEX inventory_hold ON inventory (hold_id) WHERE hold_id IS NOT NULL;
 CREATE INDEX inventory_expiring ON inventory (held_until) WHERE status = 'HELD';
-CREATE INDEX inventory_free_by_section ON inventory (event_id, section_id) WHERE status IN ('AVAILABLE', 'HELD');
+CREATE INDEX inventory_free_by_section ON inventory (event_id, section_id, sort_key) WHERE status IN ('AVAILABLE', 'HELD');
+CREATE INDEX inventory_free_by_tier ON inventory (event_id, tier_id, sort_key) WHERE status IN ('AVAILABLE', 'HELD');

@@ -50,7 +50,11 @@ impl FromRequestParts<AppState> for Organizer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let unauthorized = || {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send `Authorization: Bearer <organizer API key>`")
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send `Authorization: Bearer <organizer API key>`",
+            )
         };
         let key = parts
             .headers

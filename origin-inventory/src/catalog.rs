@@ -108,15 +108,16 @@ pub async fn list(db: &PgPool, query: &ListQuery) -> Result<(Vec<CatalogEvent>, 
     );
     // Escape LIKE wildcards so `q` is matched literally.
     let q = query.q.as_ref().map(|q| q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    let total: i64 =
-        sqlx::query_scalar(&format!("SELECT count(*) FROM events e JOIN venues v ON v.id = e.venue_id WHERE {filter}"))
-            .bind(query.from)
-            .bind(query.to)
-            .bind(&query.category)
-            .bind(&query.city)
-            .bind(&q)
-            .fetch_one(db)
-            .await?;
+    let total: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM events e JOIN venues v ON v.id = e.venue_id WHERE {filter}"
+    ))
+    .bind(query.from)
+    .bind(query.to)
+    .bind(&query.category)
+    .bind(&query.city)
+    .bind(&q)
+    .fetch_one(db)
+    .await?;
     let events = sqlx::query_as(&format!(
         "{CATALOG_SELECT} WHERE {filter} ORDER BY e.starts_at, e.id LIMIT {limit} OFFSET {offset}"
     ))
@@ -142,7 +143,8 @@ async fn get_list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let Query(query) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let (events, total) = list(&state.db, &query).await?;
     let (limit, offset) = query.paging().map_err(ApiError::invalid)?;
     Ok(ApiJson(serde_json::json!({
@@ -151,7 +153,10 @@ async fn get_list(
     })))
 }
 
-async fn get_event(State(state): State<AppState>, Path(id): Path<Uuid>) -> Result<ApiJson<CatalogEvent>, ApiError> {
+async fn get_event(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<ApiJson<CatalogEvent>, ApiError> {
     Ok(ApiJson(event(&state.db, id).await?))
 }
 

@@ -24,13 +24,16 @@ impl Settings {
             Ok(var(name).unwrap_or_else(|| default.to_owned()))
         };
         Ok(Self {
-            database_url: var("DATABASE_URL").context("DATABASE_URL must be set (postgres://user@host:port/db)")?,
+            database_url: var("DATABASE_URL")
+                .context("DATABASE_URL must be set (postgres://user@host:port/db)")?,
             listen: parsed("STAMPEDE_ORIGIN_LISTEN", "127.0.0.1:8080")?
                 .parse()
                 .context("STAMPEDE_ORIGIN_LISTEN must be host:port")?,
             pool_size: parsed("STAMPEDE_DB_POOL_SIZE", "32")?.parse().context("STAMPEDE_DB_POOL_SIZE")?,
             request_timeout: Duration::from_millis(
-                parsed("STAMPEDE_REQUEST_TIMEOUT_MS", "10000")?.parse().context("STAMPEDE_REQUEST_TIMEOUT_MS")?,
+                parsed("STAMPEDE_REQUEST_TIMEOUT_MS", "10000")?
+                    .parse()
+                    .context("STAMPEDE_REQUEST_TIMEOUT_MS")?,
             ),
         })
     }

@@ -51,16 +51,31 @@ fn arena() -> VenueSpec {
     let mut sections =
         vec![SectionSpec { name: "Floor".into(), tier: "Floor".into(), rows: vec![], capacity: Some(1500) }];
     for n in 101..=104 {
-        sections.push(SectionSpec { name: format!("Lower {n}"), tier: "Standard".into(), rows: rows(20, 25, 3), capacity: None });
+        sections.push(SectionSpec {
+            name: format!("Lower {n}"),
+            tier: "Standard".into(),
+            rows: rows(20, 25, 3),
+            capacity: None,
+        });
     }
     for n in 201..=204 {
-        sections.push(SectionSpec { name: format!("Balcony {n}"), tier: "Balcony".into(), rows: rows(15, 30, 0), capacity: None });
+        sections.push(SectionSpec {
+            name: format!("Balcony {n}"),
+            tier: "Balcony".into(),
+            rows: rows(15, 30, 0),
+            capacity: None,
+        });
     }
     VenueSpec {
         name: "Stampede Arena".into(),
         city: "Berlin".into(),
         timezone: "Europe/Berlin".into(),
-        tiers: vec![tier("Floor", 6900), tier("Premium", 14900), tier("Standard", 9900), tier("Balcony", 5900)],
+        tiers: vec![
+            tier("Floor", 6900),
+            tier("Premium", 14900),
+            tier("Standard", 9900),
+            tier("Balcony", 5900),
+        ],
         sections,
     }
 }
@@ -70,6 +85,9 @@ async fn create(db: &PgPool, api_key: &str) -> Result<Uuid, ApiError> {
     let venue = venues::create_venue(db, organizer, &arena()).await?.id;
     let now = Utc::now();
     let day = Duration::days(1);
+    // Shows start at 19:00 UTC (20:00 in Berlin in winter), some days from now.
+    let evening =
+        |days: i32| (now + day * days).date_naive().and_hms_opt(19, 0, 0).expect("valid time").and_utc();
     let queue = |enabled, prequeue_starts_at| QueueSettings {
         queue_enabled: enabled,
         new_users_per_minute: 300,
@@ -78,29 +96,66 @@ async fn create(db: &PgPool, api_key: &str) -> Result<Uuid, ApiError> {
         prequeue_starts_at,
         queue_paused: false,
     };
-    let event = |title: &str, description: &str, category: &str, starts_in: i32, sale_starts, queue| NewEvent {
-        venue_id: venue,
-        title: title.into(),
-        description: description.into(),
-        category: category.into(),
-        starts_at: now + day * starts_in,
-        sale_starts_at: Some(sale_starts),
-        sale_ends_at: Some(now + day * (starts_in - 1)),
-        hold_ttl_seconds: None,
-        max_tickets_per_order: None,
-        max_tickets_per_buyer: None,
-        queue: Some(queue),
-    };
+    let event =
+        |title: &str, description: &str, category: &str, starts_in: i32, sale_starts, queue| NewEvent {
+            venue_id: venue,
+            title: title.into(),
+            description: description.into(),
+            category: category.into(),
+            starts_at: evening(starts_in),
+            sale_starts_at: Some(sale_starts),
+            sale_ends_at: Some(now + day * (starts_in - 1)),
+            hold_ttl_seconds: None,
+            max_tickets_per_order: None,
+            max_tickets_per_buyer: None,
+            queue: Some(queue),
+        };
     let sale_later = now + day * 2;
     let demo = [
-        (event("Aurora Skies — Live in Berlin", "The reunion tour everyone is queueing for.", "music", 45,
-            now - Duration::hours(1), queue(true, None)), true),
-        (event("Late Night Jazz Sessions", "Three quartets, one long night.", "music", 20,
-            now - day, queue(false, None)), true),
-        (event("Comedy Gala", "Stand-up from six countries. Pre-queue opens a day before the sale.", "comedy", 60,
-            sale_later, queue(true, Some(sale_later - day))), true),
-        (event("Philharmonic New Year", "Programme to be announced.", "classical", 90,
-            now + day * 30, queue(false, None)), false),
+        (
+            event(
+                "Aurora Skies — Live in Berlin",
+                "The reunion tour everyone is queueing for.",
+                "music",
+                45,
+                now - Duration::hours(1),
+                queue(true, None),
+            ),
+            true,
+        ),
+        (
+            event(
+                "Late Night Jazz Sessions",
+                "Three quartets, one long night.",
+                "music",
+                20,
+                now - day,
+                queue(false, None),
+            ),
+            true,
+        ),
+        (
+            event(
+                "Comedy Gala",
+                "Stand-up from six countries. Pre-queue opens a day before the sale.",
+                "comedy",
+                60,
+                sale_later,
+                queue(true, Some(sale_later - day)),
+            ),
+            true,
+        ),
+        (
+            event(
+                "Philharmonic New Year",
+                "Programme to be announced.",
+                "classical",
+                90,
+                now + day * 30,
+                queue(false, None),
+            ),
+            false,
+        ),
     ];
     for (new, publish) in demo {
         let created = events::create_event(db, organizer, new).await?;

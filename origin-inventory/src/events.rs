@@ -248,8 +248,9 @@ pub async fn create_event(db: &PgPool, organizer: Uuid, new: NewEvent) -> Result
     .await?;
     write_settings(&mut tx, id, &settings).await?;
     sqlx::query(
-        "INSERT INTO inventory (event_id, seat_id, section_id, tier_id, price_cents)
-         SELECT $1, s.id, s.section_id, s.tier_id, t.price_cents
+        "INSERT INTO inventory (event_id, seat_id, section_id, tier_id, price_cents, sort_key)
+         SELECT $1, s.id, s.section_id, s.tier_id, t.price_cents,
+                row_number() OVER (PARTITION BY s.section_id ORDER BY length(s.row_label), s.row_label, s.number)
          FROM seats s JOIN price_tiers t ON t.id = s.tier_id WHERE s.venue_id = $2",
     )
     .bind(id)
@@ -261,11 +262,7 @@ pub async fn create_event(db: &PgPool, organizer: Uuid, new: NewEvent) -> Result
     Ok(event)
 }
 
-async fn write_settings(
-    tx: &mut sqlx::PgConnection,
-    id: Uuid,
-    s: &EventSettings,
-) -> Result<(), ApiError> {
+async fn write_settings(tx: &mut sqlx::PgConnection, id: Uuid, s: &EventSettings) -> Result<(), ApiError> {
     sqlx::query(
         "UPDATE events SET title = $2, description = $3, category = $4, starts_at = $5,
              sale_starts_at = $6, sale_ends_at = $7, hold_ttl_seconds = $8,
@@ -457,7 +454,8 @@ mod tests {
 
     #[test]
     fn out_of_range_settings_are_refused() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut EventSettings)>)> = vec![
+        type Change = Box<dyn Fn(&mut EventSettings)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("hold_ttl_seconds", Box::new(|s| s.hold_ttl_seconds = 59)),
             ("hold_ttl_seconds", Box::new(|s| s.hold_ttl_seconds = 901)),
             ("max_tickets_per_order", Box::new(|s| s.max_tickets_per_order = 0)),

@@ -13,4 +13,6 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod health;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod venues;

@@ -26,7 +26,8 @@ async fn main() -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await?;
         }
         Some("seed-demo") => {
-            let key = std::env::var("STAMPEDE_DEMO_API_KEY").unwrap_or_else(|_| demo::DEFAULT_DEMO_KEY.into());
+            let key =
+                std::env::var("STAMPEDE_DEMO_API_KEY").unwrap_or_else(|_| demo::DEFAULT_DEMO_KEY.into());
             let demo = demo::seed(&db, &key).await.map_err(|e| anyhow::anyhow!("seeding failed: {e:?}"))?;
             println!("api_key={}", demo.api_key);
             println!("on_sale_event={}", demo.on_sale_event);

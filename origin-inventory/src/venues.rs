@@ -99,7 +99,8 @@ impl VenueSpec {
         if self.tiers.iter().any(|t| t.currency != self.tiers[0].currency) {
             return Err("all tiers of a venue use one currency".into());
         }
-        let tier_index = |name: &str| tiers.get(name).copied().ok_or_else(|| format!("unknown tier `{name}`"));
+        let tier_index =
+            |name: &str| tiers.get(name).copied().ok_or_else(|| format!("unknown tier `{name}`"));
 
         let mut seats = Vec::new();
         let mut section_names = BTreeSet::new();
@@ -316,7 +317,10 @@ mod tests {
         let seats = spec(arena()).plan().unwrap();
         assert_eq!(seats.len(), 7);
         assert_eq!(seats.iter().filter(|s| s.row == GA_ROW).count(), 3);
-        assert_eq!(seats[3], PlannedSeat { section: 1, tier: 0, row: "1".into(), number: 1, accessible: true });
+        assert_eq!(
+            seats[3],
+            PlannedSeat { section: 1, tier: 0, row: "1".into(), number: 1, accessible: true }
+        );
         assert_eq!(seats[6].tier, 1, "a row's own tier overrides the section's");
     }
 

@@ -1,6 +1,9 @@
-//! Cargo invocations. Everything builds with `--release` so that the
-//! binaries, the tests and clippy share one set of compiled dependencies:
-//! Wasmtime alone takes minutes to compile on two cores.
+//! Cargo invocations. Wasmtime alone takes minutes to compile on two cores,
+//! so every native build is the same one: `--release`, the whole workspace,
+//! tests included. Cargo unifies features per invocation; building a
+//! different selection of packages (or leaving out dev-dependencies) would
+//! change feature sets and recompile Wasmtime. `up` builds the test targets
+//! too, which costs little and keeps `up` and `test` sharing one build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,9 +12,6 @@ use anyhow::{Context as _, bail};
 
 /// The edge components, built for `wasm32-wasip2`.
 pub const COMPONENTS: &[&str] = &["edge-catalog", "edge-testbed"];
-/// The native services.
-pub const BINARIES: &[&str] = &["edge-host", "origin-inventory"];
-
 pub fn component_dir(root: &Path) -> PathBuf {
     root.join("target/wasm32-wasip2/release")
 }
@@ -24,8 +24,9 @@ pub fn components() -> anyhow::Result<()> {
     cargo(&["build", "--release", "--target", "wasm32-wasip2"], COMPONENTS)
 }
 
-pub fn binaries() -> anyhow::Result<()> {
-    cargo(&["build", "--release", "--bins"], BINARIES)
+/// Every native binary and test executable, in one build.
+pub fn native() -> anyhow::Result<()> {
+    cargo(&["test", "--release", "--workspace", "--no-run"], &[])
 }
 
 pub fn check_formatting() -> anyhow::Result<()> {

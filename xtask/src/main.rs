@@ -37,7 +37,7 @@ fn workspace_root() -> PathBuf {
 fn up(root: &Path) -> anyhow::Result<()> {
     setup::install_prerequisites()?;
     build::components()?;
-    build::binaries()?;
+    build::native()?;
 
     let state = root.join(".stampede");
     let logs = state.join("logs");
@@ -76,7 +76,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
     setup::install_prerequisites()?;
     build::check_formatting()?;
     build::components()?;
-    build::binaries()?;
+    build::native()?;
     build::clippy()?;
 
     // Outside the checkout: the `postgres` user must reach the cluster's folder.

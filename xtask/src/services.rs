@@ -159,7 +159,11 @@ impl Postgres {
             &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
         ]))?;
         if exists.trim() != "1" {
-            run(Command::new("psql").args([&self.url("postgres"), "-qc", &format!("CREATE DATABASE {name}")]))?;
+            run(Command::new("psql").args([
+                &self.url("postgres"),
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ]))?;
         }
         Ok(())
     }
@@ -286,7 +290,9 @@ pub struct Demo {
 /// Applies migrations and loads demo data (idempotent).
 pub fn seed_demo(root: &Path, database_url: &str) -> anyhow::Result<Demo> {
     let out = output(
-        Command::new(binary_dir(root).join("origin-inventory")).arg("seed-demo").env("DATABASE_URL", database_url),
+        Command::new(binary_dir(root).join("origin-inventory"))
+            .arg("seed-demo")
+            .env("DATABASE_URL", database_url),
     )?;
     let field = |name: &str| {
         out.lines()

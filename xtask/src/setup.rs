@@ -40,9 +40,9 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
         command
     };
     // A fresh machine may have no package lists yet.
-    if run(&mut apt(&["install", "-y", "--no-install-recommends"]).args(packages)).is_err() {
+    if run(apt(&["install", "-y", "--no-install-recommends"]).args(packages)).is_err() {
         run(&mut apt(&["update"]))?;
-        run(&mut apt(&["install", "-y", "--no-install-recommends"]).args(packages))?;
+        run(apt(&["install", "-y", "--no-install-recommends"]).args(packages))?;
     }
     Ok(())
 }
@@ -61,7 +61,9 @@ pub fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
     versions.sort();
     match versions.into_iter().rev().find(|bin| bin.join("initdb").exists()) {
         Some(dir) => Ok(dir),
-        None => bail!("PostgreSQL server binaries not found: install postgresql-15 (apt-get install postgresql-15)"),
+        None => bail!(
+            "PostgreSQL server binaries not found: install postgresql-15 (apt-get install postgresql-15)"
+        ),
     }
 }
 
@@ -70,7 +72,10 @@ pub fn is_root() -> bool {
 }
 
 fn on_path(program: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 pub fn output(command: &mut Command) -> anyhow::Result<String> {

@@ -30,7 +30,10 @@ async fn published_events_are_listed_with_prices_and_availability() {
 async fn filters_and_paging_narrow_the_list() {
     let app = spawn_app().await;
     app.on_sale_event(json!({"title": "Rock Night", "category": "music"})).await;
-    app.on_sale_event(json!({"title": "Stand-up 100% Live", "category": "comedy", "starts_at": "2031-01-01T20:00:00Z"})).await;
+    app.on_sale_event(
+        json!({"title": "Stand-up 100% Live", "category": "comedy", "starts_at": "2031-01-01T20:00:00Z"}),
+    )
+    .await;
     let titles = |list: &serde_json::Value| -> Vec<String> {
         list["data"].as_array().unwrap().iter().map(|e| e["title"].as_str().unwrap().to_owned()).collect()
     };
@@ -38,7 +41,10 @@ async fn filters_and_paging_narrow_the_list() {
     assert_eq!(titles(&app.get("/api/v1/events?q=rock").await.1), ["Rock Night"]);
     assert_eq!(titles(&app.get("/api/v1/events?q=100%25").await.1), ["Stand-up 100% Live"]);
     assert_eq!(titles(&app.get("/api/v1/events?q=%25").await.1), ["Stand-up 100% Live"], "% is literal");
-    assert_eq!(titles(&app.get("/api/v1/events?city=berlin&to=2030-12-31T00:00:00Z").await.1), ["Rock Night"]);
+    assert_eq!(
+        titles(&app.get("/api/v1/events?city=berlin&to=2030-12-31T00:00:00Z").await.1),
+        ["Rock Night"]
+    );
     assert_eq!(titles(&app.get("/api/v1/events?q=%27%20OR%201%3D1%20--").await.1), Vec::<String>::new());
     let (_, page2) = app.get("/api/v1/events?limit=1&page=2").await;
     assert_eq!(titles(&page2), ["Stand-up 100% Live"]);
@@ -90,6 +96,7 @@ async fn demo_data_loads_once_and_is_found_again() {
     assert_eq!(event["status"], "on_sale");
     let (_, list) = app.get("/api/v1/events").await;
     assert_eq!(list["meta"]["total"], 3, "the draft stays hidden");
-    let sections: i64 = sqlx::query_scalar("SELECT count(DISTINCT tier_id) FROM seats").fetch_one(&app.db).await.unwrap();
+    let sections: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT tier_id) FROM seats").fetch_one(&app.db).await.unwrap();
     assert_eq!(sections, 4);
 }

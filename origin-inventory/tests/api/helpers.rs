@@ -1,12 +1,7 @@
-use std::time::Duration;
-
-use origin_inventory::app::{Application, migrate};
 use origin_inventory::auth::{create_organizer, generate_api_key};
-use origin_inventory::config::Settings;
+use origin_inventory::test_support::{TestOrigin, spawn_origin};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
-use uuid::Uuid;
 
 pub struct TestApp {
     pub base: String,
@@ -15,27 +10,9 @@ pub struct TestApp {
     pub key: String,
 }
 
-/// A fresh database (random name) with migrations, and the origin serving it.
+/// A fresh origin with one organizer whose key is `key`.
 pub async fn spawn_app() -> TestApp {
-    let admin_url = std::env::var("STAMPEDE_TEST_DATABASE_URL")
-        .expect("STAMPEDE_TEST_DATABASE_URL is not set: run the tests with `cargo xtask test`");
-    let name = format!("test_{}", Uuid::new_v4().simple());
-    let admin = PgPoolOptions::new().max_connections(1).connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
-    let database_url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    let db = PgPoolOptions::new().max_connections(40).connect(&database_url).await.unwrap();
-    migrate(&db).await.unwrap();
-
-    let settings = Settings {
-        database_url,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        pool_size: 40,
-        request_timeout: Duration::from_secs(30),
-    };
-    let app = Application::build(&settings, db.clone()).await.unwrap();
-    let base = format!("http://{}", app.address());
-    tokio::spawn(app.run_until(std::future::pending()));
-
+    let TestOrigin { base, db } = spawn_origin().await;
     let key = generate_api_key();
     create_organizer(&db, "Test Organizer", &key).await.unwrap();
     TestApp { base, db, client: reqwest::Client::new(), key }
@@ -52,7 +29,13 @@ impl TestApp {
     }
 
     /// A request as the organizer whose key is `key`.
-    pub async fn organizer(&self, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn organizer(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self.client.request(method, self.url(path)).bearer_auth(key);
         if let Some(body) = body {
             request = request.json(&body);
@@ -88,7 +71,9 @@ impl TestApp {
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         let (status, event) = self.post("/api/v1/organizer/events", body).await;
         assert_eq!(status, 201, "{event}");
-        let (status, event) = self.post(&format!("/api/v1/organizer/events/{}/publish", event["id"].as_str().unwrap()), json!({})).await;
+        let (status, event) = self
+            .post(&format!("/api/v1/organizer/events/{}/publish", event["id"].as_str().unwrap()), json!({}))
+            .await;
         assert_eq!(status, 200, "{event}");
         event
     }
@@ -109,6 +94,10 @@ pub fn small_venue_spec() -> Value {
 async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, body)
 }

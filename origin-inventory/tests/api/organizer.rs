@@ -80,19 +80,28 @@ async fn changes_bump_the_catalog_version_and_follow_the_lifecycle() {
     let app = spawn_app().await;
     let event = app.on_sale_event(json!({})).await;
     let path = format!("/api/v1/organizer/events/{}", event["id"].as_str().unwrap());
-    let (status, changed) = app.organizer(&app.key, Method::PATCH, &path, Some(json!({"title": "Renamed"}))).await;
+    let (status, changed) =
+        app.organizer(&app.key, Method::PATCH, &path, Some(json!({"title": "Renamed"}))).await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["title"], "Renamed");
     assert!(changed["catalog_version"].as_i64() > event["catalog_version"].as_i64());
     let (status, body) = app.post(&format!("{path}/publish"), json!({})).await;
     assert_eq!((status, body["error"].as_str()), (409, Some("invalid_status_transition")));
     let (status, queue) = app
-        .organizer(&app.key, Method::PUT, &format!("{path}/queue"), Some(json!({
+        .organizer(
+            &app.key,
+            Method::PUT,
+            &format!("{path}/queue"),
+            Some(json!({
             "enabled": true, "new_users_per_minute": 120, "total_active_users": 50,
-            "session_duration_seconds": 300, "prequeue_starts_at": null, "paused": true})))
+            "session_duration_seconds": 300, "prequeue_starts_at": null, "paused": true})),
+        )
         .await;
     assert_eq!(status, 200, "{queue}");
-    assert_eq!((queue["queue"]["enabled"].as_bool(), queue["queue"]["paused"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(
+        (queue["queue"]["enabled"].as_bool(), queue["queue"]["paused"].as_bool()),
+        (Some(true), Some(true))
+    );
     assert_eq!(app.post(&format!("{path}/cancel"), json!({})).await.1["status"], "cancelled");
 }
 
@@ -125,13 +134,28 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
             assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
         }
     }
-    let malformed = app.client.post(app.url(events)).bearer_auth(&app.key)
-        .header("content-type", "application/json").body("{\"title\": ").send().await.unwrap();
+    let malformed = app
+        .client
+        .post(app.url(events))
+        .bearer_auth(&app.key)
+        .header("content-type", "application/json")
+        .body("{\"title\": ")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(malformed.status(), 400);
-    let huge = app.client.post(app.url(events)).bearer_auth(&app.key)
-        .header("content-type", "application/json").body(format!("{{\"title\": \"{}\"}}", "x".repeat(1 << 20))).send().await.unwrap();
+    let huge = app
+        .client
+        .post(app.url(events))
+        .bearer_auth(&app.key)
+        .header("content-type", "application/json")
+        .body(format!("{{\"title\": \"{}\"}}", "x".repeat(1 << 20)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(huge.status(), 413);
-    let not_json = app.client.post(app.url(events)).bearer_auth(&app.key).body("title=x").send().await.unwrap();
+    let not_json =
+        app.client.post(app.url(events)).bearer_auth(&app.key).body("title=x").send().await.unwrap();
     assert_eq!(not_json.status(), 415);
 
     let mut bad_venue = small_venue_spec();

@@ -1,0 +1,41 @@
+//! An origin on port 0 over a fresh database, for tests (feature `test-support`).
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use uuid::Uuid;
+
+use crate::app::{Application, migrate};
+use crate::config::Settings;
+
+/// A running origin and a pool on its database.
+pub struct TestOrigin {
+    pub base: String,
+    pub db: PgPool,
+}
+
+/// Creates a database with a random name on the cluster behind
+/// `STAMPEDE_TEST_DATABASE_URL`, migrates it, and serves it on port 0.
+pub async fn spawn_origin() -> TestOrigin {
+    let admin_url = std::env::var("STAMPEDE_TEST_DATABASE_URL")
+        .expect("STAMPEDE_TEST_DATABASE_URL is not set: run the tests with `cargo xtask test`");
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let admin = PgPoolOptions::new().max_connections(1).connect(&admin_url).await.expect("admin connection");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create database");
+    admin.close().await;
+    let database_url = format!("{}/{name}", admin_url.rsplit_once('/').expect("URL with a database").0);
+    let db = PgPoolOptions::new().max_connections(40).connect(&database_url).await.expect("test database");
+    migrate(&db).await.expect("migrations");
+
+    let settings = Settings {
+        database_url,
+        listen: "127.0.0.1:0".parse().expect("address"),
+        pool_size: 40,
+        request_timeout: Duration::from_secs(30),
+    };
+    let app = Application::build(&settings, db.clone()).await.expect("origin");
+    let base = format!("http://{}", app.address());
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestOrigin { base, db }
+}

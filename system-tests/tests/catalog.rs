@@ -1,0 +1,86 @@
+//! The catalog component, served by the edge host, in front of a real origin.
+
+use std::path::{Path, PathBuf};
+
+use edge_host::testing::HostProcess;
+use origin_inventory::demo;
+use origin_inventory::test_support::{TestOrigin, spawn_origin};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// The project's own `spin.toml`, pointed at `origin`.
+fn edge_for(origin: &TestOrigin) -> HostProcess {
+    let bin = std::env::var("STAMPEDE_BIN_DIR").expect("STAMPEDE_BIN_DIR is not set: run `cargo xtask test`");
+    let host = Path::new(&bin).join("edge-host");
+    // spin.toml names sources relative to itself: target/wasm32-wasip2/release/...
+    HostProcess::start(
+        &host,
+        &root().join("spin.toml"),
+        &root().join("wit"),
+        &[],
+        &[("SPIN_VARIABLE_ORIGIN_URL", &origin.base)],
+    )
+    .unwrap()
+}
+
+async fn get(url: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    let response = reqwest::get(url).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, response.text().await.unwrap(), headers)
+}
+
+#[tokio::test]
+async fn the_demo_catalog_is_served_by_the_wasm_component() {
+    let origin = spawn_origin().await;
+    let demo = demo::seed(&origin.db, "sk_system_test").await.unwrap();
+    let edge = edge_for(&origin);
+
+    let (status, html, headers) = get(&edge.url("/")).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert!(html.contains("Aurora Skies — Live in Berlin"));
+    assert!(html.contains("Late Night Jazz Sessions"));
+    assert!(!html.contains("Philharmonic"), "drafts stay hidden");
+
+    let (status, page, _) = get(&edge.url(&format!("/events/{}", demo.on_sale_event))).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("href=\"/events/{}/checkout\"", demo.on_sale_event)));
+    assert!(page.contains("Stampede Arena, Berlin"));
+
+    let (status, json, _) = get(&edge.url("/api/v1/events?category=comedy")).await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["data"][0]["title"], "Comedy Gala");
+}
+
+#[tokio::test]
+async fn bad_parameters_get_a_4xx_from_the_edge() {
+    let origin = spawn_origin().await;
+    let edge = edge_for(&origin);
+    for (path, status) in [
+        ("/events?page=0", 400),
+        ("/events?from=soon", 400),
+        ("/api/v1/events?limit=5000", 400),
+        ("/events/not-an-id", 404),
+        ("/api/v1/events/00000000-0000-0000-0000-000000000000", 404),
+    ] {
+        let (got, body, _) = get(&edge.url(path)).await;
+        assert_eq!(got, status, "{path}: {body}");
+        if path.starts_with("/api/") {
+            let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert!(problem["error"].is_string(), "{body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_origin_gives_a_502_not_a_crash() {
+    let origin = TestOrigin { base: "http://127.0.0.1:9".into(), db: spawn_origin().await.db };
+    let edge = edge_for(&origin);
+    let (status, body, _) = get(&edge.url("/api/v1/events")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("origin_unavailable"));
+}
