@@ -1,6 +1,7 @@
 //! The origin as an application: state, router, listener.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -12,13 +13,30 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Settings;
+use crate::checkout::{Payments, run_reconciler};
+use crate::config::{ProviderSettings, Settings};
 use crate::error::ApiError;
+use crate::payments::{PaymentProvider, SandboxProvider, StripeProvider};
+use crate::reservations::run_sweeper;
 
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
+    pub payments: Payments,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings, db: PgPool) -> Self {
+        let provider: Arc<dyn PaymentProvider> = match &settings.provider {
+            ProviderSettings::Sandbox(faults) => Arc::new(SandboxProvider::new(db.clone(), *faults)),
+            ProviderSettings::Stripe { api_base, secret_key } => {
+                Arc::new(StripeProvider::new(api_base.clone(), secret_key.clone(), Duration::from_secs(20)))
+            }
+        };
+        let ticket_secret: Arc<[u8]> = settings.ticket_secret.as_bytes().into();
+        Self { db, payments: Payments { provider, ticket_secret } }
+    }
 }
 
 /// Request bodies above this are refused before parsing.
@@ -31,6 +49,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(crate::catalog::routes())
         .merge(crate::venues::routes())
         .merge(crate::events::routes())
+        .merge(crate::reservations::routes())
+        .merge(crate::checkout::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
@@ -61,13 +81,25 @@ pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
 /// A bound, not yet serving, origin: tests bind port 0 and ask `port()`.
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    state: AppState,
+    request_timeout: Duration,
 }
 
 impl Application {
     pub async fn build(settings: &Settings, db: PgPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen).await?;
-        Ok(Self { listener, router: router(AppState { db }, settings.request_timeout) })
+        Ok(Self { listener, state: AppState::new(settings, db), request_timeout: settings.request_timeout })
+    }
+
+    /// Starts the hold sweeper and the payment reconciler. The binary runs
+    /// them; tests call their steps directly to control time.
+    pub fn start_workers(&self, settings: &Settings) {
+        tokio::spawn(run_sweeper(self.state.db.clone(), settings.sweep_interval));
+        tokio::spawn(run_reconciler(
+            self.state.db.clone(),
+            self.state.payments.clone(),
+            Duration::from_secs(15),
+        ));
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -75,6 +107,7 @@ impl Application {
     }
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let router = router(self.state, self.request_timeout);
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
     }
 }

@@ -3,7 +3,20 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
+
+use crate::payments::SandboxFaults;
+
+/// Which payment provider charges cards.
+#[derive(Debug, Clone)]
+pub enum ProviderSettings {
+    /// Stripe's test conventions, locally (`pm_card_visa`, ...).
+    Sandbox(SandboxFaults),
+    Stripe {
+        api_base: String,
+        secret_key: String,
+    },
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -15,26 +28,71 @@ pub struct Settings {
     pub pool_size: u32,
     /// `STAMPEDE_REQUEST_TIMEOUT_MS`, default 10000.
     pub request_timeout: Duration,
+    /// `STAMPEDE_PAYMENT_PROVIDER` = `sandbox` (default) or `stripe`, with
+    /// `STRIPE_SECRET_KEY`, `STRIPE_API_BASE`, or `STAMPEDE_SANDBOX_LATENCY_MS`,
+    /// `STAMPEDE_SANDBOX_FAILURE_RATE`, `STAMPEDE_SANDBOX_TIMEOUT_RATE`.
+    pub provider: ProviderSettings,
+    /// `STAMPEDE_TICKET_SECRET`: signs ticket codes (required with Stripe).
+    pub ticket_secret: String,
+    /// `STAMPEDE_SWEEP_INTERVAL_MS`, default 5000: how often lapsed holds are released.
+    pub sweep_interval: Duration,
 }
+
+/// Ticket secret for local runs; production (Stripe) must set its own.
+pub const LOCAL_TICKET_SECRET: &str = "local-development-ticket-secret";
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok();
-        let parsed = |name: &str, default: &str| -> anyhow::Result<String> {
-            Ok(var(name).unwrap_or_else(|| default.to_owned()))
+        let provider = provider_from_env()?;
+        let ticket_secret = match (std::env::var("STAMPEDE_TICKET_SECRET").ok(), &provider) {
+            (Some(secret), _) if secret.len() >= 16 => secret,
+            (Some(_), _) => bail!("STAMPEDE_TICKET_SECRET must be at least 16 characters"),
+            (None, ProviderSettings::Stripe { .. }) => {
+                bail!("STAMPEDE_TICKET_SECRET must be set when real payments are taken")
+            }
+            (None, ProviderSettings::Sandbox(_)) => LOCAL_TICKET_SECRET.to_owned(),
         };
         Ok(Self {
-            database_url: var("DATABASE_URL")
+            database_url: std::env::var("DATABASE_URL")
                 .context("DATABASE_URL must be set (postgres://user@host:port/db)")?,
-            listen: parsed("STAMPEDE_ORIGIN_LISTEN", "127.0.0.1:8080")?
-                .parse()
-                .context("STAMPEDE_ORIGIN_LISTEN must be host:port")?,
-            pool_size: parsed("STAMPEDE_DB_POOL_SIZE", "32")?.parse().context("STAMPEDE_DB_POOL_SIZE")?,
-            request_timeout: Duration::from_millis(
-                parsed("STAMPEDE_REQUEST_TIMEOUT_MS", "10000")?
-                    .parse()
-                    .context("STAMPEDE_REQUEST_TIMEOUT_MS")?,
-            ),
+            listen: env_or("STAMPEDE_ORIGIN_LISTEN", "127.0.0.1:8080")?,
+            pool_size: env_or("STAMPEDE_DB_POOL_SIZE", "32")?,
+            request_timeout: Duration::from_millis(env_or("STAMPEDE_REQUEST_TIMEOUT_MS", "10000")?),
+            provider,
+            ticket_secret,
+            sweep_interval: Duration::from_millis(env_or("STAMPEDE_SWEEP_INTERVAL_MS", "5000")?),
         })
+    }
+}
+
+/// A variable parsed into `T`, or `default` when unset.
+fn env_or<T: std::str::FromStr>(name: &str, default: &str) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let value = std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    value.parse().map_err(|e| anyhow::anyhow!("{name}={value}: {e}"))
+}
+
+fn provider_from_env() -> anyhow::Result<ProviderSettings> {
+    let rate = |name: &str| -> anyhow::Result<f64> {
+        let rate: f64 = env_or(name, "0")?;
+        if !(0.0..=1.0).contains(&rate) {
+            bail!("{name} must be between 0 and 1");
+        }
+        Ok(rate)
+    };
+    match env_or::<String>("STAMPEDE_PAYMENT_PROVIDER", "sandbox")?.as_str() {
+        "sandbox" => Ok(ProviderSettings::Sandbox(SandboxFaults {
+            latency: Duration::from_millis(env_or("STAMPEDE_SANDBOX_LATENCY_MS", "0")?),
+            failure_rate: rate("STAMPEDE_SANDBOX_FAILURE_RATE")?,
+            timeout_rate: rate("STAMPEDE_SANDBOX_TIMEOUT_RATE")?,
+        })),
+        "stripe" => Ok(ProviderSettings::Stripe {
+            api_base: env_or("STRIPE_API_BASE", "https://api.stripe.com")?,
+            secret_key: std::env::var("STRIPE_SECRET_KEY")
+                .context("STRIPE_SECRET_KEY must be set for the Stripe provider")?,
+        }),
+        other => bail!("STAMPEDE_PAYMENT_PROVIDER={other}: use `sandbox` or `stripe`"),
     }
 }

@@ -8,11 +8,16 @@
 pub mod app;
 pub mod auth;
 pub mod catalog;
+pub mod checkout;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod holds;
+pub mod payments;
+pub mod reservations;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+pub mod tickets;
 pub mod venues;

@@ -7,7 +7,11 @@ use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
 use crate::app::{Application, migrate};
-use crate::config::Settings;
+use crate::config::{ProviderSettings, Settings};
+use crate::payments::SandboxFaults;
+
+/// The ticket secret of test origins.
+pub const TEST_TICKET_SECRET: &[u8] = b"test-ticket-secret";
 
 /// A running origin and a pool on its database.
 pub struct TestOrigin {
@@ -18,6 +22,11 @@ pub struct TestOrigin {
 /// Creates a database with a random name on the cluster behind
 /// `STAMPEDE_TEST_DATABASE_URL`, migrates it, and serves it on port 0.
 pub async fn spawn_origin() -> TestOrigin {
+    spawn_origin_with(SandboxFaults::default()).await
+}
+
+/// The same, with a misbehaving sandbox payment provider.
+pub async fn spawn_origin_with(faults: SandboxFaults) -> TestOrigin {
     let admin_url = std::env::var("STAMPEDE_TEST_DATABASE_URL")
         .expect("STAMPEDE_TEST_DATABASE_URL is not set: run the tests with `cargo xtask test`");
     let name = format!("test_{}", Uuid::new_v4().simple());
@@ -33,6 +42,9 @@ pub async fn spawn_origin() -> TestOrigin {
         listen: "127.0.0.1:0".parse().expect("address"),
         pool_size: 40,
         request_timeout: Duration::from_secs(30),
+        provider: ProviderSettings::Sandbox(faults),
+        ticket_secret: String::from_utf8(TEST_TICKET_SECRET.to_vec()).expect("ASCII"),
+        sweep_interval: Duration::from_secs(3600),
     };
     let app = Application::build(&settings, db.clone()).await.expect("origin");
     let base = format!("http://{}", app.address());

@@ -1,5 +1,7 @@
 use origin_inventory::auth::{create_organizer, generate_api_key};
-use origin_inventory::test_support::{TestOrigin, spawn_origin};
+use origin_inventory::payments::SandboxFaults;
+pub use origin_inventory::test_support::TEST_TICKET_SECRET;
+use origin_inventory::test_support::{TestOrigin, spawn_origin_with};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -12,7 +14,11 @@ pub struct TestApp {
 
 /// A fresh origin with one organizer whose key is `key`.
 pub async fn spawn_app() -> TestApp {
-    let TestOrigin { base, db } = spawn_origin().await;
+    spawn_app_with_faults(SandboxFaults::default()).await
+}
+
+pub async fn spawn_app_with_faults(faults: SandboxFaults) -> TestApp {
+    let TestOrigin { base, db } = spawn_origin_with(faults).await;
     let key = generate_api_key();
     create_organizer(&db, "Test Organizer", &key).await.unwrap();
     TestApp { base, db, client: reqwest::Client::new(), key }
@@ -41,6 +47,48 @@ impl TestApp {
             request = request.json(&body);
         }
         read(request.send().await.unwrap()).await
+    }
+
+    /// A request as buyer `buyer`.
+    pub async fn buyer(
+        &self,
+        buyer: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.client.request(method, self.url(path)).header("x-buyer-id", buyer);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn hold(&self, buyer: &str, event: &str, body: Value) -> (u16, Value) {
+        self.buyer(buyer, reqwest::Method::POST, &format!("/api/v1/events/{event}/reservations"), Some(body))
+            .await
+    }
+
+    pub async fn commit(&self, buyer: &str, reservation: &Value, key: &str, body: Value) -> (u16, Value) {
+        let path = format!("/api/v1/reservations/{}/commit", reservation["reservation_id"].as_str().unwrap());
+        let request =
+            self.client.post(self.url(&path)).header("x-buyer-id", buyer).header("idempotency-key", key);
+        read(request.json(&body).send().await.unwrap()).await
+    }
+
+    /// Moves a reservation's expiry into the past, as if its TTL had run out.
+    pub async fn expire(&self, reservation: &Value) {
+        let id: uuid::Uuid = reservation["reservation_id"].as_str().unwrap().parse().unwrap();
+        sqlx::query("UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = $1")
+            .bind(id)
+            .execute(&self.db)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE inventory SET held_until = now() - interval '1 second' WHERE hold_id = $1")
+            .bind(id)
+            .execute(&self.db)
+            .await
+            .unwrap();
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {

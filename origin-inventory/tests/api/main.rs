@@ -3,5 +3,7 @@
 //! Run with `cargo xtask test` (it provides `STAMPEDE_TEST_DATABASE_URL`).
 
 mod catalog;
+mod checkout;
 mod helpers;
+mod holds;
 mod organizer;

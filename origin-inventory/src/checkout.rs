@@ -1,0 +1,657 @@
+//! Committing a hold: charge once, create the order once.
+//!
+//! 1. In a transaction, record a `pending` payment under the client's
+//!    `Idempotency-Key` (and refuse a second live payment for the hold).
+//! 2. Charge the provider with our payment id as *its* idempotency key.
+//! 3. In a transaction, settle: book the seats, write the order, tickets
+//!    and notifications — or record the decline — and save the answer.
+//!
+//! A crash or timeout between 2 and 3 leaves a `pending` payment; the
+//! reconciler (and a retry with the same key) asks the provider again,
+//! gets the original answer, and settles. A charge whose seats were lost
+//! in the meantime is refunded. Nobody is charged twice, no order is lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiJson};
+use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
+use crate::reservations::{Buyer, end_hold};
+use crate::tickets::{order_number, ticket_code};
+
+/// A pending payment older than this is presumed abandoned by its request
+/// and may be driven again (at the provider, idempotently).
+pub const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingDetails {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitBody {
+    pub payment_method_id: String,
+    pub billing_details: BillingDetails,
+}
+
+impl CommitBody {
+    pub fn validate(&self) -> Result<(), String> {
+        let pm = self.payment_method_id.trim();
+        if pm.is_empty() || pm.len() > 255 {
+            return Err("payment_method_id must be 1 to 255 characters".into());
+        }
+        let name = self.billing_details.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err("billing_details.name must be 1 to 200 characters".into());
+        }
+        let email = self.billing_details.email.trim();
+        let plausible = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            })
+            && !email.contains(char::is_whitespace);
+        if !plausible {
+            return Err("billing_details.email must be an email address".into());
+        }
+        Ok(())
+    }
+
+    /// What makes two commit requests "the same" for idempotency.
+    pub fn fingerprint(&self, reservation: Uuid) -> Vec<u8> {
+        let canonical = json!({"reservation": reservation, "body": self}).to_string();
+        Sha256::digest(canonical.as_bytes()).to_vec()
+    }
+}
+
+/// What the checkout needs besides the database.
+#[derive(Clone)]
+pub struct Payments {
+    pub provider: Arc<dyn PaymentProvider>,
+    pub ticket_secret: Arc<[u8]>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingPayment {
+    id: Uuid,
+    reservation_id: Uuid,
+    amount_cents: i64,
+    currency: String,
+    payment_method: String,
+}
+
+impl PendingPayment {
+    fn charge_request(&self) -> ChargeRequest {
+        ChargeRequest {
+            idempotency_key: self.id.to_string(),
+            amount_cents: self.amount_cents,
+            currency: self.currency.clone(),
+            payment_method: self.payment_method.clone(),
+            description: format!("Stampede reservation {}", self.reservation_id),
+        }
+    }
+}
+
+/// An answer to a commit request, saved for replays.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+fn problem(status: StatusCode, code: &str, message: &str) -> Answer {
+    Answer { status, body: json!({"error": code, "message": message}) }
+}
+
+/// An earlier request with the same `Idempotency-Key`.
+#[derive(sqlx::FromRow)]
+struct EarlierAttempt {
+    id: Uuid,
+    reservation_id: Uuid,
+    request_hash: Vec<u8>,
+    response_status: Option<i32>,
+    response_body: Option<Value>,
+    /// Pending for longer than [`IN_FLIGHT_WINDOW`].
+    stale: bool,
+}
+
+enum Begin {
+    Replay(Answer),
+    Charge(PendingPayment),
+}
+
+/// `POST /api/v1/reservations/{id}/commit`.
+pub async fn commit(
+    db: &PgPool,
+    payments: &Payments,
+    reservation: Uuid,
+    buyer: &str,
+    key: &str,
+    body: &CommitBody,
+) -> Result<Answer, ApiError> {
+    body.validate().map_err(ApiError::invalid)?;
+    match begin(db, payments, reservation, buyer, key, body).await? {
+        Begin::Replay(answer) => Ok(answer),
+        Begin::Charge(payment) => drive(db, payments, payment).await,
+    }
+}
+
+async fn begin(
+    db: &PgPool,
+    payments: &Payments,
+    reservation: Uuid,
+    buyer: &str,
+    key: &str,
+    body: &CommitBody,
+) -> Result<Begin, ApiError> {
+    let fingerprint = body.fingerprint(reservation);
+    let mut tx = db.begin().await?;
+    // Serializes every commit of this reservation, whatever its key.
+    let held: Option<(String, DateTime<Utc>, i64, String)> = sqlx::query_as(
+        "SELECT status, expires_at, total_cents, currency FROM reservations WHERE id = $1 AND buyer_id = $2 FOR UPDATE",
+    )
+    .bind(reservation)
+    .bind(buyer)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (status, expires_at, total, currency) = held.ok_or_else(|| ApiError::not_found("reservation"))?;
+
+    let earlier: Option<EarlierAttempt> = sqlx::query_as(
+        "SELECT id, reservation_id, request_hash, response_status, response_body,
+                updated_at < now() - make_interval(secs => $2) AS stale
+         FROM payments WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .bind(IN_FLIGHT_WINDOW.as_secs_f64())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(earlier) = earlier {
+        if earlier.reservation_id != reservation || earlier.request_hash != fingerprint {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request",
+            ));
+        }
+        if let (Some(status), Some(body)) = (earlier.response_status, earlier.response_body) {
+            let status = StatusCode::from_u16(status as u16).map_err(ApiError::internal)?;
+            return Ok(Begin::Replay(Answer { status, body }));
+        }
+        if !earlier.stale {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "commit_in_progress",
+                "this payment is being processed",
+            ));
+        }
+        let payment = touch(&mut tx, earlier.id).await?;
+        tx.commit().await?;
+        return Ok(Begin::Charge(payment));
+    }
+
+    if status == "committed" {
+        let number: Option<String> =
+            sqlx::query_scalar("SELECT order_number FROM orders WHERE reservation_id = $1")
+                .bind(reservation)
+                .fetch_optional(&mut *tx)
+                .await?;
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_committed",
+            "this reservation is already paid",
+        )
+        .with("order_number", number));
+    }
+    if status != "held" || expires_at <= Utc::now() {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "reservation_expired",
+            "the hold has expired; hold the seats again",
+        ));
+    }
+    let live: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM payments WHERE reservation_id = $1 AND status IN ('pending', 'succeeded'))",
+    )
+    .bind(reservation)
+    .fetch_one(&mut *tx)
+    .await?;
+    if live {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "commit_in_progress",
+            "a payment for this hold is in progress",
+        ));
+    }
+    let payment: PendingPayment = sqlx::query_as(
+        "INSERT INTO payments (id, reservation_id, idempotency_key, request_hash, provider, amount_cents, currency,
+                               payment_method, billing_name, billing_email)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         RETURNING id, reservation_id, amount_cents, currency, payment_method",
+    )
+    .bind(Uuid::new_v4())
+    .bind(reservation)
+    .bind(key)
+    .bind(&fingerprint)
+    .bind(payments.provider.name())
+    .bind(total)
+    .bind(&currency)
+    .bind(body.payment_method_id.trim())
+    .bind(body.billing_details.name.trim())
+    .bind(body.billing_details.email.trim())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Begin::Charge(payment))
+}
+
+async fn touch(tx: &mut PgConnection, id: Uuid) -> Result<PendingPayment, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE payments SET updated_at = now() WHERE id = $1
+         RETURNING id, reservation_id, amount_cents, currency, payment_method",
+    )
+    .bind(id)
+    .fetch_one(tx)
+    .await
+}
+
+/// Asks the provider and settles on a definite answer.
+async fn drive(db: &PgPool, payments: &Payments, payment: PendingPayment) -> Result<Answer, ApiError> {
+    match payments.provider.charge(&payment.charge_request()).await {
+        Ok(outcome) => settle(db, payments, payment.id, outcome).await,
+        Err(e) => {
+            tracing::warn!(payment = %payment.id, error = %e, "payment outcome unknown; left for reconciliation");
+            Ok(problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment_pending",
+                "the payment could not be confirmed yet; retry with the same Idempotency-Key",
+            ))
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Settling {
+    status: String,
+    response_status: Option<i32>,
+    response_body: Option<Value>,
+    reservation_id: Uuid,
+    event_id: Uuid,
+    buyer_id: String,
+    seat_count: i32,
+    total_cents: i64,
+    currency: String,
+    billing_name: String,
+    billing_email: String,
+}
+
+async fn settle(
+    db: &PgPool,
+    payments: &Payments,
+    payment: Uuid,
+    outcome: ChargeOutcome,
+) -> Result<Answer, ApiError> {
+    let mut tx = db.begin().await?;
+    let p: Settling = sqlx::query_as(
+        "SELECT p.status, p.response_status, p.response_body, p.reservation_id, r.event_id, r.buyer_id,
+                r.seat_count, p.amount_cents AS total_cents, p.currency, p.billing_name, p.billing_email
+         FROM payments p JOIN reservations r ON r.id = p.reservation_id
+         WHERE p.id = $1 FOR UPDATE OF p, r",
+    )
+    .bind(payment)
+    .fetch_one(&mut *tx)
+    .await?;
+    if p.status != "pending" {
+        // Settled meanwhile by the reconciler or a retry: same answer.
+        let status =
+            StatusCode::from_u16(p.response_status.unwrap_or(500) as u16).map_err(ApiError::internal)?;
+        return Ok(Answer { status, body: p.response_body.unwrap_or(Value::Null) });
+    }
+    let provider_id = match outcome {
+        ChargeOutcome::Declined { code, message } => {
+            let answer = Answer {
+                status: StatusCode::PAYMENT_REQUIRED,
+                body: json!({"error": "payment_failed", "decline_code": code, "message": message,
+                             "reservation_id": p.reservation_id}),
+            };
+            finish(&mut tx, payment, "failed", None, Some(&code), &answer).await?;
+            notify(
+                &mut tx,
+                "email.payment_failed",
+                json!({"to": p.billing_email, "name": p.billing_name,
+                "reservation_id": p.reservation_id, "reason": message}),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(answer);
+        }
+        ChargeOutcome::Succeeded { provider_payment_id } => provider_payment_id,
+    };
+
+    let booked: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE inventory SET status = 'BOOKED', held_until = NULL, version = version + 1
+         WHERE hold_id = $1 AND status = 'HELD' RETURNING seat_id",
+    )
+    .bind(p.reservation_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if booked.len() as i32 != p.seat_count {
+        // The hold lapsed and someone else took seats while the card was charged.
+        tx.rollback().await?;
+        return refund_lost_hold(db, payments, payment, &provider_id).await;
+    }
+
+    let order_id = Uuid::new_v4();
+    let number = order_number();
+    sqlx::query(
+        "INSERT INTO orders (id, order_number, reservation_id, payment_id, event_id, buyer_id, buyer_name, buyer_email,
+                             total_cents, currency)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(order_id)
+    .bind(&number)
+    .bind(p.reservation_id)
+    .bind(payment)
+    .bind(p.event_id)
+    .bind(&p.buyer_id)
+    .bind(&p.billing_name)
+    .bind(&p.billing_email)
+    .bind(p.total_cents)
+    .bind(&p.currency)
+    .execute(&mut *tx)
+    .await?;
+    let seats: Vec<(Uuid, i64)> =
+        sqlx::query_as("SELECT seat_id, price_cents FROM reservation_seats WHERE reservation_id = $1")
+            .bind(p.reservation_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let ticket_ids: Vec<Uuid> = seats.iter().map(|_| Uuid::new_v4()).collect();
+    let codes: Vec<String> = ticket_ids
+        .iter()
+        .zip(&seats)
+        .map(|(ticket, (seat, _))| ticket_code(&payments.ticket_secret, *ticket, p.event_id, *seat))
+        .collect();
+    sqlx::query(
+        "INSERT INTO tickets (id, order_id, event_id, seat_id, price_cents, code)
+         SELECT id, $1, $2, seat_id, price, code FROM unnest($3::uuid[], $4::uuid[], $5::bigint[], $6::text[])
+              AS t(id, seat_id, price, code)",
+    )
+    .bind(order_id)
+    .bind(p.event_id)
+    .bind(&ticket_ids)
+    .bind(seats.iter().map(|(seat, _)| *seat).collect::<Vec<_>>())
+    .bind(seats.iter().map(|(_, price)| *price).collect::<Vec<_>>())
+    .bind(&codes)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = $1")
+        .bind(p.reservation_id)
+        .execute(&mut *tx)
+        .await?;
+    let order = load_order(&mut tx, &number).await?.expect("inserted above");
+    let answer =
+        Answer { status: StatusCode::OK, body: serde_json::to_value(&order).map_err(ApiError::internal)? };
+    finish(&mut tx, payment, "succeeded", Some(&provider_id), None, &answer).await?;
+    notify(
+        &mut tx,
+        "email.order_confirmed",
+        json!({"to": p.billing_email, "name": p.billing_name,
+        "order_number": number}),
+    )
+    .await?;
+    notify(
+        &mut tx,
+        "webhook.order.created",
+        json!({"event_id": p.event_id, "order_number": number,
+        "tickets": seats.len(), "total_cents": p.total_cents, "currency": p.currency}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(answer)
+}
+
+/// Refunds a charge whose seats are gone, ends the hold, saves the answer.
+async fn refund_lost_hold(
+    db: &PgPool,
+    payments: &Payments,
+    payment: Uuid,
+    provider_id: &str,
+) -> Result<Answer, ApiError> {
+    if let Err(e) = payments.provider.refund(provider_id, &format!("refund-{payment}")).await {
+        tracing::warn!(%payment, error = %e, "refund failed; left for reconciliation");
+        return Ok(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "payment_pending",
+            "the payment is being reversed",
+        ));
+    }
+    let mut tx = db.begin().await?;
+    let (reservation, email): (Uuid, String) =
+        sqlx::query_as("SELECT reservation_id, billing_email FROM payments WHERE id = $1 FOR UPDATE")
+            .bind(payment)
+            .fetch_one(&mut *tx)
+            .await?;
+    end_hold(&mut tx, reservation, "expired").await?;
+    let answer = Answer {
+        status: StatusCode::GONE,
+        body: json!({"error": "reservation_expired", "refunded": true,
+            "message": "the hold expired before the payment completed and the seats were sold; the charge was refunded"}),
+    };
+    finish(&mut tx, payment, "refunded", Some(provider_id), Some("hold_lost"), &answer).await?;
+    notify(&mut tx, "email.payment_refunded", json!({"to": email, "reservation_id": reservation})).await?;
+    tx.commit().await?;
+    Ok(answer)
+}
+
+async fn finish(
+    tx: &mut PgConnection,
+    payment: Uuid,
+    status: &str,
+    provider_id: Option<&str>,
+    failure: Option<&str>,
+    answer: &Answer,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = $2, provider_payment_id = coalesce($3, provider_payment_id), failure_code = $4,
+                response_status = $5, response_body = $6, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(payment)
+    .bind(status)
+    .bind(provider_id)
+    .bind(failure)
+    .bind(i32::from(answer.status.as_u16()))
+    .bind(&answer.body)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Queues a notification in the same transaction as the change it announces.
+pub async fn notify(tx: &mut PgConnection, kind: &str, payload: Value) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox (kind, payload) VALUES ($1, $2)")
+        .bind(kind)
+        .bind(payload)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Settles payments left `pending` for longer than `older_than` by a crash
+/// or a provider timeout. Returns how many were settled.
+pub async fn reconcile(db: &PgPool, payments: &Payments, older_than: Duration) -> Result<usize, ApiError> {
+    let stale: Vec<PendingPayment> = sqlx::query_as(
+        "SELECT id, reservation_id, amount_cents, currency, payment_method FROM payments
+         WHERE status = 'pending' AND updated_at <= now() - make_interval(secs => $1)
+         ORDER BY created_at LIMIT 100",
+    )
+    .bind(older_than.as_secs_f64())
+    .fetch_all(db)
+    .await?;
+    let mut settled = 0;
+    for payment in stale {
+        let id = payment.id;
+        let answer = drive(db, payments, payment).await?;
+        if answer.status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::info!(payment = %id, status = answer.status.as_u16(), "reconciled a pending payment");
+            settled += 1;
+        }
+    }
+    Ok(settled)
+}
+
+pub async fn run_reconciler(db: PgPool, payments: Payments, interval: Duration) {
+    let mut every = tokio::time::interval(interval);
+    loop {
+        every.tick().await;
+        if let Err(e) = reconcile(&db, &payments, IN_FLIGHT_WINDOW).await {
+            tracing::warn!(error = ?e, "payment reconciliation failed");
+        }
+    }
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct TicketView {
+    pub ticket_id: Uuid,
+    pub seat_id: Uuid,
+    pub section: String,
+    pub row: String,
+    pub number: i32,
+    pub tier: String,
+    pub price_cents: i64,
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct OrderView {
+    #[serde(skip)]
+    id: Uuid,
+    pub order_number: String,
+    pub status: String,
+    pub event_id: Uuid,
+    pub reservation_id: Uuid,
+    pub buyer_id: String,
+    pub name: String,
+    pub email: String,
+    pub total_cents: i64,
+    pub currency: String,
+    pub created_at: DateTime<Utc>,
+    #[sqlx(skip)]
+    pub tickets: Vec<TicketView>,
+}
+
+pub async fn load_order(db: &mut PgConnection, number: &str) -> Result<Option<OrderView>, sqlx::Error> {
+    let order: Option<OrderView> = sqlx::query_as(
+        "SELECT id, order_number, status, event_id, reservation_id, buyer_id, buyer_name AS name,
+                buyer_email AS email, total_cents, currency, created_at
+         FROM orders WHERE order_number = $1",
+    )
+    .bind(number)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some(mut order) = order else { return Ok(None) };
+    order.tickets = sqlx::query_as(
+        "SELECT t.id AS ticket_id, t.seat_id, sec.name AS section, s.row_label AS row, s.number, pt.name AS tier,
+                t.price_cents, t.code
+         FROM tickets t JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
+         JOIN price_tiers pt ON pt.id = s.tier_id
+         WHERE t.order_id = $1 ORDER BY sec.position, s.row_label, s.number",
+    )
+    .bind(order.id)
+    .fetch_all(&mut *db)
+    .await?;
+    Ok(Some(order))
+}
+
+async fn post_commit(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Buyer(buyer): Buyer,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CommitBody>,
+) -> Result<Answer, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| (1..=255).contains(&k.len()))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_required",
+                "send an Idempotency-Key header (1 to 255 characters)",
+            )
+        })?;
+    commit(&state.db, &state.payments, id, &buyer, key, &body).await
+}
+
+async fn get_order(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    Buyer(buyer): Buyer,
+) -> Result<ApiJson<OrderView>, ApiError> {
+    let mut db = state.db.acquire().await?;
+    match load_order(&mut db, &number).await? {
+        Some(order) if order.buyer_id == buyer => Ok(ApiJson(order)),
+        _ => Err(ApiError::not_found("order")),
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/reservations/{id}/commit", post(post_commit))
+        .route("/api/v1/orders/{number}", get(get_order))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(email: &str) -> CommitBody {
+        CommitBody {
+            payment_method_id: "pm_card_visa".into(),
+            billing_details: BillingDetails { name: "Ada".into(), email: email.into() },
+        }
+    }
+
+    #[test]
+    fn billing_details_are_checked() {
+        assert!(body("ada@example.com").validate().is_ok());
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a da@example.com", "ada@.com"] {
+            assert!(body(bad).validate().is_err(), "{bad}");
+        }
+        let mut no_pm = body("ada@example.com");
+        no_pm.payment_method_id = " ".into();
+        assert!(no_pm.validate().is_err());
+    }
+
+    #[test]
+    fn fingerprints_tell_replays_from_different_requests() {
+        let r = Uuid::new_v4();
+        assert_eq!(body("a@b.co").fingerprint(r), body("a@b.co").fingerprint(r));
+        assert_ne!(body("a@b.co").fingerprint(r), body("c@b.co").fingerprint(r));
+        assert_ne!(body("a@b.co").fingerprint(r), body("a@b.co").fingerprint(Uuid::new_v4()));
+    }
+}

@@ -1,0 +1,263 @@
+//! Payment providers. A charge carries our idempotency key to the provider,
+//! so asking again after a crash or a timeout returns the first answer
+//! instead of charging twice: that is what makes reconciliation safe.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use rand::Rng as _;
+use sqlx::PgPool;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, Clone)]
+pub struct ChargeRequest {
+    /// Ours, unique per payment attempt; the provider deduplicates on it.
+    pub idempotency_key: String,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub payment_method: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChargeOutcome {
+    Succeeded { provider_payment_id: String },
+    Declined { code: String, message: String },
+}
+
+/// The provider could not give an answer; the charge may or may not exist.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(String),
+    #[error("payment provider timed out")]
+    Timeout,
+}
+
+pub trait PaymentProvider: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn charge<'a>(
+        &'a self,
+        request: &'a ChargeRequest,
+    ) -> BoxFuture<'a, Result<ChargeOutcome, ProviderError>>;
+    fn refund<'a>(
+        &'a self,
+        provider_payment_id: &'a str,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>>;
+}
+
+/// How the sandbox misbehaves, for failure tests and load tests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SandboxFaults {
+    pub latency: Duration,
+    /// Share of charges refused before they reach the ledger.
+    pub failure_rate: f64,
+    /// Share of charges recorded whose answer is then lost.
+    pub timeout_rate: f64,
+}
+
+/// A provider following Stripe's test conventions, with its own ledger
+/// (`sandbox_charges`) so a charge outlives a crash of the origin:
+/// `pm_card_visa` and `pm_card_mastercard` succeed,
+/// `pm_card_chargeDeclined` and `pm_card_chargeDeclinedInsufficientFunds` decline.
+pub struct SandboxProvider {
+    db: PgPool,
+    faults: SandboxFaults,
+}
+
+impl SandboxProvider {
+    pub fn new(db: PgPool, faults: SandboxFaults) -> Self {
+        Self { db, faults }
+    }
+
+    fn outcome_for(payment_method: &str) -> (&'static str, Option<&'static str>) {
+        match payment_method {
+            "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" => ("succeeded", None),
+            "pm_card_chargeDeclined" => ("declined", Some("card_declined")),
+            "pm_card_chargeDeclinedInsufficientFunds" => ("declined", Some("insufficient_funds")),
+            "pm_card_chargeDeclinedExpiredCard" => ("declined", Some("expired_card")),
+            _ => ("declined", Some("invalid_payment_method")),
+        }
+    }
+
+    fn roll(rate: f64) -> bool {
+        rate > 0.0 && rand::rng().random_bool(rate.min(1.0))
+    }
+}
+
+fn decline_message(code: &str) -> String {
+    match code {
+        "card_declined" => "Your card was declined.",
+        "insufficient_funds" => "Your card has insufficient funds.",
+        "expired_card" => "Your card has expired.",
+        _ => "This payment method cannot be used.",
+    }
+    .to_owned()
+}
+
+impl PaymentProvider for SandboxProvider {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    fn charge<'a>(
+        &'a self,
+        request: &'a ChargeRequest,
+    ) -> BoxFuture<'a, Result<ChargeOutcome, ProviderError>> {
+        Box::pin(async move {
+            tokio::time::sleep(self.faults.latency).await;
+            if Self::roll(self.faults.failure_rate) {
+                return Err(ProviderError::Unavailable("sandbox: simulated outage".into()));
+            }
+            let (outcome, code) = Self::outcome_for(&request.payment_method);
+            let id = format!("pi_sandbox_{}", uuid::Uuid::new_v4().simple());
+            let unavailable = |e: sqlx::Error| ProviderError::Unavailable(e.to_string());
+            // The ledger keeps the first answer per key, as Stripe does.
+            sqlx::query(
+                "INSERT INTO sandbox_charges (id, idempotency_key, payment_method, amount_cents, currency, outcome, decline_code)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(&request.idempotency_key)
+            .bind(&request.payment_method)
+            .bind(request.amount_cents)
+            .bind(&request.currency)
+            .bind(outcome)
+            .bind(code)
+            .execute(&self.db)
+            .await
+            .map_err(unavailable)?;
+            let (id, outcome, code): (String, String, Option<String>) = sqlx::query_as(
+                "SELECT id, outcome, decline_code FROM sandbox_charges WHERE idempotency_key = $1",
+            )
+            .bind(&request.idempotency_key)
+            .fetch_one(&self.db)
+            .await
+            .map_err(unavailable)?;
+            if Self::roll(self.faults.timeout_rate) {
+                return Err(ProviderError::Timeout);
+            }
+            Ok(match (outcome.as_str(), code) {
+                ("succeeded", _) => ChargeOutcome::Succeeded { provider_payment_id: id },
+                (_, code) => {
+                    let code = code.unwrap_or_else(|| "card_declined".into());
+                    ChargeOutcome::Declined { message: decline_message(&code), code }
+                }
+            })
+        })
+    }
+
+    fn refund<'a>(
+        &'a self,
+        provider_payment_id: &'a str,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            sqlx::query("UPDATE sandbox_charges SET refunded = true WHERE id = $1 AND outcome = 'succeeded'")
+                .bind(provider_payment_id)
+                .execute(&self.db)
+                .await
+                .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+            Ok(())
+        })
+    }
+}
+
+/// Stripe over its REST API: PaymentIntents confirmed at once, with
+/// Stripe's own `Idempotency-Key` header.
+pub struct StripeProvider {
+    client: reqwest::Client,
+    api_base: String,
+    secret_key: String,
+}
+
+impl StripeProvider {
+    pub fn new(api_base: String, secret_key: String, timeout: Duration) -> Self {
+        let client =
+            reqwest::Client::builder().timeout(timeout).build().expect("static client configuration");
+        Self { client, api_base, secret_key }
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        key: &str,
+        form: &[(&str, String)],
+    ) -> Result<(u16, serde_json::Value), ProviderError> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.api_base))
+            .basic_auth(&self.secret_key, Some(""))
+            .header("Idempotency-Key", key)
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    ProviderError::Timeout
+                } else {
+                    ProviderError::Unavailable(e.to_string())
+                }
+            })?;
+        let status = response.status().as_u16();
+        let body = response.json().await.map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        Ok((status, body))
+    }
+}
+
+impl PaymentProvider for StripeProvider {
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn charge<'a>(
+        &'a self,
+        request: &'a ChargeRequest,
+    ) -> BoxFuture<'a, Result<ChargeOutcome, ProviderError>> {
+        Box::pin(async move {
+            let form = [
+                ("amount", request.amount_cents.to_string()),
+                ("currency", request.currency.to_lowercase()),
+                ("payment_method", request.payment_method.clone()),
+                ("confirm", "true".into()),
+                ("description", request.description.clone()),
+                ("automatic_payment_methods[enabled]", "true".into()),
+                ("automatic_payment_methods[allow_redirects]", "never".into()),
+            ];
+            let (status, body) = self.post("/v1/payment_intents", &request.idempotency_key, &form).await?;
+            match status {
+                200 if body["status"] == "succeeded" => Ok(ChargeOutcome::Succeeded {
+                    provider_payment_id: body["id"].as_str().unwrap_or_default().to_owned(),
+                }),
+                200 => Err(ProviderError::Unavailable(format!("payment intent is {}", body["status"]))),
+                402 | 400 if body["error"].is_object() => {
+                    let error = &body["error"];
+                    let code =
+                        error["decline_code"].as_str().or(error["code"].as_str()).unwrap_or("card_declined");
+                    Ok(ChargeOutcome::Declined {
+                        code: code.to_owned(),
+                        message: error["message"].as_str().unwrap_or("The payment was declined.").to_owned(),
+                    })
+                }
+                _ => Err(ProviderError::Unavailable(format!("stripe answered {status}"))),
+            }
+        })
+    }
+
+    fn refund<'a>(
+        &'a self,
+        provider_payment_id: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let (status, body) =
+                self.post("/v1/refunds", key, &[("payment_intent", provider_payment_id.to_owned())]).await?;
+            match status {
+                200 => Ok(()),
+                _ => Err(ProviderError::Unavailable(format!("stripe refund answered {status}: {body}"))),
+            }
+        })
+    }
+}

@@ -1,0 +1,210 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use origin_inventory::checkout::{Payments, reconcile};
+use origin_inventory::payments::{SandboxFaults, SandboxProvider};
+use origin_inventory::tickets::verify_ticket_code;
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TEST_TICKET_SECRET, TestApp, spawn_app, spawn_app_with_faults};
+use crate::holds::{assert_consistent, event_with_seats};
+
+fn card(pm: &str) -> Value {
+    json!({"payment_method_id": pm, "billing_details": {"name": "Ada Lovelace", "email": "ada@example.com"}})
+}
+
+async fn held(app: &TestApp, buyer: &str, seats: usize) -> (String, Value) {
+    let (event, ids) = event_with_seats(app, 1, json!({})).await;
+    let (status, hold) = app
+        .hold(buyer, &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": &ids[..seats]}))
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    (event, hold)
+}
+
+async fn charges(app: &TestApp) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE outcome = 'succeeded' AND NOT refunded), count(*) FILTER (WHERE refunded)
+         FROM sandbox_charges",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_paid_hold_becomes_an_order_with_verifiable_tickets() {
+    let app = spawn_app().await;
+    let (event, hold) = held(&app, "ada", 2).await;
+    let (status, order) = app.commit("ada", &hold, "key-1", card("pm_card_visa")).await;
+    assert_eq!(status, 200, "{order}");
+    assert!(order["order_number"].as_str().unwrap().starts_with("STM-"));
+    assert_eq!(order["total_cents"], 8000);
+    let tickets = order["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 2);
+    let event_id: Uuid = event.parse().unwrap();
+    for ticket in tickets {
+        let seat: Uuid = ticket["seat_id"].as_str().unwrap().parse().unwrap();
+        let code = ticket["code"].as_str().unwrap();
+        assert!(verify_ticket_code(TEST_TICKET_SECRET, code, event_id, seat).is_some(), "{code}");
+    }
+    let booked: i64 = sqlx::query_scalar("SELECT count(*) FROM inventory WHERE status = 'BOOKED'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(booked, 2);
+    assert_consistent(&app, &event).await;
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM outbox ORDER BY id").fetch_all(&app.db).await.unwrap();
+    assert_eq!(kinds, ["email.order_confirmed", "webhook.order.created"]);
+
+    let path = format!("/api/v1/orders/{}", order["order_number"].as_str().unwrap());
+    let (status, fetched) = app.buyer("ada", Method::GET, &path, None).await;
+    assert_eq!((status, &fetched["tickets"]), (200, &order["tickets"]));
+    assert_eq!(app.buyer("eve", Method::GET, &path, None).await.0, 404);
+    let (status, body) = app.commit("ada", &hold, "key-2", card("pm_card_visa")).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("already_committed")));
+    assert_eq!(charges(&app).await, (1, 0));
+}
+
+#[tokio::test]
+async fn a_replayed_commit_returns_the_first_answer_and_a_reused_key_is_refused() {
+    let app = spawn_app().await;
+    let (_, hold) = held(&app, "ada", 1).await;
+    let first = app.commit("ada", &hold, "same-key", card("pm_card_visa")).await;
+    let again = app.commit("ada", &hold, "same-key", card("pm_card_visa")).await;
+    assert_eq!(first, again);
+    let (status, body) = app.commit("ada", &hold, "same-key", card("pm_card_mastercard")).await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("idempotency_key_reused")));
+    assert_eq!(charges(&app).await, (1, 0));
+}
+
+#[tokio::test]
+async fn concurrent_duplicate_commits_charge_once() {
+    let app = spawn_app().await;
+    let (event, hold) = held(&app, "ada", 2).await;
+    let (app, hold) = (&app, &hold);
+    let same_key = (0..10).map(|_| "dup".to_owned());
+    let keys: Vec<String> = same_key.chain((0..10).map(|i| format!("k{i}"))).collect();
+    let answers = join_all(
+        keys.iter().map(|key| async move { app.commit("ada", hold, key, card("pm_card_visa")).await }),
+    )
+    .await;
+    for (status, body) in &answers {
+        assert!(*status == 200 || *status == 409, "{status} {body}");
+    }
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&app.db).await.unwrap();
+    assert_eq!(orders, 1);
+    assert_eq!(charges(app).await, (1, 0), "exactly one charge");
+    assert_consistent(app, &event).await;
+}
+
+#[tokio::test]
+async fn a_declined_card_keeps_the_hold_and_allows_a_retry() {
+    let app = spawn_app().await;
+    let (_, hold) = held(&app, "ada", 1).await;
+    let (status, body) =
+        app.commit("ada", &hold, "try-1", card("pm_card_chargeDeclinedInsufficientFunds")).await;
+    assert_eq!(
+        (status, body["error"].as_str(), body["decline_code"].as_str()),
+        (402, Some("payment_failed"), Some("insufficient_funds"))
+    );
+    let path = format!("/api/v1/reservations/{}", hold["reservation_id"].as_str().unwrap());
+    assert_eq!(app.buyer("ada", Method::GET, &path, None).await.1["status"], "held");
+    assert_eq!(
+        app.commit("ada", &hold, "try-1", card("pm_card_chargeDeclinedInsufficientFunds")).await.0,
+        402,
+        "replayed"
+    );
+    let (status, order) = app.commit("ada", &hold, "try-2", card("pm_card_visa")).await;
+    assert_eq!(status, 200, "{order}");
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM outbox ORDER BY id").fetch_all(&app.db).await.unwrap();
+    assert_eq!(kinds[0], "email.payment_failed");
+}
+
+#[tokio::test]
+async fn an_expired_hold_is_never_charged() {
+    let app = spawn_app().await;
+    let (_, hold) = held(&app, "ada", 1).await;
+    app.expire(&hold).await;
+    let (status, body) = app.commit("ada", &hold, "late", card("pm_card_visa")).await;
+    assert_eq!((status, body["error"].as_str()), (410, Some("reservation_expired")));
+    assert_eq!(charges(&app).await, (0, 0));
+}
+
+#[tokio::test]
+async fn commit_input_is_validated() {
+    let app = spawn_app().await;
+    let (_, hold) = held(&app, "ada", 1).await;
+    let (status, body) = app
+        .commit(
+            "ada",
+            &hold,
+            "k",
+            json!({"payment_method_id": "pm_card_visa",
+        "billing_details": {"name": "Ada", "email": "not-an-email"}}),
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("invalid_request")));
+    let url = app.url(&format!("/api/v1/reservations/{}/commit", hold["reservation_id"].as_str().unwrap()));
+    let no_key =
+        app.client.post(&url).header("x-buyer-id", "ada").json(&card("pm_card_visa")).send().await.unwrap();
+    assert_eq!(no_key.status(), 400);
+    assert_eq!(app.commit("eve", &hold, "k2", card("pm_card_visa")).await.0, 404, "another buyer's hold");
+    assert_eq!(charges(&app).await, (0, 0));
+}
+
+fn healthy_provider(app: &TestApp) -> Payments {
+    Payments {
+        provider: Arc::new(SandboxProvider::new(app.db.clone(), SandboxFaults::default())),
+        ticket_secret: TEST_TICKET_SECRET.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_charge_and_order_is_reconciled_without_a_second_charge() {
+    // The provider records the charge but its answer never arrives.
+    let app = spawn_app_with_faults(SandboxFaults { timeout_rate: 1.0, ..Default::default() }).await;
+    let (event, hold) = held(&app, "ada", 2).await;
+    let (status, body) = app.commit("ada", &hold, "k", card("pm_card_visa")).await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("payment_pending")));
+    assert_eq!(charges(&app).await, (1, 0), "charged, but no order yet");
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&app.db).await.unwrap();
+    assert_eq!(orders, 0);
+
+    let settled = reconcile(&app.db, &healthy_provider(&app), Duration::ZERO).await.unwrap();
+    assert_eq!(settled, 1);
+    let (status, order) = app.commit("ada", &hold, "k", card("pm_card_visa")).await;
+    assert_eq!(status, 200, "the retry sees the reconciled order: {order}");
+    assert_eq!(order["tickets"].as_array().unwrap().len(), 2);
+    assert_eq!(charges(&app).await, (1, 0), "still exactly one charge");
+    assert_consistent(&app, &event).await;
+}
+
+#[tokio::test]
+async fn a_payment_for_seats_sold_meanwhile_is_refunded() {
+    let app = spawn_app_with_faults(SandboxFaults { timeout_rate: 1.0, ..Default::default() }).await;
+    let (event, hold) = held(&app, "ada", 1).await;
+    assert_eq!(app.commit("ada", &hold, "k", card("pm_card_visa")).await.0, 503);
+    // Ada's hold lapses while her payment is unconfirmed, and Bob buys the seat.
+    app.expire(&hold).await;
+    let seat = hold["seats"][0]["seat_id"].clone();
+    let (status, _) =
+        app.hold("bob", &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seat]})).await;
+    assert_eq!(status, 201);
+
+    reconcile(&app.db, &healthy_provider(&app), Duration::ZERO).await.unwrap();
+    let (status, body) = app.commit("ada", &hold, "k", card("pm_card_visa")).await;
+    assert_eq!(
+        (status, body["error"].as_str(), body["refunded"].as_bool()),
+        (410, Some("reservation_expired"), Some(true))
+    );
+    assert_eq!(charges(&app).await, (0, 1), "the charge was refunded");
+    let status: String = sqlx::query_scalar("SELECT status FROM payments").fetch_one(&app.db).await.unwrap();
+    assert_eq!(status, "refunded");
+    assert_consistent(&app, &event).await;
+}

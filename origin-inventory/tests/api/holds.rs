@@ -1,0 +1,365 @@
+use std::collections::HashMap;
+
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// An on-sale event at a venue of `rows` rows × 10 seats; returns (event id, seat ids in order).
+pub async fn event_with_seats(app: &TestApp, rows: u8, extra: Value) -> (String, Vec<String>) {
+    let rows: Vec<Value> = (0..rows).map(|r| json!({"label": format!("R{r}"), "seats": 10})).collect();
+    let (status, venue) = app
+        .post(
+            "/api/v1/organizer/venues",
+            json!({
+            "name": "Hall", "city": "Paris", "timezone": "Europe/Paris",
+            "tiers": [{"name": "Std", "price_cents": 4000, "currency": "EUR"}],
+            "sections": [{"name": "Main", "tier": "Std", "rows": rows}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{venue}");
+    let mut body = json!({"venue_id": venue["id"], "title": "Hot Show", "category": "music",
+        "starts_at": "2030-06-01T19:00:00Z", "sale_starts_at": "2020-01-01T00:00:00Z"});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let (status, event) = app.post("/api/v1/organizer/events", body).await;
+    assert_eq!(status, 201, "{event}");
+    let id = event["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.post(&format!("/api/v1/organizer/events/{id}/publish"), json!({})).await.0, 200);
+    let seats: Vec<String> = sqlx::query_scalar(
+        "SELECT seat_id::text FROM inventory WHERE event_id = $1::text::uuid ORDER BY sort_key",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    (id, seats)
+}
+
+/// A reservation that still owns its seats: paid, or held and not lapsed.
+const LIVE: &str = "(r.status = 'committed' OR (r.status = 'held' AND r.expires_at > now()))";
+
+/// Asserts the inventory invariants: each held or booked seat belongs to
+/// exactly one live reservation, and every live reservation has all its seats.
+pub async fn assert_consistent(app: &TestApp, event: &str) -> i64 {
+    let broken: Vec<(Uuid, i32, i64)> = sqlx::query_as(&format!(
+        "SELECT r.id, r.seat_count, count(i.seat_id)
+         FROM reservations r LEFT JOIN inventory i ON i.hold_id = r.id AND i.status IN ('HELD', 'BOOKED')
+         WHERE r.event_id = $1::text::uuid AND {LIVE}
+         GROUP BY r.id, r.seat_count HAVING count(i.seat_id) <> r.seat_count"
+    ))
+    .bind(event)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(broken.is_empty(), "reservations missing seats (not all-or-nothing): {broken:?}");
+    let doubly: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM (SELECT rs.seat_id FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+         WHERE r.event_id = $1::text::uuid AND {LIVE} GROUP BY rs.seat_id HAVING count(*) > 1) d"
+    ))
+    .bind(event)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(doubly, 0, "a seat is in two live reservations");
+    let (taken, claimed): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT (SELECT count(*) FROM inventory WHERE event_id = $1::text::uuid
+                 AND (status = 'BOOKED' OR (status = 'HELD' AND held_until > now()))),
+                (SELECT coalesce(sum(seat_count), 0) FROM reservations r WHERE r.event_id = $1::text::uuid AND {LIVE})"
+    ))
+    .bind(event)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(taken, claimed, "seats taken must equal the seats of the winning reservations");
+    taken
+}
+
+#[tokio::test]
+async fn five_hundred_concurrent_holds_on_fifty_seats_never_share_a_seat() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 5, json!({"max_tickets_per_order": 4})).await;
+    // Deterministic mix: single seats and overlapping runs of 2-3 adjacent seats.
+    let mut state: u64 = 42;
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    let requests: Vec<Vec<String>> = (0..500)
+        .map(|_| {
+            let start = next() % seats.len();
+            let len = [1, 1, 2, 3][next() % 4].min(seats.len() - start);
+            seats[start..start + len].to_vec()
+        })
+        .collect();
+    let (app_ref, event_ref) = (&app, &event);
+    let answers = join_all(requests.iter().enumerate().map(|(i, wanted)| async move {
+        let body = json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": wanted});
+        app_ref.hold(&format!("buyer-{i}"), event_ref, body).await
+    }))
+    .await;
+    let mut by_status: HashMap<u16, usize> = HashMap::new();
+    let mut won_seats = 0;
+    for ((status, body), wanted) in answers.iter().zip(&requests) {
+        *by_status.entry(*status).or_default() += 1;
+        match status {
+            201 => {
+                assert_eq!(body["seats"].as_array().unwrap().len(), wanted.len(), "all or nothing");
+                won_seats += wanted.len() as i64;
+            }
+            409 => assert_eq!(body["error"], "seat_unavailable", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    let taken = assert_consistent(&app, &event).await;
+    assert_eq!(taken, won_seats);
+    assert!((40..=50).contains(&taken), "most seats should sell: {taken} ({by_status:?})");
+}
+
+#[tokio::test]
+async fn best_available_spreads_a_crowd_over_free_seats() {
+    let app = spawn_app().await;
+    let (event, _) = event_with_seats(&app, 5, json!({})).await;
+    let section: String =
+        sqlx::query_scalar("SELECT section_id::text FROM inventory WHERE event_id = $1::text::uuid LIMIT 1")
+            .bind(&event)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let (app_ref, event_ref, section_ref) = (&app, &event, &section);
+    let answers = join_all((0..30).map(|i| async move {
+        let body = json!({"client_reservation_id": Uuid::new_v4(), "section_id": section_ref, "quantity": 2});
+        app_ref.hold(&format!("fan-{i}"), event_ref, body).await
+    }))
+    .await;
+    let won = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert!(
+        answers.iter().all(|(s, b)| *s == 201 || (*s == 409 && b["error"] == "seat_unavailable")),
+        "{answers:?}"
+    );
+    assert_eq!(won, 25, "50 seats in pairs");
+    assert_eq!(assert_consistent(&app, &event).await, 50);
+    let (status, body) = app
+        .hold(
+            "late",
+            &event,
+            json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 1}),
+        )
+        .await;
+    assert_eq!((status, body["available_seats"].as_i64()), (409, Some(0)));
+}
+
+#[tokio::test]
+async fn an_expired_hold_is_free_to_take_without_the_sweeper() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 1, json!({})).await;
+    let (status, first) =
+        app.hold("a", &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seats[0]]})).await;
+    assert_eq!(status, 201);
+    let (status, _) =
+        app.hold("b", &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seats[0]]})).await;
+    assert_eq!(status, 409);
+    app.expire(&first).await;
+    let (status, second) =
+        app.hold("b", &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seats[0]]})).await;
+    assert_eq!(status, 201, "{second}");
+    let (_, old) = app
+        .buyer(
+            "a",
+            Method::GET,
+            &format!("/api/v1/reservations/{}", first["reservation_id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(old["status"], "expired");
+    assert_consistent(&app, &event).await;
+}
+
+#[tokio::test]
+async fn the_sweeper_frees_lapsed_holds_and_their_quota() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 1, json!({})).await;
+    let (_, held) = app
+        .hold("a", &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": &seats[..3]}))
+        .await;
+    app.expire(&held).await;
+    let mut tx = app.db.begin().await.unwrap();
+    let swept = origin_inventory::reservations::expire_lapsed(&mut tx, None).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(swept, 1);
+    let (available, quota): (i64, i32) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM inventory WHERE event_id = $1::text::uuid AND status = 'AVAILABLE'),
+                (SELECT tickets FROM buyer_tickets WHERE event_id = $1::text::uuid AND buyer_id = 'a')",
+    )
+    .bind(&event)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((available, quota), (10, 0));
+}
+
+#[tokio::test]
+async fn buyer_limits_hold_under_concurrency() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 4, json!({"max_tickets_per_buyer": 8})).await;
+    let answers = join_all((0..10).map(|i| {
+        app.hold(
+            "greedy",
+            &event,
+            json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": &seats[i * 2..i * 2 + 2]}),
+        )
+    }))
+    .await;
+    let won = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(won, 4, "8 tickets in pairs");
+    assert!(
+        answers.iter().filter(|(s, _)| *s != 201).all(|(s, b)| *s == 429 && b["error"] == "limit_exceeded")
+    );
+    let (status, body) = app
+        .hold("other", &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": &seats[30..35]}))
+        .await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("limit_exceeded")), "5 > 4 per order");
+}
+
+#[tokio::test]
+async fn the_same_client_reservation_id_returns_the_same_reservation() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 1, json!({})).await;
+    let body = json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seats[0], seats[1]]});
+    let answers = join_all((0..10).map(|_| app.hold("a", &event, body.clone()))).await;
+    let ids: std::collections::HashSet<_> =
+        answers.iter().map(|(_, b)| b["reservation_id"].clone()).collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    assert_eq!(answers.iter().filter(|(s, _)| *s == 201).count(), 1);
+    assert!(answers.iter().all(|(s, _)| *s == 201 || *s == 200));
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM reservations").fetch_one(&app.db).await.unwrap();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn a_hold_extends_once_and_releases_on_demand() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 1, json!({"hold_ttl_seconds": 120})).await;
+    let (_, held) =
+        app.hold("a", &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seats[0]]})).await;
+    let path = format!("/api/v1/reservations/{}", held["reservation_id"].as_str().unwrap());
+    let (status, _) = app
+        .buyer("a", Method::PATCH, &format!("{path}/extend"), Some(json!({"additional_seconds": 301})))
+        .await;
+    assert_eq!(status, 422);
+    let (status, extended) = app
+        .buyer("a", Method::PATCH, &format!("{path}/extend"), Some(json!({"additional_seconds": 300})))
+        .await;
+    assert_eq!(status, 200, "{extended}");
+    let before: chrono::DateTime<chrono::Utc> = held["expires_at"].as_str().unwrap().parse().unwrap();
+    let after: chrono::DateTime<chrono::Utc> = extended["expires_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!((after - before).num_seconds(), 300);
+    let (status, body) = app
+        .buyer("a", Method::PATCH, &format!("{path}/extend"), Some(json!({"additional_seconds": 10})))
+        .await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("already_extended")));
+    assert_eq!(app.buyer("b", Method::DELETE, &path, None).await.0, 404, "another buyer's hold");
+    assert_eq!(app.buyer("a", Method::DELETE, &path, None).await.0, 204);
+    assert_eq!(app.buyer("a", Method::DELETE, &path, None).await.0, 204, "releasing twice is harmless");
+    let free: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM inventory WHERE status = 'AVAILABLE' AND event_id = $1::text::uuid",
+    )
+    .bind(&event)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(free, 10);
+}
+
+#[tokio::test]
+async fn bad_hold_requests_get_a_4xx_and_change_nothing() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 1, json!({})).await;
+    let (other_event, other_seats) = event_with_seats(&app, 1, json!({})).await;
+    let cases = [
+        (
+            json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [Uuid::new_v4()]}),
+            422,
+            "unknown_seats",
+        ),
+        (
+            json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [other_seats[0]]}),
+            422,
+            "unknown_seats",
+        ),
+        (
+            json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seats[0]], "ttl_seconds": -5}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seats[0]], "ttl_seconds": 1e12}),
+            422,
+            "invalid_request",
+        ),
+        (json!({"client_reservation_id": "nope", "seat_ids": [seats[0]]}), 422, "invalid_request"),
+        (
+            json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": "'; DELETE FROM inventory; --"}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seats[0]], "extra": true}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"client_reservation_id": Uuid::new_v4(), "tier_id": Uuid::new_v4(), "quantity": 1}),
+            409,
+            "seat_unavailable",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (got, answer) = app.hold("a", &event, body.clone()).await;
+        assert_eq!((got, answer["error"].as_str()), (status, Some(code)), "{body} → {answer}");
+    }
+    let url = app.url(&format!("/api/v1/events/{event}/reservations"));
+    let malformed = app
+        .client
+        .post(&url)
+        .header("x-buyer-id", "a")
+        .header("content-type", "application/json")
+        .body("{\"seat_ids\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let anonymous = app
+        .client
+        .post(&url)
+        .json(&json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seats[0]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 400);
+    let (status, _) = app
+        .hold(
+            "a",
+            &Uuid::new_v4().to_string(),
+            json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seats[0]]}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    app.post(&format!("/api/v1/organizer/events/{other_event}/close"), json!({})).await;
+    let (status, body) = app
+        .hold(
+            "a",
+            &other_event,
+            json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [other_seats[0]]}),
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("sale_not_open")));
+    let touched: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM inventory WHERE status <> 'AVAILABLE' OR version <> 0")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(touched, 0);
+}
