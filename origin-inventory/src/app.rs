@@ -34,8 +34,12 @@ impl AppState {
                 Arc::new(StripeProvider::new(api_base.clone(), secret_key.clone(), Duration::from_secs(20)))
             }
         };
-        let ticket_secret: Arc<[u8]> = settings.ticket_secret.as_bytes().into();
-        Self { db, payments: Payments { provider, ticket_secret } }
+        let payments = Payments {
+            provider,
+            ticket_secret: settings.ticket_secret.as_bytes().into(),
+            webhook_secret: settings.webhook_secret.as_bytes().into(),
+        };
+        Self { db, payments }
     }
 }
 
@@ -51,6 +55,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(crate::events::routes())
         .merge(crate::reservations::routes())
         .merge(crate::checkout::routes())
+        .merge(crate::webhooks::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))

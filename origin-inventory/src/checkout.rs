@@ -87,6 +87,8 @@ impl CommitBody {
 pub struct Payments {
     pub provider: Arc<dyn PaymentProvider>,
     pub ticket_secret: Arc<[u8]>,
+    /// Checks the provider's webhook signatures.
+    pub webhook_secret: Arc<[u8]>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -430,6 +432,24 @@ async fn settle(
     .await?;
     tx.commit().await?;
     Ok(answer)
+}
+
+/// Settles a payment from a webhook if it is still pending; a no-op otherwise.
+pub async fn settle_pending(
+    db: &PgPool,
+    payments: &Payments,
+    payment: Uuid,
+    outcome: ChargeOutcome,
+) -> Result<(), ApiError> {
+    let pending: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM payments WHERE id = $1 AND status = 'pending')")
+            .bind(payment)
+            .fetch_one(db)
+            .await?;
+    if pending {
+        settle(db, payments, payment, outcome).await?;
+    }
+    Ok(())
 }
 
 /// Refunds a charge whose seats are gone, ends the hold, saves the answer.

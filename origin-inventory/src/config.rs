@@ -34,24 +34,22 @@ pub struct Settings {
     pub provider: ProviderSettings,
     /// `STAMPEDE_TICKET_SECRET`: signs ticket codes (required with Stripe).
     pub ticket_secret: String,
+    /// `STAMPEDE_PAYMENT_WEBHOOK_SECRET`: checks payment webhooks (required with Stripe).
+    pub webhook_secret: String,
     /// `STAMPEDE_SWEEP_INTERVAL_MS`, default 5000: how often lapsed holds are released.
     pub sweep_interval: Duration,
 }
 
 /// Ticket secret for local runs; production (Stripe) must set its own.
 pub const LOCAL_TICKET_SECRET: &str = "local-development-ticket-secret";
+/// Payment webhook secret for local runs.
+pub const LOCAL_WEBHOOK_SECRET: &str = "whsec_local_development";
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         let provider = provider_from_env()?;
-        let ticket_secret = match (std::env::var("STAMPEDE_TICKET_SECRET").ok(), &provider) {
-            (Some(secret), _) if secret.len() >= 16 => secret,
-            (Some(_), _) => bail!("STAMPEDE_TICKET_SECRET must be at least 16 characters"),
-            (None, ProviderSettings::Stripe { .. }) => {
-                bail!("STAMPEDE_TICKET_SECRET must be set when real payments are taken")
-            }
-            (None, ProviderSettings::Sandbox(_)) => LOCAL_TICKET_SECRET.to_owned(),
-        };
+        let ticket_secret = secret("STAMPEDE_TICKET_SECRET", &provider, LOCAL_TICKET_SECRET)?;
+        let webhook_secret = secret("STAMPEDE_PAYMENT_WEBHOOK_SECRET", &provider, LOCAL_WEBHOOK_SECRET)?;
         Ok(Self {
             database_url: std::env::var("DATABASE_URL")
                 .context("DATABASE_URL must be set (postgres://user@host:port/db)")?,
@@ -60,8 +58,19 @@ impl Settings {
             request_timeout: Duration::from_millis(env_or("STAMPEDE_REQUEST_TIMEOUT_MS", "10000")?),
             provider,
             ticket_secret,
+            webhook_secret,
             sweep_interval: Duration::from_millis(env_or("STAMPEDE_SWEEP_INTERVAL_MS", "5000")?),
         })
+    }
+}
+
+/// A secret: set and long enough, or the local default when payments are sandboxed.
+fn secret(name: &str, provider: &ProviderSettings, local: &str) -> anyhow::Result<String> {
+    match (std::env::var(name).ok(), provider) {
+        (Some(secret), _) if secret.len() >= 16 => Ok(secret),
+        (Some(_), _) => bail!("{name} must be at least 16 characters"),
+        (None, ProviderSettings::Stripe { .. }) => bail!("{name} must be set when real payments are taken"),
+        (None, ProviderSettings::Sandbox(_)) => Ok(local.to_owned()),
     }
 }
 

@@ -17,7 +17,9 @@ pub mod health;
 pub mod holds;
 pub mod payments;
 pub mod reservations;
+pub mod signatures;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod tickets;
 pub mod venues;
+pub mod webhooks;

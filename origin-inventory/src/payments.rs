@@ -223,6 +223,8 @@ impl PaymentProvider for StripeProvider {
                 ("payment_method", request.payment_method.clone()),
                 ("confirm", "true".into()),
                 ("description", request.description.clone()),
+                // Lets webhooks name the payment they are about.
+                ("metadata[payment_id]", request.idempotency_key.clone()),
                 ("automatic_payment_methods[enabled]", "true".into()),
                 ("automatic_payment_methods[allow_redirects]", "never".into()),
             ];

@@ -12,6 +12,8 @@ use crate::payments::SandboxFaults;
 
 /// The ticket secret of test origins.
 pub const TEST_TICKET_SECRET: &[u8] = b"test-ticket-secret";
+/// The payment webhook secret of test origins.
+pub const TEST_WEBHOOK_SECRET: &[u8] = b"whsec_test_webhooks";
 
 /// A running origin and a pool on its database.
 pub struct TestOrigin {
@@ -44,6 +46,7 @@ pub async fn spawn_origin_with(faults: SandboxFaults) -> TestOrigin {
         request_timeout: Duration::from_secs(30),
         provider: ProviderSettings::Sandbox(faults),
         ticket_secret: String::from_utf8(TEST_TICKET_SECRET.to_vec()).expect("ASCII"),
+        webhook_secret: String::from_utf8(TEST_WEBHOOK_SECRET.to_vec()).expect("ASCII"),
         sweep_interval: Duration::from_secs(3600),
     };
     let app = Application::build(&settings, db.clone()).await.expect("origin");

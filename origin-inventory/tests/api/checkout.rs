@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TEST_TICKET_SECRET, TestApp, spawn_app, spawn_app_with_faults};
+use crate::helpers::{TEST_TICKET_SECRET, TEST_WEBHOOK_SECRET, TestApp, spawn_app, spawn_app_with_faults};
 use crate::holds::{assert_consistent, event_with_seats};
 
 fn card(pm: &str) -> Value {
@@ -162,6 +162,7 @@ fn healthy_provider(app: &TestApp) -> Payments {
     Payments {
         provider: Arc::new(SandboxProvider::new(app.db.clone(), SandboxFaults::default())),
         ticket_secret: TEST_TICKET_SECRET.into(),
+        webhook_secret: TEST_WEBHOOK_SECRET.into(),
     }
 }
 
@@ -207,4 +208,73 @@ async fn a_payment_for_seats_sold_meanwhile_is_refunded() {
     let status: String = sqlx::query_scalar("SELECT status FROM payments").fetch_one(&app.db).await.unwrap();
     assert_eq!(status, "refunded");
     assert_consistent(&app, &event).await;
+}
+
+async fn send_webhook(
+    app: &TestApp,
+    provider: &str,
+    event: &Value,
+    signed_at: i64,
+    secret: &[u8],
+) -> (u16, Value) {
+    let body = event.to_string();
+    let signature = origin_inventory::signatures::sign(secret, signed_at, body.as_bytes());
+    let response = app
+        .client
+        .post(app.url(&format!("/webhooks/payments/{provider}")))
+        .header("stripe-signature", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_signed_webhook_settles_a_pending_payment_once() {
+    let app = spawn_app_with_faults(SandboxFaults { timeout_rate: 1.0, ..Default::default() }).await;
+    let (_, hold) = held(&app, "ada", 1).await;
+    assert_eq!(app.commit("ada", &hold, "k", card("pm_card_visa")).await.0, 503);
+    let (payment, charge): (Uuid, String) = sqlx::query_as(
+        "SELECT p.id, c.id FROM payments p JOIN sandbox_charges c ON c.idempotency_key = p.id::text",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let event = json!({"id": "evt_1", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": charge, "metadata": {"payment_id": payment}}}});
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(
+        send_webhook(&app, "sandbox", &event, now, TEST_WEBHOOK_SECRET).await,
+        (200, json!({"received": true}))
+    );
+    let (status, replay) = send_webhook(&app, "sandbox", &event, now, TEST_WEBHOOK_SECRET).await;
+    assert_eq!((status, replay["duplicate"].as_bool()), (200, Some(true)));
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&app.db).await.unwrap();
+    assert_eq!(orders, 1);
+    let (status, order) = app.commit("ada", &hold, "k", card("pm_card_visa")).await;
+    assert_eq!((status, order["tickets"].as_array().map(Vec::len)), (200, Some(1)));
+    assert_eq!(charges(&app).await, (1, 0));
+}
+
+#[tokio::test]
+async fn webhooks_with_bad_or_stale_signatures_are_refused() {
+    let app = spawn_app().await;
+    let event = json!({"id": "evt_2", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": "pi_x", "metadata": {"payment_id": Uuid::new_v4()}}}});
+    let now = chrono::Utc::now().timestamp();
+    let (status, body) = send_webhook(&app, "sandbox", &event, now, b"not-the-secret").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("signature_invalid")));
+    let (status, body) = send_webhook(&app, "sandbox", &event, now - 3600, TEST_WEBHOOK_SECRET).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("signature_invalid")));
+    assert!(body["message"].as_str().unwrap().contains("tolerance"));
+    assert_eq!(send_webhook(&app, "paypal", &event, now, TEST_WEBHOOK_SECRET).await.0, 404);
+    let unsigned =
+        app.client.post(app.url("/webhooks/payments/sandbox")).body(event.to_string()).send().await.unwrap();
+    assert_eq!(unsigned.status(), 400);
+    let recorded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_events").fetch_one(&app.db).await.unwrap();
+    assert_eq!(recorded, 0);
 }

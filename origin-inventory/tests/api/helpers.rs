@@ -1,6 +1,6 @@
 use origin_inventory::auth::{create_organizer, generate_api_key};
 use origin_inventory::payments::SandboxFaults;
-pub use origin_inventory::test_support::TEST_TICKET_SECRET;
+pub use origin_inventory::test_support::{TEST_TICKET_SECRET, TEST_WEBHOOK_SECRET};
 use origin_inventory::test_support::{TestOrigin, spawn_origin_with};
 use serde_json::{Value, json};
 use sqlx::PgPool;

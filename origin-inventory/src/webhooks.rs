@@ -1,0 +1,79 @@
+//! `POST /webhooks/payments/{provider}`: the provider telling us how a
+//! payment ended. Signed (Stripe's scheme), fresh, and processed at most
+//! once per event id; settling is idempotent besides, so a replay that
+//! slips through changes nothing.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::checkout::settle_pending;
+use crate::error::{ApiError, ApiJson};
+use crate::payments::ChargeOutcome;
+use crate::signatures::verify;
+
+async fn post_webhook(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<ApiJson<Value>, ApiError> {
+    if provider != state.payments.provider.name() {
+        return Err(ApiError::not_found("payment provider"));
+    }
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    verify(&state.payments.webhook_secret, signature, &body, chrono::Utc::now().timestamp())
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "signature_invalid", e.to_string()))?;
+    let event: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
+    let event_id = event["id"].as_str().ok_or_else(|| ApiError::invalid("the event has no id"))?;
+
+    let seen: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE provider = $1 AND event_id = $2)",
+    )
+    .bind(&provider)
+    .bind(event_id)
+    .fetch_one(&state.db)
+    .await?;
+    if seen {
+        return Ok(ApiJson(json!({"received": true, "duplicate": true})));
+    }
+    let object = &event["data"]["object"];
+    let payment = object["metadata"]["payment_id"].as_str().and_then(|id| Uuid::try_parse(id).ok());
+    let outcome = match event["type"].as_str() {
+        Some("payment_intent.succeeded") => {
+            object["id"].as_str().map(|id| ChargeOutcome::Succeeded { provider_payment_id: id.to_owned() })
+        }
+        Some("payment_intent.payment_failed") => {
+            let error = &object["last_payment_error"];
+            Some(ChargeOutcome::Declined {
+                code: error["decline_code"]
+                    .as_str()
+                    .or(error["code"].as_str())
+                    .unwrap_or("card_declined")
+                    .into(),
+                message: error["message"].as_str().unwrap_or("The payment was declined.").into(),
+            })
+        }
+        _ => None,
+    };
+    if let (Some(payment), Some(outcome)) = (payment, outcome) {
+        settle_pending(&state.db, &state.payments, payment, outcome).await?;
+    }
+    // Recorded after processing: a failure above lets the provider retry.
+    sqlx::query("INSERT INTO webhook_events (provider, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(&provider)
+        .bind(event_id)
+        .execute(&state.db)
+        .await?;
+    Ok(ApiJson(json!({"received": true})))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/webhooks/payments/{provider}", post(post_webhook))
+}
