@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use crate::checkout::{Payments, run_reconciler};
 use crate::config::{ProviderSettings, Settings};
 use crate::error::ApiError;
+use crate::outbox::{Notifier, run_outbox};
 use crate::payments::{PaymentProvider, SandboxProvider, StripeProvider};
 use crate::reservations::run_sweeper;
 
@@ -56,6 +57,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(crate::reservations::routes())
         .merge(crate::checkout::routes())
         .merge(crate::webhooks::routes())
+        .merge(crate::sales::routes())
+        .merge(crate::auth::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
@@ -96,15 +99,15 @@ impl Application {
         Ok(Self { listener, state: AppState::new(settings, db), request_timeout: settings.request_timeout })
     }
 
-    /// Starts the hold sweeper and the payment reconciler. The binary runs
+    /// Starts the hold sweeper, the payment reconciler and outbox delivery. The binary runs
     /// them; tests call their steps directly to control time.
-    pub fn start_workers(&self, settings: &Settings) {
-        tokio::spawn(run_sweeper(self.state.db.clone(), settings.sweep_interval));
-        tokio::spawn(run_reconciler(
-            self.state.db.clone(),
-            self.state.payments.clone(),
-            Duration::from_secs(15),
-        ));
+    pub fn start_workers(&self, settings: &Settings) -> anyhow::Result<()> {
+        let notifier = Notifier::new(&settings.smtp_url, &settings.mail_from)?;
+        let db = &self.state.db;
+        tokio::spawn(run_sweeper(db.clone(), settings.sweep_interval));
+        tokio::spawn(run_reconciler(db.clone(), self.state.payments.clone(), Duration::from_secs(15)));
+        tokio::spawn(run_outbox(db.clone(), notifier, Duration::from_secs(1)));
+        Ok(())
     }
 
     pub fn address(&self) -> SocketAddr {

@@ -1,15 +1,17 @@
 //! Organizer API keys: random, shown once, stored as SHA-256.
 
-use axum::extract::FromRequestParts;
+use axum::Router;
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::routing::put;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiJson};
 
 /// A new API key: `sk_` and 32 random bytes in hex.
 pub fn generate_api_key() -> String {
@@ -64,6 +66,40 @@ impl FromRequestParts<AppState> for Organizer {
             .ok_or_else(unauthorized)?;
         organizer_by_key(&state.db, key.trim()).await?.map(Organizer).ok_or_else(unauthorized)
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookSettings {
+    url: String,
+}
+
+/// `PUT /api/v1/organizer/webhook`: where order events are posted; answers
+/// with the secret that signs them (`Stampede-Signature`, Stripe's scheme).
+async fn put_webhook(
+    State(state): State<AppState>,
+    Organizer(organizer): Organizer,
+    ApiJson(settings): ApiJson<WebhookSettings>,
+) -> Result<ApiJson<serde_json::Value>, ApiError> {
+    let url = settings.url.trim();
+    let valid = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2000
+        && !url.contains(char::is_whitespace);
+    if !valid {
+        return Err(ApiError::invalid("url must be an http(s) URL"));
+    }
+    let secret = format!("whsec_{}", &generate_api_key()[3..]);
+    sqlx::query("UPDATE organizers SET webhook_url = $2, webhook_secret = $3 WHERE id = $1")
+        .bind(organizer)
+        .bind(url)
+        .bind(&secret)
+        .execute(&state.db)
+        .await?;
+    Ok(ApiJson(serde_json::json!({"url": url, "secret": secret})))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/organizer/webhook", put(put_webhook))
 }
 
 #[cfg(test)]

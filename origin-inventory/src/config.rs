@@ -38,6 +38,10 @@ pub struct Settings {
     pub webhook_secret: String,
     /// `STAMPEDE_SWEEP_INTERVAL_MS`, default 5000: how often lapsed holds are released.
     pub sweep_interval: Duration,
+    /// `STAMPEDE_SMTP_URL`, default `smtp://127.0.0.1:2525` (the local stack's server).
+    pub smtp_url: String,
+    /// `STAMPEDE_MAIL_FROM`, default `Stampede <tickets@stampede.local>`.
+    pub mail_from: String,
 }
 
 /// Ticket secret for local runs; production (Stripe) must set its own.
@@ -60,6 +64,8 @@ impl Settings {
             ticket_secret,
             webhook_secret,
             sweep_interval: Duration::from_millis(env_or("STAMPEDE_SWEEP_INTERVAL_MS", "5000")?),
+            smtp_url: env_or("STAMPEDE_SMTP_URL", "smtp://127.0.0.1:2525")?,
+            mail_from: env_or("STAMPEDE_MAIL_FROM", "Stampede <tickets@stampede.local>")?,
         })
     }
 }

@@ -15,8 +15,10 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod holds;
+pub mod outbox;
 pub mod payments;
 pub mod reservations;
+pub mod sales;
 pub mod signatures;
 #[cfg(feature = "test-support")]
 pub mod test_support;

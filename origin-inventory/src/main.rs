@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
         None | Some("serve") => {
             let app = Application::build(&settings, db).await?;
             tracing::info!(addr = %app.address(), "origin listening");
-            app.start_workers(&settings);
+            app.start_workers(&settings)?;
             app.run_until(shutdown_signal()).await?;
         }
         Some("seed-demo") => {

@@ -17,7 +17,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context as _, bail};
 
-use services::{Edge, Origin, Postgres, Redis, env_port};
+use services::{Edge, Origin, Postgres, Redis, Smtp, env_port};
 
 fn main() -> anyhow::Result<()> {
     let root = workspace_root();
@@ -47,8 +47,11 @@ fn up(root: &Path) -> anyhow::Result<()> {
     let database_url = postgres.url("stampede");
     let redis = Redis::start(&state.join("redis"), env_port("STAMPEDE_REDIS_PORT", 56379)?, true)?;
 
+    let smtp = Smtp::start(&state.join("smtp"), env_port("STAMPEDE_SMTP_PORT", 2525)?)?;
+
     let demo = services::seed_demo(root, &database_url)?;
-    let mut origin = Origin::start(root, &database_url, env_port("STAMPEDE_ORIGIN_PORT", 8080)?, &logs)?;
+    let mut origin =
+        Origin::start(root, &database_url, &smtp, env_port("STAMPEDE_ORIGIN_PORT", 8080)?, &logs)?;
     let mut edge = Edge::start(root, env_port("STAMPEDE_EDGE_PORT", 3000)?, &origin.url(), &logs)?;
 
     println!();
@@ -58,6 +61,7 @@ fn up(root: &Path) -> anyhow::Result<()> {
     println!("  origin API:          {}/api/v1/events", origin.url());
     println!("  Postgres:            {database_url}");
     println!("  Redis:               {}", redis.url());
+    println!("  emails (maildir):    {}", smtp.maildir().join("new").display());
     println!("  demo organizer key:  {}", demo.api_key);
     println!("  logs:                {}", logs.display());
     println!("Ctrl-C stops everything; data stays in .stampede/.");
@@ -83,14 +87,17 @@ fn test(root: &Path) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("stampede-test-{}", std::process::id()));
     let postgres = Postgres::start(&scratch.join("postgres"), services::free_port()?, false)?;
     let redis = Redis::start(&scratch.join("redis"), services::free_port()?, false)?;
+    let smtp = Smtp::start(&scratch.join("smtp"), services::free_port()?)?;
     let env = [
+        ("STAMPEDE_TEST_SMTP_URL", smtp.url()),
+        ("STAMPEDE_TEST_MAILDIR", smtp.maildir().display().to_string()),
         ("STAMPEDE_TEST_DATABASE_URL", postgres.url("postgres")),
         ("STAMPEDE_TEST_REDIS_URL", redis.url()),
         ("STAMPEDE_BIN_DIR", build::binary_dir(root).display().to_string()),
         ("STAMPEDE_WASM_DIR", build::component_dir(root).display().to_string()),
     ];
     let result = build::tests(&env);
-    drop((redis, postgres));
+    drop((smtp, redis, postgres));
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
     println!("all checks passed");

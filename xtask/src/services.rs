@@ -214,6 +214,45 @@ impl Redis {
     }
 }
 
+/// A real SMTP server (Python's aiosmtpd) writing every message into a maildir.
+pub struct Smtp {
+    _process: Process,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Smtp {
+    pub fn start(home: &Path, port: u16) -> anyhow::Result<Self> {
+        let maildir = home.join("maildir");
+        for folder in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(maildir.join(folder))?;
+        }
+        let mut command = Command::new("python3");
+        command
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir);
+        let mut process = Process::spawn("aiosmtpd", &mut command, home.join("smtp.log"))?;
+        process.wait_for_port(port)?;
+        Ok(Self { _process: process, port, maildir })
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub fn maildir(&self) -> &Path {
+        &self.maildir
+    }
+}
+
 /// The origin service binary.
 pub struct Origin {
     pub process: Process,
@@ -221,9 +260,18 @@ pub struct Origin {
 }
 
 impl Origin {
-    pub fn start(root: &Path, database_url: &str, port: u16, logs: &Path) -> anyhow::Result<Self> {
+    pub fn start(
+        root: &Path,
+        database_url: &str,
+        smtp: &Smtp,
+        port: u16,
+        logs: &Path,
+    ) -> anyhow::Result<Self> {
         let mut command = Command::new(binary_dir(root).join("origin-inventory"));
-        command.env("DATABASE_URL", database_url).env("STAMPEDE_ORIGIN_LISTEN", format!("127.0.0.1:{port}"));
+        command
+            .env("DATABASE_URL", database_url)
+            .env("STAMPEDE_ORIGIN_LISTEN", format!("127.0.0.1:{port}"))
+            .env("STAMPEDE_SMTP_URL", smtp.url());
         let mut process = Process::spawn("origin-inventory", &mut command, logs.join("origin.log"))?;
         process.wait_for_port(port)?;
         wait_until_ready(port, "/health/ready", &mut process)?;

@@ -16,6 +16,11 @@ pub fn install_prerequisites() -> anyhow::Result<()> {
         apt_install(&["redis-server"])?;
     }
     postgres_bin_dir()?;
+    // The local SMTP server that receives the origin's emails.
+    if Command::new("python3").args(["-c", "import aiosmtpd"]).output().map_or(true, |o| !o.status.success())
+    {
+        run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"]))?;
+    }
     Ok(())
 }
 

@@ -16,7 +16,12 @@ fn card(pm: &str) -> Value {
     json!({"payment_method_id": pm, "billing_details": {"name": "Ada Lovelace", "email": "ada@example.com"}})
 }
 
-async fn held(app: &TestApp, buyer: &str, seats: usize) -> (String, Value) {
+/// A card that succeeds, billed to `email`.
+pub fn card_for(email: &str) -> Value {
+    json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada Lovelace", "email": email}})
+}
+
+pub async fn held(app: &TestApp, buyer: &str, seats: usize) -> (String, Value) {
     let (event, ids) = event_with_seats(app, 1, json!({})).await;
     let (status, hold) = app
         .hold(buyer, &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": &ids[..seats]}))

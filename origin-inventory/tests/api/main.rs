@@ -6,4 +6,5 @@ mod catalog;
 mod checkout;
 mod helpers;
 mod holds;
+mod notifications;
 mod organizer;

@@ -169,3 +169,51 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let title: String = sqlx::query_scalar("SELECT title FROM events").fetch_one(&app.db).await.unwrap();
     assert_eq!(title, "'); DROP TABLE events; --");
 }
+
+#[tokio::test]
+async fn sales_are_summarised_and_a_refund_puts_seats_back_on_sale() {
+    let app = spawn_app().await;
+    let event = app.on_sale_event(json!({})).await;
+    let id = event["id"].as_str().unwrap();
+    let seats: Vec<String> = sqlx::query_scalar(
+        "SELECT seat_id::text FROM inventory WHERE event_id = $1::text::uuid ORDER BY sort_key LIMIT 2",
+    )
+    .bind(id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let (_, hold) =
+        app.hold("ada", id, json!({"client_reservation_id": uuid::Uuid::new_v4(), "seat_ids": seats})).await;
+    let card = json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada", "email": "ada@example.com"}});
+    let (_, order) = app.commit("ada", &hold, "k", card).await;
+    let number = order["order_number"].as_str().unwrap();
+
+    let sales = format!("/api/v1/organizer/events/{id}/sales");
+    let (status, summary) = app.organizer(&app.key, Method::GET, &sales, None).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(
+        (summary["tickets_sold"].as_i64(), &summary["revenue_cents"]),
+        (Some(2), &order["total_cents"])
+    );
+    assert_eq!((summary["seats_booked"].as_i64(), summary["seats_available"].as_i64()), (Some(2), Some(18)));
+
+    let other = app.other_organizer().await;
+    let refund = format!("/api/v1/organizer/orders/{number}/refund");
+    assert_eq!(app.organizer(&other, Method::POST, &refund, None).await.0, 404);
+    let (status, refunded) = app.organizer(&app.key, Method::POST, &refund, None).await;
+    assert_eq!((status, refunded["status"].as_str()), (200, Some("refunded")), "{refunded}");
+    let (status, body) = app.organizer(&app.key, Method::POST, &refund, None).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("already_refunded")));
+    let (_, summary) = app.organizer(&app.key, Method::GET, &sales, None).await;
+    assert_eq!((summary["tickets_sold"].as_i64(), summary["seats_available"].as_i64()), (Some(0), Some(20)));
+    let refunded_charges: i64 = sqlx::query_scalar("SELECT count(*) FROM sandbox_charges WHERE refunded")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(refunded_charges, 1);
+    let quota: i32 = sqlx::query_scalar("SELECT tickets FROM buyer_tickets WHERE buyer_id = 'ada'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(quota, 0, "the buyer may buy again");
+}

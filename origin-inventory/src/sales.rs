@@ -1,0 +1,151 @@
+//! The organizer's view of sales: a summary per event and refunds.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::Organizer;
+use crate::checkout::{OrderView, load_order, notify};
+use crate::error::{ApiError, ApiJson};
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct SalesSummary {
+    pub event_id: Uuid,
+    pub orders: i64,
+    pub refunded_orders: i64,
+    pub tickets_sold: i64,
+    pub revenue_cents: i64,
+    pub seats_total: i64,
+    pub seats_available: i64,
+    pub seats_held: i64,
+    pub seats_booked: i64,
+    pub seats_blocked: i64,
+}
+
+async fn get_sales(
+    State(state): State<AppState>,
+    Organizer(organizer): Organizer,
+    Path(event): Path<Uuid>,
+) -> Result<ApiJson<SalesSummary>, ApiError> {
+    sqlx::query_as(
+        "SELECT e.id AS event_id,
+                (SELECT count(*) FROM orders o WHERE o.event_id = e.id AND o.status = 'paid') AS orders,
+                (SELECT count(*) FROM orders o WHERE o.event_id = e.id AND o.status = 'refunded') AS refunded_orders,
+                (SELECT count(*) FROM tickets t WHERE t.event_id = e.id AND NOT t.voided) AS tickets_sold,
+                (SELECT coalesce(sum(total_cents), 0)::bigint FROM orders o WHERE o.event_id = e.id AND o.status = 'paid')
+                    AS revenue_cents,
+                inv.total AS seats_total, inv.available AS seats_available, inv.held AS seats_held,
+                inv.booked AS seats_booked, inv.blocked AS seats_blocked
+         FROM events e CROSS JOIN LATERAL (
+             SELECT count(*) AS total,
+                    count(*) FILTER (WHERE status = 'AVAILABLE' OR (status = 'HELD' AND held_until < now())) AS available,
+                    count(*) FILTER (WHERE status = 'HELD' AND held_until >= now()) AS held,
+                    count(*) FILTER (WHERE status = 'BOOKED') AS booked,
+                    count(*) FILTER (WHERE status = 'BLOCKED') AS blocked
+             FROM inventory WHERE event_id = e.id) inv
+         WHERE e.id = $1 AND e.organizer_id = $2",
+    )
+    .bind(event)
+    .bind(organizer)
+    .fetch_optional(&state.db)
+    .await?
+    .map(ApiJson)
+    .ok_or_else(|| ApiError::not_found("event"))
+}
+
+/// Refunds a paid order in full and puts its seats back on sale.
+async fn post_refund(
+    State(state): State<AppState>,
+    Organizer(organizer): Organizer,
+    Path(number): Path<String>,
+) -> Result<ApiJson<OrderView>, ApiError> {
+    let found: Option<(Uuid, Uuid, String, Option<String>, String, String)> = sqlx::query_as(
+        "SELECT o.id, o.payment_id, o.status, p.provider_payment_id, o.buyer_email, o.buyer_name
+         FROM orders o JOIN events e ON e.id = o.event_id JOIN payments p ON p.id = o.payment_id
+         WHERE o.order_number = $1 AND e.organizer_id = $2",
+    )
+    .bind(&number)
+    .bind(organizer)
+    .fetch_optional(&state.db)
+    .await?;
+    let (order, payment, status, provider_id, email, name) =
+        found.ok_or_else(|| ApiError::not_found("order"))?;
+    if status != "paid" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_refunded",
+            "this order was already refunded",
+        ));
+    }
+    let provider_id =
+        provider_id.ok_or_else(|| ApiError::internal("a paid order without a provider payment"))?;
+    // The provider deduplicates on this key, so a retried refund refunds once.
+    state.payments.provider.refund(&provider_id, &format!("refund-order-{order}")).await.map_err(|e| {
+        tracing::warn!(%order, error = %e, "refund failed");
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "refund_failed",
+            "the payment provider did not confirm the refund; retry",
+        )
+    })?;
+
+    let mut tx = state.db.begin().await?;
+    let changed = sqlx::query("UPDATE orders SET status = 'refunded' WHERE id = $1 AND status = 'paid'")
+        .bind(order)
+        .execute(&mut *tx)
+        .await?;
+    if changed.rows_affected() == 1 {
+        let seats: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+            "UPDATE tickets t SET voided = true FROM orders o
+             WHERE t.order_id = $1 AND o.id = t.order_id AND NOT t.voided
+             RETURNING t.seat_id, t.event_id, o.buyer_id",
+        )
+        .bind(order)
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some((_, event, buyer)) = seats.first() {
+            sqlx::query(
+                "UPDATE inventory SET status = 'AVAILABLE', hold_id = NULL, held_until = NULL, version = version + 1
+                 WHERE event_id = $1 AND seat_id = ANY($2) AND status = 'BOOKED'",
+            )
+            .bind(event)
+            .bind(seats.iter().map(|(seat, _, _)| *seat).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE buyer_tickets SET tickets = tickets - $3 WHERE event_id = $1 AND buyer_id = $2",
+            )
+            .bind(event)
+            .bind(buyer)
+            .bind(seats.len() as i32)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE payments SET status = 'refunded', updated_at = now() WHERE id = $1")
+                .bind(payment)
+                .execute(&mut *tx)
+                .await?;
+            notify(
+                &mut tx,
+                "email.order_refunded",
+                json!({"to": email, "name": name, "order_number": number}),
+            )
+            .await?;
+            notify(&mut tx, "webhook.order.refunded", json!({"event_id": event, "order_number": number}))
+                .await?;
+        }
+    }
+    let view = load_order(&mut tx, &number).await?.ok_or_else(|| ApiError::not_found("order"))?;
+    tx.commit().await?;
+    Ok(ApiJson(view))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/organizer/events/{id}/sales", get(get_sales))
+        .route("/api/v1/organizer/orders/{number}/refund", post(post_refund))
+}

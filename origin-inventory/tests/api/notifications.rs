@@ -1,0 +1,104 @@
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::http::HeaderMap;
+use origin_inventory::outbox::{Notifier, deliver_due};
+use reqwest::Method;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::checkout::{card_for, held};
+use crate::helpers::{TestApp, spawn_app};
+
+/// The real SMTP server (aiosmtpd) that `cargo xtask test` starts, and its maildir.
+fn smtp() -> (String, PathBuf) {
+    let url = std::env::var("STAMPEDE_TEST_SMTP_URL")
+        .expect("STAMPEDE_TEST_SMTP_URL is not set: run `cargo xtask test`");
+    let maildir = std::env::var("STAMPEDE_TEST_MAILDIR").expect("STAMPEDE_TEST_MAILDIR is not set");
+    (url, PathBuf::from(maildir))
+}
+
+fn mail_containing(maildir: &Path, needle: &str) -> Option<String> {
+    std::fs::read_dir(maildir.join("new"))
+        .ok()?
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .find(|mail| mail.contains(needle))
+}
+
+async fn buy(app: &TestApp, email: &str) -> String {
+    let (_, hold) = held(app, "ada", 2).await;
+    let (status, order) = app.commit("ada", &hold, &Uuid::new_v4().to_string(), card_for(email)).await;
+    assert_eq!(status, 200, "{order}");
+    order["order_number"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_order_confirmation_reaches_a_real_smtp_server() {
+    let (url, maildir) = smtp();
+    let app = spawn_app().await;
+    let email = format!("ada+{}@example.com", Uuid::new_v4().simple());
+    let number = buy(&app, &email).await;
+    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>").unwrap();
+    assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), 2, "the email and the (unconfigured) webhook");
+    let mail = mail_containing(&maildir, &number).expect("the confirmation is in the maildir");
+    assert!(mail.contains(&email), "{mail}");
+    assert!(mail.contains(&format!("Your tickets: order {number}")));
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0);
+    assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), 0, "delivered once");
+}
+
+#[tokio::test]
+async fn failed_deliveries_back_off_and_organizer_webhooks_are_signed() {
+    let (url, _) = smtp();
+    let app = spawn_app().await;
+    let received: Arc<Mutex<Vec<(HeaderMap, String)>>> = Arc::default();
+    let sink = Arc::clone(&received);
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| async move {
+            sink.lock().unwrap().push((headers, body));
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let (status, settings) = app
+        .organizer(&app.key, Method::PUT, "/api/v1/organizer/webhook", Some(json!({"url": hook_url})))
+        .await;
+    assert_eq!(status, 200, "{settings}");
+    let secret = settings["secret"].as_str().unwrap().to_owned();
+    let number = buy(&app, "ada@example.com").await;
+
+    // The mail server is unreachable: nothing is lost, the email waits.
+    let unreachable = Notifier::new("smtp://127.0.0.1:9", "Stampede <tickets@stampede.local>").unwrap();
+    assert_eq!(deliver_due(&app.db, &unreachable).await.unwrap(), 1, "only the webhook got through");
+    let (attempts, waits): (i32, bool) = sqlx::query_as(
+        "SELECT attempts, next_attempt_at > now() FROM outbox WHERE kind = 'email.order_confirmed'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((attempts, waits), (1, true));
+    assert_eq!(
+        deliver_due(&app.db, &Notifier::new(&url, "S <s@s.local>").unwrap()).await.unwrap(),
+        0,
+        "not due yet"
+    );
+
+    let hooks = received.lock().unwrap().clone();
+    assert_eq!(hooks.len(), 1);
+    let (headers, body) = &hooks[0];
+    let signature = headers["stampede-signature"].to_str().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    origin_inventory::signatures::verify(secret.as_bytes(), signature, body.as_bytes(), now).unwrap();
+    let payload: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        (payload["type"].as_str(), payload["data"]["order_number"].as_str()),
+        (Some("order.created"), Some(number.as_str()))
+    );
+}
