@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use crate::checkout::{Payments, run_reconciler};
 use crate::config::{ProviderSettings, Settings};
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::outbox::{Notifier, run_outbox};
 use crate::payments::{PaymentProvider, SandboxProvider, StripeProvider};
 use crate::reservations::run_sweeper;
@@ -25,6 +26,7 @@ use crate::reservations::run_sweeper;
 pub struct AppState {
     pub db: PgPool,
     pub payments: Payments,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -40,7 +42,7 @@ impl AppState {
             ticket_secret: settings.ticket_secret.as_bytes().into(),
             webhook_secret: settings.webhook_secret.as_bytes().into(),
         };
-        Self { db, payments }
+        Self { db, payments, metrics: Arc::default() }
     }
 }
 
@@ -59,6 +61,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(crate::webhooks::routes())
         .merge(crate::sales::routes())
         .merge(crate::auth::routes())
+        .merge(crate::metrics::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiJson};
+use crate::metrics::Outcome;
 use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
 use crate::reservations::{Buyer, end_hold};
 use crate::tickets::{order_number, ticket_code};
@@ -624,7 +625,10 @@ async fn post_commit(
                 "send an Idempotency-Key header (1 to 255 characters)",
             )
         })?;
-    commit(&state.db, &state.payments, id, &buyer, key, &body).await
+    let answer = commit(&state.db, &state.payments, id, &buyer, key, &body).await;
+    let status = answer.as_ref().map_or_else(|e| e.status(), |a| a.status);
+    state.metrics.count(Outcome::of_commit(status.as_u16()));
+    answer
 }
 
 async fn get_order(

@@ -1,4 +1,4 @@
-//! Liveness and readiness probes.
+//! Liveness and readiness probes, and the OpenAPI document.
 
 use axum::Router;
 use axum::extract::State;
@@ -21,6 +21,16 @@ async fn ready(State(state): State<AppState>) -> Result<ApiJson<serde_json::Valu
     Ok(ApiJson(serde_json::json!({"status": "ready"})))
 }
 
+/// The API description, kept beside the code (`openapi.json`).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/health/live", get(live)).route("/health/ready", get(ready))
+    Router::new()
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/api/openapi.json", get(openapi))
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod holds;
+pub mod metrics;
 pub mod outbox;
 pub mod payments;
 pub mod reservations;

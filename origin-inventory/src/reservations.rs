@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiJson};
 use crate::holds::{
     ExtendError, HoldBody, HoldLimits, HoldPlan, PlanError, SeatPool, Selection, extended_expiry,
 };
+use crate::metrics::Outcome;
 
 /// Why a hold was refused.
 #[derive(Debug, thiserror::Error)]
@@ -605,8 +606,15 @@ async fn post_hold(
     Buyer(buyer): Buyer,
     ApiJson(body): ApiJson<HoldBody>,
 ) -> Result<(StatusCode, ApiJson<Reservation>), ApiError> {
-    let (reservation, created) = hold(&state.db, event_id, &buyer, body).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, ApiJson(reservation)))
+    let answer = match hold(&state.db, event_id, &buyer, body).await {
+        Ok((reservation, created)) => {
+            Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, ApiJson(reservation)))
+        }
+        Err(e) => Err(ApiError::from(e)),
+    };
+    let status = answer.as_ref().map_or_else(|e| e.status(), |(status, _)| *status);
+    state.metrics.count(Outcome::of_hold(status.as_u16()));
+    answer
 }
 
 async fn get_reservation(

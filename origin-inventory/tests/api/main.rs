@@ -8,3 +8,4 @@ mod helpers;
 mod holds;
 mod notifications;
 mod organizer;
+mod stripe;

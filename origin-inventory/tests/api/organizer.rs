@@ -217,3 +217,39 @@ async fn sales_are_summarised_and_a_refund_puts_seats_back_on_sale() {
         .unwrap();
     assert_eq!(quota, 0, "the buyer may buy again");
 }
+
+#[tokio::test]
+async fn operations_endpoints_answer() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/health/live").await, (200, json!({"status": "ok"})));
+    assert_eq!(app.get("/health/ready").await, (200, json!({"status": "ready"})));
+    let (status, doc) = app.get("/api/openapi.json").await;
+    assert_eq!((status, doc["openapi"].as_str()), (200, Some("3.1.0")));
+    for path in [
+        "/api/v1/events/{id}/reservations",
+        "/api/v1/reservations/{id}/commit",
+        "/webhooks/payments/{provider}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    let event = app.on_sale_event(json!({})).await;
+    let id = event["id"].as_str().unwrap();
+    let seat: String =
+        sqlx::query_scalar("SELECT seat_id::text FROM inventory WHERE event_id = $1::text::uuid LIMIT 1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    for _ in 0..2 {
+        app.hold(
+            &uuid::Uuid::new_v4().to_string(),
+            id,
+            json!({"client_reservation_id": uuid::Uuid::new_v4(), "seat_ids": [seat]}),
+        )
+        .await;
+    }
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("stampede_holds_total{outcome=\"created\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("stampede_holds_total{outcome=\"conflict\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("stampede_db_pool_max_connections 40"));
+}
