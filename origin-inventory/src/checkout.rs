@@ -31,7 +31,7 @@ use crate::error::{ApiError, ApiJson};
 use crate::metrics::Outcome;
 use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
 use crate::reservations::{Buyer, end_hold};
-use crate::tickets::{order_number, ticket_code};
+use crate::tickets::{order_number, qr_svg, ticket_code};
 
 /// A pending payment older than this is presumed abandoned by its request
 /// and may be driven again (at the provider, idempotently).
@@ -563,6 +563,8 @@ pub struct TicketView {
     pub tier: String,
     pub price_cents: i64,
     pub code: String,
+    /// Where the QR code of `code` is drawn.
+    pub qr_svg_url: String,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -595,7 +597,7 @@ pub async fn load_order(db: &mut PgConnection, number: &str) -> Result<Option<Or
     let Some(mut order) = order else { return Ok(None) };
     order.tickets = sqlx::query_as(
         "SELECT t.id AS ticket_id, t.seat_id, sec.name AS section, s.row_label AS row, s.number, pt.name AS tier,
-                t.price_cents, t.code
+                t.price_cents, t.code, '/api/v1/tickets/' || t.code || '/qr.svg' AS qr_svg_url
          FROM tickets t JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
          JOIN price_tiers pt ON pt.id = s.tier_id
          WHERE t.order_id = $1 ORDER BY sec.position, s.row_label, s.number",
@@ -643,10 +645,28 @@ async fn get_order(
     }
 }
 
+/// `GET /api/v1/tickets/{code}/qr.svg`: the code is the credential; only
+/// codes of live tickets are drawn.
+async fn get_ticket_qr(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
+    let live: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tickets WHERE code = $1 AND NOT voided)")
+            .bind(&code)
+            .fetch_one(&state.db)
+            .await?;
+    if !live {
+        return Err(ApiError::not_found("ticket"));
+    }
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], qr_svg(&code)).into_response())
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/reservations/{id}/commit", post(post_commit))
         .route("/api/v1/orders/{number}", get(get_order))
+        .route("/api/v1/tickets/{code}/qr.svg", get(get_ticket_qr))
 }
 
 #[cfg(test)]

@@ -33,6 +33,12 @@ pub fn verify_ticket_code(secret: &[u8], code: &str, event: Uuid, seat: Uuid) ->
     mac.verify_truncated_left(&given).ok().filter(|_| given.len() == TAG_BYTES).map(|_| ticket)
 }
 
+/// The code as a QR code in SVG, for screens and print.
+pub fn qr_svg(code: &str) -> String {
+    let qr = qrcode::QrCode::new(code.as_bytes()).expect("ticket codes fit in a QR code");
+    qr.render::<qrcode::render::svg::Color>().min_dimensions(240, 240).build()
+}
+
 /// `STM-` and ten Crockford base-32 characters (50 random bits).
 pub fn order_number() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -58,6 +64,12 @@ mod tests {
         assert_eq!(verify_ticket_code(b"secret", &forged, e, s), None);
         assert_eq!(verify_ticket_code(b"secret", &code[..code.len() - 2], e, s), None, "a shortened tag");
         assert_eq!(verify_ticket_code(b"secret", "garbage", e, s), None);
+    }
+
+    #[test]
+    fn qr_codes_are_svg() {
+        let svg = qr_svg(&ticket_code(b"s", Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()));
+        assert!(svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("<path"), "{svg}");
     }
 
     #[test]

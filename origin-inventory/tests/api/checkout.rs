@@ -66,6 +66,12 @@ async fn a_paid_hold_becomes_an_order_with_verifiable_tickets() {
         sqlx::query_scalar("SELECT kind FROM outbox ORDER BY id").fetch_all(&app.db).await.unwrap();
     assert_eq!(kinds, ["email.order_confirmed", "webhook.order.created"]);
 
+    let qr = app.client.get(app.url(tickets[0]["qr_svg_url"].as_str().unwrap())).send().await.unwrap();
+    assert_eq!(qr.headers()["content-type"], "image/svg+xml");
+    assert!(qr.text().await.unwrap().contains("<svg"));
+    let forged = app.client.get(app.url("/api/v1/tickets/0000.1111/qr.svg")).send().await.unwrap();
+    assert_eq!(forged.status(), 404);
+
     let path = format!("/api/v1/orders/{}", order["order_number"].as_str().unwrap());
     let (status, fetched) = app.buyer("ada", Method::GET, &path, None).await;
     assert_eq!((status, &fetched["tickets"]), (200, &order["tickets"]));
