@@ -17,7 +17,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context as _, bail};
 
-use services::{Edge, Origin, Postgres, Redis, Smtp, env_port};
+use services::{Edge, Origin, Postgres, Redis, Smtp, UpstashGateway, env_port};
 
 fn main() -> anyhow::Result<()> {
     let root = workspace_root();
@@ -48,6 +48,10 @@ fn up(root: &Path) -> anyhow::Result<()> {
     let redis = Redis::start(&state.join("redis"), env_port("STAMPEDE_REDIS_PORT", 56379)?, true)?;
 
     let smtp = Smtp::start(&state.join("smtp"), env_port("STAMPEDE_SMTP_PORT", 2525)?)?;
+    let upstash_token =
+        std::env::var("STAMPEDE_UPSTASH_TOKEN").unwrap_or_else(|_| services::LOCAL_UPSTASH_TOKEN.to_owned());
+    let upstash =
+        UpstashGateway::start(root, &redis, env_port("STAMPEDE_UPSTASH_PORT", 8079)?, &upstash_token, &logs)?;
 
     let demo = services::seed_demo(root, &database_url)?;
     let mut origin =
@@ -61,6 +65,7 @@ fn up(root: &Path) -> anyhow::Result<()> {
     println!("  origin API:          {}/api/v1/events", origin.url());
     println!("  Postgres:            {database_url}");
     println!("  Redis:               {}", redis.url());
+    println!("  Redis (Upstash REST): {} (token {upstash_token})", upstash.url());
     println!("  emails (maildir):    {}", smtp.maildir().join("new").display());
     println!("  demo organizer key:  {}", demo.api_key);
     println!("  logs:                {}", logs.display());

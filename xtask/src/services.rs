@@ -253,6 +253,32 @@ impl Smtp {
     }
 }
 
+/// The Upstash-REST gateway in front of Redis, as edge components reach it.
+pub struct UpstashGateway {
+    _process: Process,
+    port: u16,
+}
+
+/// The gateway's bearer token in local runs, unless `STAMPEDE_UPSTASH_TOKEN` sets one.
+pub const LOCAL_UPSTASH_TOKEN: &str = "stampede-local-token";
+
+impl UpstashGateway {
+    pub fn start(root: &Path, redis: &Redis, port: u16, token: &str, logs: &Path) -> anyhow::Result<Self> {
+        let mut command = Command::new(binary_dir(root).join("upstash-gateway"));
+        command
+            .env("STAMPEDE_REDIS_URL", redis.url())
+            .env("STAMPEDE_UPSTASH_TOKEN", token)
+            .env("STAMPEDE_UPSTASH_LISTEN", format!("127.0.0.1:{port}"));
+        let mut process = Process::spawn("upstash-gateway", &mut command, logs.join("upstash-gateway.log"))?;
+        process.wait_for_port(port)?;
+        Ok(Self { _process: process, port })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
 /// The origin service binary.
 pub struct Origin {
     pub process: Process,

@@ -16,6 +16,14 @@ pub fn install_prerequisites() -> anyhow::Result<()> {
         apt_install(&["redis-server"])?;
     }
     postgres_bin_dir()?;
+    if !on_path("npm") {
+        apt_install(&["nodejs", "npm"])?;
+    }
+    // The official Upstash client, which proves the gateway's compatibility.
+    let compat = std::path::Path::new("upstash-gateway/compat");
+    if !compat.join("node_modules/@upstash/redis").exists() {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix"]).arg(compat))?;
+    }
     // The local SMTP server that receives the origin's emails.
     if Command::new("python3").args(["-c", "import aiosmtpd"]).output().map_or(true, |o| !o.status.success())
     {
