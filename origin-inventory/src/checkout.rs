@@ -628,9 +628,7 @@ async fn post_commit(
             )
         })?;
     let answer = commit(&state.db, &state.payments, id, &buyer, key, &body).await;
-    let status = answer.as_ref().map_or_else(|e| e.status(), |a| a.status);
-    state.metrics.count(Outcome::of_commit(status.as_u16()));
-    answer
+    state.metrics.observe(answer, |a| a.status, Outcome::of_commit)
 }
 
 async fn get_order(

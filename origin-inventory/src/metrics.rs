@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
@@ -80,6 +80,18 @@ pub struct Metrics {
 impl Metrics {
     pub fn count(&self, outcome: Outcome) {
         self.counts[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a handler's answer by its status and passes it on.
+    pub fn observe<T>(
+        &self,
+        answer: Result<T, ApiError>,
+        status_of: impl Fn(&T) -> StatusCode,
+        classify: fn(u16) -> Outcome,
+    ) -> Result<T, ApiError> {
+        let status = answer.as_ref().map_or_else(ApiError::status, status_of);
+        self.count(classify(status.as_u16()));
+        answer
     }
 
     fn render_counters(&self, out: &mut String) {

@@ -612,9 +612,7 @@ async fn post_hold(
         }
         Err(e) => Err(ApiError::from(e)),
     };
-    let status = answer.as_ref().map_or_else(|e| e.status(), |(status, _)| *status);
-    state.metrics.count(Outcome::of_hold(status.as_u16()));
-    answer
+    state.metrics.observe(answer, |(status, _)| *status, Outcome::of_hold)
 }
 
 async fn get_reservation(
