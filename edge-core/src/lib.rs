@@ -5,4 +5,5 @@
 
 pub mod catalog;
 pub mod html;
+pub mod http_cache;
 pub mod query;

@@ -57,6 +57,40 @@ async fn the_demo_catalog_is_served_by_the_wasm_component() {
 }
 
 #[tokio::test]
+async fn pages_carry_validators_and_a_shared_cache_policy() {
+    let origin = spawn_origin().await;
+    demo::seed(&origin.db, "sk_system_test").await.unwrap();
+    let edge = edge_for(&origin);
+    for path in ["/events", "/api/v1/events?city=Berlin"] {
+        let (status, _, headers) = get(&edge.url(path)).await;
+        assert_eq!(status, 200);
+        let cache_control = headers["cache-control"].to_str().unwrap();
+        assert!(
+            cache_control.contains("s-maxage=5") && cache_control.contains("stale-while-revalidate"),
+            "{cache_control}"
+        );
+        let etag = headers["etag"].clone();
+        let again = reqwest::Client::new()
+            .get(edge.url(path))
+            .header("if-none-match", etag.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["etag"], etag);
+        let stale = reqwest::Client::new()
+            .get(edge.url(path))
+            .header("if-none-match", "\"old\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 200);
+    }
+    let (status, _, headers) = get(&edge.url("/events?page=0")).await;
+    assert_eq!((status, headers["cache-control"].to_str().unwrap()), (400, "no-store"));
+}
+
+#[tokio::test]
 async fn bad_parameters_get_a_4xx_from_the_edge() {
     let origin = spawn_origin().await;
     let edge = edge_for(&origin);
