@@ -30,7 +30,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiJson};
 use crate::metrics::Outcome;
 use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
-use crate::reservations::{Buyer, end_hold};
+use crate::reservations::{Buyer, HeldSeat, end_hold};
 use crate::tickets::{order_number, qr_svg, ticket_code};
 
 /// A pending payment older than this is presumed abandoned by its request
@@ -556,12 +556,9 @@ pub async fn run_reconciler(db: PgPool, payments: Payments, interval: Duration) 
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct TicketView {
     pub ticket_id: Uuid,
-    pub seat_id: Uuid,
-    pub section: String,
-    pub row: String,
-    pub number: i32,
-    pub tier: String,
-    pub price_cents: i64,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub seat: HeldSeat,
     pub code: String,
     /// Where the QR code of `code` is drawn.
     pub qr_svg_url: String,

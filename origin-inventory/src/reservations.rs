@@ -103,6 +103,7 @@ impl FromRequestParts<AppState> for Buyer {
     }
 }
 
+/// A seat as buyers see it, in reservations and on tickets.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct HeldSeat {
     pub seat_id: Uuid,
