@@ -20,7 +20,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::manifest::ComponentSpec;
-use crate::outbound::OutboundHooks;
+use crate::outbound::{ConnectionPool, OutboundHooks};
 use crate::world::EdgeWorld;
 
 /// How long instances live and how long a request may run.
@@ -73,6 +73,7 @@ pub struct LoadedComponent {
     pre: ProxyPre<GuestState>,
     spec: ComponentSpec,
     reuse: ReusePolicy,
+    pool: ConnectionPool,
     warm: Mutex<Vec<WarmInstance>>,
 }
 
@@ -85,6 +86,7 @@ impl LoadedComponent {
         world: &EdgeWorld,
         spec: ComponentSpec,
         reuse: ReusePolicy,
+        pool: ConnectionPool,
     ) -> anyhow::Result<Arc<Self>> {
         let component = Component::from_file(engine, &spec.source)
             .map_err(anyhow::Error::from)
@@ -100,7 +102,7 @@ impl LoadedComponent {
         let pre = ProxyPre::new(instance_pre)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("component `{}` is not a wasi:http/proxy component", spec.id))?;
-        Ok(Arc::new(Self { id: spec.id.clone(), pre, spec, reuse, warm: Mutex::new(Vec::new()) }))
+        Ok(Arc::new(Self { id: spec.id.clone(), pre, spec, reuse, pool, warm: Mutex::new(Vec::new()) }))
     }
 
     pub fn id(&self) -> &str {
@@ -157,7 +159,7 @@ impl LoadedComponent {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: OutboundHooks::new(self.spec.outbound.clone()),
+            hooks: OutboundHooks::new(self.spec.outbound.clone(), self.pool.clone()),
         };
         let mut store = Store::new(self.pre.engine(), state);
         let proxy = self.pre.instantiate_async(&mut store).await?;

@@ -4,8 +4,19 @@
 //! may be `*`, the host `*` or `*.domain`, and the port `*` or a number
 //! (default: the scheme's own). A denied request never leaves the host: the
 //! guest sees `error-code::http-request-denied`.
+//!
+//! Allowed plain-HTTP requests share one pooled client for the whole host,
+//! so a component calling its origin or the Redis gateway on every request
+//! reuses warm connections instead of opening one per call. HTTPS goes
+//! through Wasmtime's default client (a connection per request).
+
+use std::time::Duration;
 
 use http::Uri;
+use http_body_util::BodyExt as _;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// One parsed `allowed_outbound_hosts` entry.
@@ -103,15 +114,56 @@ type SendFuture = Box<
         > + Send,
 >;
 
+/// Keep-alive connections for plain-HTTP calls, shared by every instance.
+#[derive(Clone)]
+pub struct ConnectionPool(Client<HttpConnector, WasiBody>);
+
+impl ConnectionPool {
+    pub fn new() -> Self {
+        let mut connector = HttpConnector::new();
+        // Small request/response exchanges: Nagle's delay would dominate them.
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        Self(
+            Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector),
+        )
+    }
+
+    async fn send(
+        self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<http::Response<WasiBody>, Error> {
+        let sent = self.0.request(request);
+        let response = match options.and_then(|o| o.first_byte_timeout) {
+            Some(limit) => {
+                tokio::time::timeout(limit, sent).await.map_err(|_| Error::ConnectionReadTimeout)?
+            }
+            None => sent.await,
+        }
+        .map_err(|e| {
+            if e.is_connect() { Error::ConnectionRefused } else { Error::InternalError(Some(e.to_string())) }
+        })?;
+        Ok(response.map(|body| body.map_err(Error::from).boxed_unsync()))
+    }
+}
+
+impl Default for ConnectionPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The `wasi:http` hooks of one instance: enforce the component's policy,
-/// then send with Wasmtime's default client.
+/// then send through the shared pool (HTTP) or Wasmtime's client (HTTPS).
 pub struct OutboundHooks {
     policy: OutboundPolicy,
+    pool: ConnectionPool,
 }
 
 impl OutboundHooks {
-    pub fn new(policy: OutboundPolicy) -> Self {
-        Self { policy }
+    pub fn new(policy: OutboundPolicy, pool: ConnectionPool) -> Self {
+        Self { policy, pool }
     }
 }
 
@@ -125,6 +177,15 @@ impl WasiHttpHooks for OutboundHooks {
         if !self.policy.allows(request.uri()) {
             tracing::warn!(uri = %request.uri(), "outbound request denied by allowed_outbound_hosts");
             return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        if request.uri().scheme_str() == Some("http") {
+            let pool = self.pool.clone();
+            return Box::new(async move {
+                let response = pool.send(request, options).await?;
+                // The pool drives its connections itself.
+                let io: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
+                Ok((response, io))
+            });
         }
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;

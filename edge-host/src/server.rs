@@ -21,6 +21,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::instance::{LoadedComponent, ReusePolicy, linker};
 use crate::manifest::Application;
+use crate::outbound::ConnectionPool;
 use crate::routes::Router;
 use crate::world::EdgeWorld;
 
@@ -68,10 +69,11 @@ impl EdgeHost {
         let world = EdgeWorld::load(&config.wit, None)?;
         let engine = engine(&config)?;
         let linker = linker(&engine)?;
+        let pool = ConnectionPool::new();
         let components = app
             .components
             .into_iter()
-            .map(|spec| LoadedComponent::load(&engine, &linker, &world, spec, config.reuse))
+            .map(|spec| LoadedComponent::load(&engine, &linker, &world, spec, config.reuse, pool.clone()))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self { router: app.router, components, config })
     }

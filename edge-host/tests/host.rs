@@ -119,6 +119,45 @@ async fn outbound_requests_are_limited_to_allowed_hosts() {
     assert_eq!(denied_hits.load(Ordering::SeqCst), 0, "a denied request must not leave the host");
 }
 
+/// A keep-alive HTTP server that counts the connections it accepts.
+async fn keep_alive_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                    request.extend_from_slice(&buf[..n]);
+                    // Answer each complete (bodiless) request and keep the connection.
+                    while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        request.drain(..end + 4);
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn plain_http_calls_reuse_pooled_connections() {
+    let (origin, connections) = keep_alive_server().await;
+    let host = start(&testbed_manifest(&format!("\"http://{origin}\"")), &[], &[]).unwrap();
+    for _ in 0..5 {
+        assert_eq!(get(&host.url(&format!("/fetch?http://{origin}/x"))).await, (200, "status 200".into()));
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "five calls, one connection");
+}
+
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
