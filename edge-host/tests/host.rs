@@ -84,7 +84,8 @@ async fn variables_and_environment_reach_the_component() {
     assert_eq!(get(&host.url("/env/SPIN_VARIABLE_GREETING")).await.0, 404, "host env must not leak");
 }
 
-/// A tiny HTTP server that counts the connections it accepts.
+/// A keep-alive HTTP server that answers every request with a 204 and
+/// counts the connections it accepts.
 async fn counting_server() -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -94,9 +95,18 @@ async fn counting_server() -> (SocketAddr, Arc<AtomicUsize>) {
         while let Ok((mut stream, _)) = listener.accept().await {
             counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
+                let mut request = Vec::new();
                 let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf).await;
-                let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+                while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                    request.extend_from_slice(&buf[..n]);
+                    // Answer each complete (bodiless) request and keep the connection.
+                    while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        request.drain(..end + 4);
+                        if stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                }
             });
         }
     });
@@ -119,41 +129,12 @@ async fn outbound_requests_are_limited_to_allowed_hosts() {
     assert_eq!(denied_hits.load(Ordering::SeqCst), 0, "a denied request must not leave the host");
 }
 
-/// A keep-alive HTTP server that counts the connections it accepts.
-async fn keep_alive_server() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&connections);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = stream.read(&mut buf).await {
-                    request.extend_from_slice(&buf[..n]);
-                    // Answer each complete (bodiless) request and keep the connection.
-                    while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-                        request.drain(..end + 4);
-                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if stream.write_all(reply).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (addr, connections)
-}
-
 #[tokio::test]
 async fn plain_http_calls_reuse_pooled_connections() {
-    let (origin, connections) = keep_alive_server().await;
+    let (origin, connections) = counting_server().await;
     let host = start(&testbed_manifest(&format!("\"http://{origin}\"")), &[], &[]).unwrap();
     for _ in 0..5 {
-        assert_eq!(get(&host.url(&format!("/fetch?http://{origin}/x"))).await, (200, "status 200".into()));
+        assert_eq!(get(&host.url(&format!("/fetch?http://{origin}/x"))).await, (200, "status 204".into()));
     }
     assert_eq!(connections.load(Ordering::SeqCst), 1, "five calls, one connection");
 }
