@@ -105,7 +105,11 @@ impl EdgeHost {
                 () = &mut shutdown => break,
             };
             // Without TCP_NODELAY, Nagle's algorithm delays small responses by ~40 ms.
-            stream.set_nodelay(true)?;
+            // A client that already hung up must not take the whole host down.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "dropping a connection closed before it was served");
+                continue;
+            }
             let host = Arc::clone(&host);
             let service = service_fn(move |request| {
                 let host = Arc::clone(&host);
