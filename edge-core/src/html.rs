@@ -45,10 +45,15 @@ nav.pages{display:flex;gap:1rem}";
 
 /// A complete page: `title` is text (escaped here), `body` is trusted HTML.
 pub fn page(title: &str, body: &str) -> String {
+    page_with_head(title, "", body)
+}
+
+/// A page with extra trusted markup in `<head>` (styles, meta refresh).
+pub fn page_with_head(title: &str, head: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{} · Stampede</title><style>{STYLE}</style></head>\
+         <title>{} · Stampede</title><style>{STYLE}</style>{head}</head>\
          <body><header><a href=\"/events\">Stampede</a></header><main>{body}</main></body></html>",
         escape(title)
     )

@@ -1,0 +1,236 @@
+//! Admission control: how far the queue's front (the *frontier*) may move.
+//!
+//! Positions `1..=admitted` may enter. Entry credit accrues at
+//! `new_users_per_minute` from the sale start, is spent one credit per
+//! admitted visitor, and is capped by `total_active_users` minus the
+//! sessions still active, so the origin never sees more than it was sized
+//! for. Credit saved while nobody waits is capped at ten seconds' worth:
+//! an empty room lets arrivals straight through, a long idle spell cannot
+//! release a flood.
+//!
+//! The frontier is a small record in Redis, replaced by compare-and-swap on
+//! its `version`. It moves only when a visitor whose turn has come asks
+//! (see [`Frontier::is_due`]), so status polls of everyone else read it and
+//! write nothing.
+
+use serde::{Deserialize, Serialize};
+
+/// The limits the organizer set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub per_minute: u32,
+    pub max_active: u32,
+    /// Milliseconds since the epoch when admissions begin (the sale start).
+    pub opens_ms: i64,
+}
+
+impl Limits {
+    fn per_ms(&self) -> f64 {
+        self.per_minute as f64 / 60_000.0
+    }
+
+    fn burst(&self) -> f64 {
+        (self.per_minute as f64 / 6.0).max(1.0)
+    }
+}
+
+/// How long the measured admission rate remembers, in seconds.
+const RATE_MEMORY_SECONDS: f64 = 60.0;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Frontier {
+    pub version: u64,
+    /// Positions `1..=admitted` have been let in.
+    pub admitted: u64,
+    /// Unspent entry credit at `at_ms`.
+    pub credit: f64,
+    pub at_ms: i64,
+    /// Measured admissions per second while people were waiting; 0 until
+    /// measured.
+    pub rate: f64,
+}
+
+/// The outcome of one step: the next frontier and how many positions it
+/// newly admits (`next.admitted - admitted`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub next: Frontier,
+    pub newly_admitted: u64,
+}
+
+impl Frontier {
+    /// Credit available at `now_ms`, before any is spent.
+    pub fn credit_at(&self, limits: &Limits, now_ms: i64) -> f64 {
+        let since = self.at_ms.max(limits.opens_ms);
+        let elapsed = (now_ms - since).max(0) as f64;
+        (self.credit + elapsed * limits.per_ms()).min(limits.burst())
+    }
+
+    /// Whether the visitor at `position` would get in if the frontier moved
+    /// now: only such a visitor moves it, so writes scale with admissions,
+    /// not with polls.
+    pub fn is_due(&self, limits: &Limits, now_ms: i64, position: u64) -> bool {
+        position > self.admitted && position <= self.admitted + self.credit_at(limits, now_ms).floor() as u64
+    }
+
+    /// Moves the frontier to `now_ms` given `issued` tickets so far and
+    /// `active` sessions (and reserved entry slots) that have not expired.
+    pub fn step(&self, limits: &Limits, now_ms: i64, issued: u64, active: u64) -> Step {
+        let now_ms = now_ms.max(self.at_ms);
+        let credit = self.credit_at(limits, now_ms);
+        let waiting = issued.saturating_sub(self.admitted);
+        let free = u64::from(limits.max_active).saturating_sub(active);
+        let newly_admitted = (credit.floor() as u64).min(waiting).min(free);
+        let elapsed_s = (now_ms - self.at_ms.max(limits.opens_ms)).max(0) as f64 / 1000.0;
+        let rate = if waiting > 0 && elapsed_s > 0.0 && self.at_ms > 0 {
+            let observed = newly_admitted as f64 / elapsed_s;
+            let weight = 1.0 - (-elapsed_s / RATE_MEMORY_SECONDS).exp();
+            let previous = if self.rate > 0.0 { self.rate } else { observed };
+            previous + weight * (observed - previous)
+        } else {
+            self.rate
+        };
+        Step {
+            next: Frontier {
+                version: self.version + 1,
+                admitted: self.admitted + newly_admitted,
+                credit: credit - newly_admitted as f64,
+                at_ms: now_ms,
+                rate,
+            },
+            newly_admitted,
+        }
+    }
+
+    /// Seconds until `position` is likely admitted: from the measured rate
+    /// when there is one, else the configured rate.
+    pub fn estimated_wait_seconds(&self, limits: &Limits, now_ms: i64, position: u64) -> u64 {
+        let behind_frontier = position.saturating_sub(self.admitted) as f64;
+        if behind_frontier == 0.0 {
+            return 0;
+        }
+        let configured = limits.per_minute as f64 / 60.0;
+        let rate = if self.rate > 0.0 { self.rate.min(configured) } else { configured };
+        let still_needed = (behind_frontier - self.credit_at(limits, now_ms)).max(0.0);
+        let until_open = ((limits.opens_ms - now_ms).max(0) as f64 / 1000.0).ceil();
+        (until_open + still_needed / rate.max(f64::MIN_POSITIVE)).ceil() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPEN: i64 = 1_000_000;
+
+    fn limits(per_minute: u32, max_active: u32) -> Limits {
+        Limits { per_minute, max_active, opens_ms: OPEN }
+    }
+
+    /// A deterministic pseudo-random sequence for simulated pollers.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, bound: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 33) % bound
+        }
+    }
+
+    /// Ten thousand visitors wait; each second a random sample of them polls
+    /// and whoever is due moves the frontier. Over a simulated minute the
+    /// admissions match the configured rate within 10%.
+    #[test]
+    fn admission_rate_follows_the_setting_over_a_simulated_minute() {
+        for per_minute in [60, 600, 6_000] {
+            let l = limits(per_minute, 1_000_000);
+            let mut frontier = Frontier::default();
+            let mut rng = Lcg(per_minute as u64);
+            for second in 0..60 {
+                for poll in 0..200 {
+                    let now = OPEN + second * 1000 + poll * 5;
+                    let position = frontier.admitted + 1 + rng.next(50);
+                    if frontier.is_due(&l, now, position) {
+                        frontier = frontier.step(&l, now, 10_000, 0).next;
+                    }
+                }
+            }
+            let admitted = frontier.step(&l, OPEN + 60_000, 10_000, 0).next.admitted as f64;
+            let ratio = admitted / per_minute as f64;
+            assert!((0.9..=1.1).contains(&ratio), "{per_minute}/min admitted {admitted} in a minute");
+        }
+    }
+
+    #[test]
+    fn never_more_active_than_allowed() {
+        let l = limits(6_000, 50);
+        let mut frontier = Frontier::default();
+        let mut active = 0u64;
+        for second in 1..=120 {
+            let step = frontier.step(&l, OPEN + second * 1000, 100_000, active);
+            active += step.newly_admitted;
+            assert!(active <= 50, "second {second}: {active} active");
+            // Sessions end now and then; freed slots are reused.
+            if second % 10 == 0 {
+                active -= 20;
+            }
+            frontier = step.next;
+        }
+        assert!(frontier.admitted >= 50 + 11 * 20, "freed slots are reused: {}", frontier.admitted);
+    }
+
+    #[test]
+    fn an_empty_room_lets_arrivals_straight_through_but_never_floods() {
+        let l = limits(600, 1_000);
+        let idle = Frontier { at_ms: OPEN, ..Frontier::default() };
+        // An hour later, one visitor arrives and enters at once.
+        let hour = OPEN + 3_600_000;
+        assert!(idle.is_due(&l, hour, 1));
+        let step = idle.step(&l, hour, 1, 0);
+        assert_eq!(step.newly_admitted, 1);
+        // Ten thousand arrive together: only ten seconds' worth goes in.
+        let step = idle.step(&l, hour, 10_000, 0);
+        assert_eq!(step.newly_admitted, 100);
+    }
+
+    #[test]
+    fn nothing_accrues_before_the_sale_opens() {
+        let l = limits(600, 1_000);
+        let frontier = Frontier::default();
+        assert_eq!(frontier.step(&l, OPEN - 5_000, 500, 0).newly_admitted, 0);
+        assert!(!frontier.is_due(&l, OPEN, 1));
+        assert_eq!(frontier.step(&l, OPEN + 1_000, 500, 0).newly_admitted, 10);
+    }
+
+    #[test]
+    fn only_visitors_within_reach_of_the_credit_are_due() {
+        let l = limits(600, 1_000);
+        let frontier = Frontier { admitted: 100, at_ms: OPEN, ..Frontier::default() };
+        let now = OPEN + 500; // 5 credits
+        assert!(!frontier.is_due(&l, now, 100), "already admitted");
+        assert!(frontier.is_due(&l, now, 105));
+        assert!(!frontier.is_due(&l, now, 106));
+    }
+
+    #[test]
+    fn waits_are_estimated_from_the_measured_rate() {
+        let l = limits(600, 1_000);
+        let frontier = Frontier { admitted: 100, at_ms: OPEN, rate: 5.0, ..Frontier::default() };
+        assert_eq!(frontier.estimated_wait_seconds(&l, OPEN, 100), 0);
+        assert_eq!(frontier.estimated_wait_seconds(&l, OPEN, 150), 10);
+        // Never faster than configured even if a burst was measured.
+        let bursty = Frontier { rate: 500.0, ..frontier.clone() };
+        assert_eq!(bursty.estimated_wait_seconds(&l, OPEN, 200), 10);
+        // Before the sale, the countdown is part of the wait.
+        let early = Frontier::default();
+        assert_eq!(early.estimated_wait_seconds(&l, OPEN - 30_000, 10), 31);
+    }
+
+    #[test]
+    fn versions_advance_for_compare_and_swap() {
+        let l = limits(600, 1_000);
+        let step = Frontier::default().step(&l, OPEN + 1_000, 5, 0);
+        assert_eq!(step.next.version, 1);
+        assert_eq!(step.next.admitted, 5);
+        assert_eq!(step.next.step(&l, OPEN + 1_000, 5, 5).next.version, 2);
+    }
+}

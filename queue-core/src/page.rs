@@ -1,0 +1,203 @@
+//! The waiting-room page: server-rendered, no external assets, usable
+//! without JavaScript (a meta refresh reloads it) and livelier with it
+//! (polls the status API when told to, solves the proof of work, moves on
+//! to checkout when admitted).
+
+use edge_core::html::{escape, page_with_head};
+
+use crate::settings::RoomSettings;
+use crate::status::{State, Status};
+
+/// A proof-of-work puzzle the page must solve before it may join.
+pub struct Puzzle<'a> {
+    pub challenge: &'a str,
+    pub bits: u8,
+}
+
+const DEFAULT_ACCENT: &str = "#4338ca";
+
+/// The organizer's accent colour if it is a plain `#rrggbb`, else ours:
+/// it lands inside a stylesheet.
+fn accent(color: &str) -> &str {
+    let valid =
+        color.len() == 7 && color.starts_with('#') && color[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if valid { color } else { DEFAULT_ACCENT }
+}
+
+pub fn waiting_room(room: &RoomSettings, status: &Status, puzzle: Option<Puzzle>) -> String {
+    let refresh = status.refresh_after_seconds.unwrap_or(10);
+    let head = format!(
+        "<noscript><meta http-equiv=\"refresh\" content=\"{refresh}\"></noscript>\
+         <style>.room{{border-top:.4rem solid {accent}}}progress{{width:100%;height:1.2rem;accent-color:{accent}}}\
+         .figures{{display:flex;gap:2rem;flex-wrap:wrap}}.figures div{{font-size:1.6rem;font-weight:700}}\
+         .figures span{{display:block;font-size:.85rem;font-weight:400;color:#555}}</style>",
+        accent = accent(&room.accent_color)
+    );
+    let message = if room.message.trim().is_empty() {
+        String::new()
+    } else {
+        format!("<p>{}</p>", escape(&room.message))
+    };
+    let body = format!(
+        "<section class=\"card room\" aria-labelledby=\"room-title\" \
+         data-event=\"{event}\" data-refresh=\"{refresh}\"{puzzle}>\
+         <h1 id=\"room-title\">{title}</h1>{message}\
+         <div id=\"room-state\" role=\"status\" aria-live=\"polite\">{state}</div>\
+         </section><script>{SCRIPT}</script>",
+        event = escape(&status.event_id),
+        puzzle = puzzle
+            .map(|p| format!(" data-challenge=\"{}\" data-bits=\"{}\"", escape(p.challenge), p.bits))
+            .unwrap_or_default(),
+        title = escape(&room.title),
+        state = state_html(status),
+    );
+    page_with_head(&format!("Waiting room: {}", room.title), &head, &body)
+}
+
+fn state_html(status: &Status) -> String {
+    let wait = status.estimated_wait_seconds.map(minutes).unwrap_or_else(|| "—".into());
+    match status.state {
+        State::Waiting => {
+            let position = status.position.unwrap_or(0);
+            let ahead = status.ahead.unwrap_or(0);
+            let done = position.saturating_sub(ahead);
+            format!(
+                "<p>You are in line. Keep this page open: it moves on by itself when it is your turn.</p>\
+                 <div class=\"figures\"><div>{position}<span>your place</span></div>\
+                 <div>{ahead}<span>people ahead of you</span></div>\
+                 <div>{wait}<span>estimated wait</span></div></div>\
+                 <p><label>Progress <progress max=\"{position}\" value=\"{done}\">{done} of {position}</progress></label></p>"
+            )
+        }
+        State::Prequeue => {
+            let start = status.sale_starts_at.as_deref().unwrap_or("soon");
+            format!(
+                "<p>You are in the pre-queue. When the sale starts at <time datetime=\"{start}\">{start}</time>, \
+                 everyone here gets a random place ahead of later arrivals: arriving earlier gives no advantage.</p>\
+                 <p>Starts in <strong id=\"countdown\">{wait}</strong>.</p>",
+                start = escape(start)
+            )
+        }
+        State::Admitted => {
+            let url = escape(status.checkout_url.as_deref().unwrap_or("/"));
+            format!("<p>It is your turn. <a class=\"button\" href=\"{url}\">Continue to checkout</a></p>")
+        }
+        State::Paused => "<p>The sale is paused for a moment. You keep your place in line.</p>".to_owned(),
+        State::SoldOut => "<p>This event is sold out.</p>".to_owned(),
+        State::Closed => {
+            let when = status
+                .sale_starts_at
+                .as_deref()
+                .map(|s| format!(" It opens at <time datetime=\"{0}\">{0}</time>.", escape(s)));
+            format!("<p>The sale is not open.{}</p>", when.unwrap_or_default())
+        }
+    }
+}
+
+fn minutes(seconds: u64) -> String {
+    match seconds {
+        0..60 => "under a minute".into(),
+        60..3600 => format!("about {} min", seconds.div_ceil(60)),
+        _ => format!("about {} h {} min", seconds / 3600, (seconds % 3600) / 60),
+    }
+}
+
+/// Polls the status API at the pace the server asks for, solves the proof
+/// of work before joining, and follows the checkout link once admitted.
+const SCRIPT: &str = r#"(function(){
+var room=document.querySelector('.room'),ev=room.dataset.event,box=document.getElementById('room-state');
+var api='/api/v1/events/'+ev+'/queue/';
+function hex(buf){return Array.from(new Uint8Array(buf)).map(function(b){return b.toString(16).padStart(2,'0')}).join('')}
+async function solve(challenge,bits){var enc=new TextEncoder();for(var n=0;;n++){
+ var h=new Uint8Array(await crypto.subtle.digest('SHA-256',enc.encode(challenge+':'+n)));var z=0;
+ for(var i=0;i<h.length;i++){if(h[i]===0){z+=8;continue}z+=Math.clz32(h[i])-24;break}
+ if(z>=bits)return String(n)}}
+function text(t){box.textContent=t}
+function show(s){
+ if(s.state==='admitted'&&s.checkout_url){location.assign(s.checkout_url);return 0}
+ if(s.state==='waiting'){text('You are number '+s.position+' in line; '+s.ahead+' ahead of you. Estimated wait: '+
+  Math.ceil((s.estimated_wait_seconds||0)/60)+' min.');var p=document.createElement('progress');
+  p.max=s.position;p.value=s.position-s.ahead;p.setAttribute('aria-label','progress');box.appendChild(p)}
+ else if(s.state==='prequeue'){text('You are in the pre-queue. The sale starts in '+Math.ceil((s.estimated_wait_seconds||0)/60)+' min; places are then drawn at random.')}
+ else if(s.state==='paused'){text('The sale is paused for a moment. You keep your place.')}
+ else if(s.state==='sold_out'){text('This event is sold out.');return 0}
+ else if(s.state==='closed'){text('The sale is not open.')}
+ return s.refresh_after_seconds||10}
+async function poll(){var wait=10;try{
+ var r=await fetch(api+'status',{credentials:'same-origin',headers:{accept:'application/json'}});
+ var s=await r.json();if(s.error==='not_in_queue'){await join();return}wait=show(s)}catch(e){}
+ if(wait)setTimeout(poll,wait*1000)}
+async function join(){var body={};
+ if(room.dataset.challenge){text('Checking your browser…');body={challenge:room.dataset.challenge,
+  nonce:await solve(room.dataset.challenge,+room.dataset.bits)}}
+ var r=await fetch(api+'join',{method:'POST',credentials:'same-origin',
+  headers:{'content-type':'application/json',accept:'application/json'},body:JSON.stringify(body)});
+ var s=await r.json();var wait=show(s);if(wait)setTimeout(poll,wait*1000)}
+if(room.dataset.challenge){join()}else{setTimeout(poll,(+room.dataset.refresh||10)*1000)}
+})();"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::example;
+
+    fn waiting() -> Status {
+        Status {
+            position: Some(120),
+            ahead: Some(20),
+            estimated_wait_seconds: Some(150),
+            refresh_after_seconds: Some(12),
+            ..Status::new(State::Waiting, "e1")
+        }
+    }
+
+    #[test]
+    fn shows_place_wait_and_progress_and_refreshes_without_javascript() {
+        let html = waiting_room(&example(), &waiting(), None);
+        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"12\">"));
+        assert!(html.contains("120<span>your place</span>"));
+        assert!(html.contains("20<span>people ahead of you</span>"));
+        assert!(html.contains("about 3 min"));
+        assert!(html.contains("<progress max=\"120\" value=\"100\">"));
+        assert!(html.contains("role=\"status\""));
+        assert!(!html.contains("src=\"http"), "no external assets");
+    }
+
+    #[test]
+    fn organizer_text_and_colour_cannot_inject_markup() {
+        let room = RoomSettings {
+            title: "<script>alert(1)</script>".into(),
+            message: "<img src=x onerror=alert(2)>".into(),
+            accent_color: "red}</style><script>alert(3)</script>".into(),
+            ..example()
+        };
+        let html = waiting_room(&room, &waiting(), None);
+        assert!(!html.contains("<script>alert"));
+        assert!(!html.contains("<img"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains(DEFAULT_ACCENT));
+        let themed =
+            waiting_room(&RoomSettings { accent_color: "#ff0066".into(), ..example() }, &waiting(), None);
+        assert!(themed.contains("solid #ff0066"));
+    }
+
+    #[test]
+    fn prequeue_explains_the_draw_and_a_puzzle_is_handed_to_the_script() {
+        let status = Status {
+            sale_starts_at: Some("2027-01-01T10:00:00Z".into()),
+            estimated_wait_seconds: Some(600),
+            ..Status::new(State::Prequeue, "e1")
+        };
+        let html = waiting_room(&example(), &status, Some(Puzzle { challenge: "abc.def", bits: 16 }));
+        assert!(html.contains("random place"));
+        assert!(html.contains("<time datetime=\"2027-01-01T10:00:00Z\">"));
+        assert!(html.contains("data-challenge=\"abc.def\" data-bits=\"16\""));
+    }
+
+    #[test]
+    fn admitted_visitors_get_a_link_even_without_javascript() {
+        let status =
+            Status { checkout_url: Some("/events/e1/checkout".into()), ..Status::new(State::Admitted, "e1") };
+        assert!(waiting_room(&example(), &status, None).contains("href=\"/events/e1/checkout\""));
+    }
+}

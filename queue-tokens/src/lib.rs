@@ -1,0 +1,470 @@
+//! Signed tokens of the waiting room, as standard JWTs (RFC 7519) signed
+//! with EdDSA over Ed25519 (RFC 8037).
+//!
+//! The edge holds a [`Keyring`]: one key signs, older keys still verify, so
+//! a key can be rotated without logging anyone out. The origin holds only a
+//! [`Verifier`] built from the published JWKS, never a private key.
+//!
+//! The kind of a token travels in the JOSE `typ` header (`at+jwt` for
+//! access tokens, as in RFC 9068), so a queue ticket can never be replayed
+//! as an access token even though both are signed by the same key.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ed25519_dalek::{Signer as _, Verifier as _};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// What a token grants; part of the signed header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A place in the queue.
+    Queue,
+    /// Entry to checkout for one session.
+    Access,
+    /// A proof-of-work puzzle handed out before a join.
+    Challenge,
+}
+
+impl Kind {
+    fn typ(self) -> &'static str {
+        match self {
+            Kind::Queue => "queue+jwt",
+            Kind::Access => "at+jwt",
+            Kind::Challenge => "pow+jwt",
+        }
+    }
+}
+
+/// Why a token was refused. [`TokenError::code`] is stable: it is counted
+/// and returned to clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token is not signed with EdDSA")]
+    UnsupportedAlgorithm,
+    #[error("the token was signed with an unknown key")]
+    UnknownKey,
+    #[error("the token's signature does not verify")]
+    BadSignature,
+    #[error("this kind of token is not accepted here")]
+    WrongKind,
+    #[error("the token was issued by someone else")]
+    WrongIssuer,
+    #[error("the token is for another event")]
+    WrongAudience,
+    #[error("the token has expired")]
+    Expired,
+}
+
+impl TokenError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::Malformed => "malformed",
+            TokenError::UnsupportedAlgorithm => "unsupported_algorithm",
+            TokenError::UnknownKey => "unknown_key",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::WrongKind => "wrong_kind",
+            TokenError::WrongIssuer => "wrong_issuer",
+            TokenError::WrongAudience => "wrong_audience",
+            TokenError::Expired => "expired",
+        }
+    }
+}
+
+/// A key configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no signing key configured")]
+    Empty,
+    #[error("key entry `{0}` is not `kid:base64url-seed`")]
+    Entry(String),
+    #[error("key `{0}` is not a 32-byte Ed25519 seed in base64url")]
+    Seed(String),
+    #[error("the JWKS is not valid: {0}")]
+    Jwks(String),
+}
+
+/// Claims every token carries and every check needs.
+pub trait Claims {
+    fn issuer(&self) -> &str;
+    fn audience(&self) -> &str;
+    /// Expiry in seconds since the epoch, if the token expires.
+    fn expires_at(&self) -> Option<i64>;
+}
+
+/// A visitor's place in an event's queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueClaims {
+    pub iss: String,
+    /// Visitor id.
+    pub sub: String,
+    /// Event id.
+    pub aud: String,
+    /// Ticket number: the order of arrival (within the pre-queue when `pre`).
+    pub n: u64,
+    /// Joined during the pre-queue, so shuffled at sale start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pre: bool,
+    pub iat: i64,
+}
+
+/// Entry to an event's checkout, for one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// A proof-of-work puzzle: find a nonce whose hash with this token has
+/// `bits` leading zero bits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeClaims {
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+    pub jti: String,
+    pub bits: u8,
+}
+
+macro_rules! claims {
+    ($ty:ty, $exp:expr) => {
+        impl Claims for $ty {
+            fn issuer(&self) -> &str {
+                &self.iss
+            }
+            fn audience(&self) -> &str {
+                &self.aud
+            }
+            fn expires_at(&self) -> Option<i64> {
+                let expiry: fn(&$ty) -> Option<i64> = $exp;
+                expiry(self)
+            }
+        }
+    };
+}
+claims!(QueueClaims, |_| None);
+claims!(AccessClaims, |c| Some(c.exp));
+claims!(ChallengeClaims, |c| Some(c.exp));
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    typ: String,
+    kid: String,
+}
+
+/// The edge's keys: the first signs, all verify.
+pub struct Keyring {
+    signing: (String, ed25519_dalek::SigningKey),
+    verifier: Verifier,
+}
+
+impl Keyring {
+    /// Parses `kid:seed[,kid:seed...]`, each seed 32 bytes in base64url. The
+    /// first key signs; the others are kept for verification during a
+    /// rotation.
+    pub fn from_config(config: &str, issuer: &str) -> Result<Self, KeyError> {
+        let mut keys = Vec::new();
+        for entry in config.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (kid, seed) = entry.split_once(':').ok_or_else(|| KeyError::Entry(entry.to_owned()))?;
+            if kid.is_empty() {
+                return Err(KeyError::Entry(entry.to_owned()));
+            }
+            let seed: [u8; 32] = B64
+                .decode(seed)
+                .ok()
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| KeyError::Seed(kid.to_owned()))?;
+            keys.push((kid.to_owned(), ed25519_dalek::SigningKey::from_bytes(&seed)));
+        }
+        let Some(signing) = keys.first().cloned() else { return Err(KeyError::Empty) };
+        let verifying = keys.iter().map(|(kid, key)| (kid.clone(), key.verifying_key())).collect();
+        Ok(Self { signing, verifier: Verifier { keys: verifying, issuer: issuer.to_owned() } })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.verifier.issuer
+    }
+
+    pub fn sign<C: Serialize>(&self, kind: Kind, claims: &C) -> String {
+        let (kid, key) = &self.signing;
+        let header = Header { alg: "EdDSA".into(), typ: kind.typ().into(), kid: kid.clone() };
+        let signing_input = format!("{}.{}", encode_json(&header), encode_json(claims));
+        let signature = key.sign(signing_input.as_bytes());
+        format!("{signing_input}.{}", B64.encode(signature.to_bytes()))
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// The public keys as a JWKS document (RFC 7517, OKP keys per RFC 8037).
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<_> = self
+            .verifier
+            .keys
+            .iter()
+            .map(|(kid, key)| {
+                serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                    "kid": kid, "x": B64.encode(key.as_bytes()),
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+fn encode_json<T: Serialize>(value: &T) -> String {
+    B64.encode(serde_json::to_vec(value).expect("token parts serialize"))
+}
+
+/// Checks tokens against public keys only.
+#[derive(Clone)]
+pub struct Verifier {
+    keys: Vec<(String, ed25519_dalek::VerifyingKey)>,
+    issuer: String,
+}
+
+impl Verifier {
+    /// Builds a verifier from a JWKS document; keys other than Ed25519 are
+    /// skipped.
+    pub fn from_jwks(jwks: &str, issuer: &str) -> Result<Self, KeyError> {
+        #[derive(Deserialize)]
+        struct Jwks {
+            keys: Vec<Jwk>,
+        }
+        #[derive(Deserialize)]
+        struct Jwk {
+            kty: String,
+            crv: Option<String>,
+            kid: Option<String>,
+            x: Option<String>,
+        }
+        let jwks: Jwks = serde_json::from_str(jwks).map_err(|e| KeyError::Jwks(e.to_string()))?;
+        let mut keys = Vec::new();
+        for jwk in jwks.keys {
+            if jwk.kty != "OKP" || jwk.crv.as_deref() != Some("Ed25519") {
+                continue;
+            }
+            let kid = jwk.kid.ok_or_else(|| KeyError::Jwks("a key has no kid".into()))?;
+            let key = jwk
+                .x
+                .and_then(|x| B64.decode(x).ok())
+                .and_then(|x| <[u8; 32]>::try_from(x).ok())
+                .and_then(|x| ed25519_dalek::VerifyingKey::from_bytes(&x).ok())
+                .ok_or_else(|| KeyError::Jwks(format!("key `{kid}` is not a valid Ed25519 public key")))?;
+            keys.push((kid, key));
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        Ok(Self { keys, issuer: issuer.to_owned() })
+    }
+
+    /// Verifies signature, kind, issuer, audience (the event) and expiry
+    /// (`now` in seconds since the epoch).
+    pub fn verify<C: Claims + DeserializeOwned>(
+        &self,
+        token: &str,
+        kind: Kind,
+        audience: &str,
+        now: i64,
+    ) -> Result<C, TokenError> {
+        let claims: C = self.verify_signature(token, kind)?;
+        if claims.issuer() != self.issuer {
+            return Err(TokenError::WrongIssuer);
+        }
+        if claims.audience() != audience {
+            return Err(TokenError::WrongAudience);
+        }
+        if claims.expires_at().is_some_and(|exp| exp <= now) {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    fn verify_signature<C: DeserializeOwned>(&self, token: &str, kind: Kind) -> Result<C, TokenError> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let header: Header = decode_json(header)?;
+        if header.alg != "EdDSA" {
+            return Err(TokenError::UnsupportedAlgorithm);
+        }
+        let key = self.keys.iter().find(|(kid, _)| *kid == header.kid).ok_or(TokenError::UnknownKey)?;
+        let signature: [u8; 64] =
+            B64.decode(signature).ok().and_then(|s| s.try_into().ok()).ok_or(TokenError::Malformed)?;
+        let signing_input = &token[..header_and_payload_len(token)];
+        key.1
+            .verify(signing_input.as_bytes(), &ed25519_dalek::Signature::from_bytes(&signature))
+            .map_err(|_| TokenError::BadSignature)?;
+        // The kind is checked after the signature so a forged header cannot
+        // probe which kinds exist.
+        if header.typ != kind.typ() {
+            return Err(TokenError::WrongKind);
+        }
+        decode_json(payload)
+    }
+}
+
+fn header_and_payload_len(token: &str) -> usize {
+    token.rfind('.').expect("three parts were checked")
+}
+
+fn decode_json<T: DeserializeOwned>(part: &str) -> Result<T, TokenError> {
+    let bytes = B64.decode(part).map_err(|_| TokenError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &str = "0b7c6c1e-5f2a-4c55-9d1e-2f1f3c1d9a01";
+    const KEY_A: &str = "a:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    const KEY_B: &str = "b:HxweHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE";
+
+    fn access(exp: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "edge".into(),
+            sub: "visitor".into(),
+            aud: EVENT.into(),
+            iat: 1_000,
+            exp,
+            jti: "j1".into(),
+        }
+    }
+
+    fn keyring(config: &str) -> Keyring {
+        Keyring::from_config(config, "edge").unwrap()
+    }
+
+    #[test]
+    fn access_token_round_trips_through_the_published_jwks() {
+        let ring = keyring(KEY_A);
+        let token = ring.sign(Kind::Access, &access(2_000));
+        let origin = Verifier::from_jwks(&ring.jwks().to_string(), "edge").unwrap();
+        let claims: AccessClaims = origin.verify(&token, Kind::Access, EVENT, 1_500).unwrap();
+        assert_eq!(claims, access(2_000));
+    }
+
+    #[test]
+    fn header_is_standard_jose() {
+        let token = keyring(KEY_A).sign(Kind::Access, &access(2_000));
+        let header: serde_json::Value =
+            serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header, serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a"}));
+    }
+
+    #[test]
+    fn refuses_expired_wrong_event_and_wrong_issuer() {
+        let ring = keyring(KEY_A);
+        let token = ring.sign(Kind::Access, &access(2_000));
+        let v = ring.verifier();
+        assert_eq!(v.verify::<AccessClaims>(&token, Kind::Access, EVENT, 2_000), Err(TokenError::Expired));
+        assert_eq!(
+            v.verify::<AccessClaims>(&token, Kind::Access, "other", 1_500),
+            Err(TokenError::WrongAudience)
+        );
+        let elsewhere = Keyring::from_config(KEY_A, "someone-else").unwrap();
+        assert_eq!(
+            elsewhere.verifier().verify::<AccessClaims>(&token, Kind::Access, EVENT, 1_500),
+            Err(TokenError::WrongIssuer)
+        );
+    }
+
+    #[test]
+    fn a_queue_ticket_is_not_an_access_token() {
+        let ring = keyring(KEY_A);
+        let ticket =
+            QueueClaims { iss: "edge".into(), sub: "v".into(), aud: EVENT.into(), n: 7, pre: false, iat: 1 };
+        let token = ring.sign(Kind::Queue, &ticket);
+        assert_eq!(
+            ring.verifier().verify::<AccessClaims>(&token, Kind::Access, EVENT, 2),
+            Err(TokenError::WrongKind)
+        );
+        assert_eq!(ring.verifier().verify::<QueueClaims>(&token, Kind::Queue, EVENT, 2), Ok(ticket));
+    }
+
+    #[test]
+    fn tampering_anywhere_breaks_the_signature() {
+        let ring = keyring(KEY_A);
+        let token = ring.sign(Kind::Access, &access(2_000));
+        let (head, rest) = token.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let mut richer = access(2_000);
+        richer.exp = 9_999_999_999;
+        let forged = format!("{head}.{}.{signature}", encode_json(&richer));
+        assert_eq!(
+            ring.verifier().verify::<AccessClaims>(&forged, Kind::Access, EVENT, 1),
+            Err(TokenError::BadSignature)
+        );
+        // Flip one bit in the signature.
+        let mut bytes = B64.decode(signature).unwrap();
+        bytes[0] ^= 1;
+        let flipped = format!("{head}.{}.{}", rest.split_once('.').unwrap().0, B64.encode(bytes));
+        assert_eq!(
+            ring.verifier().verify::<AccessClaims>(&flipped, Kind::Access, EVENT, 1),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_token_from_another_key_or_algorithm_is_refused() {
+        let token = keyring(KEY_B).sign(Kind::Access, &access(2_000));
+        assert_eq!(
+            keyring(KEY_A).verifier().verify::<AccessClaims>(&token, Kind::Access, EVENT, 1),
+            Err(TokenError::UnknownKey)
+        );
+        let none = format!(
+            "{}.{}.",
+            encode_json(&serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": "a"})),
+            encode_json(&access(2_000))
+        );
+        assert_eq!(
+            keyring(KEY_A).verifier().verify::<AccessClaims>(&none, Kind::Access, EVENT, 1),
+            Err(TokenError::UnsupportedAlgorithm)
+        );
+        for junk in ["", "a.b", "a.b.c.d", "!!.??.**"] {
+            assert_eq!(
+                keyring(KEY_A).verifier().verify::<AccessClaims>(junk, Kind::Access, EVENT, 1),
+                Err(TokenError::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn rotation_keeps_tokens_signed_with_the_previous_key_valid() {
+        let old = keyring(KEY_A).sign(Kind::Access, &access(2_000));
+        let rotated = keyring(&format!("{KEY_B},{KEY_A}"));
+        let new = rotated.sign(Kind::Access, &access(2_000));
+        for token in [&old, &new] {
+            assert!(rotated.verifier().verify::<AccessClaims>(token, Kind::Access, EVENT, 1).is_ok());
+        }
+        assert!(new.starts_with(&encode_json(&Header {
+            alg: "EdDSA".into(),
+            typ: "at+jwt".into(),
+            kid: "b".into()
+        })));
+        assert_eq!(rotated.jwks()["keys"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn bad_key_configuration_is_explained() {
+        assert!(matches!(Keyring::from_config("", "i"), Err(KeyError::Empty)));
+        assert!(matches!(Keyring::from_config("nocolon", "i"), Err(KeyError::Entry(_))));
+        assert!(matches!(Keyring::from_config("k:short", "i"), Err(KeyError::Seed(k)) if k == "k"));
+        assert!(matches!(Verifier::from_jwks("{\"keys\": []}", "i"), Err(KeyError::Empty)));
+        assert!(matches!(Verifier::from_jwks("nope", "i"), Err(KeyError::Jwks(_))));
+    }
+}
