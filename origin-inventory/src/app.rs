@@ -13,6 +13,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use queue_tokens::Verifier;
+
+use crate::access::require_access;
 use crate::checkout::{Payments, run_reconciler};
 use crate::config::{ProviderSettings, Settings};
 use crate::error::ApiError;
@@ -27,6 +30,8 @@ pub struct AppState {
     pub db: PgPool,
     pub payments: Payments,
     pub metrics: Arc<Metrics>,
+    /// Checks the edge's access tokens; `None` refuses them all.
+    pub access: Option<Verifier>,
 }
 
 impl AppState {
@@ -42,7 +47,7 @@ impl AppState {
             ticket_secret: settings.ticket_secret.as_bytes().into(),
             webhook_secret: settings.webhook_secret.as_bytes().into(),
         };
-        Self { db, payments, metrics: Arc::default() }
+        Self { db, payments, metrics: Arc::default(), access: settings.access.clone() }
     }
 }
 
@@ -63,6 +68,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(crate::auth::routes())
         .merge(crate::metrics::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), require_access))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

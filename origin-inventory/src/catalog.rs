@@ -160,6 +160,52 @@ async fn get_event(
     Ok(ApiJson(event(&state.db, id).await?))
 }
 
+/// What the edge's waiting room needs to know about an event.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct WaitingRoom {
+    event_id: Uuid,
+    title: String,
+    status: EventStatus,
+    /// Nothing left to sell: every seat is booked or blocked (a live hold
+    /// may still come back, so it does not count as sold).
+    sold_out: bool,
+    sale_starts_at: Option<DateTime<Utc>>,
+    sale_ends_at: Option<DateTime<Utc>>,
+    enabled: bool,
+    paused: bool,
+    new_users_per_minute: i32,
+    total_active_users: i32,
+    session_duration_seconds: i32,
+    prequeue_starts_at: Option<DateTime<Utc>>,
+    pow_difficulty: i16,
+    message: String,
+    accent_color: String,
+}
+
+/// `GET /api/v1/events/{id}/waiting-room`: the queue settings the edge
+/// caches for a couple of seconds, so organizer changes apply within them.
+async fn get_waiting_room(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<ApiJson<WaitingRoom>, ApiError> {
+    let room = sqlx::query_as(&format!(
+        "SELECT e.id AS event_id, e.title, e.status,
+                e.status = 'sold_out' OR NOT EXISTS (
+                    SELECT 1 FROM inventory i WHERE i.event_id = e.id AND i.status IN ('AVAILABLE', 'HELD')
+                ) AS sold_out,
+                e.sale_starts_at, e.sale_ends_at, e.queue_enabled AS enabled, e.queue_paused AS paused,
+                e.new_users_per_minute, e.total_active_users, e.session_duration_seconds,
+                e.prequeue_starts_at, e.queue_pow_difficulty AS pow_difficulty,
+                e.queue_message AS message, e.queue_accent_color AS accent_color
+         FROM events e WHERE e.id = $1 AND {PUBLIC}"
+    ))
+    .bind(id)
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| ApiError::not_found("event"))?;
+    Ok(ApiJson(room))
+}
+
 #[derive(Debug, Serialize, sqlx::FromRow)]
 struct SeatRow {
     id: Uuid,
@@ -248,6 +294,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/events", get(get_list))
         .route("/api/v1/events/{id}", get(get_event))
         .route("/api/v1/events/{id}/seatmap", get(get_seatmap))
+        .route("/api/v1/events/{id}/waiting-room", get(get_waiting_room))
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
+use queue_tokens::Verifier;
+
 use crate::payments::SandboxFaults;
 
 /// Which payment provider charges cards.
@@ -42,6 +44,10 @@ pub struct Settings {
     pub smtp_url: String,
     /// `STAMPEDE_MAIL_FROM`, default `Stampede <tickets@stampede.local>`.
     pub mail_from: String,
+    /// `STAMPEDE_ACCESS_JWKS` (the edge's `/.well-known/jwks.json` document) and
+    /// `STAMPEDE_ACCESS_ISSUER` (default `stampede-edge`): checks the waiting
+    /// room's access tokens. Unset, queue-protected checkout is refused.
+    pub access: Option<Verifier>,
 }
 
 /// Ticket secret for local runs; production (Stripe) must set its own.
@@ -66,6 +72,7 @@ impl Settings {
             sweep_interval: Duration::from_millis(env_or("STAMPEDE_SWEEP_INTERVAL_MS", "5000")?),
             smtp_url: env_or("STAMPEDE_SMTP_URL", "smtp://127.0.0.1:2525")?,
             mail_from: env_or("STAMPEDE_MAIL_FROM", "Stampede <tickets@stampede.local>")?,
+            access: access_from_env()?,
         })
     }
 }
@@ -87,6 +94,15 @@ where
 {
     let value = std::env::var(name).unwrap_or_else(|_| default.to_owned());
     value.parse().map_err(|e| anyhow::anyhow!("{name}={value}: {e}"))
+}
+
+fn access_from_env() -> anyhow::Result<Option<Verifier>> {
+    let Ok(jwks) = std::env::var("STAMPEDE_ACCESS_JWKS") else {
+        tracing::warn!("STAMPEDE_ACCESS_JWKS is not set: checkout of queue-protected events is refused");
+        return Ok(None);
+    };
+    let issuer: String = env_or("STAMPEDE_ACCESS_ISSUER", "stampede-edge")?;
+    Ok(Some(Verifier::from_jwks(&jwks, &issuer).context("STAMPEDE_ACCESS_JWKS")?))
 }
 
 fn provider_from_env() -> anyhow::Result<ProviderSettings> {

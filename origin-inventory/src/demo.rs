@@ -94,7 +94,8 @@ async fn create(db: &PgPool, api_key: &str) -> Result<Uuid, ApiError> {
         total_active_users: 500,
         session_duration_seconds: 600,
         prequeue_starts_at,
-        queue_paused: false,
+        message: "Tickets are limited to four per order. Keep this page open.".into(),
+        ..QueueSettings::default()
     };
     let event =
         |title: &str, description: &str, category: &str, starts_in: i32, sale_starts, queue| NewEvent {

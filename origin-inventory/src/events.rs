@@ -60,6 +60,22 @@ pub struct QueueSettings {
     #[serde(default, rename = "paused")]
     #[sqlx(rename = "queue_paused")]
     pub queue_paused: bool,
+    /// Leading zero bits of the proof of work a join needs (0 = none, at most 24).
+    #[serde(default)]
+    #[sqlx(rename = "queue_pow_difficulty")]
+    pub pow_difficulty: i16,
+    /// Text shown in the waiting room.
+    #[serde(default)]
+    #[sqlx(rename = "queue_message")]
+    pub message: String,
+    /// Accent colour of the waiting room, `#rrggbb`.
+    #[serde(default = "default_accent_color")]
+    #[sqlx(rename = "queue_accent_color")]
+    pub accent_color: String,
+}
+
+fn default_accent_color() -> String {
+    "#4338ca".into()
 }
 
 impl Default for QueueSettings {
@@ -71,6 +87,9 @@ impl Default for QueueSettings {
             session_duration_seconds: 900,
             prequeue_starts_at: None,
             queue_paused: false,
+            pow_difficulty: 0,
+            message: String::new(),
+            accent_color: default_accent_color(),
         }
     }
 }
@@ -125,6 +144,18 @@ impl EventSettings {
         }
         if !(60..=7200).contains(&q.session_duration_seconds) {
             return Err("session_duration_seconds must be between 60 and 7200".into());
+        }
+        if !(0..=24).contains(&q.pow_difficulty) {
+            return Err("pow_difficulty must be between 0 and 24".into());
+        }
+        if q.message.chars().count() > 2000 {
+            return Err("message must be at most 2000 characters".into());
+        }
+        let hex_color = q.accent_color.len() == 7
+            && q.accent_color.starts_with('#')
+            && q.accent_color[1..].bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex_color {
+            return Err("accent_color must look like #4338ca".into());
         }
         if let Some(prequeue) = q.prequeue_starts_at {
             match self.sale_starts_at {
@@ -216,7 +247,7 @@ pub struct OrganizerEvent {
 const EVENT_COLUMNS: &str = "id, venue_id, status, catalog_version, title, description, category, starts_at, \
      sale_starts_at, sale_ends_at, hold_ttl_seconds, max_tickets_per_order, max_tickets_per_buyer, \
      queue_enabled, new_users_per_minute, total_active_users, session_duration_seconds, \
-     prequeue_starts_at, queue_paused";
+     prequeue_starts_at, queue_paused, queue_pow_difficulty, queue_message, queue_accent_color";
 
 /// Creates a draft event and one inventory row per seat of its venue.
 pub async fn create_event(db: &PgPool, organizer: Uuid, new: NewEvent) -> Result<OrganizerEvent, ApiError> {
@@ -268,7 +299,8 @@ async fn write_settings(tx: &mut sqlx::PgConnection, id: Uuid, s: &EventSettings
              sale_starts_at = $6, sale_ends_at = $7, hold_ttl_seconds = $8,
              max_tickets_per_order = $9, max_tickets_per_buyer = $10, queue_enabled = $11,
              new_users_per_minute = $12, total_active_users = $13, session_duration_seconds = $14,
-             prequeue_starts_at = $15, queue_paused = $16,
+             prequeue_starts_at = $15, queue_paused = $16, queue_pow_difficulty = $17,
+             queue_message = $18, queue_accent_color = $19,
              catalog_version = catalog_version + 1, updated_at = now()
          WHERE id = $1",
     )
@@ -288,6 +320,9 @@ async fn write_settings(tx: &mut sqlx::PgConnection, id: Uuid, s: &EventSettings
     .bind(s.queue.session_duration_seconds)
     .bind(s.queue.prequeue_starts_at)
     .bind(s.queue.queue_paused)
+    .bind(s.queue.pow_difficulty)
+    .bind(&s.queue.message)
+    .bind(&s.queue.accent_color)
     .execute(tx)
     .await?;
     Ok(())
@@ -464,6 +499,8 @@ mod tests {
             ("sale_ends_at", Box::new(|s| s.sale_ends_at = s.sale_starts_at)),
             ("prequeue_starts_at", Box::new(|s| s.queue.prequeue_starts_at = Some(s.starts_at))),
             ("rates", Box::new(|s| s.queue.new_users_per_minute = 0)),
+            ("pow_difficulty", Box::new(|s| s.queue.pow_difficulty = 25)),
+            ("accent_color", Box::new(|s| s.queue.accent_color = "red;}".into())),
         ];
         for (field, change) in cases {
             let mut s = settings();

@@ -5,6 +5,7 @@
 //! The binary (`main.rs`) only reads configuration and calls
 //! [`app::Application`]; tests build the same application on port 0.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod catalog;

@@ -24,10 +24,13 @@ pub enum Outcome {
     CommitDeclined,
     CommitPending,
     CommitRefused,
+    AccessMissing,
+    AccessInvalid,
+    AccessWrongEvent,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 8] = [
+    const ALL: [Outcome; 11] = [
         Outcome::HoldCreated,
         Outcome::HoldConflict,
         Outcome::HoldLimited,
@@ -36,6 +39,9 @@ impl Outcome {
         Outcome::CommitDeclined,
         Outcome::CommitPending,
         Outcome::CommitRefused,
+        Outcome::AccessMissing,
+        Outcome::AccessInvalid,
+        Outcome::AccessWrongEvent,
     ];
 
     fn series(self) -> (&'static str, &'static str) {
@@ -48,6 +54,9 @@ impl Outcome {
             Outcome::CommitDeclined => ("stampede_commits_total", "declined"),
             Outcome::CommitPending => ("stampede_commits_total", "pending"),
             Outcome::CommitRefused => ("stampede_commits_total", "refused"),
+            Outcome::AccessMissing => ("stampede_access_refusals_total", "missing"),
+            Outcome::AccessInvalid => ("stampede_access_refusals_total", "invalid"),
+            Outcome::AccessWrongEvent => ("stampede_access_refusals_total", "wrong_event"),
         }
     }
 
@@ -74,7 +83,7 @@ impl Outcome {
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    counts: [AtomicU64; 8],
+    counts: [AtomicU64; Outcome::ALL.len()],
 }
 
 impl Metrics {

@@ -15,6 +15,16 @@ pub const TEST_TICKET_SECRET: &[u8] = b"test-ticket-secret";
 /// The payment webhook secret of test origins.
 pub const TEST_WEBHOOK_SECRET: &[u8] = b"whsec_test_webhooks";
 
+/// The edge signing keys of tests (`kid:seed`), and their issuer; test
+/// origins trust them.
+pub const TEST_ACCESS_KEYS: &str = "test-1:c3RhbXBlZGUtdGVzdC1zaWduaW5nLWtleS0wMDAwMDA";
+pub const TEST_ACCESS_ISSUER: &str = "stampede-edge-test";
+
+/// The keyring an edge shares with test origins.
+pub fn test_keyring() -> queue_tokens::Keyring {
+    queue_tokens::Keyring::from_config(TEST_ACCESS_KEYS, TEST_ACCESS_ISSUER).expect("test keys")
+}
+
 /// A running origin and a pool on its database.
 pub struct TestOrigin {
     pub base: String,
@@ -50,6 +60,7 @@ pub async fn spawn_origin_with(faults: SandboxFaults) -> TestOrigin {
         sweep_interval: Duration::from_secs(3600),
         smtp_url: std::env::var("STAMPEDE_TEST_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:9".into()),
         mail_from: "Stampede Tests <tests@stampede.local>".into(),
+        access: Some(test_keyring().verifier().clone()),
     };
     let app = Application::build(&settings, db.clone()).await.expect("origin");
     let base = format!("http://{}", app.address());

@@ -226,7 +226,7 @@ fn encode_json<T: Serialize>(value: &T) -> String {
 }
 
 /// Checks tokens against public keys only.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Verifier {
     keys: Vec<(String, ed25519_dalek::VerifyingKey)>,
     issuer: String,

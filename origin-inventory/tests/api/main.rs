@@ -2,6 +2,7 @@
 //! test gets a fresh database and its own server on port 0.
 //! Run with `cargo xtask test` (it provides `STAMPEDE_TEST_DATABASE_URL`).
 
+mod access;
 mod catalog;
 mod checkout;
 mod helpers;

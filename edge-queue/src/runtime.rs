@@ -1,0 +1,25 @@
+//! What the waiting room needs from the platform it runs on.
+
+/// An outbound request that got no HTTP answer.
+#[derive(Debug, thiserror::Error)]
+#[error("outbound request failed: {0}")]
+pub struct SendError(pub String);
+
+pub trait Runtime {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, SendError>>;
+    /// Wall-clock time in milliseconds since the epoch.
+    fn now_ms(&self) -> i64;
+    fn random(&self) -> [u8; 32];
+}
+
+/// A request as the platform delivered it.
+pub struct Incoming {
+    pub request: http::Request<Vec<u8>>,
+    /// The caller's address as the platform saw it (never a client header).
+    pub client_ip: Option<String>,
+    /// Whether the visitor reached us over HTTPS (cookies get `Secure`).
+    pub https: bool,
+}

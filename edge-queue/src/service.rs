@@ -1,0 +1,777 @@
+//! The waiting room's HTTP surface, independent of the runtime:
+//!
+//! - `POST /api/v1/events/{id}/queue/join`, `GET .../queue/status`,
+//!   `GET .../queue/challenge`, `POST .../queue/leave`, `GET .../queue/stats`
+//! - `GET /.well-known/jwks.json`
+//! - the gatekeeper: `/events/{id}/checkout...`, `/api/v1/events/{id}/seatmap`,
+//!   `/api/v1/events/{id}/reservations`, `/api/v1/reservations/...`,
+//!   `/api/v1/orders/...` reach the origin only with a valid access token.
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use queue_core::page::{Puzzle, waiting_room};
+use queue_core::pow;
+use queue_core::settings::Phase;
+use queue_core::status::{State, Status, checkout_path, refresh_after_seconds};
+use queue_tokens::{AccessClaims, ChallengeClaims, Claims, Kind, QueueClaims, TokenError};
+use serde::Deserialize;
+
+use crate::config::{Config, ConfigError};
+use crate::redis::Redis;
+use crate::runtime::{Incoming, Runtime};
+use crate::store::{Claim, Store, StoreError, Ticket, View};
+
+type Response = http::Response<Vec<u8>>;
+
+/// The origin's signal that a checkout session is over (order placed,
+/// hold released): its value is the event id.
+const SESSION_ENDED: &str = "stampede-session-ended";
+/// How long a proof-of-work challenge may take to solve.
+const CHALLENGE_SECONDS: i64 = 120;
+
+/// Every way a request can fail, mapped once to a problem response.
+#[derive(Debug, thiserror::Error)]
+enum Problem {
+    #[error("this edge is misconfigured: {0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no such page")]
+    NotFound,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("you are not in this event's queue; join first")]
+    NotInQueue,
+    #[error("too many joins from your address; try again in a minute")]
+    RateLimited,
+    #[error("this sale asks for a proof of work: get a challenge and solve it")]
+    ProofOfWorkRequired,
+    #[error("the proof of work does not solve its challenge")]
+    ProofOfWorkInvalid,
+    #[error("the access token was refused: {0}")]
+    InvalidToken(TokenError),
+    #[error("{0}")]
+    Organizer(String, StatusCode),
+}
+
+impl Problem {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Problem::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "misconfigured"),
+            Problem::Store(StoreError::EventNotFound) | Problem::NotFound => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            Problem::Store(StoreError::Origin(_)) => (StatusCode::BAD_GATEWAY, "origin_unavailable"),
+            Problem::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
+            Problem::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Problem::NotInQueue => (StatusCode::NOT_FOUND, "not_in_queue"),
+            Problem::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Problem::ProofOfWorkRequired => (StatusCode::FORBIDDEN, "proof_of_work_required"),
+            Problem::ProofOfWorkInvalid => (StatusCode::FORBIDDEN, "proof_of_work_invalid"),
+            Problem::InvalidToken(_) => (StatusCode::UNAUTHORIZED, "invalid_access_token"),
+            Problem::Organizer(_, status) => (*status, "organizer_key_refused"),
+        }
+    }
+
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            eprintln!("edge-queue: {self}");
+        }
+        let mut response = json(status, &serde_json::json!({ "error": code, "message": self.to_string() }));
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        response
+    }
+}
+
+pub async fn handle<R: Runtime>(runtime: &R, incoming: Incoming) -> Response {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return Problem::from(e).into_response(),
+    };
+    let redis = Redis::new(runtime, &config.redis_url, &config.redis_token);
+    let room =
+        Room { runtime, config: &config, store: Store::new(runtime, redis, &config.origin_url), incoming };
+    room.route().await.unwrap_or_else(Problem::into_response)
+}
+
+struct Room<'a, R> {
+    runtime: &'a R,
+    config: &'a Config,
+    store: Store<'a, R>,
+    incoming: Incoming,
+}
+
+/// Body of a join: the solved puzzle when the sale asks for one.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct JoinBody {
+    challenge: Option<String>,
+    nonce: Option<String>,
+}
+
+impl<R: Runtime> Room<'_, R> {
+    async fn route(&self) -> Result<Response, Problem> {
+        let path = self.incoming.request.uri().path().to_owned();
+        let method = self.incoming.request.method().clone();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (method, segments.as_slice()) {
+            (Method::GET, [".well-known", "jwks.json"]) => {
+                let mut response = json(StatusCode::OK, &self.config.keys.jwks());
+                set(&mut response, header::CACHE_CONTROL, "public, max-age=300");
+                Ok(response)
+            }
+            (method, ["api", "v1", "events", event, "queue", action]) => {
+                let event = event_id(event)?;
+                match (method, *action) {
+                    (Method::POST, "join") => self.join(&event).await,
+                    (Method::GET, "status") => self.status(&event).await,
+                    (Method::GET, "challenge") => self.challenge(&event).await,
+                    (Method::POST, "leave") => self.leave(&event).await,
+                    (Method::GET, "stats") => self.stats(&event).await,
+                    _ => Err(Problem::NotFound),
+                }
+            }
+            (_, ["events", event, "checkout", ..])
+            | (_, ["api", "v1", "events", event, "seatmap" | "reservations"]) => {
+                let event = event_id(event)?;
+                self.gate(&event).await
+            }
+            (_, ["api", "v1", "reservations" | "orders", ..]) => self.gate_by_origin().await,
+            _ => Err(Problem::NotFound),
+        }
+    }
+
+    fn now_s(&self) -> i64 {
+        self.runtime.now_ms() / 1000
+    }
+
+    // ---- credentials -------------------------------------------------------
+
+    /// Tokens the visitor presented: the bearer token, then the cookie.
+    fn presented(&self, cookie: &str) -> Vec<String> {
+        let headers = self.incoming.request.headers();
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        bearer.into_iter().chain(cookie_value(headers, cookie)).collect()
+    }
+
+    /// The first presented token of `kind` for `event` that verifies.
+    /// Refusals other than a token of another kind are counted.
+    async fn verified<C: Claims + serde::de::DeserializeOwned>(
+        &self,
+        event: &str,
+        kind: Kind,
+        cookie: &str,
+    ) -> Result<Option<C>, TokenError> {
+        let mut refusal = None;
+        for token in self.presented(cookie) {
+            match self.config.keys.verifier().verify::<C>(&token, kind, event, self.now_s()) {
+                Ok(claims) => return Ok(Some(claims)),
+                Err(TokenError::WrongKind) => {}
+                Err(e) => {
+                    self.store.count_rejected(event, e.code()).await;
+                    refusal = Some(e);
+                }
+            }
+        }
+        refusal.map_or(Ok(None), Err)
+    }
+
+    async fn ticket(&self, event: &str) -> Option<QueueClaims> {
+        self.verified(event, Kind::Queue, &queue_cookie(event)).await.ok().flatten()
+    }
+
+    async fn access(&self, event: &str) -> Result<Option<AccessClaims>, TokenError> {
+        self.verified(event, Kind::Access, &access_cookie(event)).await
+    }
+
+    // ---- the queue ---------------------------------------------------------
+
+    async fn join(&self, event: &str) -> Result<Response, Problem> {
+        let view = self.store.view(event).await?;
+        if let Some(ticket) = self.ticket(event).await {
+            // One place per visitor: joining again changes nothing.
+            return self.answer(event, &view, &ticket, None).await;
+        }
+        let body: JoinBody = if self.incoming.request.body().is_empty() {
+            JoinBody::default()
+        } else {
+            serde_json::from_slice(self.incoming.request.body())
+                .map_err(|e| Problem::BadRequest(format!("invalid join body: {e}")))?
+        };
+        let (ticket, view) = self.take_ticket(event, view, &body).await?;
+        match ticket {
+            Some(ticket) => {
+                let token = self.config.keys.sign(Kind::Queue, &ticket);
+                self.answer(event, &view, &ticket, Some(token)).await
+            }
+            None => Ok(json(StatusCode::OK, &self.phase_status(event, &view, None))),
+        }
+    }
+
+    /// Issues a ticket if the sale takes joins now; checks the per-address
+    /// limit and the proof of work first.
+    async fn take_ticket(
+        &self,
+        event: &str,
+        view: View,
+        body: &JoinBody,
+    ) -> Result<(Option<QueueClaims>, View), Problem> {
+        let phase = view.settings.phase(chrono::Utc::now());
+        if !matches!(phase, Phase::Prequeue | Phase::Selling | Phase::Paused) {
+            return Ok((None, view));
+        }
+        if let Some(client) = &self.incoming.client_ip
+            && self.store.count_join(client).await? > self.config.joins_per_minute
+        {
+            return Err(Problem::RateLimited);
+        }
+        if view.settings.pow_difficulty > 0 {
+            self.check_proof_of_work(event, view.settings.pow_difficulty, body).await?;
+        }
+        let ticket = self.store.issue_ticket(event, phase == Phase::Prequeue).await?;
+        let (n, pre) = match ticket {
+            Ticket::Prequeue(n) => (n, true),
+            Ticket::Queue(n) => (n, false),
+        };
+        let visitor = hex(&self.runtime.random()[..16]);
+        let claims = QueueClaims {
+            iss: self.config.keys.issuer().to_owned(),
+            sub: visitor,
+            aud: event.to_owned(),
+            n,
+            pre,
+            iat: self.now_s(),
+        };
+        Ok((Some(claims), view))
+    }
+
+    async fn check_proof_of_work(&self, event: &str, bits: u8, body: &JoinBody) -> Result<(), Problem> {
+        let (Some(challenge), Some(nonce)) = (&body.challenge, &body.nonce) else {
+            return Err(Problem::ProofOfWorkRequired);
+        };
+        let claims: ChallengeClaims = self
+            .config
+            .keys
+            .verifier()
+            .verify(challenge, Kind::Challenge, event, self.now_s())
+            .map_err(|_| Problem::ProofOfWorkInvalid)?;
+        if !pow::is_solved(challenge, nonce, claims.bits.max(bits))
+            || !self.store.spend_challenge(event, &claims.jti).await?
+        {
+            return Err(Problem::ProofOfWorkInvalid);
+        }
+        Ok(())
+    }
+
+    async fn challenge(&self, event: &str) -> Result<Response, Problem> {
+        let view = self.store.view(event).await?;
+        let bits = view.settings.pow_difficulty.min(pow::MAX_BITS);
+        let claims = ChallengeClaims {
+            iss: self.config.keys.issuer().to_owned(),
+            aud: event.to_owned(),
+            exp: self.now_s() + CHALLENGE_SECONDS,
+            jti: hex(&self.runtime.random()[..16]),
+            bits,
+        };
+        let challenge = self.config.keys.sign(Kind::Challenge, &claims);
+        Ok(json(StatusCode::OK, &serde_json::json!({ "challenge": challenge, "bits": bits })))
+    }
+
+    async fn status(&self, event: &str) -> Result<Response, Problem> {
+        let view = self.store.view(event).await?;
+        if let Ok(Some(_)) = self.access(event).await {
+            let status =
+                Status { checkout_url: Some(checkout_path(event)), ..Status::new(State::Admitted, event) };
+            return Ok(json(StatusCode::OK, &status));
+        }
+        match self.ticket(event).await {
+            Some(ticket) => self.answer(event, &view, &ticket, None).await,
+            None if view.settings.phase(chrono::Utc::now()) == Phase::Open => {
+                Ok(json(StatusCode::OK, &self.phase_status(event, &view, None)))
+            }
+            None => Err(Problem::NotInQueue),
+        }
+    }
+
+    /// The visitor's standing as JSON, with cookies for new tokens.
+    async fn answer(
+        &self,
+        event: &str,
+        view: &View,
+        ticket: &QueueClaims,
+        new_queue_token: Option<String>,
+    ) -> Result<Response, Problem> {
+        let mut status = self.standing(event, view, ticket).await?;
+        status.queue_token = new_queue_token.clone();
+        let mut response = json(StatusCode::OK, &status);
+        self.set_cookies(
+            &mut response,
+            event,
+            view,
+            new_queue_token.as_deref(),
+            status.access_token.as_deref(),
+        );
+        Ok(response)
+    }
+
+    /// Where a ticket holder stands now, admitting them if it is their turn.
+    async fn standing(&self, event: &str, view: &View, ticket: &QueueClaims) -> Result<Status, Problem> {
+        let now = chrono::Utc::now();
+        let phase = view.settings.phase(now);
+        let mut status = self.phase_status(event, view, Some(ticket));
+        if !matches!(phase, Phase::Selling | Phase::Paused) {
+            return Ok(status);
+        }
+        let mut view = view.clone();
+        if view.prequeue.is_none() {
+            view.prequeue = Some(self.store.freeze_prequeue(event).await?);
+        }
+        let prequeue = view.prequeue.as_ref().expect("frozen above");
+        let position = if ticket.pre {
+            if ticket.n == 0 || ticket.n > prequeue.size {
+                return Err(Problem::BadRequest("this ticket is not part of the pre-queue".into()));
+            }
+            prequeue.shuffle.place(ticket.n - 1) + 1
+        } else {
+            prequeue.size + ticket.n
+        };
+        let limits = view.limits();
+        let now_ms = self.runtime.now_ms();
+        if phase == Phase::Selling && view.frontier.is_due(&limits, now_ms, position) {
+            view.frontier = self.store.advance(event, &view).await?;
+        }
+        if phase == Phase::Selling && position <= view.frontier.admitted {
+            if let Claim::Session(until) = self.store.claim(event, &view, &ticket.sub, position).await? {
+                let access = AccessClaims {
+                    iss: self.config.keys.issuer().to_owned(),
+                    sub: ticket.sub.clone(),
+                    aud: event.to_owned(),
+                    iat: self.now_s(),
+                    exp: until / 1000,
+                    jti: hex(&self.runtime.random()[..16]),
+                };
+                status.state = State::Admitted;
+                status.access_token = Some(self.config.keys.sign(Kind::Access, &access));
+                status.checkout_url = Some(checkout_path(event));
+                status.position = Some(position);
+                status.ahead = Some(0);
+                return Ok(status);
+            }
+        }
+        let ahead = position.saturating_sub(view.frontier.admitted + 1);
+        let wait = view.frontier.estimated_wait_seconds(&limits, now_ms, position);
+        status.position = Some(position);
+        status.ahead = Some(ahead);
+        status.estimated_wait_seconds = Some(wait);
+        status.refresh_after_seconds = Some(refresh_after_seconds(ahead, wait, self.jitter()));
+        Ok(status)
+    }
+
+    /// What everyone is told in this phase, before any position is known.
+    fn phase_status(&self, event: &str, view: &View, ticket: Option<&QueueClaims>) -> Status {
+        let now = chrono::Utc::now();
+        let mut status = Status::new(State::Waiting, event);
+        status.ticket = ticket.map(|t| t.n);
+        status.sale_starts_at = view.settings.sale_starts_at.map(|s| s.to_rfc3339());
+        let until_start = view.settings.sale_starts_at.map_or(0, |s| (s - now).num_seconds().max(0) as u64);
+        match view.settings.phase(now) {
+            Phase::Open => {
+                status.state = State::Admitted;
+                status.checkout_url = Some(checkout_path(event));
+            }
+            Phase::NotYetOpen | Phase::Closed => status.state = State::Closed,
+            Phase::SoldOut => status.state = State::SoldOut,
+            Phase::Prequeue => {
+                status.state = State::Prequeue;
+                status.estimated_wait_seconds = Some(until_start);
+                // Everyone is drawn at the start: come back then, spread out.
+                status.refresh_after_seconds =
+                    Some(refresh_after_seconds(u64::MAX, until_start, self.jitter()));
+            }
+            Phase::Paused => {
+                status.state = State::Paused;
+                status.refresh_after_seconds = Some(refresh_after_seconds(500, 60, self.jitter()));
+            }
+            Phase::Selling => {}
+        }
+        if status.state == State::Closed || status.state == State::SoldOut {
+            status.refresh_after_seconds = None;
+        }
+        if !view.settings.message.trim().is_empty() {
+            status.message = Some(view.settings.message.clone());
+        }
+        status
+    }
+
+    fn jitter(&self) -> f64 {
+        f64::from(self.runtime.random()[0]) / 255.0
+    }
+
+    async fn leave(&self, event: &str) -> Result<Response, Problem> {
+        if let Ok(Some(access)) = self.access(event).await {
+            self.store.end_session(event, &access.sub).await?;
+        }
+        let mut response = json(StatusCode::OK, &serde_json::json!({ "state": "left", "event_id": event }));
+        for name in [queue_cookie(event), access_cookie(event)] {
+            append_cookie(&mut response, &format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"));
+        }
+        Ok(response)
+    }
+
+    /// Queue figures for the event's organizer; the origin checks the key.
+    async fn stats(&self, event: &str) -> Result<Response, Problem> {
+        let authorization = self.incoming.request.headers().get(header::AUTHORIZATION).cloned();
+        let mut check =
+            http::Request::get(format!("{}/api/v1/organizer/events/{event}", self.config.origin_url));
+        if let Some(value) = authorization {
+            check = check.header(header::AUTHORIZATION, value);
+        }
+        let answer = self
+            .runtime
+            .send(check.body(Vec::new()).expect("a valid request"))
+            .await
+            .map_err(|e| StoreError::Origin(e.to_string()))?;
+        if answer.status() != StatusCode::OK {
+            let status = answer.status();
+            return Err(Problem::Organizer(
+                "the organizer API key was refused for this event".into(),
+                status,
+            ));
+        }
+        let view = self.store.view(event).await?;
+        let stats = self.store.stats(event).await?;
+        let waiting = stats.issued.saturating_sub(view.frontier.admitted);
+        let limits = view.limits();
+        let last_in_line = view.frontier.estimated_wait_seconds(&limits, self.runtime.now_ms(), stats.issued);
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "event_id": event,
+                "issued": stats.issued,
+                "waiting": waiting,
+                "admitted": view.frontier.admitted,
+                "active_sessions": stats.sessions,
+                "reserved_slots": stats.reserved_slots,
+                "admission_rate_per_minute": (view.frontier.rate * 60.0).round(),
+                "configured_rate_per_minute": view.settings.new_users_per_minute,
+                "total_active_users": view.settings.total_active_users,
+                "paused": view.settings.paused,
+                "estimated_wait_seconds_for_last": last_in_line,
+                "rejected_tokens": stats.rejected,
+            }),
+        ))
+    }
+
+    // ---- the gatekeeper ----------------------------------------------------
+
+    async fn gate(&self, event: &str) -> Result<Response, Problem> {
+        let view = self.store.view(event).await?;
+        if view.settings.phase(chrono::Utc::now()) == Phase::Open {
+            return self.forward(&[]).await;
+        }
+        if let Ok(Some(access)) = self.access(event).await {
+            return self.forward(&[access]).await;
+        }
+        if self.wants_html() {
+            return self.waiting_page(event, view).await;
+        }
+        let status = match self.ticket(event).await {
+            Some(ticket) => self.standing(event, &view, &ticket).await?,
+            None => Status {
+                message: Some(format!("join the queue: POST /api/v1/events/{event}/queue/join")),
+                ..self.phase_status(event, &view, None)
+            },
+        };
+        let code = StatusCode::from_u16(self.config.blocked_status).expect("checked at start-up");
+        let mut response =
+            json(code, &serde_json::json!({ "error": "access_token_required", "queue": status }));
+        self.set_cookies(&mut response, event, &view, None, status.access_token.as_deref());
+        Ok(response)
+    }
+
+    /// Reservation and order paths name no event: the origin knows it and
+    /// checks the token's event itself. Here a presented token must verify.
+    async fn gate_by_origin(&self) -> Result<Response, Problem> {
+        let headers = self.incoming.request.headers();
+        let mut presented: Vec<String> = self.presented("");
+        presented
+            .extend(cookies(headers).filter(|(name, _)| name.starts_with(ACCESS_PREFIX)).map(|(_, v)| v));
+        let verifier = self.config.keys.verifier();
+        let mut valid = Vec::new();
+        let mut refusal = None;
+        for token in presented {
+            // The event is unknown here, so read it from the token itself,
+            // then verify everything against it.
+            let Some(event) = unverified_audience(&token) else { continue };
+            match verifier.verify::<AccessClaims>(&token, Kind::Access, &event, self.now_s()) {
+                Ok(claims) => valid.push(claims),
+                Err(TokenError::WrongKind) => {}
+                Err(e) => {
+                    self.store.count_rejected(&event, e.code()).await;
+                    refusal = Some(e);
+                }
+            }
+        }
+        match (valid.is_empty(), refusal) {
+            (true, Some(e)) => Err(Problem::InvalidToken(e)),
+            _ => self.forward(&valid).await,
+        }
+    }
+
+    fn wants_html(&self) -> bool {
+        let request = &self.incoming.request;
+        let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        request.method() == Method::GET && accept.contains("text/html")
+    }
+
+    /// The waiting room for a browser at a checkout URL: joins it on the
+    /// way in (unless a puzzle must be solved first) and, once admitted,
+    /// sends it back to the same URL with the access cookie.
+    async fn waiting_page(&self, event: &str, view: View) -> Result<Response, Problem> {
+        let (ticket, new_token, view) = match self.ticket(event).await {
+            Some(ticket) => (Some(ticket), None, view),
+            None if view.settings.pow_difficulty > 0 => (None, None, view),
+            None => {
+                let (ticket, view) = self.take_ticket(event, view, &JoinBody::default()).await?;
+                let token = ticket.as_ref().map(|t| self.config.keys.sign(Kind::Queue, t));
+                (ticket, token, view)
+            }
+        };
+        let status = match &ticket {
+            Some(ticket) => self.standing(event, &view, ticket).await?,
+            None => self.phase_status(event, &view, None),
+        };
+        let mut response = if status.state == State::Admitted {
+            let mut redirect = empty(StatusCode::SEE_OTHER);
+            let target = self.incoming.request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+            set(&mut redirect, header::LOCATION, &target);
+            redirect
+        } else {
+            let challenge;
+            let puzzle = if ticket.is_none() && view.settings.pow_difficulty > 0 {
+                challenge = self.challenge_token(event, view.settings.pow_difficulty);
+                Some(Puzzle { challenge: &challenge, bits: view.settings.pow_difficulty })
+            } else {
+                None
+            };
+            let html = waiting_room(&view.settings, &status, puzzle);
+            let mut page = with_body(StatusCode::OK, "text/html; charset=utf-8", html.into_bytes());
+            set(&mut page, header::CACHE_CONTROL, "no-store");
+            page
+        };
+        self.set_cookies(&mut response, event, &view, new_token.as_deref(), status.access_token.as_deref());
+        Ok(response)
+    }
+
+    fn challenge_token(&self, event: &str, bits: u8) -> String {
+        let claims = ChallengeClaims {
+            iss: self.config.keys.issuer().to_owned(),
+            aud: event.to_owned(),
+            exp: self.now_s() + CHALLENGE_SECONDS,
+            jti: hex(&self.runtime.random()[..16]),
+            bits: bits.min(pow::MAX_BITS),
+        };
+        self.config.keys.sign(Kind::Challenge, &claims)
+    }
+
+    /// Passes the request to the origin and its answer back; frees the
+    /// session slot when the origin says the session is over.
+    async fn forward(&self, sessions: &[AccessClaims]) -> Result<Response, Problem> {
+        let request = &self.incoming.request;
+        let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let mut outbound = http::Request::builder()
+            .method(request.method())
+            .uri(format!("{}{target}", self.config.origin_url));
+        let headers = outbound.headers_mut().expect("a fresh builder");
+        for (name, value) in request.headers() {
+            if !is_hop_by_hop(name.as_str()) && !name.as_str().starts_with("spin-") && name != header::HOST {
+                headers.append(name, value.clone());
+            }
+        }
+        if let Some(client) = &self.incoming.client_ip {
+            headers.insert("x-forwarded-for", header_value(client));
+        }
+        headers.insert(
+            "x-forwarded-proto",
+            HeaderValue::from_static(if self.incoming.https { "https" } else { "http" }),
+        );
+        if let Some(host) = request.headers().get(header::HOST) {
+            headers.insert("x-forwarded-host", host.clone());
+        }
+        let outbound = outbound.body(request.body().clone()).expect("a valid request");
+        let mut answer = self.runtime.send(outbound).await.map_err(|e| StoreError::Origin(e.to_string()))?;
+        if let Some(ended) = answer.headers_mut().remove(SESSION_ENDED)
+            && let Some(session) = sessions.iter().find(|s| ended.as_bytes() == s.aud.as_bytes())
+        {
+            self.store.end_session(&session.aud, &session.sub).await?;
+        }
+        answer.headers_mut().retain_hop_by_hop_free();
+        Ok(answer)
+    }
+
+    fn set_cookies(
+        &self,
+        response: &mut Response,
+        event: &str,
+        view: &View,
+        queue_token: Option<&str>,
+        access_token: Option<&str>,
+    ) {
+        let secure = if self.incoming.https { "; Secure" } else { "" };
+        if let Some(token) = queue_token {
+            let cookie = format!(
+                "{}={token}; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax{secure}",
+                queue_cookie(event)
+            );
+            append_cookie(response, &cookie);
+        }
+        if let Some(token) = access_token {
+            let age = view.settings.session_duration_seconds;
+            let cookie = format!(
+                "{}={token}; Path=/; Max-Age={age}; HttpOnly; SameSite=Lax{secure}",
+                access_cookie(event)
+            );
+            append_cookie(response, &cookie);
+        }
+    }
+}
+
+const ACCESS_PREFIX: &str = "stampede_access_";
+
+fn queue_cookie(event: &str) -> String {
+    format!("stampede_queue_{event}")
+}
+
+fn access_cookie(event: &str) -> String {
+    format!("{ACCESS_PREFIX}{event}")
+}
+
+fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (String, String)> + '_ {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    cookies(headers).find(|(n, _)| n == name).map(|(_, value)| value)
+}
+
+/// The `aud` of a token before verification, only to choose what to verify against.
+fn unverified_audience(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("aud")?.as_str().map(str::to_owned)
+}
+
+/// Event ids are UUIDs; anything else never reaches Redis or the origin.
+fn event_id(segment: &str) -> Result<String, Problem> {
+    let valid = segment.len() == 36
+        && segment.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    if valid { Ok(segment.to_ascii_lowercase()) } else { Err(Problem::NotFound) }
+}
+
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
+trait HopByHop {
+    fn retain_hop_by_hop_free(&mut self);
+}
+
+impl HopByHop for HeaderMap {
+    fn retain_hop_by_hop_free(&mut self) {
+        let names: Vec<_> = self.keys().filter(|n| is_hop_by_hop(n.as_str())).cloned().collect();
+        for name in names {
+            self.remove(name);
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+fn set(response: &mut Response, name: header::HeaderName, value: &str) {
+    response.headers_mut().insert(name, header_value(value));
+}
+
+fn append_cookie(response: &mut Response, cookie: &str) {
+    response.headers_mut().append(header::SET_COOKIE, header_value(cookie));
+}
+
+fn empty(status: StatusCode) -> Response {
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() = status;
+    set(&mut response, header::CACHE_CONTROL, "no-store");
+    response
+}
+
+fn with_body(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response {
+    let length = body.len().to_string();
+    let mut response = http::Response::new(body);
+    *response.status_mut() = status;
+    set(&mut response, header::CONTENT_TYPE, content_type);
+    set(&mut response, header::CONTENT_LENGTH, &length);
+    response
+}
+
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec(value).expect("JSON serializes");
+    let mut response = with_body(status, "application/json", body);
+    set(&mut response, header::CACHE_CONTROL, "no-store");
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_must_be_uuids() {
+        assert_eq!(
+            event_id("0B7C6C1E-5F2A-4C55-9D1E-2F1F3C1D9A01").unwrap(),
+            "0b7c6c1e-5f2a-4c55-9d1e-2f1f3c1d9a01"
+        );
+        for bad in ["", "x", "0b7c6c1e_5f2a-4c55-9d1e-2f1f3c1d9a01", "0b7c6c1e-5f2a-4c55-9d1e-2f1f3c1d9a0z"] {
+            assert!(event_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; stampede_access_e=tok; b=2"));
+        assert_eq!(cookie_value(&headers, "stampede_access_e").as_deref(), Some("tok"));
+        assert_eq!(cookie_value(&headers, "c"), None);
+    }
+}

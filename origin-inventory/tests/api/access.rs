@@ -1,0 +1,177 @@
+//! Checkout of queue-protected events needs the edge's access token,
+//! checked here again (the origin does not trust whoever forwards).
+
+use origin_inventory::test_support::test_keyring;
+use queue_tokens::{AccessClaims, Keyring, Kind, QueueClaims};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+fn access_token(ring: &Keyring, event: &str, visitor: &str, exp: i64) -> String {
+    let claims = AccessClaims {
+        iss: ring.issuer().into(),
+        sub: visitor.into(),
+        aud: event.into(),
+        iat: chrono::Utc::now().timestamp(),
+        exp,
+        jti: format!("jti-{visitor}"),
+    };
+    ring.sign(Kind::Access, &claims)
+}
+
+fn in_ten_minutes() -> i64 {
+    chrono::Utc::now().timestamp() + 600
+}
+
+async fn queued_event(app: &TestApp) -> String {
+    let queue = json!({"enabled": true, "new_users_per_minute": 60, "total_active_users": 10,
+        "session_duration_seconds": 600, "pow_difficulty": 12, "message": "Be patient <3",
+        "accent_color": "#ff0066"});
+    app.on_sale_event(json!({ "queue": queue })).await["id"].as_str().unwrap().to_owned()
+}
+
+async fn get_with(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = app.client.get(app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn queue_protected_checkout_refuses_missing_forged_expired_and_foreign_tokens() {
+    let app = spawn_app().await;
+    let event = queued_event(&app).await;
+    let other_event = queued_event(&app).await;
+    let seatmap = format!("/api/v1/events/{event}/seatmap");
+    let ring = test_keyring();
+
+    let (status, body) = get_with(&app, &seatmap, None).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("access_token_required")), "{body}");
+
+    let forger =
+        Keyring::from_config("test-1:Zm9yZ2VkLWtleS1mb3JnZWQta2V5LWZvcmdlZC1rZXk", ring.issuer()).unwrap();
+    let forged = access_token(&forger, &event, "mallory", in_ten_minutes());
+    let (status, body) = get_with(&app, &seatmap, Some(&forged)).await;
+    assert_eq!((status, body["reason"].as_str()), (401, Some("bad_signature")), "{body}");
+
+    let expired = access_token(&ring, &event, "late", chrono::Utc::now().timestamp() - 1);
+    let (status, body) = get_with(&app, &seatmap, Some(&expired)).await;
+    assert_eq!((status, body["reason"].as_str()), (401, Some("expired")), "{body}");
+
+    let foreign = access_token(&ring, &other_event, "visitor", in_ten_minutes());
+    let (status, body) = get_with(&app, &seatmap, Some(&foreign)).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_token_wrong_event")), "{body}");
+
+    // A queue ticket is not an access token, even for the right event.
+    let ticket = ring.sign(
+        Kind::Queue,
+        &QueueClaims {
+            iss: ring.issuer().into(),
+            sub: "v".into(),
+            aud: event.clone(),
+            n: 1,
+            pre: false,
+            iat: 0,
+        },
+    );
+    let (status, body) = get_with(&app, &seatmap, Some(&ticket)).await;
+    assert_eq!((status, body["reason"].as_str()), (401, Some("wrong_kind")), "{body}");
+
+    let good = access_token(&ring, &event, "alice", in_ten_minutes());
+    let (status, body) = get_with(&app, &seatmap, Some(&good)).await;
+    assert_eq!(status, 200, "{body}");
+
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("stampede_access_refusals_total{outcome=\"missing\"} 1"), "{metrics}");
+    assert!(metrics.contains("stampede_access_refusals_total{outcome=\"invalid\"} 3"), "{metrics}");
+    assert!(metrics.contains("stampede_access_refusals_total{outcome=\"wrong_event\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn the_token_names_the_buyer_and_a_release_reports_the_session_ended() {
+    let app = spawn_app().await;
+    let event = queued_event(&app).await;
+    let token = access_token(&test_keyring(), &event, "visitor-42", in_ten_minutes());
+    let section: String =
+        sqlx::query_scalar("SELECT section_id::text FROM inventory WHERE event_id = $1::uuid LIMIT 1")
+            .bind(&event)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    // The buyer header is ignored: the verified token names the buyer.
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/events/{event}/reservations")))
+        .header("x-buyer-id", "someone-else")
+        .header("cookie", format!("stampede_access_{event}={token}"))
+        .json(&json!({"client_reservation_id": uuid::Uuid::new_v4(), "section_id": section, "quantity": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert!(response.headers().get("stampede-session-ended").is_none(), "a hold does not end the session");
+    let hold: Value = response.json().await.unwrap();
+    let id = hold["reservation_id"].as_str().unwrap();
+    let buyer: String = sqlx::query_scalar("SELECT buyer_id FROM reservations WHERE id = $1::uuid")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(buyer, "visitor-42");
+
+    // Reservation paths name no event: the origin finds it and checks the token.
+    let path = format!("/api/v1/reservations/{id}");
+    assert_eq!(get_with(&app, &path, None).await.0, 401);
+    let response = app.client.delete(app.url(&path)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(response.headers()["stampede-session-ended"], event.as_str());
+}
+
+#[tokio::test]
+async fn events_without_a_queue_need_no_token() {
+    let app = spawn_app().await;
+    let event = app.on_sale_event(json!({})).await;
+    let (status, _) =
+        get_with(&app, &format!("/api/v1/events/{}/seatmap", event["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_waiting_room_settings_are_public_and_follow_the_organizer() {
+    let app = spawn_app().await;
+    let event = queued_event(&app).await;
+    let (status, room) = app.get(&format!("/api/v1/events/{event}/waiting-room")).await;
+    assert_eq!(status, 200, "{room}");
+    assert_eq!(room["enabled"], true);
+    assert_eq!(room["pow_difficulty"], 12);
+    assert_eq!(room["message"], "Be patient <3");
+    assert_eq!(room["accent_color"], "#ff0066");
+    assert_eq!(room["sold_out"], false);
+
+    let queue = json!({"enabled": true, "new_users_per_minute": 120, "total_active_users": 10,
+        "session_duration_seconds": 600, "paused": true, "accent_color": "not a colour"});
+    let (status, body) = app
+        .organizer(
+            &app.key,
+            reqwest::Method::PUT,
+            &format!("/api/v1/organizer/events/{event}/queue"),
+            Some(queue.clone()),
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("invalid_request")), "{body}");
+    let mut queue = queue;
+    queue["accent_color"] = json!("#123456");
+    let (status, body) = app
+        .organizer(
+            &app.key,
+            reqwest::Method::PUT,
+            &format!("/api/v1/organizer/events/{event}/queue"),
+            Some(queue),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, room) = app.get(&format!("/api/v1/events/{event}/waiting-room")).await;
+    assert_eq!((room["paused"].as_bool(), room["new_users_per_minute"].as_i64()), (Some(true), Some(120)));
+}
