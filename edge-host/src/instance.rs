@@ -5,12 +5,18 @@
 //! is kept for the next one (up to `max_reuse` requests, dropped after
 //! `idle_timeout` unused): instantiation dominates the cost of small
 //! requests, and reuse roughly triples throughput on this hardware.
+//!
+//! Every live instance, busy or warm, holds one of `--max-instances`
+//! permits, the pooling allocator's capacity. A request that finds none
+//! free waits for one instead of failing, and while anyone waits, finished
+//! instances are dropped rather than kept warm, so the permit moves on.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use hyper::body::Incoming;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -65,6 +71,7 @@ struct WarmInstance {
     proxy: Proxy,
     served: u32,
     idle_since: Instant,
+    _slot: OwnedSemaphorePermit,
 }
 
 /// One component of the application, ready to serve.
@@ -75,6 +82,7 @@ pub struct LoadedComponent {
     reuse: ReusePolicy,
     pool: ConnectionPool,
     warm: Mutex<Vec<WarmInstance>>,
+    slots: Arc<Semaphore>,
 }
 
 impl LoadedComponent {
@@ -87,6 +95,7 @@ impl LoadedComponent {
         spec: ComponentSpec,
         reuse: ReusePolicy,
         pool: ConnectionPool,
+        slots: Arc<Semaphore>,
     ) -> anyhow::Result<Arc<Self>> {
         let component = Component::from_file(engine, &spec.source)
             .map_err(anyhow::Error::from)
@@ -102,7 +111,15 @@ impl LoadedComponent {
         let pre = ProxyPre::new(instance_pre)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("component `{}` is not a wasi:http/proxy component", spec.id))?;
-        Ok(Arc::new(Self { id: spec.id.clone(), pre, spec, reuse, pool, warm: Mutex::new(Vec::new()) }))
+        Ok(Arc::new(Self {
+            id: spec.id.clone(),
+            pre,
+            spec,
+            reuse,
+            pool,
+            warm: Mutex::new(Vec::new()),
+            slots,
+        }))
     }
 
     pub fn id(&self) -> &str {
@@ -117,7 +134,11 @@ impl LoadedComponent {
     ) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
         let mut instance = match self.take_warm() {
             Some(instance) => instance,
-            None => self.instantiate().await?,
+            None => {
+                let slot =
+                    Arc::clone(&self.slots).acquire_owned().await.context("the host is shutting down")?;
+                self.instantiate(slot).await?
+            }
         };
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let http = &mut instance.store.data_mut().http();
@@ -152,7 +173,7 @@ impl LoadedComponent {
         }
     }
 
-    async fn instantiate(&self) -> anyhow::Result<WarmInstance> {
+    async fn instantiate(&self, slot: OwnedSemaphorePermit) -> anyhow::Result<WarmInstance> {
         let mut wasi = WasiCtx::builder();
         wasi.envs(&self.spec.environment).inherit_stdout().inherit_stderr();
         let state = GuestState {
@@ -163,7 +184,7 @@ impl LoadedComponent {
         };
         let mut store = Store::new(self.pre.engine(), state);
         let proxy = self.pre.instantiate_async(&mut store).await?;
-        Ok(WarmInstance { store, proxy, served: 0, idle_since: Instant::now() })
+        Ok(WarmInstance { store, proxy, served: 0, idle_since: Instant::now(), _slot: slot })
     }
 
     fn take_warm(&self) -> Option<WarmInstance> {
@@ -178,7 +199,8 @@ impl LoadedComponent {
 
     fn give_back(&self, mut instance: WarmInstance) {
         instance.served += 1;
-        if instance.served < self.reuse.max_reuse {
+        let someone_waits = self.slots.available_permits() == 0;
+        if instance.served < self.reuse.max_reuse && !someone_waits {
             instance.idle_since = Instant::now();
             self.warm.lock().expect("instance pool poisoned").push(instance);
         }

@@ -70,10 +70,21 @@ impl EdgeHost {
         let engine = engine(&config)?;
         let linker = linker(&engine)?;
         let pool = ConnectionPool::new();
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.max_instances as usize));
         let components = app
             .components
             .into_iter()
-            .map(|spec| LoadedComponent::load(&engine, &linker, &world, spec, config.reuse, pool.clone()))
+            .map(|spec| {
+                LoadedComponent::load(
+                    &engine,
+                    &linker,
+                    &world,
+                    spec,
+                    config.reuse,
+                    pool.clone(),
+                    Arc::clone(&slots),
+                )
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self { router: app.router, components, config })
     }

@@ -177,6 +177,23 @@ async fn instances_are_reused_up_to_the_limit() {
 }
 
 #[tokio::test]
+async fn requests_beyond_the_instance_limit_wait_for_a_free_instance() {
+    const BYTES: usize = 4 << 20;
+    let host = start(&testbed_manifest(""), &["--max-instances", "2"], &[]).unwrap();
+    let mut downloads = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        let url = host.url(&format!("/stream?{BYTES}"));
+        downloads.spawn(async move {
+            let response = reqwest::get(url).await.unwrap();
+            (response.status().as_u16(), response.bytes().await.unwrap().len())
+        });
+    }
+    while let Some(download) = downloads.join_next().await {
+        assert_eq!(download.unwrap(), (200, BYTES), "every request is served, none refused");
+    }
+}
+
+#[tokio::test]
 async fn idle_instances_are_dropped_after_the_timeout() {
     let host = start(&testbed_manifest(""), &["--idle-timeout-ms", "200"], &[]).unwrap();
     assert_eq!(get(&host.url("/counter")).await.1, "1");

@@ -72,7 +72,7 @@ impl<'a, R: Runtime> Redis<'a, R> {
         let by_sha = call("EVALSHA", script.sha());
         let by_sha: Vec<&str> = by_sha.iter().map(String::as_str).collect();
         match self.command(&by_sha).await {
-            Err(RedisError::Command(message)) if message.contains("NOSCRIPT") => {
+            Err(RedisError::Command(message)) if message.starts_with("NOSCRIPT") => {
                 let full = call("EVAL", script.source.to_owned());
                 self.command(&full.iter().map(String::as_str).collect::<Vec<_>>()).await
             }

@@ -346,7 +346,8 @@ impl<R: Runtime> Room<'_, R> {
         if phase == Phase::Selling && view.frontier.is_due(&limits, now_ms, position) {
             view.frontier = self.store.advance(event, &view).await?;
         }
-        if phase == Phase::Selling && position <= view.frontier.admitted {
+        // Admitted before a pause still counts: the pause stops new admissions only.
+        if position <= view.frontier.admitted {
             if let Claim::Session(until) = self.store.claim(event, &view, &ticket.sub, position).await? {
                 let access = AccessClaims {
                     iss: self.config.keys.issuer().to_owned(),

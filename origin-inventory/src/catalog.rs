@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiJson};
-use crate::events::EventStatus;
+use crate::events::{EventStatus, QueueSettings};
 
 /// Query parameters of `GET /api/v1/events`.
 #[derive(Debug, Default, Deserialize)]
@@ -171,15 +171,9 @@ struct WaitingRoom {
     sold_out: bool,
     sale_starts_at: Option<DateTime<Utc>>,
     sale_ends_at: Option<DateTime<Utc>>,
-    enabled: bool,
-    paused: bool,
-    new_users_per_minute: i32,
-    total_active_users: i32,
-    session_duration_seconds: i32,
-    prequeue_starts_at: Option<DateTime<Utc>>,
-    pow_difficulty: i16,
-    message: String,
-    accent_color: String,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    queue: QueueSettings,
 }
 
 /// `GET /api/v1/events/{id}/waiting-room`: the queue settings the edge
@@ -193,10 +187,9 @@ async fn get_waiting_room(
                 e.status = 'sold_out' OR NOT EXISTS (
                     SELECT 1 FROM inventory i WHERE i.event_id = e.id AND i.status IN ('AVAILABLE', 'HELD')
                 ) AS sold_out,
-                e.sale_starts_at, e.sale_ends_at, e.queue_enabled AS enabled, e.queue_paused AS paused,
+                e.sale_starts_at, e.sale_ends_at, e.queue_enabled, e.queue_paused,
                 e.new_users_per_minute, e.total_active_users, e.session_duration_seconds,
-                e.prequeue_starts_at, e.queue_pow_difficulty AS pow_difficulty,
-                e.queue_message AS message, e.queue_accent_color AS accent_color
+                e.prequeue_starts_at, e.queue_pow_difficulty, e.queue_message, e.queue_accent_color
          FROM events e WHERE e.id = $1 AND {PUBLIC}"
     ))
     .bind(id)

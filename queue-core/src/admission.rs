@@ -82,10 +82,11 @@ impl Frontier {
         let free = u64::from(limits.max_active).saturating_sub(active);
         let newly_admitted = (credit.floor() as u64).min(waiting).min(free);
         let elapsed_s = (now_ms - self.at_ms.max(limits.opens_ms)).max(0) as f64 / 1000.0;
-        let rate = if waiting > 0 && elapsed_s > 0.0 && self.at_ms > 0 {
+        let rate = if waiting > 0 && elapsed_s > 0.0 {
             let observed = newly_admitted as f64 / elapsed_s;
             let weight = 1.0 - (-elapsed_s / RATE_MEMORY_SECONDS).exp();
-            let previous = if self.rate > 0.0 { self.rate } else { observed };
+            // Until measured, assume the configured rate: one short interval says little.
+            let previous = if self.rate > 0.0 { self.rate } else { limits.per_minute as f64 / 60.0 };
             previous + weight * (observed - previous)
         } else {
             self.rate
@@ -223,6 +224,20 @@ mod tests {
         // Before the sale, the countdown is part of the wait.
         let early = Frontier::default();
         assert_eq!(early.estimated_wait_seconds(&l, OPEN - 30_000, 10), 31);
+    }
+
+    #[test]
+    fn the_measured_rate_starts_from_the_setting_and_follows_a_slowdown() {
+        let l = limits(600, 1_000_000);
+        let mut frontier = Frontier { at_ms: OPEN, ..Frontier::default() };
+        // A burst in the first milliseconds does not look like a huge rate.
+        frontier = frontier.step(&l, OPEN + 5, 10_000, 0).next;
+        assert!((frontier.rate - 10.0).abs() < 0.5, "{}", frontier.rate);
+        // Capacity-bound: nobody enters for two minutes.
+        for second in 1..=120 {
+            frontier = frontier.step(&l, OPEN + second * 1000, 10_000, 1_000_000).next;
+        }
+        assert!(frontier.rate < 1.5, "the estimate follows what really happens: {}", frontier.rate);
     }
 
     #[test]

@@ -1,28 +1,13 @@
 //! The catalog component, served by the edge host, in front of a real origin.
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use edge_host::testing::HostProcess;
 use origin_inventory::demo;
 use origin_inventory::test_support::{TestOrigin, spawn_origin};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
-
-/// The project's own `spin.toml`, pointed at `origin`.
-fn edge_for(origin: &TestOrigin) -> HostProcess {
-    let bin = std::env::var("STAMPEDE_BIN_DIR").expect("STAMPEDE_BIN_DIR is not set: run `cargo xtask test`");
-    let host = Path::new(&bin).join("edge-host");
-    // spin.toml names sources relative to itself: target/wasm32-wasip2/release/...
-    HostProcess::start(
-        &host,
-        &root().join("spin.toml"),
-        &root().join("wit"),
-        &[],
-        &[("SPIN_VARIABLE_ORIGIN_URL", &origin.base)],
-    )
-    .unwrap()
+async fn edge_for(origin: &TestOrigin) -> HostProcess {
+    support::edge(&origin.base, &support::gateway(0).await, &[])
 }
 
 async fn get(url: &str) -> (u16, String, reqwest::header::HeaderMap) {
@@ -36,7 +21,7 @@ async fn get(url: &str) -> (u16, String, reqwest::header::HeaderMap) {
 async fn the_demo_catalog_is_served_by_the_wasm_component() {
     let origin = spawn_origin().await;
     let demo = demo::seed(&origin.db, "sk_system_test").await.unwrap();
-    let edge = edge_for(&origin);
+    let edge = edge_for(&origin).await;
 
     let (status, html, headers) = get(&edge.url("/")).await;
     assert_eq!(status, 200, "{html}");
@@ -60,7 +45,7 @@ async fn the_demo_catalog_is_served_by_the_wasm_component() {
 async fn pages_carry_validators_and_a_shared_cache_policy() {
     let origin = spawn_origin().await;
     demo::seed(&origin.db, "sk_system_test").await.unwrap();
-    let edge = edge_for(&origin);
+    let edge = edge_for(&origin).await;
     for path in ["/events", "/api/v1/events?city=Berlin"] {
         let (status, _, headers) = get(&edge.url(path)).await;
         assert_eq!(status, 200);
@@ -93,7 +78,7 @@ async fn pages_carry_validators_and_a_shared_cache_policy() {
 #[tokio::test]
 async fn bad_parameters_get_a_4xx_from_the_edge() {
     let origin = spawn_origin().await;
-    let edge = edge_for(&origin);
+    let edge = edge_for(&origin).await;
     for (path, status) in [
         ("/events?page=0", 400),
         ("/events?from=soon", 400),
@@ -113,7 +98,7 @@ async fn bad_parameters_get_a_4xx_from_the_edge() {
 #[tokio::test]
 async fn a_stopped_origin_gives_a_502_not_a_crash() {
     let origin = TestOrigin { base: "http://127.0.0.1:9".into(), db: spawn_origin().await.db };
-    let edge = edge_for(&origin);
+    let edge = edge_for(&origin).await;
     let (status, body, _) = get(&edge.url("/api/v1/events")).await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("origin_unavailable"));

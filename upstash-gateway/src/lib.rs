@@ -138,7 +138,16 @@ async fn run(gateway: &Gateway, command: &[Value], base64: bool) -> Value {
     let mut redis = gateway.redis.clone();
     match cmd.query_async::<redis::Value>(&mut redis).await {
         Ok(value) => json!({ "result": to_json(value, base64) }),
-        Err(e) => json!({ "error": e.to_string() }),
+        Err(e) => json!({ "error": redis_message(&e) }),
+    }
+}
+
+/// An error as Redis words it (`NOSCRIPT No matching script...`), which is
+/// what Upstash returns and what clients match on.
+fn redis_message(error: &redis::RedisError) -> String {
+    match (error.code(), error.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => error.to_string(),
     }
 }
 
@@ -190,7 +199,7 @@ async fn multi_exec(
     }
     let mut redis = gateway.redis.clone();
     let values: Vec<redis::Value> =
-        transaction.query_async(&mut redis).await.map_err(|e| bad_request(e.to_string()))?;
+        transaction.query_async(&mut redis).await.map_err(|e| bad_request(redis_message(&e)))?;
     let replies: Vec<Value> = values.into_iter().map(|v| json!({ "result": to_json(v, base64) })).collect();
     Ok(axum::Json(replies).into_response())
 }

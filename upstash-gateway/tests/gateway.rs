@@ -49,7 +49,12 @@ async fn single_commands_pipelines_and_transactions() {
     );
     let (status, error) = post(&base, "/", json!(["INCR", format!("{p}:k")]), false).await;
     assert_eq!(status, 400);
-    assert!(error["error"].as_str().unwrap().contains("not an integer"), "{error}");
+    assert!(error["error"].as_str().unwrap().starts_with("ERR value is not an integer"), "{error}");
+    // Errors read as Redis words them: clients fall back from EVALSHA on `NOSCRIPT`.
+    let unknown = "0".repeat(40);
+    let (status, error) = post(&base, "/", json!(["EVALSHA", unknown, 0]), false).await;
+    assert_eq!(status, 400);
+    assert!(error["error"].as_str().unwrap().starts_with("NOSCRIPT "), "{error}");
 
     let (status, replies) = post(
         &base,

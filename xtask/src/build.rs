@@ -11,7 +11,7 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 
 /// The edge components, built for `wasm32-wasip2`.
-pub const COMPONENTS: &[&str] = &["edge-catalog", "edge-testbed"];
+pub const COMPONENTS: &[&str] = &["edge-catalog", "edge-queue", "edge-testbed"];
 pub fn component_dir(root: &Path) -> PathBuf {
     root.join("target/wasm32-wasip2/release")
 }

@@ -17,7 +17,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context as _, bail};
 
-use services::{Edge, Origin, Postgres, Redis, Smtp, UpstashGateway, env_port};
+use services::{Edge, EdgeKeys, Origin, Postgres, Redis, Smtp, UpstashGateway, env_port};
 
 fn main() -> anyhow::Result<()> {
     let root = workspace_root();
@@ -54,14 +54,23 @@ fn up(root: &Path) -> anyhow::Result<()> {
         UpstashGateway::start(root, &redis, env_port("STAMPEDE_UPSTASH_PORT", 8079)?, &upstash_token, &logs)?;
 
     let demo = services::seed_demo(root, &database_url)?;
+    let keys = EdgeKeys::load_or_create(&state.join("edge-signing-keys"))?;
     let mut origin =
-        Origin::start(root, &database_url, &smtp, env_port("STAMPEDE_ORIGIN_PORT", 8080)?, &logs)?;
-    let mut edge = Edge::start(root, env_port("STAMPEDE_EDGE_PORT", 3000)?, &origin.url(), &logs)?;
+        Origin::start(root, &database_url, &smtp, &keys, env_port("STAMPEDE_ORIGIN_PORT", 8080)?, &logs)?;
+    let mut edge =
+        Edge::start(root, env_port("STAMPEDE_EDGE_PORT", 3000)?, &origin.url(), &upstash, &keys, &logs)?;
 
     println!();
     println!("Stampede is up.");
     println!("  catalog (edge):      {}/", edge.url());
     println!("  on-sale demo event:  {}/events/{}", edge.url(), demo.on_sale_event);
+    println!("  its waiting room:    {}/events/{}/checkout", edge.url(), demo.on_sale_event);
+    println!(
+        "  queue stats:         curl -H 'Authorization: Bearer {}' {}/api/v1/events/{}/queue/stats",
+        demo.api_key,
+        edge.url(),
+        demo.on_sale_event
+    );
     println!("  origin API:          {}/api/v1/events", origin.url());
     println!("  Postgres:            {database_url}");
     println!("  Redis:               {}", redis.url());

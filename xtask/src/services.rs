@@ -257,6 +257,7 @@ impl Smtp {
 pub struct UpstashGateway {
     _process: Process,
     port: u16,
+    token: String,
 }
 
 /// The gateway's bearer token in local runs, unless `STAMPEDE_UPSTASH_TOKEN` sets one.
@@ -271,11 +272,38 @@ impl UpstashGateway {
             .env("STAMPEDE_UPSTASH_LISTEN", format!("127.0.0.1:{port}"));
         let mut process = Process::spawn("upstash-gateway", &mut command, logs.join("upstash-gateway.log"))?;
         process.wait_for_port(port)?;
-        Ok(Self { _process: process, port })
+        Ok(Self { _process: process, port, token: token.to_owned() })
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Who signs the waiting room's tokens in local runs.
+pub const EDGE_ISSUER: &str = "stampede-edge";
+
+/// The waiting room's signing key (for the edge) and its public JWKS (for
+/// the origin). Drawn once and kept in the state folder, so tokens survive
+/// a restart of the stack.
+pub struct EdgeKeys {
+    pub signing: String,
+    pub jwks: String,
+}
+
+impl EdgeKeys {
+    pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+        use base64::Engine as _;
+        if !path.exists() {
+            let mut seed = [0u8; 32];
+            std::fs::File::open("/dev/urandom")?.read_exact(&mut seed)?;
+            let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(seed);
+            std::fs::write(path, format!("local-1:{encoded}\n"))?;
+        }
+        let signing = std::fs::read_to_string(path)?.trim().to_owned();
+        let keyring = queue_tokens::Keyring::from_config(&signing, EDGE_ISSUER)
+            .with_context(|| format!("{} holds no valid signing key", path.display()))?;
+        Ok(Self { jwks: keyring.jwks().to_string(), signing })
     }
 }
 
@@ -290,6 +318,7 @@ impl Origin {
         root: &Path,
         database_url: &str,
         smtp: &Smtp,
+        keys: &EdgeKeys,
         port: u16,
         logs: &Path,
     ) -> anyhow::Result<Self> {
@@ -297,7 +326,9 @@ impl Origin {
         command
             .env("DATABASE_URL", database_url)
             .env("STAMPEDE_ORIGIN_LISTEN", format!("127.0.0.1:{port}"))
-            .env("STAMPEDE_SMTP_URL", smtp.url());
+            .env("STAMPEDE_SMTP_URL", smtp.url())
+            .env("STAMPEDE_ACCESS_JWKS", &keys.jwks)
+            .env("STAMPEDE_ACCESS_ISSUER", EDGE_ISSUER);
         let mut process = Process::spawn("origin-inventory", &mut command, logs.join("origin.log"))?;
         process.wait_for_port(port)?;
         wait_until_ready(port, "/health/ready", &mut process)?;
@@ -316,12 +347,23 @@ pub struct Edge {
 }
 
 impl Edge {
-    pub fn start(root: &Path, port: u16, origin_url: &str, logs: &Path) -> anyhow::Result<Self> {
+    pub fn start(
+        root: &Path,
+        port: u16,
+        origin_url: &str,
+        upstash: &UpstashGateway,
+        keys: &EdgeKeys,
+        logs: &Path,
+    ) -> anyhow::Result<Self> {
         let mut command = Command::new(binary_dir(root).join("edge-host"));
         command
             .current_dir(root)
             .args(["--manifest", "spin.toml", "--wit", "wit", "--listen", &format!("127.0.0.1:{port}")])
-            .env("SPIN_VARIABLE_ORIGIN_URL", origin_url);
+            .env("SPIN_VARIABLE_ORIGIN_URL", origin_url)
+            .env("SPIN_VARIABLE_UPSTASH_URL", upstash.url())
+            .env("SPIN_VARIABLE_UPSTASH_TOKEN", &upstash.token)
+            .env("SPIN_VARIABLE_QUEUE_SIGNING_KEYS", &keys.signing)
+            .env("SPIN_VARIABLE_QUEUE_ISSUER", EDGE_ISSUER);
         let mut process = Process::spawn("edge-host", &mut command, logs.join("edge.log"))?;
         process.wait_for_port(port)?;
         Ok(Self { process, port })

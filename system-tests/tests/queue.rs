@@ -1,0 +1,366 @@
+//! The waiting room, end to end: the real `edge_queue.wasm` in the edge
+//! host, Redis behind the Upstash-REST gateway, the real origin.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::future::join_all;
+use origin_inventory::test_support::{TEST_ACCESS_ISSUER, test_keyring};
+use queue_tokens::{AccessClaims, Kind, Verifier};
+use serde_json::{Value, json};
+use support::{Answer, ORGANIZER_KEY, Stack, Visitor, client, queue};
+use uuid::Uuid;
+
+fn an_hour_ago() -> chrono::DateTime<Utc> {
+    Utc::now() - chrono::Duration::hours(1)
+}
+
+fn join_url(stack: &Stack, event: Uuid) -> String {
+    stack.edge.url(&format!("/api/v1/events/{event}/queue/join"))
+}
+
+fn status_url(stack: &Stack, event: Uuid) -> String {
+    stack.edge.url(&format!("/api/v1/events/{event}/queue/status"))
+}
+
+async fn join(stack: &Stack, event: Uuid) -> (Visitor, Value) {
+    let mut visitor = Visitor::default();
+    let answer = visitor.send(client().post(join_url(stack, event))).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let body = answer.json();
+    (visitor, body)
+}
+
+async fn status(stack: &Stack, event: Uuid, visitor: &mut Visitor) -> Value {
+    let answer = visitor.send(client().get(status_url(stack, event))).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()
+}
+
+async fn stats(stack: &Stack, event: Uuid) -> Value {
+    let answer = client()
+        .get(stack.edge.url(&format!("/api/v1/events/{event}/queue/stats")))
+        .bearer_auth(ORGANIZER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    answer.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_joins_get_distinct_tickets_and_enter_in_ticket_order() {
+    let stack = Stack::start().await;
+    // Ten seconds' worth of credit is 100, but only 40 may be active.
+    let event = stack.event(queue(600, 40), an_hour_ago()).await;
+    let joins = join_all((0..1000).map(|_| join(&stack, event))).await;
+    let tickets: BTreeSet<u64> = joins.iter().map(|(_, body)| body["ticket"].as_u64().unwrap()).collect();
+    assert_eq!(tickets, (1..=1000).collect(), "1,000 distinct tickets, no gaps");
+
+    // Everyone asks once more; whoever got in holds one of the first tickets.
+    let mut admitted = BTreeSet::new();
+    for (mut visitor, joined) in joins {
+        let now = status(&stack, event, &mut visitor).await;
+        let ticket = joined["ticket"].as_u64().unwrap();
+        match now["state"].as_str().unwrap() {
+            "admitted" => {
+                assert!(visitor.cookie("stampede_access_").is_some(), "{now}");
+                admitted.insert(ticket);
+            }
+            "waiting" => {
+                assert_eq!(now["position"].as_u64(), Some(ticket), "FIFO: the position is the ticket");
+                assert!(now["refresh_after_seconds"].as_u64().unwrap() >= 1, "{now}");
+            }
+            other => panic!("unexpected state {other}: {now}"),
+        }
+    }
+    assert_eq!(admitted, (1..=40).collect(), "admission follows ticket order up to the active limit");
+    let figures = stats(&stack, event).await;
+    assert_eq!(figures["issued"], 1000, "{figures}");
+    assert_eq!(figures["admitted"], 40, "{figures}");
+    assert_eq!(figures["active_sessions"], 40, "{figures}");
+    assert_eq!(figures["waiting"], 960, "{figures}");
+}
+
+#[tokio::test]
+async fn prequeue_visitors_are_shuffled_and_all_enter_before_later_arrivals() {
+    let stack = Stack::start().await;
+    let sale_start = Utc::now() + chrono::Duration::seconds(4);
+    let mut settings = queue(6000, 1000);
+    settings["prequeue_starts_at"] = json!(an_hour_ago());
+    let event = stack.event(settings, sale_start).await;
+
+    let mut early = Vec::new();
+    for _ in 0..30 {
+        let (visitor, body) = join(&stack, event).await;
+        assert_eq!(body["state"], "prequeue", "{body}");
+        assert!(body["estimated_wait_seconds"].as_u64().unwrap() <= 4, "{body}");
+        early.push((visitor, body["ticket"].as_u64().unwrap()));
+    }
+    tokio::time::sleep((sale_start - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(200))
+        .await;
+    let mut late = Vec::new();
+    for _ in 0..10 {
+        let (visitor, body) = join(&stack, event).await;
+        late.push((visitor, body["ticket"].as_u64().unwrap()));
+    }
+    let mut early_places = Vec::new();
+    for (visitor, _) in &mut early {
+        early_places.push(status(&stack, event, visitor).await["position"].as_u64().unwrap());
+    }
+    let sorted: BTreeSet<u64> = early_places.iter().copied().collect();
+    assert_eq!(sorted, (1..=30).collect(), "the pre-queue takes the first 30 places, each once");
+    assert_ne!(early_places, (1..=30).collect::<Vec<_>>(), "arrival order is not kept");
+    for (visitor, ticket) in &mut late {
+        assert_eq!(status(&stack, event, visitor).await["position"].as_u64(), Some(30 + *ticket));
+    }
+}
+
+#[tokio::test]
+async fn checkout_needs_a_valid_access_token_at_the_edge_and_at_the_origin() {
+    let stack = Stack::start().await;
+    let event = stack.event(queue(600, 100), an_hour_ago()).await;
+    let other = stack.event(queue(600, 100), an_hour_ago()).await;
+    let seatmap = format!("/api/v1/events/{event}/seatmap");
+    let ring = test_keyring();
+    let token = |event: Uuid, exp: i64| {
+        let claims = AccessClaims {
+            iss: ring.issuer().into(),
+            sub: "v".into(),
+            aud: event.to_string(),
+            iat: 0,
+            exp,
+            jti: "j".into(),
+        };
+        ring.sign(Kind::Access, &claims)
+    };
+    let later = Utc::now().timestamp() + 600;
+    let forged = queue_tokens::Keyring::from_config(
+        "test-1:Zm9yZ2VkLWtleS1mb3JnZWQta2V5LWZvcmdlZC1rZXk",
+        TEST_ACCESS_ISSUER,
+    )
+    .unwrap()
+    .sign(
+        Kind::Access,
+        &AccessClaims {
+            iss: TEST_ACCESS_ISSUER.into(),
+            sub: "m".into(),
+            aud: event.to_string(),
+            iat: 0,
+            exp: later,
+            jti: "x".into(),
+        },
+    );
+    for (what, bearer) in [
+        ("none", None),
+        ("forged", Some(forged)),
+        ("expired", Some(token(event, 1))),
+        ("another event's", Some(token(other, later))),
+    ] {
+        for base in [stack.edge.url(""), stack.origin.base.clone()] {
+            let mut request = client().get(format!("{base}{seatmap}")).header("accept", "application/json");
+            if let Some(bearer) = &bearer {
+                request = request.bearer_auth(bearer);
+            }
+            let response = request.send().await.unwrap();
+            let code = response.status().as_u16();
+            assert!(code == 202 || code == 401 || code == 403, "{what} token at {base}: {code}");
+            let body: Value = response.json().await.unwrap();
+            let error = body["error"].as_str().unwrap();
+            assert!(error.contains("access_token"), "{what} token at {base}: {body}");
+        }
+    }
+
+    // Through the queue, a visitor gets a token that opens checkout at both.
+    let (mut visitor, joined) = join(&stack, event).await;
+    assert_eq!(joined["state"], "admitted", "an empty room lets visitors straight through: {joined}");
+    let Answer { status, text, .. } = visitor.send(client().get(stack.edge.url(&seatmap))).await;
+    assert_eq!(status, 200, "{text}");
+    let access = joined["access_token"].as_str().unwrap();
+    let direct =
+        client().get(format!("{}{seatmap}", stack.origin.base)).bearer_auth(access).send().await.unwrap();
+    assert_eq!(direct.status(), 200);
+
+    // Refusals are counted for the organizer.
+    let figures = stats(&stack, event).await;
+    assert!(figures["rejected_tokens"]["bad_signature"].as_u64().unwrap() >= 1, "{figures}");
+    assert!(figures["rejected_tokens"]["expired"].as_u64().unwrap() >= 1, "{figures}");
+
+    // The published keys verify what the edge signs.
+    let jwks =
+        client().get(stack.edge.url("/.well-known/jwks.json")).send().await.unwrap().text().await.unwrap();
+    let verifier = Verifier::from_jwks(&jwks, TEST_ACCESS_ISSUER).unwrap();
+    let claims: AccessClaims =
+        verifier.verify(access, Kind::Access, &event.to_string(), Utc::now().timestamp()).unwrap();
+    assert!(claims.exp > Utc::now().timestamp() + 500);
+}
+
+#[tokio::test]
+async fn a_browser_without_access_lands_in_the_waiting_room_and_moves_on_when_admitted() {
+    let stack = Stack::start().await;
+    // One active session at a time.
+    let event = stack.event(queue(600, 1), an_hour_ago()).await;
+    let checkout = stack.edge.url(&format!("/events/{event}/checkout"));
+    let browser = || client().get(&checkout).header("accept", "text/html,application/xhtml+xml");
+    let mut first = Visitor::default();
+    let answer = first.send(browser()).await;
+    assert_eq!(answer.status, 303, "the first visitor is admitted at once: {}", answer.text);
+    assert!(first.cookie("stampede_access_").is_some());
+
+    let mut second = Visitor::default();
+    let answer = second.send(browser()).await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.text.contains("You are in line"), "{}", answer.text);
+    assert!(answer.text.contains("http-equiv=\"refresh\""));
+    assert!(second.cookie("stampede_queue_").is_some(), "the page joined the queue on the way in");
+    assert!(second.cookie("stampede_access_").is_none());
+
+    let section = section_of(&stack, event, &mut first).await;
+    // The first visitor holds seats and releases them through the edge: the
+    // origin reports the session over, so its slot goes to the second.
+    let hold = first
+        .send(
+            client()
+                .post(stack.edge.url(&format!("/api/v1/events/{event}/reservations")))
+                .json(&json!({"client_reservation_id": Uuid::new_v4(), "quantity": 1,
+                    "section_id": section})),
+        )
+        .await;
+    assert_eq!(hold.status, 201, "{}", hold.text);
+    let reservation = hold.json()["reservation_id"].as_str().unwrap().to_owned();
+    let released =
+        first.send(client().delete(stack.edge.url(&format!("/api/v1/reservations/{reservation}")))).await;
+    assert_eq!(released.status, 204, "{}", released.text);
+    assert!(released.headers.get("stampede-session-ended").is_none(), "the edge consumes the signal");
+
+    let answer = second.send(browser()).await;
+    assert_eq!(answer.status, 303, "{}", answer.text);
+    let again = second.send(browser()).await;
+    assert_ne!(again.status, 303, "with the access cookie the request reaches the origin");
+}
+
+/// A section of the event, read from the seat map through the edge.
+async fn section_of(stack: &Stack, event: Uuid, visitor: &mut Visitor) -> String {
+    let map = visitor.send(client().get(stack.edge.url(&format!("/api/v1/events/{event}/seatmap")))).await;
+    assert_eq!(map.status, 200, "{}", map.text);
+    map.json()["sections"][0]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn status_polls_write_nothing_to_redis() {
+    let stack = Stack::start().await;
+    // One admission per second: the back of the queue is never due.
+    let event = stack.event(queue(60, 1000), an_hour_ago()).await;
+    let mut visitors = Vec::new();
+    for _ in 0..50 {
+        visitors.push(join(&stack, event).await.0);
+    }
+    let before = stack.redis_commands().await;
+    let started = std::time::Instant::now();
+    for round in 0..4 {
+        for visitor in visitors.iter_mut().skip(30) {
+            let now = status(&stack, event, visitor).await;
+            assert_eq!(now["state"], "waiting", "round {round}: {now}");
+        }
+    }
+    let after = stack.redis_commands().await;
+    let delta = |name: &str| after[name].as_u64().unwrap_or(0) - before[name].as_u64().unwrap_or(0);
+    let names: BTreeSet<&str> = after.as_object().unwrap().keys().map(String::as_str).collect();
+    for name in names {
+        let count = delta(name);
+        match name {
+            "MGET" | "GET" | "ZCOUNT" => {}
+            // The origin's settings are cached in Redis for two seconds.
+            "SET" => assert!(
+                count <= 1 + started.elapsed().as_secs() / 2,
+                "{count} SETs in {:?}",
+                started.elapsed()
+            ),
+            _ => assert_eq!(count, 0, "80 polls issued {count} {name}"),
+        }
+    }
+    assert!(delta("MGET") <= 80, "at most one read per poll");
+}
+
+#[tokio::test]
+async fn joins_from_one_address_are_rate_limited() {
+    // A Redis database of its own: the per-address counter is shared.
+    let stack = Stack::start_with(15, &[("SPIN_VARIABLE_QUEUE_JOINS_PER_MINUTE_PER_IP", "5")]).await;
+    let flush = client()
+        .post(format!("{}/", stack.gateway))
+        .bearer_auth(support::UPSTASH_TOKEN)
+        .json(&json!(["FLUSHDB"]));
+    assert_eq!(flush.send().await.unwrap().status(), 200);
+    let event = stack.event(queue(600, 100), an_hour_ago()).await;
+    // The limit counts per clock minute: do not straddle two.
+    let into_minute = Utc::now().timestamp() % 60;
+    if into_minute > 50 {
+        tokio::time::sleep(Duration::from_secs(61 - into_minute as u64)).await;
+    }
+    let mut codes = Vec::new();
+    for _ in 0..7 {
+        let response = client().post(join_url(&stack, event)).send().await.unwrap();
+        codes.push(response.status().as_u16());
+        if response.status() == 429 {
+            assert_eq!(response.headers()["retry-after"], "60");
+        }
+    }
+    assert_eq!(codes, [200, 200, 200, 200, 200, 429, 429]);
+}
+
+#[tokio::test]
+async fn a_proof_of_work_is_required_verified_and_single_use() {
+    let stack = Stack::start().await;
+    let mut settings = queue(600, 100);
+    settings["pow_difficulty"] = json!(10);
+    let event = stack.event(settings, an_hour_ago()).await;
+    let refused = client().post(join_url(&stack, event)).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"], "proof_of_work_required");
+
+    let puzzle: Value = client()
+        .get(stack.edge.url(&format!("/api/v1/events/{event}/queue/challenge")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(puzzle["bits"], 10);
+    let challenge = puzzle["challenge"].as_str().unwrap();
+    let wrong =
+        (0u64..).map(|n| n.to_string()).find(|n| !queue_core::pow::is_solved(challenge, n, 10)).unwrap();
+    let solved = queue_core::pow::solve(challenge, 10);
+    let attempt = |nonce: &str| {
+        client().post(join_url(&stack, event)).json(&json!({"challenge": challenge, "nonce": nonce})).send()
+    };
+    assert_eq!(attempt(&wrong).await.unwrap().status(), 403);
+    let joined = attempt(&solved).await.unwrap();
+    assert_eq!(joined.status(), 200);
+    assert!(joined.json::<Value>().await.unwrap()["ticket"].is_u64());
+    let replayed = attempt(&solved).await.unwrap();
+    assert_eq!(replayed.status(), 403, "a solution is good for one join");
+}
+
+#[tokio::test]
+async fn joining_twice_keeps_one_place_and_stats_need_the_organizer_key() {
+    let stack = Stack::start().await;
+    let event = stack.event(queue(60, 1), an_hour_ago()).await;
+    join(&stack, event).await;
+    let (mut visitor, first) = join(&stack, event).await;
+    let again = visitor.send(client().post(join_url(&stack, event))).await.json();
+    assert_eq!(again["ticket"], first["ticket"], "{again}");
+    assert_eq!(stats(&stack, event).await["issued"], 2);
+
+    for key in [None, Some("sk_wrong")] {
+        let mut request = client().get(stack.edge.url(&format!("/api/v1/events/{event}/queue/stats")));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let code = request.send().await.unwrap().status().as_u16();
+        assert!(code == 401 || code == 404, "{key:?}: {code}");
+    }
+}
