@@ -6,4 +6,5 @@
 pub mod catalog;
 pub mod html;
 pub mod http_cache;
+pub mod page_cache;
 pub mod query;

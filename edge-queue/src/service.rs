@@ -16,9 +16,9 @@ use queue_tokens::{AccessClaims, ChallengeClaims, Claims, Kind, QueueClaims, Tok
 use serde::Deserialize;
 
 use crate::config::{Config, ConfigError};
-use crate::redis::Redis;
-use crate::runtime::{Incoming, Runtime};
 use crate::store::{Claim, Store, StoreError, Ticket, View};
+use edge_platform::redis::Redis;
+use edge_platform::{Incoming, Runtime};
 
 type Response = http::Response<Vec<u8>>;
 
@@ -347,23 +347,23 @@ impl<R: Runtime> Room<'_, R> {
             view.frontier = self.store.advance(event, &view).await?;
         }
         // Admitted before a pause still counts: the pause stops new admissions only.
-        if position <= view.frontier.admitted {
-            if let Claim::Session(until) = self.store.claim(event, &view, &ticket.sub, position).await? {
-                let access = AccessClaims {
-                    iss: self.config.keys.issuer().to_owned(),
-                    sub: ticket.sub.clone(),
-                    aud: event.to_owned(),
-                    iat: self.now_s(),
-                    exp: until / 1000,
-                    jti: hex(&self.runtime.random()[..16]),
-                };
-                status.state = State::Admitted;
-                status.access_token = Some(self.config.keys.sign(Kind::Access, &access));
-                status.checkout_url = Some(checkout_path(event));
-                status.position = Some(position);
-                status.ahead = Some(0);
-                return Ok(status);
-            }
+        if position <= view.frontier.admitted
+            && let Claim::Session(until) = self.store.claim(event, &view, &ticket.sub, position).await?
+        {
+            let access = AccessClaims {
+                iss: self.config.keys.issuer().to_owned(),
+                sub: ticket.sub.clone(),
+                aud: event.to_owned(),
+                iat: self.now_s(),
+                exp: until / 1000,
+                jti: hex(&self.runtime.random()[..16]),
+            };
+            status.state = State::Admitted;
+            status.access_token = Some(self.config.keys.sign(Kind::Access, &access));
+            status.checkout_url = Some(checkout_path(event));
+            status.position = Some(position);
+            status.ahead = Some(0);
+            return Ok(status);
         }
         let ahead = position.saturating_sub(view.frontier.admitted + 1);
         let wait = view.frontier.estimated_wait_seconds(&limits, now_ms, position);

@@ -12,8 +12,8 @@ use queue_core::settings::RoomSettings;
 use queue_core::shuffle::{Shuffle, parse_seed, seed_hex};
 use serde_json::Value;
 
-use crate::redis::{Redis, RedisError, Script, as_u64};
-use crate::runtime::Runtime;
+use edge_platform::Runtime;
+use edge_platform::redis::{Redis, RedisError, Script, as_u64};
 
 /// Issues ticket numbers. In the pre-queue it counts pre-queue tickets;
 /// the first call after the sale start fixes the pre-queue's size and

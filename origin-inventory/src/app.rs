@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::outbox::{Notifier, run_outbox};
 use crate::payments::{PaymentProvider, SandboxProvider, StripeProvider};
+use crate::purge::CatalogPurge;
 use crate::reservations::run_sweeper;
 
 /// Shared by every handler.
@@ -32,6 +33,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Checks the edge's access tokens; `None` refuses them all.
     pub access: Option<Verifier>,
+    pub purge: CatalogPurge,
 }
 
 impl AppState {
@@ -47,7 +49,13 @@ impl AppState {
             ticket_secret: settings.ticket_secret.as_bytes().into(),
             webhook_secret: settings.webhook_secret.as_bytes().into(),
         };
-        Self { db, payments, metrics: Arc::default(), access: settings.access.clone() }
+        Self {
+            db,
+            payments,
+            metrics: Arc::default(),
+            access: settings.access.clone(),
+            purge: CatalogPurge::new(settings.edge_cache.clone()),
+        }
     }
 }
 

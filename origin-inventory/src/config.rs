@@ -48,6 +48,9 @@ pub struct Settings {
     /// `STAMPEDE_ACCESS_ISSUER` (default `stampede-edge`): checks the waiting
     /// room's access tokens. Unset, queue-protected checkout is refused.
     pub access: Option<Verifier>,
+    /// `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN`: the Redis of the
+    /// edge's caches, told about catalog changes. Unset, nothing is purged.
+    pub edge_cache: Option<(String, String)>,
 }
 
 /// Ticket secret for local runs; production (Stripe) must set its own.
@@ -73,6 +76,9 @@ impl Settings {
             smtp_url: env_or("STAMPEDE_SMTP_URL", "smtp://127.0.0.1:2525")?,
             mail_from: env_or("STAMPEDE_MAIL_FROM", "Stampede <tickets@stampede.local>")?,
             access: access_from_env()?,
+            edge_cache: std::env::var("UPSTASH_REDIS_REST_URL")
+                .ok()
+                .zip(std::env::var("UPSTASH_REDIS_REST_TOKEN").ok()),
         })
     }
 }

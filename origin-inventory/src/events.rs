@@ -430,7 +430,9 @@ async fn patch_event(
     Path(id): Path<Uuid>,
     ApiJson(patch): ApiJson<EventPatch>,
 ) -> Result<ApiJson<OrganizerEvent>, ApiError> {
-    Ok(ApiJson(update_settings(&state.db, organizer, id, |s| patch.apply(s)).await?))
+    let event = update_settings(&state.db, organizer, id, |s| patch.apply(s)).await?;
+    state.purge.event_changed(id).await;
+    Ok(ApiJson(event))
 }
 
 async fn put_queue(
@@ -439,7 +441,9 @@ async fn put_queue(
     Path(id): Path<Uuid>,
     ApiJson(queue): ApiJson<QueueSettings>,
 ) -> Result<ApiJson<OrganizerEvent>, ApiError> {
-    Ok(ApiJson(update_settings(&state.db, organizer, id, |s| EventSettings { queue, ..s }).await?))
+    let event = update_settings(&state.db, organizer, id, |s| EventSettings { queue, ..s }).await?;
+    state.purge.event_changed(id).await;
+    Ok(ApiJson(event))
 }
 
 async fn post_status(
@@ -447,7 +451,9 @@ async fn post_status(
     Organizer(organizer): Organizer,
     Path((id, action)): Path<(Uuid, StatusAction)>,
 ) -> Result<ApiJson<OrganizerEvent>, ApiError> {
-    Ok(ApiJson(change_status(&state.db, organizer, id, action).await?))
+    let event = change_status(&state.db, organizer, id, action).await?;
+    state.purge.event_changed(id).await;
+    Ok(ApiJson(event))
 }
 
 pub fn routes() -> Router<AppState> {

@@ -19,6 +19,7 @@ pub mod holds;
 pub mod metrics;
 pub mod outbox;
 pub mod payments;
+pub mod purge;
 pub mod reservations;
 pub mod sales;
 pub mod signatures;

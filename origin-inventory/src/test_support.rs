@@ -39,6 +39,18 @@ pub async fn spawn_origin() -> TestOrigin {
 
 /// The same, with a misbehaving sandbox payment provider.
 pub async fn spawn_origin_with(faults: SandboxFaults) -> TestOrigin {
+    spawn_origin_with_options(OriginOptions { faults, ..OriginOptions::default() }).await
+}
+
+/// What a test may change about its origin.
+#[derive(Default)]
+pub struct OriginOptions {
+    pub faults: SandboxFaults,
+    /// Upstash REST URL and token of the edge caches to purge on changes.
+    pub edge_cache: Option<(String, String)>,
+}
+
+pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
     let admin_url = std::env::var("STAMPEDE_TEST_DATABASE_URL")
         .expect("STAMPEDE_TEST_DATABASE_URL is not set: run the tests with `cargo xtask test`");
     let name = format!("test_{}", Uuid::new_v4().simple());
@@ -54,13 +66,14 @@ pub async fn spawn_origin_with(faults: SandboxFaults) -> TestOrigin {
         listen: "127.0.0.1:0".parse().expect("address"),
         pool_size: 40,
         request_timeout: Duration::from_secs(30),
-        provider: ProviderSettings::Sandbox(faults),
+        provider: ProviderSettings::Sandbox(options.faults),
         ticket_secret: String::from_utf8(TEST_TICKET_SECRET.to_vec()).expect("ASCII"),
         webhook_secret: String::from_utf8(TEST_WEBHOOK_SECRET.to_vec()).expect("ASCII"),
         sweep_interval: Duration::from_secs(3600),
         smtp_url: std::env::var("STAMPEDE_TEST_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:9".into()),
         mail_from: "Stampede Tests <tests@stampede.local>".into(),
         access: Some(test_keyring().verifier().clone()),
+        edge_cache: options.edge_cache,
     };
     let app = Application::build(&settings, db.clone()).await.expect("origin");
     let base = format!("http://{}", app.address());

@@ -55,8 +55,15 @@ fn up(root: &Path) -> anyhow::Result<()> {
 
     let demo = services::seed_demo(root, &database_url)?;
     let keys = EdgeKeys::load_or_create(&state.join("edge-signing-keys"))?;
-    let mut origin =
-        Origin::start(root, &database_url, &smtp, &keys, env_port("STAMPEDE_ORIGIN_PORT", 8080)?, &logs)?;
+    let mut origin = Origin::start(
+        root,
+        &database_url,
+        &smtp,
+        &keys,
+        &upstash,
+        env_port("STAMPEDE_ORIGIN_PORT", 8080)?,
+        &logs,
+    )?;
     let mut edge =
         Edge::start(root, env_port("STAMPEDE_EDGE_PORT", 3000)?, &origin.url(), &upstash, &keys, &logs)?;
 

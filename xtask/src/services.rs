@@ -319,6 +319,7 @@ impl Origin {
         database_url: &str,
         smtp: &Smtp,
         keys: &EdgeKeys,
+        upstash: &UpstashGateway,
         port: u16,
         logs: &Path,
     ) -> anyhow::Result<Self> {
@@ -328,7 +329,9 @@ impl Origin {
             .env("STAMPEDE_ORIGIN_LISTEN", format!("127.0.0.1:{port}"))
             .env("STAMPEDE_SMTP_URL", smtp.url())
             .env("STAMPEDE_ACCESS_JWKS", &keys.jwks)
-            .env("STAMPEDE_ACCESS_ISSUER", EDGE_ISSUER);
+            .env("STAMPEDE_ACCESS_ISSUER", EDGE_ISSUER)
+            .env("UPSTASH_REDIS_REST_URL", upstash.url())
+            .env("UPSTASH_REDIS_REST_TOKEN", &upstash.token);
         let mut process = Process::spawn("origin-inventory", &mut command, logs.join("origin.log"))?;
         process.wait_for_port(port)?;
         wait_until_ready(port, "/health/ready", &mut process)?;

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use edge_host::testing::HostProcess;
-use origin_inventory::test_support::{TEST_ACCESS_ISSUER, TEST_ACCESS_KEYS, TestOrigin, spawn_origin};
+use origin_inventory::test_support::{
+    OriginOptions, TEST_ACCESS_ISSUER, TEST_ACCESS_KEYS, TestOrigin, spawn_origin_with_options,
+};
 use origin_inventory::{auth, events, venues};
 use serde_json::{Value, json};
 use upstash_gateway::Gateway;
@@ -64,11 +66,20 @@ impl Stack {
     }
 
     pub async fn start_with(redis_db: u8, env: &[(&str, &str)]) -> Self {
-        let origin = spawn_origin().await;
         let gateway = gateway(redis_db).await;
+        let edge_cache = Some((gateway.clone(), UPSTASH_TOKEN.to_owned()));
+        let origin =
+            spawn_origin_with_options(OriginOptions { edge_cache, ..OriginOptions::default() }).await;
         let edge = edge(&origin.base, &gateway, env);
         let organizer = auth::create_organizer(&origin.db, "System Tests", ORGANIZER_KEY).await.unwrap();
         Self { origin, gateway, edge, organizer }
+    }
+
+    /// The same stack with the edge reaching the origin at `origin_url`
+    /// (a proxy in front of it, say).
+    pub fn with_edge_origin(self, origin_url: &str, env: &[(&str, &str)]) -> Self {
+        let edge = edge(origin_url, &self.gateway, env);
+        Self { edge, ..self }
     }
 
     /// A published event over a 200-place standing venue with these queue

@@ -1,4 +1,13 @@
-//! What the waiting room needs from the platform it runs on.
+//! The seam between Stampede's edge services and the platform under them.
+//!
+//! Services are written against [`Runtime`] (outbound HTTP, wall clock,
+//! randomness) and plain `http` types; [`redis::Redis`] speaks the Upstash
+//! REST protocol over that outbound HTTP. Each platform contributes only an
+//! adapter: [`spin`] for Spin and any `wasi:http/proxy` host.
+
+pub mod redis;
+#[cfg(feature = "spin")]
+pub mod spin;
 
 /// An outbound request that got no HTTP answer.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +22,8 @@ pub trait Runtime {
     /// Wall-clock time in milliseconds since the epoch.
     fn now_ms(&self) -> i64;
     fn random(&self) -> [u8; 32];
+    /// Waits without busy-looping (used while another request fills a cache).
+    fn sleep_ms(&self, ms: u64) -> impl Future<Output = ()>;
 }
 
 /// A request as the platform delivered it.

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
-use crate::runtime::{Runtime, SendError};
+use crate::{Runtime, SendError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {

@@ -1,0 +1,88 @@
+//! The adapter for Spin and any `wasi:http/proxy` host: outbound HTTP
+//! through `wasi:http`, time and randomness through WASI.
+//!
+//! Requests and responses are converted at the level of `wasi:http`
+//! resources rather than through spin-sdk's `Request`/`Response`, whose
+//! header maps keep one value per name: a response may set two cookies,
+//! and a proxied answer must keep every header it had.
+
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+
+use crate::{Incoming, Runtime, SendError};
+
+pub struct Wasi;
+
+impl Runtime for Wasi {
+    async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, SendError> {
+        spin_sdk::http::send(request).await.map_err(|e| SendError(e.to_string()))
+    }
+
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+
+    fn random(&self) -> [u8; 32] {
+        let mut bytes = [0; 32];
+        getrandom::fill(&mut bytes).expect("WASI provides randomness");
+        bytes
+    }
+
+    async fn sleep_ms(&self, ms: u64) {
+        // One request per instance: blocking it blocks nobody else.
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// Reads the whole request; Spin (and our host) put the caller's address
+/// and the full URL in `spin-*` headers.
+pub async fn read_request(incoming: IncomingRequest) -> anyhow::Result<Incoming> {
+    let method = http::Method::from(incoming.method());
+    let mut request =
+        http::Request::builder().method(method).uri(incoming.path_with_query().unwrap_or_default());
+    for (name, value) in incoming.headers().entries() {
+        request = request.header(name, value);
+    }
+    let request = request.body(incoming.into_body().await?)?;
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let client_ip = header("spin-client-addr").map(|addr| match addr.rsplit_once(':') {
+        Some((ip, _)) => ip.trim_matches(['[', ']']).to_owned(),
+        None => addr,
+    });
+    let https = header("spin-full-url").is_some_and(|url| url.starts_with("https:"));
+    Ok(Incoming { request, client_ip, https })
+}
+
+pub async fn write_response(out: ResponseOutparam, response: http::Response<Vec<u8>>) {
+    let headers: Vec<(String, Vec<u8>)> =
+        response.headers().iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect();
+    let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
+    let outgoing = OutgoingResponse::new(fields);
+    if outgoing.set_status_code(response.status().as_u16()).is_err() {
+        eprintln!("invalid response status {}", response.status());
+    }
+    if let Err(e) = out.set_with_body(outgoing, response.into_body()).await {
+        eprintln!("the client went away: {e:?}");
+    }
+}
+
+/// Serves one request with `service`, answering 400 if it cannot be read.
+pub async fn serve<F, Fut>(incoming: IncomingRequest, out: ResponseOutparam, service: F)
+where
+    F: FnOnce(Incoming) -> Fut,
+    Fut: Future<Output = http::Response<Vec<u8>>>,
+{
+    let response = match read_request(incoming).await {
+        Ok(incoming) => service(incoming).await,
+        Err(e) => {
+            eprintln!("unreadable request: {e}");
+            let body = br#"{"error":"invalid_request","message":"the request could not be read"}"#.to_vec();
+            let mut response = http::Response::new(body);
+            *response.status_mut() = http::StatusCode::BAD_REQUEST;
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            response
+        }
+    };
+    write_response(out, response).await;
+}

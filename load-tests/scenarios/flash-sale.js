@@ -1,0 +1,137 @@
+// Flash sale: an open-model crowd arrives at a queue-protected event, waits
+// in the edge's waiting room, and once admitted holds 1–4 seats and pays.
+//
+//   k6 run -e BASE_URL=http://127.0.0.1:3000 -e EVENT_ID=<uuid> load-tests/scenarios/flash-sale.js
+//
+// Environment: BASE_URL, EVENT_ID (required); PEAK_RATE (arrivals per
+// second at the peak, 50), RAMP (s, 10), HOLD (s at the peak, 20),
+// MAX_WAIT (s a visitor waits in the queue before giving up, 120),
+// HOT_SEATS (how many seats everyone fights over, 20), P95_MS (one p95
+// latency bound for every request kind instead of the per-kind defaults).
+import http from 'k6/http';
+import { check, sleep } from 'k6';
+import { Counter, Trend } from 'k6/metrics';
+import { randomIntBetween, uuidv4 } from './lib.js';
+
+const BASE = __ENV.BASE_URL || 'http://127.0.0.1:3000';
+const EVENT = __ENV.EVENT_ID;
+const PEAK = Number(__ENV.PEAK_RATE || 50);
+const RAMP = Number(__ENV.RAMP || 10);
+const HOLD = Number(__ENV.HOLD || 20);
+const MAX_WAIT = Number(__ENV.MAX_WAIT || 120);
+const HOT_SEATS = Number(__ENV.HOT_SEATS || 20);
+const P95 = __ENV.P95_MS ? Number(__ENV.P95_MS) : null;
+const latency = (p95, p99) => [`p(95)<${P95 || p95}`, `p(99)<${P95 ? P95 * 2 : p99}`];
+
+const ticketsSold = new Counter('tickets_sold');
+const holdConflicts = new Counter('hold_conflicts');
+const gaveUp = new Counter('gave_up_waiting');
+const queueWait = new Trend('queue_wait_seconds');
+
+export const options = {
+  scenarios: {
+    flash_sale: {
+      executor: 'ramping-arrival-rate',
+      startRate: 0,
+      timeUnit: '1s',
+      preAllocatedVUs: Math.max(10, PEAK * 4),
+      maxVUs: Math.max(50, PEAK * 20),
+      stages: [
+        { target: PEAK, duration: `${RAMP}s` },
+        { target: PEAK, duration: `${HOLD}s` },
+        { target: 0, duration: `${Math.max(1, Math.round(RAMP / 2))}s` },
+      ],
+      gracefulStop: `${MAX_WAIT}s`,
+    },
+  },
+  thresholds: {
+    // 402 (declined), 409 (seat taken), 429 (limits) are expected answers.
+    http_req_failed: ['rate<0.01'],
+    'http_req_duration{kind:join}': latency(500, 1000),
+    'http_req_duration{kind:poll}': latency(500, 1000),
+    'http_req_duration{kind:hold}': latency(1000, 2000),
+    'http_req_duration{kind:commit}': latency(2000, 4000),
+    'checks{kind:no_5xx}': ['rate==1'],
+    dropped_iterations: [`count<${Math.max(10, PEAK * 2)}`],
+  },
+};
+
+http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }, 402, 409, 429));
+
+function noServerError(response) {
+  check(response, { 'no 5xx': (r) => r.status < 500 }, { kind: 'no_5xx' });
+  return response;
+}
+
+function json(response) {
+  try {
+    return response.json();
+  } catch (_) {
+    return {};
+  }
+}
+
+export function setup() {
+  if (!EVENT) throw new Error('set EVENT_ID');
+}
+
+export default function () {
+  // Every iteration is a new visitor: no cookies from the last one.
+  http.cookieJar().clear(BASE);
+  const started = Date.now();
+  const joined = noServerError(http.post(`${BASE}/api/v1/events/${EVENT}/queue/join`, null, { tags: { kind: 'join' } }));
+  let state = json(joined);
+  const auth = { Authorization: `Bearer ${state.queue_token}` };
+  while (state.state !== 'admitted') {
+    if (['sold_out', 'closed'].includes(state.state) || (Date.now() - started) / 1000 > MAX_WAIT) {
+      gaveUp.add(1);
+      return;
+    }
+    sleep(Math.min(state.refresh_after_seconds || 1, 5));
+    state = json(noServerError(http.get(`${BASE}/api/v1/events/${EVENT}/queue/status`, { headers: auth, tags: { kind: 'poll' } })));
+  }
+  queueWait.add((Date.now() - started) / 1000);
+  const access = { Authorization: `Bearer ${state.access_token}`, 'Content-Type': 'application/json' };
+
+  const map = json(noServerError(http.get(`${BASE}/api/v1/events/${EVENT}/seatmap`, { headers: access, tags: { kind: 'seatmap' } })));
+  const sections = map.sections || [];
+  if (sections.length === 0) return;
+  const quantity = randomIntBetween(1, 4);
+  let hold;
+  if (Math.random() < 0.3) {
+    // Explicit seats from a small hot set: conflicts on purpose.
+    const seats = sections.flatMap((s) => s.rows.flatMap((r) => r.seats)).slice(0, HOT_SEATS);
+    const wanted = Array.from({ length: quantity }, () => seats[randomIntBetween(0, seats.length - 1)].id);
+    hold = { client_reservation_id: uuidv4(), seat_ids: [...new Set(wanted)] };
+  } else {
+    const section = sections[randomIntBetween(0, sections.length - 1)];
+    hold = { client_reservation_id: uuidv4(), section_id: section.id, quantity };
+  }
+  const held = noServerError(http.post(`${BASE}/api/v1/events/${EVENT}/reservations`, JSON.stringify(hold), { headers: access, tags: { kind: 'hold' } }));
+  if (held.status === 409) {
+    holdConflicts.add(1);
+    return;
+  }
+  if (held.status !== 201) return;
+  const reservation = json(held);
+
+  const roll = Math.random();
+  if (roll < 0.1) {
+    noServerError(http.del(`${BASE}/api/v1/reservations/${reservation.reservation_id}`, null, { headers: access, tags: { kind: 'release' } }));
+    return;
+  }
+  if (roll < 0.15) return; // abandoned: the hold lapses
+  const card = Math.random() < 0.1 ? 'pm_card_chargeDeclined' : 'pm_card_visa';
+  const body = JSON.stringify({ payment_method_id: card, billing_details: { name: 'Load Test', email: 'load@example.com' } });
+  const key = uuidv4();
+  const commit = () =>
+    noServerError(http.post(`${BASE}/api/v1/reservations/${reservation.reservation_id}/commit`, body, {
+      headers: Object.assign({ 'Idempotency-Key': key }, access),
+      tags: { kind: 'commit' },
+    }));
+  let paid = commit();
+  if (Math.random() < 0.2) paid = commit(); // a retry with the same key changes nothing
+  if (paid.status === 200) {
+    ticketsSold.add((json(paid).tickets || []).length);
+  }
+}

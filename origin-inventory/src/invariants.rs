@@ -1,0 +1,111 @@
+//! The sales invariants, checked straight in Postgres after a load test
+//! (`origin-inventory check`): nothing sold twice, nothing sold above
+//! capacity, money and orders agree, every ticket code verifies.
+
+use std::fmt;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::tickets::verify_ticket_code;
+
+/// One invariant and the rows that break it.
+pub struct Finding {
+    pub name: &'static str,
+    pub violations: Vec<String>,
+}
+
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub orders: i64,
+    pub tickets: i64,
+}
+
+impl Report {
+    pub fn violations(&self) -> usize {
+        self.findings.iter().map(|f| f.violations.len()).sum()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} paid orders, {} live tickets", self.orders, self.tickets)?;
+        writeln!(f, "{:<44} {:>10}", "invariant", "violations")?;
+        for finding in &self.findings {
+            writeln!(f, "{:<44} {:>10}", finding.name, finding.violations.len())?;
+            for example in finding.violations.iter().take(5) {
+                writeln!(f, "    {example}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Each query returns one text column naming a violating row.
+const CHECKS: &[(&str, &str)] = &[
+    (
+        "a seat in two live tickets",
+        "SELECT event_id || ' seat ' || seat_id FROM tickets WHERE NOT voided
+         GROUP BY event_id, seat_id HAVING count(*) > 1",
+    ),
+    (
+        "a seat in two live holds",
+        "SELECT r.event_id || ' seat ' || rs.seat_id FROM reservation_seats rs
+         JOIN reservations r ON r.id = rs.reservation_id
+         WHERE r.status = 'held' AND r.expires_at > now()
+         GROUP BY r.event_id, rs.seat_id HAVING count(*) > 1",
+    ),
+    (
+        "sold above capacity",
+        "SELECT e.id || ': ' || t.sold || ' sold of ' || i.capacity FROM events e
+         CROSS JOIN LATERAL (SELECT count(*) AS sold FROM tickets WHERE event_id = e.id AND NOT voided) t
+         CROSS JOIN LATERAL (SELECT count(*) AS capacity FROM inventory WHERE event_id = e.id) i
+         WHERE t.sold > i.capacity",
+    ),
+    (
+        "a ticket on a seat not booked",
+        "SELECT t.id::text FROM tickets t JOIN inventory i ON i.event_id = t.event_id AND i.seat_id = t.seat_id
+         WHERE NOT t.voided AND i.status <> 'BOOKED'",
+    ),
+    (
+        "an order whose tickets differ from its hold",
+        "SELECT o.order_number FROM orders o WHERE o.status = 'paid' AND
+           (SELECT array_agg(seat_id ORDER BY seat_id) FROM tickets t WHERE t.order_id = o.id AND NOT t.voided)
+           IS DISTINCT FROM
+           (SELECT array_agg(seat_id ORDER BY seat_id) FROM reservation_seats rs WHERE rs.reservation_id = o.reservation_id)",
+    ),
+    (
+        "an order without a successful charge",
+        "SELECT o.order_number FROM orders o JOIN payments p ON p.id = o.payment_id
+         WHERE o.status = 'paid' AND p.status <> 'succeeded'",
+    ),
+    (
+        "a successful payment without an order",
+        "SELECT p.id::text FROM payments p LEFT JOIN orders o ON o.payment_id = p.id
+         WHERE p.status = 'succeeded' AND o.id IS NULL",
+    ),
+    (
+        "a card charged without an order or refund",
+        "SELECT c.id FROM sandbox_charges c WHERE c.outcome = 'succeeded' AND NOT c.refunded
+         AND NOT EXISTS (SELECT 1 FROM payments p JOIN orders o ON o.payment_id = p.id
+                         WHERE p.provider = 'sandbox' AND p.provider_payment_id = c.id AND o.status = 'paid')",
+    ),
+];
+
+pub async fn check(db: &PgPool, ticket_secret: &[u8]) -> sqlx::Result<Report> {
+    let mut findings = Vec::new();
+    for (name, query) in CHECKS {
+        let violations: Vec<String> = sqlx::query_scalar(query).fetch_all(db).await?;
+        findings.push(Finding { name, violations });
+    }
+    let tickets: Vec<(Uuid, Uuid, Uuid, String)> =
+        sqlx::query_as("SELECT id, event_id, seat_id, code FROM tickets WHERE NOT voided").fetch_all(db).await?;
+    let forged = tickets
+        .iter()
+        .filter(|(id, event, seat, code)| verify_ticket_code(ticket_secret, code, *event, *seat) != Some(*id))
+        .map(|(id, ..)| id.to_string())
+        .collect();
+    findings.push(Finding { name: "a ticket code that does not verify", violations: forged });
+    let orders = sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'paid'").fetch_one(db).await?;
+    Ok(Report { findings, orders, tickets: tickets.len() as i64 })
+}
