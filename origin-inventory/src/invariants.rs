@@ -99,13 +99,16 @@ pub async fn check(db: &PgPool, ticket_secret: &[u8]) -> sqlx::Result<Report> {
         findings.push(Finding { name, violations });
     }
     let tickets: Vec<(Uuid, Uuid, Uuid, String)> =
-        sqlx::query_as("SELECT id, event_id, seat_id, code FROM tickets WHERE NOT voided").fetch_all(db).await?;
+        sqlx::query_as("SELECT id, event_id, seat_id, code FROM tickets WHERE NOT voided")
+            .fetch_all(db)
+            .await?;
     let forged = tickets
         .iter()
         .filter(|(id, event, seat, code)| verify_ticket_code(ticket_secret, code, *event, *seat) != Some(*id))
         .map(|(id, ..)| id.to_string())
         .collect();
     findings.push(Finding { name: "a ticket code that does not verify", violations: forged });
-    let orders = sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'paid'").fetch_one(db).await?;
+    let orders =
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'paid'").fetch_one(db).await?;
     Ok(Report { findings, orders, tickets: tickets.len() as i64 })
 }

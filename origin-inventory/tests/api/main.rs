@@ -7,6 +7,7 @@ mod catalog;
 mod checkout;
 mod helpers;
 mod holds;
+mod invariants;
 mod notifications;
 mod organizer;
 mod stripe;
