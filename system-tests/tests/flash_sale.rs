@@ -53,3 +53,26 @@ async fn a_short_flash_sale_sells_no_seat_twice() {
 fn tempfile_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("{}-{name}", uuid::Uuid::new_v4()))
 }
+
+#[test]
+fn every_scenario_is_valid_k6() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("load-tests/scenarios");
+    let mut scenarios = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() == "lib.js" {
+            continue;
+        }
+        let inspected = Command::new("k6").args(["inspect", "-e", "EVENT_ID=x"]).arg(&path).output().unwrap();
+        assert!(
+            inspected.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&inspected.stderr)
+        );
+        let options: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+        assert!(options["scenarios"].as_object().is_some_and(|s| !s.is_empty()), "{}", path.display());
+        scenarios += 1;
+    }
+    assert_eq!(scenarios, 3, "browse, flash-sale, checkout-soak");
+}
