@@ -7,6 +7,10 @@
 //!   `/api/v1/events/{id}/reservations`, `/api/v1/reservations/...`,
 //!   `/api/v1/orders/...` reach the origin only with a valid access token.
 
+use std::sync::OnceLock;
+
+use edge_platform::redis::Redis;
+use edge_platform::{Incoming, Runtime};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use queue_core::page::{Puzzle, waiting_room};
 use queue_core::pow;
@@ -15,10 +19,8 @@ use queue_core::status::{State, Status, checkout_path, refresh_after_seconds};
 use queue_tokens::{AccessClaims, ChallengeClaims, Claims, Kind, QueueClaims, TokenError};
 use serde::Deserialize;
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::store::{Claim, Store, StoreError, Ticket, View};
-use edge_platform::redis::Redis;
-use edge_platform::{Incoming, Runtime};
 
 type Response = http::Response<Vec<u8>>;
 
@@ -32,7 +34,7 @@ const CHALLENGE_SECONDS: i64 = 120;
 #[derive(Debug, thiserror::Error)]
 enum Problem {
     #[error("this edge is misconfigured: {0}")]
-    Config(#[from] ConfigError),
+    Config(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("no such page")]
@@ -85,14 +87,23 @@ impl Problem {
     }
 }
 
+/// Read once per instance: deriving the signing keys is not free, and a warm
+/// instance serves many requests.
+fn config() -> Result<&'static Config, Problem> {
+    static CONFIG: OnceLock<Result<Config, String>> = OnceLock::new();
+    match CONFIG.get_or_init(|| Config::from_env().map_err(|e| e.to_string())) {
+        Ok(config) => Ok(config),
+        Err(e) => Err(Problem::Config(e.clone())),
+    }
+}
+
 pub async fn handle<R: Runtime>(runtime: &R, incoming: Incoming) -> Response {
-    let config = match Config::from_env() {
+    let config = match config() {
         Ok(config) => config,
-        Err(e) => return Problem::from(e).into_response(),
+        Err(problem) => return problem.into_response(),
     };
     let redis = Redis::new(runtime, &config.redis_url, &config.redis_token);
-    let room =
-        Room { runtime, config: &config, store: Store::new(runtime, redis, &config.origin_url), incoming };
+    let room = Room { runtime, config, store: Store::new(runtime, redis, &config.origin_url), incoming };
     room.route().await.unwrap_or_else(Problem::into_response)
 }
 

@@ -71,11 +71,26 @@ function json(response) {
   }
 }
 
+// The seat map of a big venue is large (a 5,300-seat arena is ~800 KB):
+// setup() enters through the waiting room once and keeps what visitors
+// need, section ids and the hot seats, for every VU.
 export function setup() {
   if (!EVENT) throw new Error('set EVENT_ID');
+  let state = json(http.post(`${BASE}/api/v1/events/${EVENT}/queue/join`));
+  for (let polls = 0; state.state !== 'admitted' && polls < 120; polls++) {
+    sleep(Math.min(state.refresh_after_seconds || 1, 5));
+    state = json(http.get(`${BASE}/api/v1/events/${EVENT}/queue/status`, { headers: { Authorization: `Bearer ${state.queue_token}` } }));
+  }
+  const access = { Authorization: `Bearer ${state.access_token}` };
+  const map = json(http.get(`${BASE}/api/v1/events/${EVENT}/seatmap`, { headers: access }));
+  const sections = (map.sections || []).map((s) => s.id);
+  const hotSeats = (map.sections || []).flatMap((s) => s.rows.flatMap((r) => r.seats)).slice(0, HOT_SEATS).map((seat) => seat.id);
+  if (sections.length === 0) throw new Error('no seat map: is the event on sale and queue-protected?');
+  http.post(`${BASE}/api/v1/events/${EVENT}/queue/leave`, null, { headers: access });
+  return { sections, hotSeats };
 }
 
-export default function () {
+export default function (map) {
   // Every iteration is a new visitor: no cookies from the last one.
   http.cookieJar().clear(BASE);
   const started = Date.now();
@@ -93,19 +108,15 @@ export default function () {
   queueWait.add((Date.now() - started) / 1000);
   const access = { Authorization: `Bearer ${state.access_token}`, 'Content-Type': 'application/json' };
 
-  const map = json(noServerError(http.get(`${BASE}/api/v1/events/${EVENT}/seatmap`, { headers: access, tags: { kind: 'seatmap' } })));
-  const sections = map.sections || [];
-  if (sections.length === 0) return;
   const quantity = randomIntBetween(1, 4);
   let hold;
   if (Math.random() < 0.3) {
     // Explicit seats from a small hot set: conflicts on purpose.
-    const seats = sections.flatMap((s) => s.rows.flatMap((r) => r.seats)).slice(0, HOT_SEATS);
-    const wanted = Array.from({ length: quantity }, () => seats[randomIntBetween(0, seats.length - 1)].id);
+    const wanted = Array.from({ length: quantity }, () => map.hotSeats[randomIntBetween(0, map.hotSeats.length - 1)]);
     hold = { client_reservation_id: uuidv4(), seat_ids: [...new Set(wanted)] };
   } else {
-    const section = sections[randomIntBetween(0, sections.length - 1)];
-    hold = { client_reservation_id: uuidv4(), section_id: section.id, quantity };
+    const section = map.sections[randomIntBetween(0, map.sections.length - 1)];
+    hold = { client_reservation_id: uuidv4(), section_id: section, quantity };
   }
   const held = noServerError(http.post(`${BASE}/api/v1/events/${EVENT}/reservations`, JSON.stringify(hold), { headers: access, tags: { kind: 'hold' } }));
   if (held.status === 409) {

@@ -3,11 +3,14 @@
 //! - `up`: build everything, start Postgres, Redis, the origin and the edge
 //!   host with demo data, print the URLs, stop cleanly on Ctrl-C;
 //! - `test`: the same set-up on private ports, then formatting, clippy and
-//!   every test. Exits non-zero on any failure.
+//!   every test. Exits non-zero on any failure;
+//! - `bench`: the same set-up again, then the benchmark report
+//!   (`load-tests/reports/latest.md`).
 //!
 //! Both install what a fresh Debian machine lacks (rustup targets,
 //! `redis-server`) before anything else.
 
+mod bench;
 mod build;
 mod services;
 mod setup;
@@ -26,7 +29,13 @@ fn main() -> anyhow::Result<()> {
     match command.as_str() {
         "up" => up(&root),
         "test" => test(&root),
-        _ => bail!("usage: cargo xtask <up|test>"),
+        "bench" => {
+            setup::install_prerequisites()?;
+            build::components()?;
+            build::native()?;
+            bench::bench(&root)
+        }
+        _ => bail!("usage: cargo xtask <up|test|bench>"),
     }
 }
 
@@ -65,7 +74,7 @@ fn up(root: &Path) -> anyhow::Result<()> {
         &logs,
     )?;
     let mut edge =
-        Edge::start(root, env_port("STAMPEDE_EDGE_PORT", 3000)?, &origin.url(), &upstash, &keys, &logs)?;
+        Edge::start(root, env_port("STAMPEDE_EDGE_PORT", 3000)?, &origin.url(), &upstash, &keys, &[], &logs)?;
 
     println!();
     println!("Stampede is up.");

@@ -50,6 +50,22 @@ pub struct Process {
 }
 
 impl Process {
+    /// Starts `command` and waits until it listens on `port`.
+    pub fn spawn_listening(
+        name: &'static str,
+        command: &mut Command,
+        log: PathBuf,
+        port: u16,
+    ) -> anyhow::Result<Self> {
+        let mut process = Self::spawn(name, command, log)?;
+        process.wait_for_port(port)?;
+        Ok(process)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn spawn(name: &'static str, command: &mut Command, log: PathBuf) -> anyhow::Result<Self> {
         let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
         let child = command
@@ -150,6 +166,11 @@ impl Postgres {
 
     pub fn url(&self, database: &str) -> String {
         format!("postgres://stampede@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// `pgbench` of the same PostgreSQL version (a client: any user may run it).
+    pub fn pgbench(&self) -> Command {
+        Command::new(self.bin.join("pgbench"))
     }
 
     pub fn create_database(&self, name: &str) -> anyhow::Result<()> {
@@ -356,6 +377,7 @@ impl Edge {
         origin_url: &str,
         upstash: &UpstashGateway,
         keys: &EdgeKeys,
+        variables: &[(&str, &str)],
         logs: &Path,
     ) -> anyhow::Result<Self> {
         let mut command = Command::new(binary_dir(root).join("edge-host"));
@@ -366,7 +388,8 @@ impl Edge {
             .env("SPIN_VARIABLE_UPSTASH_URL", upstash.url())
             .env("SPIN_VARIABLE_UPSTASH_TOKEN", &upstash.token)
             .env("SPIN_VARIABLE_QUEUE_SIGNING_KEYS", &keys.signing)
-            .env("SPIN_VARIABLE_QUEUE_ISSUER", EDGE_ISSUER);
+            .env("SPIN_VARIABLE_QUEUE_ISSUER", EDGE_ISSUER)
+            .envs(variables.iter().copied());
         let mut process = Process::spawn("edge-host", &mut command, logs.join("edge.log"))?;
         process.wait_for_port(port)?;
         Ok(Self { process, port })

@@ -1,0 +1,34 @@
+// Benchmark of the origin's seat holds (used by `cargo xtask bench`): each
+// iteration holds one best-available seat in a random section as a new
+// buyer, then releases it, so the event never runs out.
+//
+// Environment: ORIGIN_URL, EVENT_ID, SECTIONS (comma-separated ids),
+// VUS (32), SECONDS (10).
+import http from 'k6/http';
+
+const ORIGIN = __ENV.ORIGIN_URL;
+const EVENT = __ENV.EVENT_ID;
+const SECTIONS = (__ENV.SECTIONS || '').split(',');
+
+export const options = {
+  scenarios: {
+    holds: { executor: 'constant-vus', vus: Number(__ENV.VUS || 32), duration: `${__ENV.SECONDS || 10}s` },
+  },
+  summaryTrendStats: ['med', 'p(99)'],
+  // A threshold per tagged metric makes k6 report it in the summary.
+  thresholds: { 'http_req_failed{kind:hold}': ['rate<0.01'], 'http_req_duration{kind:hold}': ['p(99)<10000'] },
+};
+
+export default function () {
+  const buyer = `bench-${__VU}-${__ITER}`;
+  const headers = { 'Content-Type': 'application/json', 'X-Buyer-Id': buyer };
+  const body = JSON.stringify({
+    client_reservation_id: `${String(__VU).padStart(8, '0')}-0000-4000-8000-${String(__ITER).padStart(12, '0')}`,
+    section_id: SECTIONS[Math.floor(Math.random() * SECTIONS.length)],
+    quantity: 1,
+  });
+  const held = http.post(`${ORIGIN}/api/v1/events/${EVENT}/reservations`, body, { headers, tags: { kind: 'hold' } });
+  if (held.status === 201) {
+    http.del(`${ORIGIN}/api/v1/reservations/${held.json().reservation_id}`, null, { headers, tags: { kind: 'release' } });
+  }
+}

@@ -1,0 +1,418 @@
+//! `cargo xtask bench`: Stampede's numbers on this machine, each beside a
+//! baseline measured in the same run, written as a Markdown report.
+//!
+//! - edge: a cached event page and a queue status poll through the edge
+//!   host, beside a native hyper server returning the same bytes;
+//! - queue joins through the edge, beside raw `INCR` on the same Redis;
+//! - origin: seat hold-and-release cycles, beside `pgbench` running the same
+//!   conditional UPDATEs on the same database;
+//! - peak memory of the edge host and the origin;
+//! - a flash sale end to end (k6), with the invariant check.
+//!
+//! Targets are reported, never asserted: these are benchmarks, not tests.
+
+use std::fmt::Write as _;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+
+use crate::build::binary_dir;
+use crate::services::{
+    Edge, EdgeKeys, LOCAL_UPSTASH_TOKEN, Origin, Postgres, Process, Redis, Smtp, UpstashGateway, free_port,
+    seed_demo,
+};
+use crate::setup::output;
+
+const CONNECTIONS: &str = "32";
+const SECONDS: &str = "10";
+
+/// One line of the report.
+struct Row {
+    what: String,
+    result: String,
+    baseline: String,
+    ratio: Option<f64>,
+    target: String,
+}
+
+pub fn bench(root: &Path) -> anyhow::Result<()> {
+    let scratch = std::env::temp_dir().join(format!("stampede-bench-{}", std::process::id()));
+    let logs = scratch.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    // Durable like production: pgbench and the origin share the same fsync cost.
+    let postgres = Postgres::start(&scratch.join("postgres"), free_port()?, true)?;
+    postgres.create_database("stampede")?;
+    let database_url = postgres.url("stampede");
+    let redis = Redis::start(&scratch.join("redis"), free_port()?, false)?;
+    let smtp = Smtp::start(&scratch.join("smtp"), free_port()?)?;
+    let upstash = UpstashGateway::start(root, &redis, free_port()?, LOCAL_UPSTASH_TOKEN, &logs)?;
+    let demo = seed_demo(root, &database_url)?;
+    let keys = EdgeKeys::load_or_create(&scratch.join("edge-signing-keys"))?;
+    let origin = Origin::start(root, &database_url, &smtp, &keys, &upstash, free_port()?, &logs)?;
+    let no_join_limit = [("SPIN_VARIABLE_QUEUE_JOINS_PER_MINUTE_PER_IP", "100000000")];
+    let edge = Edge::start(root, free_port()?, &origin.url(), &upstash, &keys, &no_join_limit, &logs)?;
+    let sql = |query: &str| {
+        output(Command::new("psql").args([&database_url, "-tAc", query])).map(|s| s.trim().to_owned())
+    };
+    let event = &demo.on_sale_event;
+    let organizer = |path: &str, body: &str| {
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Authorization: Bearer {}", demo.api_key),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+            &format!("{}{path}", origin.url()),
+        ])
+    };
+
+    let mut rows = Vec::new();
+    eprintln!("bench: edge, cached event page");
+    let page_url = format!("{}/events/{event}", edge.url());
+    let page = http_get(&page_url)?;
+    rows.push(against_baseline(
+        root,
+        &scratch,
+        "edge: cached event page (req/s)",
+        &page_url,
+        &page,
+        "text/html; charset=utf-8",
+        &[],
+        "≥ 50% of native",
+    )?);
+
+    eprintln!("bench: edge, queue status poll of a waiting visitor");
+    // One admission a minute and one active session: the third visitor waits.
+    organizer(
+        &format!("/api/v1/organizer/events/{event}/queue"),
+        r#"{"enabled": true, "new_users_per_minute": 1, "total_active_users": 1, "session_duration_seconds": 600}"#,
+    )?;
+    std::thread::sleep(Duration::from_secs(3)); // the edge caches settings for 2 s
+    let join_url = format!("{}/api/v1/events/{event}/queue/join", edge.url());
+    let mut token = String::new();
+    for _ in 0..3 {
+        let joined: Value = serde_json::from_str(&curl(&["-X", "POST", &join_url])?)?;
+        token = joined["queue_token"].as_str().context("a join returns a queue token")?.to_owned();
+    }
+    let status_url = format!("{}/api/v1/events/{event}/queue/status", edge.url());
+    let authorization = format!("Authorization: Bearer {token}");
+    let status = curl(&["-H", &authorization, &status_url])?;
+    if !status.contains("\"waiting\"") {
+        bail!("the bench visitor is not waiting: {status}");
+    }
+    rows.push(against_baseline(
+        root,
+        &scratch,
+        "edge: queue status poll (req/s)",
+        &status_url,
+        status.as_bytes(),
+        "application/json",
+        &[&authorization],
+        "no Redis write per poll",
+    )?);
+
+    eprintln!("bench: queue joins");
+    // Joins go to the demo event in its pre-queue, so the crowd of
+    // benchmark visitors does not stand in front of the flash sale below.
+    let prequeue_event =
+        sql("SELECT id FROM events WHERE prequeue_starts_at IS NOT NULL ORDER BY created_at LIMIT 1")?;
+    let joins = http_load(&format!("{}/api/v1/events/{prequeue_event}/queue/join", edge.url()), &["--post"])?;
+    let incr = redis_incr_rps(&redis.url())?;
+    rows.push(Row {
+        what: "queue joins through the edge (pre-queue, joins/s)".into(),
+        result: format!("{:.0} (p99 {:.1} ms)", joins.rps, joins.p99_ms),
+        baseline: format!("{incr:.0} raw `INCR`/s"),
+        ratio: Some(joins.rps / incr),
+        target: "—".into(),
+    });
+
+    eprintln!("bench: origin holds");
+    let jazz = sql(
+        "SELECT id FROM events WHERE NOT queue_enabled AND status = 'on_sale' ORDER BY created_at LIMIT 1",
+    )?;
+    let sections = sql(&format!(
+        "SELECT string_agg(DISTINCT section_id::text, ',') FROM inventory WHERE event_id = '{jazz}'"
+    ))?;
+    let holds = k6_summary(
+        root,
+        &scratch,
+        "load-tests/bench/holds.js",
+        &[("ORIGIN_URL", &origin.url()), ("EVENT_ID", &jazz), ("SECTIONS", &sections)],
+    )?;
+    let cycles = holds["metrics"]["iterations"]["rate"].as_f64().unwrap_or(0.0);
+    let hold_latency = &holds["metrics"]["http_req_duration{kind:hold}"];
+    let ceiling = pgbench_hold_cycles(&postgres, &database_url, &jazz, &scratch)?;
+    rows.push(Row {
+        what: "origin: seat hold + release cycles/s (32 buyers)".into(),
+        result: format!(
+            "{cycles:.0} (hold p50 {:.1} ms, p99 {:.1} ms)",
+            hold_latency["med"].as_f64().unwrap_or(0.0),
+            hold_latency["p(99)"].as_f64().unwrap_or(0.0)
+        ),
+        baseline: format!("{ceiling:.0} pgbench tps, same UPDATEs"),
+        ratio: Some(cycles / ceiling),
+        target: "≥ 70% of pgbench".into(),
+    });
+
+    eprintln!("bench: flash sale");
+    organizer(
+        &format!("/api/v1/organizer/events/{event}/queue"),
+        r#"{"enabled": true, "new_users_per_minute": 6000, "total_active_users": 2000, "session_duration_seconds": 600}"#,
+    )?;
+    std::thread::sleep(Duration::from_secs(3));
+    let sale = k6_summary(
+        root,
+        &scratch,
+        "load-tests/scenarios/flash-sale.js",
+        &[
+            ("BASE_URL", &edge.url()),
+            ("EVENT_ID", event),
+            ("PEAK_RATE", "100"),
+            ("RAMP", "5"),
+            ("HOLD", "15"),
+            ("MAX_WAIT", "30"),
+        ],
+    )?;
+    // Commits cut off mid-way leave pending payments; the origin's
+    // reconciler (every 15 s) settles them before the books are checked.
+    for _ in 0..90 {
+        if sql("SELECT count(*) FROM payments WHERE status = 'pending'")? == "0" {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let check = Command::new(binary_dir(root).join("origin-inventory"))
+        .arg("check")
+        .env("DATABASE_URL", &database_url)
+        .env("RUST_LOG", "error")
+        .output()?;
+    let check_table = String::from_utf8_lossy(&check.stdout).into_owned();
+    let sold = sql(&format!("SELECT count(*) FROM tickets WHERE event_id = '{event}' AND NOT voided"))?;
+    let capacity = sql(&format!("SELECT count(*) FROM inventory WHERE event_id = '{event}'"))?;
+    let selling = sql(&format!(
+        "SELECT coalesce(round(extract(epoch FROM max(created_at) - min(created_at))::numeric, 1)::text, '—') FROM orders WHERE event_id = '{event}'"
+    ))?;
+    let visitors = sale["metrics"]["iterations"]["count"].as_f64().unwrap_or(0.0);
+    rows.push(Row {
+        what: "flash sale (k6, 100 arrivals/s at peak)".into(),
+        result: format!(
+            "{visitors:.0} visitors, {sold} of {capacity} seats sold in {selling} s, oversold: {}",
+            if check.status.success() { "0" } else { "SEE CHECK" }
+        ),
+        baseline: "—".into(),
+        ratio: None,
+        target: "oversell 0".into(),
+    });
+
+    let edge_rss = peak_rss_kib(edge.process.pid())?;
+    let origin_rss = peak_rss_kib(origin.process.pid())?;
+    rows.push(Row {
+        what: "peak RSS".into(),
+        result: format!("edge host {} MiB, origin {} MiB", edge_rss / 1024, origin_rss / 1024),
+        baseline: "—".into(),
+        ratio: None,
+        target: "—".into(),
+    });
+
+    let report = render(&rows, &check_table)?;
+    let path = root.join("load-tests/reports/latest.md");
+    std::fs::create_dir_all(path.parent().expect("a folder"))?;
+    std::fs::write(&path, &report)?;
+    println!("{report}");
+    println!("written to {}", path.display());
+    drop((edge, origin, upstash, smtp, redis, postgres));
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// `url` through the edge, then the same bytes from the native baseline.
+#[allow(clippy::too_many_arguments)]
+fn against_baseline(
+    root: &Path,
+    scratch: &Path,
+    what: &str,
+    url: &str,
+    body: &[u8],
+    content_type: &str,
+    headers: &[&str],
+    target: &str,
+) -> anyhow::Result<Row> {
+    let file = scratch.join("baseline-body");
+    std::fs::write(&file, body)?;
+    let port = free_port()?;
+    let mut server = Command::new(binary_dir(root).join("static-server"));
+    server.arg(format!("127.0.0.1:{port}")).arg(&file).arg(content_type);
+    let _server =
+        Process::spawn_listening("static-server", &mut server, scratch.join("static-server.log"), port)?;
+    let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
+    let _ = http_load(url, headers)?; // warm-up: instances, compiled code, caches
+    let edge = http_load(url, headers)?;
+    let native = http_load(&format!("http://127.0.0.1:{port}{path}"), headers)?;
+    Ok(Row {
+        what: what.into(),
+        result: format!("{:.0} (p50 {:.2} ms, p99 {:.2} ms)", edge.rps, edge.p50_ms, edge.p99_ms),
+        baseline: format!("{:.0} native hyper (p99 {:.2} ms)", native.rps, native.p99_ms),
+        ratio: Some(edge.rps / native.rps),
+        target: target.into(),
+    })
+}
+
+fn http_load(url: &str, extra: &[&str]) -> anyhow::Result<Load> {
+    let mut command = Command::new(std::env::current_dir()?.join("target/release/http-load"));
+    let (flags, headers): (Vec<&str>, Vec<&str>) = extra.iter().partition(|e| e.starts_with("--"));
+    command.args(&flags).args([url, CONNECTIONS, SECONDS]).args(&headers);
+    let result: Value = serde_json::from_str(&output(&mut command)?)?;
+    if result["errors"].as_u64().unwrap_or(0) > 0 {
+        eprintln!("bench: {} errors loading {url}", result["errors"]);
+    }
+    let number = |name: &str| result[name].as_f64().unwrap_or(0.0);
+    Ok(Load { rps: number("rps"), p50_ms: number("p50_ms"), p99_ms: number("p99_ms") })
+}
+
+fn redis_incr_rps(redis_url: &str) -> anyhow::Result<f64> {
+    let port = redis_url.rsplit(':').next().context("a Redis URL with a port")?;
+    let out = output(Command::new("redis-benchmark").args([
+        "-p",
+        port,
+        "-t",
+        "incr",
+        "-n",
+        "200000",
+        "-c",
+        CONNECTIONS,
+        "--csv",
+    ]))?;
+    // "test","rps",...  then  "INCR","67567.57",...
+    out.lines()
+        .find(|line| line.starts_with("\"INCR\""))
+        .and_then(|line| line.split(',').nth(1))
+        .and_then(|rps| rps.trim_matches('"').parse().ok())
+        .with_context(|| format!("unexpected redis-benchmark output: {out}"))
+}
+
+/// The same hold and release UPDATEs the origin runs, on random seats of
+/// `event`, as fast as Postgres takes them.
+fn pgbench_hold_cycles(
+    postgres: &Postgres,
+    database_url: &str,
+    event: &str,
+    scratch: &Path,
+) -> anyhow::Result<f64> {
+    output(Command::new("psql").args([
+        database_url,
+        "-qc",
+        &format!(
+            "DROP TABLE IF EXISTS bench_seats; CREATE TABLE bench_seats AS
+         SELECT row_number() OVER (ORDER BY seat_id) AS n, seat_id FROM inventory WHERE event_id = '{event}';
+         CREATE UNIQUE INDEX ON bench_seats (n);"
+        ),
+    ]))?;
+    let seats =
+        output(Command::new("psql").args([database_url, "-tAc", "SELECT count(*) FROM bench_seats"]))?;
+    let seats = seats.trim();
+    let script = scratch.join("hold.sql");
+    std::fs::write(&script, format!(
+        "\\set n random(1, {seats})
+UPDATE inventory i SET status = 'HELD', hold_id = gen_random_uuid(), held_until = now() + interval '10 minutes', version = version + 1 FROM bench_seats b WHERE b.n = :n AND i.event_id = '{event}' AND i.seat_id = b.seat_id AND (i.status = 'AVAILABLE' OR (i.status = 'HELD' AND i.held_until < now()));
+UPDATE inventory i SET status = 'AVAILABLE', hold_id = NULL, held_until = NULL, version = version + 1 FROM bench_seats b WHERE b.n = :n AND i.event_id = '{event}' AND i.seat_id = b.seat_id AND i.status = 'HELD';
+"))?;
+    let out = output(
+        postgres
+            .pgbench()
+            .args(["-n", "-c", CONNECTIONS, "-j", "2", "-T", SECONDS, "-f"])
+            .arg(&script)
+            .arg(database_url),
+    )?;
+    // Each transaction is one hold and one release: one cycle.
+    out.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("unexpected pgbench output: {out}"))
+}
+
+fn k6_summary(root: &Path, scratch: &Path, script: &str, env: &[(&str, &str)]) -> anyhow::Result<Value> {
+    let summary = scratch.join("summary.json");
+    let mut command = Command::new("k6");
+    command.args(["run", "--quiet", "--no-usage-report", "--summary-export"]).arg(&summary);
+    for (name, value) in env {
+        command.args(["-e", &format!("{name}={value}")]);
+    }
+    let status = command.arg(root.join(script)).status()?;
+    if !status.success() {
+        eprintln!("bench: {script} missed a threshold ({status}); its numbers are reported anyway");
+    }
+    Ok(serde_json::from_slice(&std::fs::read(&summary)?)?)
+}
+
+fn curl(args: &[&str]) -> anyhow::Result<String> {
+    output(Command::new("curl").args(["-sS", "--fail-with-body"]).args(args))
+}
+
+/// The body of a GET, over HTTP/1.0 so it ends with the connection.
+fn http_get(url: &str) -> anyhow::Result<Vec<u8>> {
+    let rest = url.strip_prefix("http://").context("an http:// URL")?;
+    let (authority, path) =
+        rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let mut stream = TcpStream::connect(authority)?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\nAccept: text/html\r\n\r\n")?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").context("an HTTP response")?;
+    Ok(response[split + 4..].to_vec())
+}
+
+fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmHWM in /proc/<pid>/status")
+}
+
+fn render(rows: &[Row], check: &str) -> anyhow::Result<String> {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']))
+        .unwrap_or("unknown CPU");
+    let memory = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_gib = memory
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024 / 1024);
+    let date = output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))?.trim().to_owned();
+    let mut out = String::new();
+    writeln!(out, "## Benchmark, {date}")?;
+    writeln!(
+        out,
+        "\n{cpus} × {model}, {memory_gib} GiB; everything on loopback on this one machine; {CONNECTIONS} connections, {SECONDS} s per measurement.\n"
+    )?;
+    writeln!(out, "| measurement | result | baseline (same run) | ratio | target |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for row in rows {
+        let ratio = row.ratio.map_or("—".to_owned(), |r| format!("{:.0}%", r * 100.0));
+        writeln!(out, "| {} | {} | {} | {ratio} | {} |", row.what, row.result, row.baseline, row.target)?;
+    }
+    writeln!(out, "\nInvariant check after the flash sale:\n\n```\n{}```", check)?;
+    Ok(out)
+}
