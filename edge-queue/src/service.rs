@@ -160,15 +160,14 @@ impl<R: Runtime> Room<'_, R> {
 
     // ---- credentials -------------------------------------------------------
 
+    fn bearer(&self) -> Option<String> {
+        let authorization = self.incoming.request.headers().get(header::AUTHORIZATION)?;
+        authorization.to_str().ok()?.strip_prefix("Bearer ").map(str::to_owned)
+    }
+
     /// Tokens the visitor presented: the bearer token, then the cookie.
     fn presented(&self, cookie: &str) -> Vec<String> {
-        let headers = self.incoming.request.headers();
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_owned);
-        bearer.into_iter().chain(cookie_value(headers, cookie)).collect()
+        self.bearer().into_iter().chain(cookie_value(self.incoming.request.headers(), cookie)).collect()
     }
 
     /// The first presented token of `kind` for `event` that verifies.
@@ -510,10 +509,10 @@ impl<R: Runtime> Room<'_, R> {
     /// Reservation and order paths name no event: the origin knows it and
     /// checks the token's event itself. Here a presented token must verify.
     async fn gate_by_origin(&self) -> Result<Response, Problem> {
-        let headers = self.incoming.request.headers();
-        let mut presented: Vec<String> = self.presented("");
-        presented
-            .extend(cookies(headers).filter(|(name, _)| name.starts_with(ACCESS_PREFIX)).map(|(_, v)| v));
+        let access_cookies = cookies(self.incoming.request.headers())
+            .filter(|(name, _)| name.starts_with(ACCESS_PREFIX))
+            .map(|(_, value)| value);
+        let presented: Vec<String> = self.bearer().into_iter().chain(access_cookies).collect();
         let verifier = self.config.keys.verifier();
         let mut valid = Vec::new();
         let mut refusal = None;

@@ -144,10 +144,6 @@ impl<'a, R: Runtime> Store<'a, R> {
         Self { runtime, redis, origin_url }
     }
 
-    pub fn redis(&self) -> &Redis<'a, R> {
-        &self.redis
-    }
-
     /// The event's settings, frontier and pre-queue: from memory if fresh,
     /// else one `MGET`; settings missing from Redis come from the origin.
     pub async fn view(&self, event: &str) -> Result<View, StoreError> {

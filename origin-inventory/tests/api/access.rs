@@ -94,12 +94,7 @@ async fn the_token_names_the_buyer_and_a_release_reports_the_session_ended() {
     let app = spawn_app().await;
     let event = queued_event(&app).await;
     let token = access_token(&test_keyring(), &event, "visitor-42", in_ten_minutes());
-    let section: String =
-        sqlx::query_scalar("SELECT section_id::text FROM inventory WHERE event_id = $1::uuid LIMIT 1")
-            .bind(&event)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let section = app.a_section_of(&event).await;
     // The buyer header is ignored: the verified token names the buyer.
     let response = app
         .client

@@ -91,6 +91,15 @@ impl TestApp {
             .unwrap();
     }
 
+    /// The id of one section of `event`'s venue.
+    pub async fn a_section_of(&self, event: &str) -> String {
+        sqlx::query_scalar("SELECT section_id::text FROM inventory WHERE event_id = $1::uuid LIMIT 1")
+            .bind(event)
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.organizer(&self.key, reqwest::Method::POST, path, Some(body)).await
     }

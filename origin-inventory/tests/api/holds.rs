@@ -121,12 +121,7 @@ async fn five_hundred_concurrent_holds_on_fifty_seats_never_share_a_seat() {
 async fn best_available_spreads_a_crowd_over_free_seats() {
     let app = spawn_app().await;
     let (event, _) = event_with_seats(&app, 5, json!({})).await;
-    let section: String =
-        sqlx::query_scalar("SELECT section_id::text FROM inventory WHERE event_id = $1::text::uuid LIMIT 1")
-            .bind(&event)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let section = app.a_section_of(&event).await;
     let (app_ref, event_ref, section_ref) = (&app, &event, &section);
     let answers = join_all((0..30).map(|i| async move {
         let body = json!({"client_reservation_id": Uuid::new_v4(), "section_id": section_ref, "quantity": 2});

@@ -15,12 +15,7 @@ fn count(report: &origin_inventory::invariants::Report, name: &str) -> usize {
 async fn a_clean_sale_passes_and_each_kind_of_damage_is_caught() {
     let app = spawn_app().await;
     let event = app.on_sale_event(json!({})).await["id"].as_str().unwrap().to_owned();
-    let section: String =
-        sqlx::query_scalar("SELECT section_id::text FROM inventory WHERE event_id = $1::uuid LIMIT 1")
-            .bind(&event)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let section = app.a_section_of(&event).await;
     let (status, hold) = app
         .hold(
             "b1",
