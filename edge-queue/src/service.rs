@@ -16,7 +16,10 @@ use queue_core::page::{Puzzle, waiting_room};
 use queue_core::pow;
 use queue_core::settings::Phase;
 use queue_core::status::{State, Status, checkout_path, refresh_after_seconds};
-use queue_tokens::{AccessClaims, ChallengeClaims, Claims, Kind, QueueClaims, TokenError};
+use queue_tokens::{
+    ACCESS_COOKIE_PREFIX, AccessClaims, ChallengeClaims, Claims, Kind, QueueClaims, SESSION_ENDED_HEADER,
+    TokenError,
+};
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -24,9 +27,6 @@ use crate::store::{Claim, Store, StoreError, Ticket, View};
 
 type Response = http::Response<Vec<u8>>;
 
-/// The origin's signal that a checkout session is over (order placed,
-/// hold released): its value is the event id.
-const SESSION_ENDED: &str = "stampede-session-ended";
 /// How long a proof-of-work challenge may take to solve.
 const CHALLENGE_SECONDS: i64 = 120;
 
@@ -282,14 +282,7 @@ impl<R: Runtime> Room<'_, R> {
     async fn challenge(&self, event: &str) -> Result<Response, Problem> {
         let view = self.store.view(event).await?;
         let bits = view.settings.pow_difficulty.min(pow::MAX_BITS);
-        let claims = ChallengeClaims {
-            iss: self.config.keys.issuer().to_owned(),
-            aud: event.to_owned(),
-            exp: self.now_s() + CHALLENGE_SECONDS,
-            jti: hex(&self.runtime.random()[..16]),
-            bits,
-        };
-        let challenge = self.config.keys.sign(Kind::Challenge, &claims);
+        let challenge = self.challenge_token(event, bits);
         Ok(json(StatusCode::OK, &serde_json::json!({ "challenge": challenge, "bits": bits })))
     }
 
@@ -510,7 +503,7 @@ impl<R: Runtime> Room<'_, R> {
     /// checks the token's event itself. Here a presented token must verify.
     async fn gate_by_origin(&self) -> Result<Response, Problem> {
         let access_cookies = cookies(self.incoming.request.headers())
-            .filter(|(name, _)| name.starts_with(ACCESS_PREFIX))
+            .filter(|(name, _)| name.starts_with(ACCESS_COOKIE_PREFIX))
             .map(|(_, value)| value);
         let presented: Vec<String> = self.bearer().into_iter().chain(access_cookies).collect();
         let verifier = self.config.keys.verifier();
@@ -617,7 +610,7 @@ impl<R: Runtime> Room<'_, R> {
         }
         let outbound = outbound.body(request.body().clone()).expect("a valid request");
         let mut answer = self.runtime.send(outbound).await.map_err(|e| StoreError::Origin(e.to_string()))?;
-        if let Some(ended) = answer.headers_mut().remove(SESSION_ENDED)
+        if let Some(ended) = answer.headers_mut().remove(SESSION_ENDED_HEADER)
             && let Some(session) = sessions.iter().find(|s| ended.as_bytes() == s.aud.as_bytes())
         {
             self.store.end_session(&session.aud, &session.sub).await?;
@@ -653,14 +646,12 @@ impl<R: Runtime> Room<'_, R> {
     }
 }
 
-const ACCESS_PREFIX: &str = "stampede_access_";
-
 fn queue_cookie(event: &str) -> String {
     format!("stampede_queue_{event}")
 }
 
 fn access_cookie(event: &str) -> String {
-    format!("{ACCESS_PREFIX}{event}")
+    format!("{ACCESS_COOKIE_PREFIX}{event}")
 }
 
 fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (String, String)> + '_ {

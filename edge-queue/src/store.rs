@@ -257,8 +257,8 @@ impl<'a, R: Runtime> Store<'a, R> {
                 ])
                 .await?;
             let mut reads = reads.into_iter();
-            let issued = prequeue_size + reads.next().expect("two replies")?.as_u64_lenient();
-            let active = reads.next().expect("two replies")?.as_u64_lenient();
+            let issued = prequeue_size + count(&reads.next().expect("two replies")?);
+            let active = count(&reads.next().expect("two replies")?);
             let step = frontier.step(&limits, now, issued, active);
             if step.newly_admitted == 0 {
                 return Ok(frontier);
@@ -345,7 +345,7 @@ impl<'a, R: Runtime> Store<'a, R> {
             .redis
             .pipeline(&[vec!["INCR".into(), key.clone()], vec!["EXPIRE".into(), key, "120".into()]])
             .await?;
-        Ok(replies.into_iter().next().expect("two replies")?.as_u64_lenient())
+        Ok(count(&replies.into_iter().next().expect("two replies")?))
     }
 
     /// Marks a proof-of-work challenge spent; false if it already was.
@@ -378,9 +378,9 @@ impl<'a, R: Runtime> Store<'a, R> {
             .await?;
         let mut replies = replies.into_iter().map(|r| r.map_err(StoreError::from));
         let mut next = || replies.next().expect("five replies");
-        let queued = next()?.as_u64_lenient();
-        let prequeued = next()?.as_u64_lenient();
-        let reserved = next()?.as_u64_lenient();
+        let queued = count(&next()?);
+        let prequeued = count(&next()?);
+        let reserved = count(&next()?);
         let members = next()?;
         let sessions = members.as_array().map_or(0, |m| {
             m.iter().filter(|v| v.as_str().is_some_and(|s| s.starts_with("v:"))).count() as u64
@@ -419,13 +419,7 @@ fn prequeue(size: Option<u64>, seed: Option<&str>) -> Result<Option<Prequeue>, S
     }
 }
 
-trait Lenient {
-    /// A count that may be missing (`nil` counts as zero).
-    fn as_u64_lenient(&self) -> u64;
-}
-
-impl Lenient for Value {
-    fn as_u64_lenient(&self) -> u64 {
-        as_u64(self).unwrap_or(0)
-    }
+/// A count that may be missing (`nil` counts as zero).
+fn count(value: &Value) -> u64 {
+    as_u64(value).unwrap_or(0)
 }

@@ -12,16 +12,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use queue_tokens::{AccessClaims, Kind, TokenError, Verifier};
+use queue_tokens::{ACCESS_COOKIE_PREFIX, AccessClaims, Kind, SESSION_ENDED_HEADER, TokenError, Verifier};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::metrics::Outcome;
-
-pub const SESSION_ENDED: &str = "stampede-session-ended";
-const ACCESS_COOKIE_PREFIX: &str = "stampede_access_";
 
 /// A checkout resource and how to find the event it belongs to.
 enum Protected<'a> {
@@ -95,7 +92,7 @@ pub async fn require_access(State(state): State<AppState>, mut request: Request,
     let mut response = next.run(request).await;
     if resource.ends_session() && matches!(response.status().as_u16(), 200 | 201 | 204) {
         let value = HeaderValue::from_str(&event.to_string()).expect("a UUID is a header value");
-        response.headers_mut().insert(SESSION_ENDED, value);
+        response.headers_mut().insert(SESSION_ENDED_HEADER, value);
     }
     response
 }
