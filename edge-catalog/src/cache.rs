@@ -1,21 +1,25 @@
-//! The shared page cache in Redis (over Upstash REST), with one refresher
-//! per page: of many requests that find a page stale, one takes a short
-//! lock and asks the origin while the others serve the stale copy, or wait
-//! briefly for the fresh one when there is no copy at all. If the origin
-//! fails, the last good page is served and marked so. Without Redis (or if
-//! it fails), pages come straight from the origin.
+//! The shared page cache, with one refresher per page: of many requests
+//! that find a page stale, one takes a short lock in Redis (over Upstash
+//! REST) and reads the catalog while the others serve the stale copy, or
+//! wait briefly for the fresh one when there is no copy at all. If the read
+//! fails, the last good page is served and marked so. Without a store (or
+//! if it fails), pages are rendered on every request.
+//!
+//! Pages live in a [`PageStore`]: Redis everywhere ([`RedisPages`]), the
+//! Cache API of the colo on Workers. The catalog version, which the origin
+//! bumps on every organizer change, always comes from Redis.
 
 use edge_core::page_cache::{CachedPage, Freshness, VERSION_KEY, lock_key, page_key};
 use edge_platform::Runtime;
-use edge_platform::redis::Redis;
+use edge_platform::redis::{Redis, RedisError};
 use serde_json::Value;
 
-use crate::service::Config;
+use crate::source::{CatalogRead, CatalogSource, ReadError};
 
 /// How long a refresher may hold the lock.
 const LOCK_MS: &str = "5000";
 /// How long pages are kept for stale serving after they stop being fresh.
-const KEEP_SECONDS: &str = "600";
+pub const KEEP_SECONDS: u32 = 600;
 /// How long a request without any copy waits for the refresher.
 const WAIT_STEPS: u32 = 40;
 const WAIT_STEP_MS: u64 = 50;
@@ -36,65 +40,122 @@ pub struct Rendered {
     pub source: Source,
 }
 
-pub enum RenderError {
-    NotFound,
-    Origin,
+/// Where rendered pages are kept, beside the catalog version.
+pub trait PageStore {
+    /// The current catalog version and the page under `key`.
+    fn lookup(&self, key: &str) -> impl Future<Output = Result<(String, Option<CachedPage>), StoreError>>;
+    fn keep(&self, key: &str, page: &CachedPage) -> impl Future<Output = Result<(), StoreError>>;
 }
 
-pub struct PageCache<'a, R> {
+#[derive(Debug, thiserror::Error)]
+#[error("page store: {0}")]
+pub struct StoreError(pub String);
+
+impl From<RedisError> for StoreError {
+    fn from(e: RedisError) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+/// Pages in Redis next to the version: one round trip per lookup.
+pub struct RedisPages<'a, R> {
+    pub redis: Redis<'a, R>,
+}
+
+impl<R: Runtime> PageStore for RedisPages<'_, R> {
+    async fn lookup(&self, key: &str) -> Result<(String, Option<CachedPage>), StoreError> {
+        let replies = self
+            .redis
+            .pipeline(&[vec!["GET".into(), VERSION_KEY.into()], vec!["GET".into(), key.to_owned()]])
+            .await?;
+        let mut replies = replies.into_iter();
+        let version = version_of(replies.next().expect("two replies")?);
+        let page =
+            replies.next().expect("two replies")?.as_str().and_then(|json| serde_json::from_str(json).ok());
+        Ok((version, page))
+    }
+
+    async fn keep(&self, key: &str, page: &CachedPage) -> Result<(), StoreError> {
+        let json = serde_json::to_string(page).expect("a page serializes");
+        self.redis.command(&["SET", key, &json, "EX", &KEEP_SECONDS.to_string()]).await?;
+        Ok(())
+    }
+}
+
+/// The catalog version from Redis; "0" before the first organizer change.
+pub async fn catalog_version<R: Runtime>(redis: &Redis<'_, R>) -> Result<String, StoreError> {
+    Ok(version_of(redis.command(&["GET", VERSION_KEY]).await?))
+}
+
+fn version_of(reply: Value) -> String {
+    match reply {
+        Value::String(v) => v,
+        Value::Number(n) => n.to_string(),
+        _ => "0".to_owned(),
+    }
+}
+
+/// What a page cache works with on a given platform.
+pub struct Backends<'a, R, S, C> {
+    /// For the refresh lock; without Redis, every request that finds a
+    /// stale page refreshes it.
+    pub redis: Option<Redis<'a, R>>,
+    pub store: Option<S>,
+    pub source: C,
+}
+
+pub struct PageCache<'a, R, S, C> {
     runtime: &'a R,
-    config: &'a Config,
-    redis: Option<Redis<'a, R>>,
+    fresh_ms: i64,
+    backends: Backends<'a, R, S, C>,
 }
 
-impl<'a, R: Runtime> PageCache<'a, R> {
-    pub fn new(runtime: &'a R, config: &'a Config) -> Self {
-        let redis = config.redis.as_ref().map(|(url, token)| Redis::new(runtime, url, token));
-        Self { runtime, config, redis }
+impl<'a, R: Runtime, S: PageStore, C: CatalogSource> PageCache<'a, R, S, C> {
+    pub fn new(runtime: &'a R, cache_seconds: u32, backends: Backends<'a, R, S, C>) -> Self {
+        Self { runtime, fresh_ms: i64::from(cache_seconds) * 1000, backends }
     }
 
     pub async fn get_or_render(
         &self,
-        origin_path: &str,
+        read: &CatalogRead,
         content_type: &str,
         render: impl Fn(&[u8]) -> Option<Vec<u8>>,
-    ) -> Result<Rendered, RenderError> {
-        let Some(redis) = &self.redis else {
-            return self
-                .render_from_origin(origin_path, content_type, &render)
-                .await
-                .map(|body| self.fresh(body, content_type));
+    ) -> Result<Rendered, ReadError> {
+        let Some(store) = &self.backends.store else {
+            return self.render(read, &render).await.map(|body| self.fresh(body, content_type));
         };
-        let key = page_key(origin_path, content_type);
-        let (version, cached) = match self.lookup(redis, &key).await {
+        let key = page_key(&read.origin_path(), content_type);
+        let (version, cached) = match store.lookup(&key).await {
             Ok(found) => found,
             Err(e) => {
-                eprintln!("page cache unavailable, going to the origin: {e}");
-                let body = self.render_from_origin(origin_path, content_type, &render).await?;
+                self.runtime.log(&format!("page cache unavailable, reading the catalog directly: {e}"));
+                let body = self.render(read, &render).await?;
                 return Ok(self.fresh(body, content_type));
             }
         };
         let now = self.runtime.now_ms();
-        let fresh_ms = i64::from(self.config.cache_seconds) * 1000;
         if let Some(page) = &cached
-            && page.freshness(&version, now, fresh_ms) == Freshness::Fresh
+            && page.freshness(&version, now, self.fresh_ms) == Freshness::Fresh
         {
             return Ok(self.served(page, Source::Hit));
         }
         let lock = lock_key(&key);
-        let refresher = matches!(
-            redis.command(&["SET", &lock, "1", "NX", "PX", LOCK_MS]).await,
-            Ok(Value::String(ok)) if ok == "OK"
-        );
+        let refresher = match &self.backends.redis {
+            Some(redis) => matches!(
+                redis.command(&["SET", &lock, "1", "NX", "PX", LOCK_MS]).await,
+                Ok(Value::String(ok)) if ok == "OK"
+            ),
+            None => true,
+        };
         if !refresher {
             if let Some(page) = &cached {
                 return Ok(self.served(page, Source::Stale));
             }
-            if let Some(page) = self.wait_for(redis, &key).await {
+            if let Some(page) = self.wait_for(store, &key).await {
                 return Ok(self.served(&page, Source::Hit));
             }
         }
-        let result = self.render_from_origin(origin_path, content_type, &render).await;
+        let result = self.render(read, &render).await;
         if let Ok(body) = &result {
             let page = CachedPage {
                 version,
@@ -102,75 +163,38 @@ impl<'a, R: Runtime> PageCache<'a, R> {
                 content_type: content_type.to_owned(),
                 body: String::from_utf8_lossy(body).into_owned(),
             };
-            let json = serde_json::to_string(&page).expect("a page serializes");
-            if let Err(e) = redis.command(&["SET", &key, &json, "EX", KEEP_SECONDS]).await {
-                eprintln!("cannot store a page: {e}");
+            if let Err(e) = store.keep(&key, &page).await {
+                self.runtime.log(&format!("cannot store a page: {e}"));
             }
         }
-        if refresher {
+        if refresher && let Some(redis) = &self.backends.redis {
             let _ = redis.command(&["DEL", &lock]).await;
         }
         match (result, cached) {
             (Ok(body), _) => Ok(self.fresh(body, content_type)),
-            (Err(RenderError::Origin), Some(page)) => Ok(self.served(&page, Source::StaleIfError)),
+            (Err(ReadError::Unavailable), Some(page)) => Ok(self.served(&page, Source::StaleIfError)),
             (Err(e), _) => Err(e),
         }
     }
 
-    /// The current catalog version and the cached page, in one round trip.
-    async fn lookup(
-        &self,
-        redis: &Redis<'a, R>,
-        key: &str,
-    ) -> Result<(String, Option<CachedPage>), edge_platform::redis::RedisError> {
-        let replies = redis
-            .pipeline(&[vec!["GET".into(), VERSION_KEY.into()], vec!["GET".into(), key.to_owned()]])
-            .await?;
-        let mut replies = replies.into_iter();
-        let version = match replies.next().expect("two replies")? {
-            Value::String(v) => v,
-            Value::Number(n) => n.to_string(),
-            _ => "0".to_owned(),
-        };
-        let page =
-            replies.next().expect("two replies")?.as_str().and_then(|json| serde_json::from_str(json).ok());
-        Ok((version, page))
-    }
-
     /// Polls briefly for the page another request is rendering.
-    async fn wait_for(&self, redis: &Redis<'a, R>, key: &str) -> Option<CachedPage> {
+    async fn wait_for(&self, store: &S, key: &str) -> Option<CachedPage> {
         for _ in 0..WAIT_STEPS {
             self.runtime.sleep_ms(WAIT_STEP_MS).await;
-            if let Ok(Value::String(json)) = redis.command(&["GET", key]).await {
-                return serde_json::from_str(&json).ok();
+            if let Ok((_, Some(page))) = store.lookup(key).await {
+                return Some(page);
             }
         }
         None
     }
 
-    async fn render_from_origin(
+    async fn render(
         &self,
-        origin_path: &str,
-        content_type: &str,
+        read: &CatalogRead,
         render: &impl Fn(&[u8]) -> Option<Vec<u8>>,
-    ) -> Result<Vec<u8>, RenderError> {
-        let url = format!("{}{origin_path}", self.config.origin_url);
-        let request = http::Request::get(url).header("accept", "application/json").body(Vec::new());
-        let response = match self.runtime.send(request.expect("a valid request")).await {
-            Ok(response) => response,
-            Err(e) => {
-                eprintln!("origin request failed: {e}");
-                return Err(RenderError::Origin);
-            }
-        };
-        match response.status().as_u16() {
-            200 => render(response.body()).ok_or(RenderError::Origin),
-            404 => Err(RenderError::NotFound),
-            status => {
-                eprintln!("origin answered {status} for {origin_path} ({content_type})");
-                Err(RenderError::Origin)
-            }
-        }
+    ) -> Result<Vec<u8>, ReadError> {
+        let json = self.backends.source.read(read).await?;
+        render(&json).ok_or(ReadError::Unavailable)
     }
 
     fn fresh(&self, body: Vec<u8>, content_type: &str) -> Rendered {

@@ -1,22 +1,79 @@
-//! `edge-catalog`: the event catalog at the edge, as a Spin component.
+//! `edge-catalog`: the event catalog at the edge.
 //!
 //! Routes (see `spin.toml`): `/` and `/events` (HTML list), `/events/{id}`
 //! (HTML event page), `/api/v1/events[/{id}]` (JSON). Data comes from the
 //! origin at `ORIGIN_URL`; rendering and validation live in `edge-core`.
 //! Rendered pages are shared through Redis (`UPSTASH_REDIS_REST_URL`,
 //! [`cache`]); every answer carries an `ETag` and a `Cache-Control` that lets
-//! shared caches keep it for `CACHE_SECONDS`.
+//! shared caches keep it for `CACHE_SECONDS`. The entry points below only
+//! hand requests to [`service`]: one for Spin (feature `spin`), one for
+//! Cloudflare Workers (feature `workers`).
 
 pub mod cache;
 pub mod service;
+pub mod source;
 
-use edge_platform::spin::{Wasi, serve};
-use spin_sdk::http::{IncomingRequest, ResponseOutparam};
-use spin_sdk::http_component;
+#[cfg(feature = "spin")]
+mod spin_component {
+    use edge_platform::spin::{Wasi, serve};
+    use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+    use spin_sdk::http_component;
 
-#[http_component]
-async fn handle(request: IncomingRequest, out: ResponseOutparam) {
-    let config = service::Config::from_env();
-    serve(request, out, |incoming| async move { service::handle(&Wasi, &config, &incoming.request).await })
+    use crate::service::{Config, handle};
+
+    #[http_component]
+    async fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
+        let config = Config::from_runtime(&Wasi);
+        serve(request, out, |incoming| async move { handle(&Wasi, &config, &incoming.request).await }).await
+    }
+}
+
+#[cfg(feature = "workers")]
+mod cloudflare;
+
+#[cfg(feature = "workers")]
+mod worker_entry {
+    use edge_platform::workers::{Fetch, serve};
+    use worker::Cache;
+
+    use crate::cache::Backends;
+    use crate::cloudflare::{CachePages, Hyperdrive};
+    use crate::service::{Config, handle_with, serves};
+
+    /// The binding names `wrangler.toml` gives Hyperdrive (optional) and the
+    /// edge-queue Worker.
+    const HYPERDRIVE: &str = "HYPERDRIVE";
+    const QUEUE: &str = "QUEUE";
+
+    #[worker::event(fetch)]
+    async fn fetch(
+        request: worker::Request,
+        env: worker::Env,
+        _: worker::Context,
+    ) -> worker::Result<worker::Response> {
+        if !serves(&request.path()) {
+            return env.service(QUEUE)?.fetch_request(request).await;
+        }
+        let hyperdrive = env.hyperdrive(HYPERDRIVE).ok();
+        let runtime = Fetch::new(env);
+        let config = Config::from_runtime(&runtime);
+        let store = CachePages { cache: Cache::default(), redis: config.redis(&runtime) };
+        let redis = config.redis(&runtime);
+        let (runtime, config) = (&runtime, &config);
+        serve(request, |incoming| async move {
+            let request = &incoming.request;
+            let store = Some(store);
+            match hyperdrive {
+                Some(binding) => {
+                    let source = Hyperdrive { binding, fallback: config.origin(runtime) };
+                    handle_with(runtime, config, request, Backends { redis, store, source }).await
+                }
+                None => {
+                    let source = config.origin(runtime);
+                    handle_with(runtime, config, request, Backends { redis, store, source }).await
+                }
+            }
+        })
         .await
+    }
 }

@@ -9,7 +9,10 @@ use edge_core::query::ListQuery;
 use edge_platform::Runtime;
 use http::{HeaderValue, Method, StatusCode, header};
 
-use crate::cache::{PageCache, Rendered, Source};
+use edge_platform::redis::Redis;
+
+use crate::cache::{Backends, PageCache, PageStore, RedisPages, Rendered, Source};
+use crate::source::{CatalogRead, CatalogSource, OriginApi, ReadError};
 
 type Response = http::Response<Vec<u8>>;
 
@@ -22,8 +25,30 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    pub fn redis<'a, R: Runtime>(&'a self, runtime: &'a R) -> Option<Redis<'a, R>> {
+        self.redis.as_ref().map(|(url, token)| Redis::new(runtime, url, token))
+    }
+
+    /// Pages in Redis, data from the origin: what every platform can do.
+    pub fn backends<'a, R: Runtime>(
+        &'a self,
+        runtime: &'a R,
+    ) -> Backends<'a, R, RedisPages<'a, R>, OriginApi<'a, R>> {
+        Backends {
+            redis: self.redis(runtime),
+            store: self.redis(runtime).map(|redis| RedisPages { redis }),
+            source: self.origin(runtime),
+        }
+    }
+
+    pub fn origin<'a, R: Runtime>(&'a self, runtime: &'a R) -> OriginApi<'a, R> {
+        OriginApi { runtime, origin_url: &self.origin_url }
+    }
+}
+
+impl Config {
+    pub fn from_runtime(runtime: &impl Runtime) -> Self {
+        let var = |name: &str| runtime.var(name);
         Self {
             origin_url: var("ORIGIN_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
             cache_seconds: var("CACHE_SECONDS").and_then(|s| s.parse().ok()).unwrap_or(5),
@@ -69,58 +94,92 @@ impl Problem {
     }
 }
 
+/// Serves `request` with pages in Redis and data from the origin.
 pub async fn handle<R: Runtime>(runtime: &R, config: &Config, request: &http::Request<Vec<u8>>) -> Response {
+    handle_with(runtime, config, request, config.backends(runtime)).await
+}
+
+/// Serves `request` with the given page store and catalog source.
+pub async fn handle_with<R: Runtime, S: PageStore, C: CatalogSource>(
+    runtime: &R,
+    config: &Config,
+    request: &http::Request<Vec<u8>>,
+    backends: Backends<'_, R, S, C>,
+) -> Response {
     let api = request.uri().path().starts_with("/api/");
-    match serve(runtime, config, request, api).await {
+    match serve(runtime, config, request, api, backends).await {
         Ok(response) => response,
         Err(problem) => problem.respond(api),
     }
 }
 
-async fn serve<R: Runtime>(
+enum Route<'a> {
+    List,
+    Event(&'a str),
+}
+
+/// The catalog's paths, as `spin.toml` routes them here.
+fn route(path: &str) -> Option<Route<'_>> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [""] | ["events"] | ["api", "v1", "events"] => Some(Route::List),
+        ["events", id] | ["api", "v1", "events", id] => Some(Route::Event(id)),
+        _ => None,
+    }
+}
+
+/// Whether `path` is the catalog's; a front door that is not routed by
+/// `spin.toml` (the Workers build) hands other paths to the waiting room.
+pub fn serves(path: &str) -> bool {
+    route(path).is_some()
+}
+
+async fn serve<R: Runtime, S: PageStore, C: CatalogSource>(
     runtime: &R,
     config: &Config,
     request: &http::Request<Vec<u8>>,
     api: bool,
+    backends: Backends<'_, R, S, C>,
 ) -> Result<Response, Problem> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Err(Problem::MethodNotAllowed);
     }
-    let path = request.uri().path();
     let query = request.uri().query().unwrap_or("");
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (origin_path, list) = match segments.as_slice() {
-        [""] | ["events"] | ["api", "v1", "events"] => {
-            let list = ListQuery::parse(query).map_err(|e| Problem::InvalidQuery(e.to_string()))?;
-            (format!("/api/v1/events?{}", list.canonical()), Some(list))
+    let read = match route(request.uri().path()) {
+        Some(Route::List) => {
+            CatalogRead::List(ListQuery::parse(query).map_err(|e| Problem::InvalidQuery(e.to_string()))?)
         }
-        ["events", id] | ["api", "v1", "events", id] => match uuid::Uuid::parse_str(id) {
-            Ok(id) => (format!("/api/v1/events/{id}"), None),
+        Some(Route::Event(id)) => match uuid::Uuid::parse_str(id) {
+            Ok(id) => CatalogRead::Event(id),
             Err(_) => return Err(Problem::NotFound("event")),
         },
-        _ => return Err(Problem::NotFound("page")),
+        None => return Err(Problem::NotFound("page")),
     };
     let content_type = if api { "application/json" } else { "text/html; charset=utf-8" };
+    let now = chrono::DateTime::from_timestamp_millis(runtime.now_ms())
+        .expect("the clock is within chrono's range");
     let render = |json: &[u8]| -> Option<Vec<u8>> {
         if api {
             return Some(json.to_vec());
         }
-        let html = match &list {
-            Some(query) => serde_json::from_slice::<EventList>(json).map(|l| list_page(&l, query)),
-            None => serde_json::from_slice::<Event>(json).map(|e| event_page(&e)),
+        let html = match &read {
+            CatalogRead::List(query) => {
+                serde_json::from_slice::<EventList>(json).map(|l| list_page(&l, query))
+            }
+            CatalogRead::Event(_) => serde_json::from_slice::<Event>(json).map(|e| event_page(&e, now)),
         };
-        html.map_err(|e| eprintln!("unexpected origin JSON: {e}")).ok().map(String::into_bytes)
+        html.map_err(|e| runtime.log(&format!("unexpected origin JSON: {e}"))).ok().map(String::into_bytes)
     };
-    let cache = PageCache::new(runtime, config);
-    let rendered = cache.get_or_render(&origin_path, content_type, render).await?;
+    let cache = PageCache::new(runtime, config.cache_seconds, backends);
+    let rendered = cache.get_or_render(&read, content_type, render).await?;
     Ok(cacheable(request, config, rendered))
 }
 
-impl From<crate::cache::RenderError> for Problem {
-    fn from(e: crate::cache::RenderError) -> Self {
+impl From<ReadError> for Problem {
+    fn from(e: ReadError) -> Self {
         match e {
-            crate::cache::RenderError::NotFound => Problem::NotFound("event"),
-            crate::cache::RenderError::Origin => Problem::OriginUnavailable,
+            ReadError::NotFound => Problem::NotFound("event"),
+            ReadError::Unavailable => Problem::OriginUnavailable,
         }
     }
 }

@@ -3,11 +3,14 @@
 //! Services are written against [`Runtime`] (outbound HTTP, wall clock,
 //! randomness) and plain `http` types; [`redis::Redis`] speaks the Upstash
 //! REST protocol over that outbound HTTP. Each platform contributes only an
-//! adapter: [`spin`] for Spin and any `wasi:http/proxy` host.
+//! adapter: [`spin`] for Spin and any `wasi:http/proxy` host, [`workers`]
+//! for Cloudflare Workers.
 
 pub mod redis;
 #[cfg(feature = "spin")]
 pub mod spin;
+#[cfg(feature = "workers")]
+pub mod workers;
 
 /// An outbound request that got no HTTP answer.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +18,9 @@ pub mod spin;
 pub struct SendError(pub String);
 
 pub trait Runtime {
+    /// A configuration value (Spin variable, Worker var or secret); unset
+    /// and blank are the same.
+    fn var(&self, name: &str) -> Option<String>;
     fn send(
         &self,
         request: http::Request<Vec<u8>>,
@@ -22,6 +28,8 @@ pub trait Runtime {
     /// Wall-clock time in milliseconds since the epoch.
     fn now_ms(&self) -> i64;
     fn random(&self) -> [u8; 32];
+    /// A line for the operator's log.
+    fn log(&self, message: &str);
     /// Waits without busy-looping (used while another request fills a cache).
     fn sleep_ms(&self, ms: u64) -> impl Future<Output = ()>;
 }
@@ -33,4 +41,15 @@ pub struct Incoming {
     pub client_ip: Option<String>,
     /// Whether the visitor reached us over HTTPS (cookies get `Secure`).
     pub https: bool,
+}
+
+/// The answer to a request the platform could not hand over whole.
+pub fn unreadable_request() -> http::Response<Vec<u8>> {
+    let body = br#"{"error":"invalid_request","message":"the request could not be read"}"#.to_vec();
+    let mut response = http::Response::new(body);
+    *response.status_mut() = http::StatusCode::BAD_REQUEST;
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
 }

@@ -1,5 +1,5 @@
 //! The adapter for Spin and any `wasi:http/proxy` host: outbound HTTP
-//! through `wasi:http`, time and randomness through WASI.
+//! through `wasi:http`, configuration, time and randomness through WASI.
 //!
 //! Requests and responses are converted at the level of `wasi:http`
 //! resources rather than through spin-sdk's `Request`/`Response`, whose
@@ -8,13 +8,18 @@
 
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 
-use crate::{Incoming, Runtime, SendError};
+use crate::{Incoming, Runtime, SendError, unreadable_request};
 
 pub struct Wasi;
 
 impl Runtime for Wasi {
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, SendError> {
         spin_sdk::http::send(request).await.map_err(|e| SendError(e.to_string()))
+    }
+
+    /// Spin maps component variables to environment variables.
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
     }
 
     fn now_ms(&self) -> i64 {
@@ -25,6 +30,10 @@ impl Runtime for Wasi {
         let mut bytes = [0; 32];
         getrandom::fill(&mut bytes).expect("WASI provides randomness");
         bytes
+    }
+
+    fn log(&self, message: &str) {
+        eprintln!("{message}");
     }
 
     async fn sleep_ms(&self, ms: u64) {
@@ -75,13 +84,7 @@ where
         Ok(incoming) => service(incoming).await,
         Err(e) => {
             eprintln!("unreadable request: {e}");
-            let body = br#"{"error":"invalid_request","message":"the request could not be read"}"#.to_vec();
-            let mut response = http::Response::new(body);
-            *response.status_mut() = http::StatusCode::BAD_REQUEST;
-            response
-                .headers_mut()
-                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-            response
+            unreadable_request()
         }
     };
     write_response(out, response).await;

@@ -1,5 +1,7 @@
-//! Configuration from the environment (Spin component variables, Worker vars).
+//! Configuration from the platform (Spin component variables, Worker vars
+//! and secrets).
 
+use edge_platform::Runtime;
 use queue_tokens::{KeyError, Keyring};
 
 pub struct Config {
@@ -24,8 +26,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    pub fn from_runtime(runtime: &impl Runtime) -> Result<Self, ConfigError> {
+        let var = |name: &'static str| runtime.var(name);
         let required = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
         let number = |name: &'static str, default: u64| match var(name) {
             None => Ok(default),

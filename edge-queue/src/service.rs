@@ -9,6 +9,8 @@
 
 use std::sync::OnceLock;
 
+use chrono::{DateTime, Utc};
+
 use edge_platform::redis::Redis;
 use edge_platform::{Incoming, Runtime};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -74,10 +76,10 @@ impl Problem {
         }
     }
 
-    fn into_response(self) -> Response {
+    fn into_response(self, runtime: &impl Runtime) -> Response {
         let (status, code) = self.status_and_code();
         if status.is_server_error() {
-            eprintln!("edge-queue: {self}");
+            runtime.log(&format!("edge-queue: {self}"));
         }
         let mut response = json(status, &serde_json::json!({ "error": code, "message": self.to_string() }));
         if status == StatusCode::TOO_MANY_REQUESTS {
@@ -89,22 +91,22 @@ impl Problem {
 
 /// Read once per instance: deriving the signing keys is not free, and a warm
 /// instance serves many requests.
-fn config() -> Result<&'static Config, Problem> {
+fn config(runtime: &impl Runtime) -> Result<&'static Config, Problem> {
     static CONFIG: OnceLock<Result<Config, String>> = OnceLock::new();
-    match CONFIG.get_or_init(|| Config::from_env().map_err(|e| e.to_string())) {
+    match CONFIG.get_or_init(|| Config::from_runtime(runtime).map_err(|e| e.to_string())) {
         Ok(config) => Ok(config),
         Err(e) => Err(Problem::Config(e.clone())),
     }
 }
 
 pub async fn handle<R: Runtime>(runtime: &R, incoming: Incoming) -> Response {
-    let config = match config() {
+    let config = match config(runtime) {
         Ok(config) => config,
-        Err(problem) => return problem.into_response(),
+        Err(problem) => return problem.into_response(runtime),
     };
     let redis = Redis::new(runtime, &config.redis_url, &config.redis_token);
     let room = Room { runtime, config, store: Store::new(runtime, redis, &config.origin_url), incoming };
-    room.route().await.unwrap_or_else(Problem::into_response)
+    room.route().await.unwrap_or_else(|problem| problem.into_response(runtime))
 }
 
 struct Room<'a, R> {
@@ -156,6 +158,10 @@ impl<R: Runtime> Room<'_, R> {
 
     fn now_s(&self) -> i64 {
         self.runtime.now_ms() / 1000
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.runtime.now_ms()).expect("the clock is within chrono's range")
     }
 
     // ---- credentials -------------------------------------------------------
@@ -232,7 +238,7 @@ impl<R: Runtime> Room<'_, R> {
         view: View,
         body: &JoinBody,
     ) -> Result<(Option<QueueClaims>, View), Problem> {
-        let phase = view.settings.phase(chrono::Utc::now());
+        let phase = view.settings.phase(self.now());
         if !matches!(phase, Phase::Prequeue | Phase::Selling | Phase::Paused) {
             return Ok((None, view));
         }
@@ -295,7 +301,7 @@ impl<R: Runtime> Room<'_, R> {
         }
         match self.ticket(event).await {
             Some(ticket) => self.answer(event, &view, &ticket, None).await,
-            None if view.settings.phase(chrono::Utc::now()) == Phase::Open => {
+            None if view.settings.phase(self.now()) == Phase::Open => {
                 Ok(json(StatusCode::OK, &self.phase_status(event, &view, None)))
             }
             None => Err(Problem::NotInQueue),
@@ -325,7 +331,7 @@ impl<R: Runtime> Room<'_, R> {
 
     /// Where a ticket holder stands now, admitting them if it is their turn.
     async fn standing(&self, event: &str, view: &View, ticket: &QueueClaims) -> Result<Status, Problem> {
-        let now = chrono::Utc::now();
+        let now = self.now();
         let phase = view.settings.phase(now);
         let mut status = self.phase_status(event, view, Some(ticket));
         if !matches!(phase, Phase::Selling | Phase::Paused) {
@@ -379,7 +385,7 @@ impl<R: Runtime> Room<'_, R> {
 
     /// What everyone is told in this phase, before any position is known.
     fn phase_status(&self, event: &str, view: &View, ticket: Option<&QueueClaims>) -> Status {
-        let now = chrono::Utc::now();
+        let now = self.now();
         let mut status = Status::new(State::Waiting, event);
         status.ticket = ticket.map(|t| t.n);
         status.sale_starts_at = view.settings.sale_starts_at.map(|s| s.to_rfc3339());
@@ -476,7 +482,7 @@ impl<R: Runtime> Room<'_, R> {
 
     async fn gate(&self, event: &str) -> Result<Response, Problem> {
         let view = self.store.view(event).await?;
-        if view.settings.phase(chrono::Utc::now()) == Phase::Open {
+        if view.settings.phase(self.now()) == Phase::Open {
             return self.forward(&[]).await;
         }
         if let Ok(Some(access)) = self.access(event).await {

@@ -357,7 +357,7 @@ impl<'a, R: Runtime> Store<'a, R> {
     pub async fn count_rejected(&self, event: &str, reason: &str) {
         if let Err(e) = self.redis.command(&["HINCRBY", &EventKeys::new(event).rejected(), reason, "1"]).await
         {
-            eprintln!("cannot count a rejected token: {e}");
+            self.runtime.log(&format!("cannot count a rejected token: {e}"));
         }
     }
 

@@ -53,90 +53,32 @@ impl ListQuery {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, sqlx::FromRow)]
-pub struct CatalogEvent {
-    pub id: Uuid,
-    pub title: String,
-    pub description: String,
-    pub category: String,
-    pub starts_at: DateTime<Utc>,
-    pub status: EventStatus,
-    pub sale_starts_at: Option<DateTime<Utc>>,
-    pub sale_ends_at: Option<DateTime<Utc>>,
-    pub catalog_version: i64,
-    #[sqlx(json)]
-    pub venue: serde_json::Value,
-    #[sqlx(json)]
-    pub price_range: serde_json::Value,
-    #[sqlx(json)]
-    pub availability: serde_json::Value,
-    #[sqlx(json)]
-    pub queue: serde_json::Value,
-}
-
-/// One query for list and detail: availability counts a lapsed hold as free,
-/// exactly as the hold logic does.
-const CATALOG_SELECT: &str = "
-    SELECT e.id, e.title, e.description, e.category, e.starts_at, e.status,
-           e.sale_starts_at, e.sale_ends_at, e.catalog_version,
-           json_build_object('id', v.id, 'name', v.name, 'city', v.city, 'timezone', v.timezone) AS venue,
-           json_build_object('min_cents', inv.min_cents, 'max_cents', inv.max_cents, 'currency', cur.currency) AS price_range,
-           json_build_object('total_seats', inv.total, 'available_seats', inv.available) AS availability,
-           json_build_object('enabled', e.queue_enabled, 'paused', e.queue_paused,
-                             'prequeue_starts_at', e.prequeue_starts_at) AS queue
-    FROM events e
-    JOIN venues v ON v.id = e.venue_id
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS total,
-               count(*) FILTER (WHERE i.status = 'AVAILABLE' OR (i.status = 'HELD' AND i.held_until < now())) AS available,
-               min(i.price_cents) AS min_cents, max(i.price_cents) AS max_cents
-        FROM inventory i WHERE i.event_id = e.id) inv
-    CROSS JOIN LATERAL (SELECT min(t.currency) AS currency FROM price_tiers t WHERE t.venue_id = v.id) cur";
-
-/// Which events the public sees.
+/// Which events the public sees (as the `catalog_events` view does).
 const PUBLIC: &str = "e.status NOT IN ('draft', 'cancelled')";
 
-pub async fn list(db: &PgPool, query: &ListQuery) -> Result<(Vec<CatalogEvent>, i64), ApiError> {
+/// `GET /api/v1/events` as JSON (`data` and `meta`), from the database's
+/// `catalog_list`, which the edge's Hyperdrive reads call too.
+pub async fn list(db: &PgPool, query: &ListQuery) -> Result<serde_json::Value, ApiError> {
     let (limit, offset) = query.paging().map_err(ApiError::invalid)?;
-    let filter = format!(
-        "{PUBLIC}
-         AND ($1::timestamptz IS NULL OR e.starts_at >= $1)
-         AND ($2::timestamptz IS NULL OR e.starts_at <= $2)
-         AND ($3::text IS NULL OR e.category = $3)
-         AND ($4::text IS NULL OR lower(v.city) = lower($4))
-         AND ($5::text IS NULL OR e.title ILIKE '%' || $5 || '%' OR e.description ILIKE '%' || $5 || '%')"
-    );
-    // Escape LIKE wildcards so `q` is matched literally.
-    let q = query.q.as_ref().map(|q| q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    let total: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM events e JOIN venues v ON v.id = e.venue_id WHERE {filter}"
-    ))
-    .bind(query.from)
-    .bind(query.to)
-    .bind(&query.category)
-    .bind(&query.city)
-    .bind(&q)
-    .fetch_one(db)
-    .await?;
-    let events = sqlx::query_as(&format!(
-        "{CATALOG_SELECT} WHERE {filter} ORDER BY e.starts_at, e.id LIMIT {limit} OFFSET {offset}"
-    ))
-    .bind(query.from)
-    .bind(query.to)
-    .bind(&query.category)
-    .bind(&query.city)
-    .bind(&q)
-    .fetch_all(db)
-    .await?;
-    Ok((events, total))
+    let page = (offset / limit + 1) as i32;
+    let list = sqlx::query_scalar("SELECT catalog_list($1, $2, $3, $4, $5, $6, $7)")
+        .bind(query.from)
+        .bind(query.to)
+        .bind(&query.category)
+        .bind(&query.city)
+        .bind(&query.q)
+        .bind(page)
+        .bind(limit as i32)
+        .fetch_one(db)
+        .await?;
+    Ok(list)
 }
 
-pub async fn event(db: &PgPool, id: Uuid) -> Result<CatalogEvent, ApiError> {
-    sqlx::query_as(&format!("{CATALOG_SELECT} WHERE e.id = $1 AND {PUBLIC}"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event"))
+/// One public event as JSON, from the database's `catalog_event`.
+pub async fn event(db: &PgPool, id: Uuid) -> Result<serde_json::Value, ApiError> {
+    let event: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT catalog_event($1)").bind(id).fetch_one(db).await?;
+    event.ok_or_else(|| ApiError::not_found("event"))
 }
 
 async fn get_list(
@@ -145,18 +87,13 @@ async fn get_list(
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
     let Query(query) =
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let (events, total) = list(&state.db, &query).await?;
-    let (limit, offset) = query.paging().map_err(ApiError::invalid)?;
-    Ok(ApiJson(serde_json::json!({
-        "data": events,
-        "meta": { "total": total, "page": offset / limit + 1, "limit": limit },
-    })))
+    Ok(ApiJson(list(&state.db, &query).await?))
 }
 
 async fn get_event(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> Result<ApiJson<CatalogEvent>, ApiError> {
+) -> Result<ApiJson<serde_json::Value>, ApiError> {
     Ok(ApiJson(event(&state.db, id).await?))
 }
 
@@ -243,7 +180,7 @@ async fn get_seatmap(
     }
     let body = serde_json::json!({
         "event_id": id,
-        "currency": event.price_range["currency"],
+        "currency": event["price_range"]["currency"],
         "last_updated": Utc::now(),
         "sections": map,
     });

@@ -29,6 +29,8 @@ pub fn test_keyring() -> queue_tokens::Keyring {
 pub struct TestOrigin {
     pub base: String,
     pub db: PgPool,
+    /// The test database, for clients other than the origin.
+    pub database_url: String,
 }
 
 /// Creates a database with a random name on the cluster behind
@@ -62,7 +64,7 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
     migrate(&db).await.expect("migrations");
 
     let settings = Settings {
-        database_url,
+        database_url: database_url.clone(),
         listen: "127.0.0.1:0".parse().expect("address"),
         pool_size: 40,
         request_timeout: Duration::from_secs(30),
@@ -78,5 +80,5 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
     let app = Application::build(&settings, db.clone()).await.expect("origin");
     let base = format!("http://{}", app.address());
     tokio::spawn(app.run_until(std::future::pending()));
-    TestOrigin { base, db }
+    TestOrigin { base, db, database_url }
 }

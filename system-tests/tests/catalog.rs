@@ -1,14 +1,16 @@
-//! The catalog component, served by the edge host, in front of a real origin.
+//! The catalog, on every edge runtime, in front of a real origin.
 
 mod support;
 
-use edge_host::testing::HostProcess;
 use origin_inventory::demo;
-use origin_inventory::test_support::{TestOrigin, spawn_origin};
+use support::{EdgeRuntime, Stack};
 
-/// The edge with its page cache in a Redis database of this file's own.
-async fn edge_for(origin: &TestOrigin) -> HostProcess {
-    support::edge(&origin.base, &support::gateway(1).await, &[])
+/// A stack with its page cache in a Redis database of this file's own and
+/// the demo data loaded.
+async fn demo_stack(runtime: EdgeRuntime) -> (Stack, demo::Demo) {
+    let stack = Stack::start_with(runtime, 1, &[]).await;
+    let demo = demo::seed(&stack.origin.db, "sk_system_test").await.unwrap();
+    (stack, demo)
 }
 
 async fn get(url: &str) -> (u16, String, reqwest::header::HeaderMap) {
@@ -18,11 +20,9 @@ async fn get(url: &str) -> (u16, String, reqwest::header::HeaderMap) {
     (status, response.text().await.unwrap(), headers)
 }
 
-#[tokio::test]
-async fn the_demo_catalog_is_served_by_the_wasm_component() {
-    let origin = spawn_origin().await;
-    let demo = demo::seed(&origin.db, "sk_system_test").await.unwrap();
-    let edge = edge_for(&origin).await;
+async fn the_demo_catalog_is_served_by_the_wasm_component(runtime: EdgeRuntime) {
+    let (stack, demo) = demo_stack(runtime).await;
+    let edge = &stack.edge;
 
     let (status, html, headers) = get(&edge.url("/")).await;
     assert_eq!(status, 200, "{html}");
@@ -42,11 +42,9 @@ async fn the_demo_catalog_is_served_by_the_wasm_component() {
     assert_eq!(json["data"][0]["title"], "Comedy Gala");
 }
 
-#[tokio::test]
-async fn pages_carry_validators_and_a_shared_cache_policy() {
-    let origin = spawn_origin().await;
-    demo::seed(&origin.db, "sk_system_test").await.unwrap();
-    let edge = edge_for(&origin).await;
+async fn pages_carry_validators_and_a_shared_cache_policy(runtime: EdgeRuntime) {
+    let (stack, _) = demo_stack(runtime).await;
+    let edge = &stack.edge;
     for path in ["/events", "/api/v1/events?city=Berlin"] {
         let (status, _, headers) = get(&edge.url(path)).await;
         assert_eq!(status, 200);
@@ -76,10 +74,9 @@ async fn pages_carry_validators_and_a_shared_cache_policy() {
     assert_eq!((status, headers["cache-control"].to_str().unwrap()), (400, "no-store"));
 }
 
-#[tokio::test]
-async fn bad_parameters_get_a_4xx_from_the_edge() {
-    let origin = spawn_origin().await;
-    let edge = edge_for(&origin).await;
+async fn bad_parameters_get_a_4xx_from_the_edge(runtime: EdgeRuntime) {
+    let (stack, _) = demo_stack(runtime).await;
+    let edge = &stack.edge;
     for (path, status) in [
         ("/events?page=0", 400),
         ("/events?from=soon", 400),
@@ -96,12 +93,19 @@ async fn bad_parameters_get_a_4xx_from_the_edge() {
     }
 }
 
-#[tokio::test]
-async fn a_stopped_origin_gives_a_502_not_a_crash() {
-    let origin = TestOrigin { base: "http://127.0.0.1:9".into(), db: spawn_origin().await.db };
-    let edge = edge_for(&origin).await;
+async fn a_stopped_origin_gives_a_502_not_a_crash(runtime: EdgeRuntime) {
+    let (stack, _) = demo_stack(runtime).await;
+    let stack = stack.with_edge("http://127.0.0.1:9", &[], None);
+    let edge = &stack.edge;
     // A query no other test asks, so no cached copy can stand in.
     let (status, body, _) = get(&edge.url(&format!("/api/v1/events?q={}", uuid::Uuid::new_v4()))).await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("origin_unavailable"));
 }
+
+on_every_edge!(
+    the_demo_catalog_is_served_by_the_wasm_component,
+    pages_carry_validators_and_a_shared_cache_policy,
+    bad_parameters_get_a_4xx_from_the_edge,
+    a_stopped_origin_gives_a_502_not_a_crash,
+);

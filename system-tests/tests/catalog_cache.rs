@@ -1,5 +1,6 @@
 //! The shared page cache: one origin request serves a crowd, organizer
-//! changes show at once, and a failing origin still gets pages served.
+//! changes show at once, and a failing origin still gets pages served; on
+//! Workers, catalog data read from Postgres through Hyperdrive.
 
 mod support;
 
@@ -10,7 +11,8 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use origin_inventory::demo;
-use support::{Stack, client};
+use support::{EdgeRuntime, Stack, client, get_json};
+use uuid::Uuid;
 
 /// The demo organizer, who owns the demo events.
 const DEMO_KEY: &str = "sk_system_demo";
@@ -46,20 +48,48 @@ async fn counting_proxy(origin: &str) -> (String, Counter) {
     (base, counter)
 }
 
+/// What the catalog Worker's Hyperdrive binding points at.
+enum Database {
+    /// No binding: catalog data comes from the origin.
+    None,
+    /// The test's own database.
+    Test,
+    /// A database that does not exist. (Not a closed port: wrangler 4.86's
+    /// local Hyperdrive proxy exits when it cannot connect.)
+    Missing,
+}
+
+fn with_password(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    match rest.split_once('@') {
+        Some((user, host)) if !user.contains(':') => format!("{scheme}://{user}:local@{host}"),
+        _ => url.to_owned(),
+    }
+}
+
 /// The stack with the edge talking to the origin through a counting proxy;
 /// pages stay fresh for `cache_seconds`.
-async fn stack(cache_seconds: &str) -> (Stack, Counter, uuid::Uuid) {
+async fn stack(runtime: EdgeRuntime, cache_seconds: &str, database: Database) -> (Stack, Counter, Uuid) {
     // A Redis database of this file's own: list pages are shared by key.
-    let stack = Stack::start_with(2, &[]).await;
+    let stack = Stack::start_with(runtime, 2, &[]).await;
     let (proxy, counter) = counting_proxy(&stack.origin.base).await;
     let demo = demo::seed(&stack.origin.db, DEMO_KEY).await.unwrap();
-    let stack = stack.with_edge_origin(&proxy, &[("SPIN_VARIABLE_CATALOG_CACHE_SECONDS", cache_seconds)]);
+    // Hyperdrive's local mode wants a password; the test cluster trusts
+    // local connections and ignores it.
+    let hyperdrive = match database {
+        Database::None => None,
+        Database::Test => Some(with_password(&stack.origin.database_url)),
+        Database::Missing => {
+            let (cluster, _) = stack.origin.database_url.rsplit_once('/').expect("a database URL");
+            Some(with_password(&format!("{cluster}/no_such_database")))
+        }
+    };
+    let stack = stack.with_edge(&proxy, &[("CACHE_SECONDS", cache_seconds)], hyperdrive.as_deref());
     (stack, counter, demo.on_sale_event)
 }
 
-#[tokio::test]
-async fn a_burst_of_a_thousand_page_views_costs_a_handful_of_origin_requests() {
-    let (stack, counter, event) = stack("5").await;
+async fn a_burst_of_a_thousand_page_views_costs_a_handful_of_origin_requests(runtime: EdgeRuntime) {
+    let (stack, counter, event) = stack(runtime, "5", Database::None).await;
     let url = stack.edge.url(&format!("/events/{event}"));
     let statuses: Vec<u16> = futures::stream::iter(0..1000)
         .map(|_| {
@@ -75,9 +105,8 @@ async fn a_burst_of_a_thousand_page_views_costs_a_handful_of_origin_requests() {
     assert!(origin_requests <= 5, "1,000 views cost {origin_requests} origin requests");
 }
 
-#[tokio::test]
-async fn an_organizer_change_shows_on_the_next_request() {
-    let (stack, _, event) = stack("60").await;
+async fn an_organizer_change_shows_on_the_next_request(runtime: EdgeRuntime) {
+    let (stack, _, event) = stack(runtime, "60", Database::None).await;
     let url = stack.edge.url(&format!("/events/{event}"));
     let first = client().get(&url).send().await.unwrap().text().await.unwrap();
     assert!(first.contains("Aurora Skies"));
@@ -97,9 +126,8 @@ async fn an_organizer_change_shows_on_the_next_request() {
     assert!(after.text().await.unwrap().contains("Aurora Skies — Extra Date"));
 }
 
-#[tokio::test]
-async fn a_failing_origin_still_gets_the_last_good_page_served() {
-    let (stack, counter, event) = stack("1").await;
+async fn a_failing_origin_still_gets_the_last_good_page_served(runtime: EdgeRuntime) {
+    let (stack, counter, event) = stack(runtime, "1", Database::None).await;
     let url = stack.edge.url(&format!("/api/v1/events/{event}"));
     let good = client().get(&url).send().await.unwrap().text().await.unwrap();
     counter.down.store(true, Ordering::SeqCst);
@@ -110,7 +138,39 @@ async fn a_failing_origin_still_gets_the_last_good_page_served() {
     assert_eq!(answer.headers()["x-stampede-cache"], "stale-if-error");
     assert_eq!(answer.text().await.unwrap(), good);
     // A page never cached has nothing to fall back on.
-    let never_cached = format!("/api/v1/events?q={}", uuid::Uuid::new_v4());
+    let never_cached = format!("/api/v1/events?q={}", Uuid::new_v4());
     let list = client().get(stack.edge.url(&never_cached)).send().await.unwrap();
     assert_eq!(list.status(), 502);
 }
+
+/// Whether the demo's on-sale event page is served through the edge.
+async fn event_page_is_served(stack: &Stack, event: Uuid) {
+    let page = client().get(stack.edge.url(&format!("/events/{event}"))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Aurora Skies"));
+}
+
+#[tokio::test]
+async fn the_catalog_worker_reads_postgres_through_hyperdrive() {
+    let (stack, counter, event) = stack(EdgeRuntime::Workerd, "60", Database::Test).await;
+    event_page_is_served(&stack, event).await;
+    let list = get_json(&stack.edge.url("/api/v1/events?category=comedy")).await;
+    assert_eq!(list["data"][0]["title"], "Comedy Gala", "{list}");
+    let path = format!("/api/v1/events/{event}");
+    let direct = get_json(&format!("{}{path}", stack.origin.base)).await;
+    assert_eq!(get_json(&stack.edge.url(&path)).await, direct, "the same JSON as the origin's API");
+    assert_eq!(counter.requests.load(Ordering::SeqCst), 0, "no catalog read reached the origin");
+}
+
+#[tokio::test]
+async fn without_its_database_the_catalog_worker_asks_the_origin() {
+    let (stack, counter, event) = stack(EdgeRuntime::Workerd, "60", Database::Missing).await;
+    event_page_is_served(&stack, event).await;
+    assert_eq!(counter.requests.load(Ordering::SeqCst), 1);
+}
+
+on_every_edge!(
+    a_burst_of_a_thousand_page_views_costs_a_handful_of_origin_requests,
+    an_organizer_change_shows_on_the_next_request,
+    a_failing_origin_still_gets_the_last_good_page_served,
+);

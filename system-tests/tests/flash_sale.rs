@@ -9,11 +9,11 @@ use std::process::Command;
 
 use origin_inventory::invariants;
 use origin_inventory::test_support::TEST_TICKET_SECRET;
-use support::{Stack, queue};
+use support::{EdgeRuntime, Stack, queue};
 
 #[tokio::test]
 async fn a_short_flash_sale_sells_no_seat_twice() {
-    let stack = Stack::start().await;
+    let stack = Stack::start(EdgeRuntime::Host).await;
     let event = stack.event(queue(6_000, 1_000), chrono::Utc::now() - chrono::Duration::hours(1)).await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let summary = tempfile_path("flash-sale-summary.json");

@@ -2,7 +2,8 @@
 //! baseline measured in the same run, written as a Markdown report.
 //!
 //! - edge: a cached event page and a queue status poll through the edge
-//!   host, beside a native hyper server returning the same bytes;
+//!   host and through the Workers under workerd (`wrangler dev`), beside a
+//!   native hyper server returning the same bytes;
 //! - queue joins through the edge, beside raw `INCR` on the same Redis;
 //! - origin: seat hold-and-release cycles, beside `pgbench` running the same
 //!   conditional UPDATEs on the same database;
@@ -22,9 +23,11 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 
 use crate::build::binary_dir;
+use wrangler_dev::Wrangler;
+
 use crate::services::{
-    Edge, EdgeKeys, LOCAL_UPSTASH_TOKEN, Origin, Postgres, Process, Redis, Smtp, UpstashGateway, free_port,
-    seed_demo,
+    EDGE_ISSUER, Edge, EdgeKeys, LOCAL_UPSTASH_TOKEN, Origin, Postgres, Process, Redis, Smtp, UpstashGateway,
+    free_port, seed_demo,
 };
 use crate::setup::output;
 
@@ -74,22 +77,41 @@ pub fn bench(root: &Path) -> anyhow::Result<()> {
         ])
     };
 
-    let mut rows = Vec::new();
-    eprintln!("bench: edge, cached event page");
-    let page_url = format!("{}/events/{event}", edge.url());
-    let page = http_get(&page_url)?;
-    rows.push(against_baseline(
+    let workers = Wrangler::start(
         root,
-        &scratch,
-        "edge: cached event page (req/s)",
-        &page_url,
-        &page,
-        "text/html; charset=utf-8",
-        &[],
-        "≥ 50% of native",
-    )?);
+        &wrangler_dev::Settings {
+            vars: &[
+                ("ORIGIN_URL", &origin.url()),
+                ("UPSTASH_REDIS_REST_URL", &upstash.url()),
+                ("UPSTASH_REDIS_REST_TOKEN", &upstash.token),
+                ("QUEUE_SIGNING_KEYS", &keys.signing),
+                ("QUEUE_ISSUER", EDGE_ISSUER),
+                ("QUEUE_JOINS_PER_MINUTE_PER_IP", "100000000"),
+            ],
+            hyperdrive: None,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    // The same requests through both edge runtimes.
+    let edges = [("edge host", edge.url()), ("workerd", workers.url(""))];
 
-    eprintln!("bench: edge, queue status poll of a waiting visitor");
+    let mut rows = Vec::new();
+    for (runtime, base) in &edges {
+        eprintln!("bench: {runtime}, cached event page");
+        let page_url = format!("{base}/events/{event}");
+        let page = http_get(&page_url)?;
+        rows.push(against_baseline(
+            root,
+            &scratch,
+            &format!("{runtime}: cached event page (req/s)"),
+            &page_url,
+            &page,
+            "text/html; charset=utf-8",
+            &[],
+            "≥ 50% of native",
+        )?);
+    }
+
     // One admission a minute and one active session: the third visitor waits.
     organizer(
         &format!("/api/v1/organizer/events/{event}/queue"),
@@ -102,22 +124,25 @@ pub fn bench(root: &Path) -> anyhow::Result<()> {
         let joined: Value = serde_json::from_str(&curl(&["-X", "POST", &join_url])?)?;
         token = joined["queue_token"].as_str().context("a join returns a queue token")?.to_owned();
     }
-    let status_url = format!("{}/api/v1/events/{event}/queue/status", edge.url());
     let authorization = format!("Authorization: Bearer {token}");
-    let status = curl(&["-H", &authorization, &status_url])?;
-    if !status.contains("\"waiting\"") {
-        bail!("the bench visitor is not waiting: {status}");
+    for (runtime, base) in &edges {
+        eprintln!("bench: {runtime}, queue status poll of a waiting visitor");
+        let status_url = format!("{base}/api/v1/events/{event}/queue/status");
+        let status = curl(&["-H", &authorization, &status_url])?;
+        if !status.contains("\"waiting\"") {
+            bail!("the bench visitor is not waiting at the {runtime}: {status}");
+        }
+        rows.push(against_baseline(
+            root,
+            &scratch,
+            &format!("{runtime}: queue status poll (req/s)"),
+            &status_url,
+            status.as_bytes(),
+            "application/json",
+            &[&authorization],
+            "no Redis write per poll",
+        )?);
     }
-    rows.push(against_baseline(
-        root,
-        &scratch,
-        "edge: queue status poll (req/s)",
-        &status_url,
-        status.as_bytes(),
-        "application/json",
-        &[&authorization],
-        "no Redis write per poll",
-    )?);
 
     eprintln!("bench: queue joins");
     // Joins go to the demo event in its pre-queue, so the crowd of

@@ -24,6 +24,54 @@ pub fn components() -> anyhow::Result<()> {
     cargo(&["build", "--release", "--target", "wasm32-wasip2"], COMPONENTS)
 }
 
+/// The edge components as Cloudflare Workers (`<crate>/build/`), by
+/// worker-build with the tools `setup` installed.
+pub const WORKERS: &[&str] = &["edge-catalog", "edge-queue"];
+
+pub fn workers(root: &Path) -> anyhow::Result<()> {
+    let npm_bin = root.join("cloudflare/node_modules/.bin");
+    let cargo_bin = home_cargo_bin();
+    for worker in WORKERS {
+        run(Command::new(cargo_bin.join("worker-build"))
+            .args(["--release", "--", "--no-default-features", "--features", "workers"])
+            .current_dir(root.join(worker))
+            .env("WASM_BINDGEN_BIN", cargo_bin.join("wasm-bindgen"))
+            .env("WASM_OPT_BIN", npm_bin.join("wasm-opt"))
+            .env("ESBUILD_BIN", npm_bin.join("esbuild")))?;
+    }
+    Ok(())
+}
+
+/// `wrangler deploy --dry-run` of each Worker: its configuration and
+/// bundle are what Cloudflare would accept.
+pub fn workers_deploy_dry_run(root: &Path, out: &Path) -> anyhow::Result<()> {
+    for worker in WORKERS {
+        run(wrangler(root)
+            .args(["deploy", "--dry-run", "--outdir"])
+            .arg(out.join(worker))
+            .current_dir(root.join(worker)))?;
+    }
+    Ok(())
+}
+
+/// The project's wrangler (`cloudflare/package-lock.json`), quiet and offline-minded.
+pub fn wrangler(root: &Path) -> Command {
+    let mut command = Command::new(root.join("cloudflare/node_modules/.bin/wrangler"));
+    command
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CI", "true")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false");
+    command
+}
+
+/// Where `cargo install` put worker-build and wasm-bindgen.
+fn home_cargo_bin() -> PathBuf {
+    match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home).join("bin"),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo/bin"),
+    }
+}
+
 /// Every native binary and test executable, in one build.
 pub fn native() -> anyhow::Result<()> {
     cargo(&["test", "--release", "--workspace", "--no-run"], &[])
@@ -34,7 +82,15 @@ pub fn check_formatting() -> anyhow::Result<()> {
 }
 
 pub fn clippy() -> anyhow::Result<()> {
-    cargo(&["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])
+    cargo(&["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    // The Workers entry points compile only for their target.
+    let mut command = Command::new("cargo");
+    command.args(["clippy", "--release", "--target", "wasm32-unknown-unknown"]);
+    command.args(["--no-default-features", "--features", "workers"]);
+    for worker in WORKERS {
+        command.args(["-p", worker]);
+    }
+    run(command.args(["--", "-D", "warnings"]))
 }
 
 pub fn tests(env: &[(&str, String)]) -> anyhow::Result<()> {

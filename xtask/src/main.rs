@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         "bench" => {
             setup::install_prerequisites()?;
             build::components()?;
+            build::workers(&root)?;
             build::native()?;
             bench::bench(&root)
         }
@@ -110,6 +111,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
     setup::install_prerequisites()?;
     build::check_formatting()?;
     build::components()?;
+    build::workers(root)?;
     build::native()?;
     build::clippy()?;
 
@@ -126,7 +128,8 @@ fn test(root: &Path) -> anyhow::Result<()> {
         ("STAMPEDE_BIN_DIR", build::binary_dir(root).display().to_string()),
         ("STAMPEDE_WASM_DIR", build::component_dir(root).display().to_string()),
     ];
-    let result = build::tests(&env);
+    let result =
+        build::workers_deploy_dry_run(root, &scratch.join("workers")).and_then(|()| build::tests(&env));
     drop((smtp, redis, postgres));
     let _ = std::fs::remove_dir_all(&scratch);
     result?;

@@ -278,7 +278,7 @@ impl Smtp {
 pub struct UpstashGateway {
     _process: Process,
     port: u16,
-    token: String,
+    pub token: String,
 }
 
 /// The gateway's bearer token in local runs, unless `STAMPEDE_UPSTASH_TOKEN` sets one.

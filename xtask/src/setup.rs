@@ -29,6 +29,7 @@ pub fn install_prerequisites() -> anyhow::Result<()> {
     {
         run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"]))?;
     }
+    workers_toolchain()?;
     // k6, the load generator of `load-tests/`: PyPI ships the real binary.
     let k6_runs = || Command::new("k6").arg("version").output().is_ok_and(|o| o.status.success());
     if !k6_runs() {
@@ -40,6 +41,38 @@ pub fn install_prerequisites() -> anyhow::Result<()> {
         if !k6_runs() {
             bail!("k6 was installed with pip but is not on PATH; add Python's scripts folder to PATH");
         }
+    }
+    Ok(())
+}
+
+/// The versions `Cargo.lock` pins: wasm-bindgen's CLI must match the
+/// library exactly.
+const WASM_BINDGEN: &str = "0.2.130";
+const WORKER_BUILD: &str = "0.8.7";
+
+/// What builds and runs the Cloudflare Workers: worker-build and
+/// wasm-bindgen from crates.io (worker-build would download them from
+/// GitHub), and wrangler, workerd, esbuild and wasm-opt from npm
+/// (`cloudflare/package-lock.json`). The cargo installs take about 20
+/// minutes on two cores, once per machine.
+fn workers_toolchain() -> anyhow::Result<()> {
+    let version_of = |program: &str| {
+        Command::new(program)
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    if !version_of("wasm-bindgen").is_some_and(|v| v.contains(WASM_BINDGEN)) {
+        // `--locked` would ask for a dependency version the registry no longer has.
+        run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN]))?;
+    }
+    if !version_of("worker-build").is_some_and(|v| v.contains(WORKER_BUILD)) {
+        run(Command::new("cargo").args(["install", "worker-build", "--version", WORKER_BUILD]))?;
+    }
+    let cloudflare = std::path::Path::new("cloudflare");
+    if !cloudflare.join("node_modules/.bin/wrangler").exists() {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix"]).arg(cloudflare))?;
     }
     Ok(())
 }

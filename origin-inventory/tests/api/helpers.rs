@@ -18,7 +18,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with_faults(faults: SandboxFaults) -> TestApp {
-    let TestOrigin { base, db } = spawn_origin_with(faults).await;
+    let TestOrigin { base, db, .. } = spawn_origin_with(faults).await;
     let key = generate_api_key();
     create_organizer(&db, "Test Organizer", &key).await.unwrap();
     TestApp { base, db, client: reqwest::Client::new(), key }

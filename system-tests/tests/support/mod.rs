@@ -1,6 +1,7 @@
 //! The whole stack for a test: a fresh origin database, an Upstash-REST
-//! gateway in front of the test Redis, and the project's `spin.toml` served
-//! by the edge host with the real `.wasm` components.
+//! gateway in front of the test Redis, and the edge: the project's
+//! `spin.toml` served by the edge host with the real `.wasm` components, or
+//! its `wrangler.toml` files under `wrangler dev` (workerd).
 
 #![allow(dead_code)] // each test file uses a different part
 
@@ -15,14 +16,68 @@ use origin_inventory::{auth, events, venues};
 use serde_json::{Value, json};
 use upstash_gateway::Gateway;
 use uuid::Uuid;
+use wrangler_dev::Wrangler;
 
 pub const UPSTASH_TOKEN: &str = "system-test-token";
 pub const ORGANIZER_KEY: &str = "sk_system_test_organizer";
 
+/// What runs the edge in a test: our Wasmtime host with `spin.toml`, or
+/// workerd with the `wrangler.toml` files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdgeRuntime {
+    Host,
+    Workerd,
+}
+
+/// Runs each named `async fn(EdgeRuntime)` once on every edge runtime, as
+/// the tests `host::name` and `workerd::name`.
+#[macro_export]
+macro_rules! on_every_edge {
+    ($($name:ident),* $(,)?) => {
+        mod host {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::support::EdgeRuntime::Host).await
+            })*
+        }
+        mod workerd {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::support::EdgeRuntime::Workerd).await
+            })*
+        }
+    };
+}
+
+pub enum Edge {
+    Host(HostProcess),
+    Workerd(Wrangler),
+}
+
+impl Edge {
+    pub fn url(&self, path: &str) -> String {
+        match self {
+            Edge::Host(host) => host.url(path),
+            Edge::Workerd(wrangler) => wrangler.url(path),
+        }
+    }
+}
+
+/// What an edge is pointed at; `vars` add or override configuration by
+/// its Worker name (the host gets the matching Spin variables).
+pub struct EdgeSetup<'a> {
+    pub origin: &'a str,
+    pub gateway: &'a str,
+    pub vars: &'a [(&'a str, &'a str)],
+    /// A Postgres URL for the catalog Worker's Hyperdrive binding.
+    pub hyperdrive: Option<&'a str>,
+}
+
 pub struct Stack {
     pub origin: TestOrigin,
     pub gateway: String,
-    pub edge: HostProcess,
+    pub edge: Edge,
+    pub runtime: EdgeRuntime,
     pub organizer: Uuid,
 }
 
@@ -38,47 +93,84 @@ pub async fn gateway(db: u8) -> String {
     base
 }
 
+/// Redis database `db` of a test file, kept apart per runtime: both
+/// variants of a test run at once and list pages are shared by key.
+pub async fn gateway_for(runtime: EdgeRuntime, db: u8) -> String {
+    gateway(if runtime == EdgeRuntime::Host { db } else { db + 5 }).await
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
-/// The project's own `spin.toml`, pointed at `origin` and `gateway`;
-/// `env` adds or overrides `SPIN_VARIABLE_*` values.
-pub fn edge(origin: &str, gateway: &str, env: &[(&str, &str)]) -> HostProcess {
-    let bin = std::env::var("STAMPEDE_BIN_DIR").expect("STAMPEDE_BIN_DIR is not set: run `cargo xtask test`");
-    let host = Path::new(&bin).join("edge-host");
+/// The edge on `runtime`, configured by the project's own `spin.toml` or
+/// `wrangler.toml` files with `setup`'s values.
+pub fn edge(runtime: EdgeRuntime, setup: &EdgeSetup) -> Edge {
     let mut vars = vec![
-        ("SPIN_VARIABLE_ORIGIN_URL", origin),
-        ("SPIN_VARIABLE_UPSTASH_URL", gateway),
-        ("SPIN_VARIABLE_UPSTASH_TOKEN", UPSTASH_TOKEN),
-        ("SPIN_VARIABLE_QUEUE_SIGNING_KEYS", TEST_ACCESS_KEYS),
-        ("SPIN_VARIABLE_QUEUE_ISSUER", TEST_ACCESS_ISSUER),
-        ("SPIN_VARIABLE_QUEUE_JOINS_PER_MINUTE_PER_IP", "1000000"),
+        ("ORIGIN_URL", setup.origin),
+        ("UPSTASH_REDIS_REST_URL", setup.gateway),
+        ("UPSTASH_REDIS_REST_TOKEN", UPSTASH_TOKEN),
+        ("QUEUE_SIGNING_KEYS", TEST_ACCESS_KEYS),
+        ("QUEUE_ISSUER", TEST_ACCESS_ISSUER),
+        ("QUEUE_JOINS_PER_MINUTE_PER_IP", "1000000"),
     ];
-    vars.extend_from_slice(env);
-    // spin.toml names sources relative to itself: target/wasm32-wasip2/release/...
-    HostProcess::start(&host, &root().join("spin.toml"), &root().join("wit"), &[], &vars).unwrap()
+    for (name, value) in setup.vars {
+        vars.retain(|(n, _)| n != name);
+        vars.push((name, value));
+    }
+    match runtime {
+        EdgeRuntime::Host => {
+            assert!(setup.hyperdrive.is_none(), "Hyperdrive is a Workers binding");
+            let bin = std::env::var("STAMPEDE_BIN_DIR")
+                .expect("STAMPEDE_BIN_DIR is not set: run `cargo xtask test`");
+            let host = Path::new(&bin).join("edge-host");
+            let spin: Vec<(String, &str)> =
+                vars.iter().map(|(name, value)| (spin_variable(name), *value)).collect();
+            let spin: Vec<(&str, &str)> = spin.iter().map(|(name, value)| (name.as_str(), *value)).collect();
+            // spin.toml names sources relative to itself: target/wasm32-wasip2/release/...
+            let host = HostProcess::start(&host, &root().join("spin.toml"), &root().join("wit"), &[], &spin);
+            Edge::Host(host.unwrap())
+        }
+        EdgeRuntime::Workerd => {
+            let settings = wrangler_dev::Settings { vars: &vars, hyperdrive: setup.hyperdrive };
+            Edge::Workerd(Wrangler::start(&root(), &settings).unwrap())
+        }
+    }
+}
+
+/// The `spin.toml` application variable behind a component's setting.
+fn spin_variable(name: &str) -> String {
+    let variable = match name {
+        "CACHE_SECONDS" => "CATALOG_CACHE_SECONDS",
+        "UPSTASH_REDIS_REST_URL" => "UPSTASH_URL",
+        "UPSTASH_REDIS_REST_TOKEN" => "UPSTASH_TOKEN",
+        other => other,
+    };
+    format!("SPIN_VARIABLE_{variable}")
 }
 
 impl Stack {
-    pub async fn start() -> Self {
-        Self::start_with(0, &[]).await
+    pub async fn start(runtime: EdgeRuntime) -> Self {
+        Self::start_with(runtime, 0, &[]).await
     }
 
-    pub async fn start_with(redis_db: u8, env: &[(&str, &str)]) -> Self {
-        let gateway = gateway(redis_db).await;
+    pub async fn start_with(runtime: EdgeRuntime, redis_db: u8, vars: &[(&str, &str)]) -> Self {
+        let gateway = gateway_for(runtime, redis_db).await;
         let edge_cache = Some((gateway.clone(), UPSTASH_TOKEN.to_owned()));
         let origin =
             spawn_origin_with_options(OriginOptions { edge_cache, ..OriginOptions::default() }).await;
-        let edge = edge(&origin.base, &gateway, env);
+        let edge =
+            edge(runtime, &EdgeSetup { origin: &origin.base, gateway: &gateway, vars, hyperdrive: None });
         let organizer = auth::create_organizer(&origin.db, "System Tests", ORGANIZER_KEY).await.unwrap();
-        Self { origin, gateway, edge, organizer }
+        Self { origin, gateway, edge, runtime, organizer }
     }
 
     /// The same stack with the edge reaching the origin at `origin_url`
-    /// (a proxy in front of it, say).
-    pub fn with_edge_origin(self, origin_url: &str, env: &[(&str, &str)]) -> Self {
-        let edge = edge(origin_url, &self.gateway, env);
+    /// (a proxy in front of it, say) and these settings.
+    pub fn with_edge(self, origin_url: &str, vars: &[(&str, &str)], hyperdrive: Option<&str>) -> Self {
+        drop(self.edge);
+        let setup = EdgeSetup { origin: origin_url, gateway: &self.gateway, vars, hyperdrive };
+        let edge = edge(self.runtime, &setup);
         Self { edge, ..self }
     }
 
@@ -157,6 +249,11 @@ impl Visitor {
     pub fn cookie(&self, prefix: &str) -> Option<&str> {
         self.cookies.iter().find(|(n, _)| n.starts_with(prefix)).map(|(_, v)| v.as_str())
     }
+}
+
+/// The JSON body at `url`.
+pub async fn get_json(url: &str) -> Value {
+    client().get(url).send().await.unwrap().json().await.unwrap()
 }
 
 /// A client that never follows redirects, so tests see them.

@@ -1,0 +1,132 @@
+//! The adapter for Cloudflare Workers (workers-rs on `wasm32-unknown-unknown`):
+//! outbound HTTP through `fetch`, configuration from the Worker's vars and
+//! secrets, time from `Date.now()`, randomness from `crypto.getRandomValues`.
+
+use std::time::Duration;
+
+use worker::{Env, Headers, Method, Request, RequestInit, Response};
+
+use crate::{Incoming, Runtime, SendError, unreadable_request};
+
+pub struct Fetch {
+    env: Env,
+}
+
+impl Fetch {
+    pub fn new(env: Env) -> Self {
+        Self { env }
+    }
+
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+}
+
+impl Runtime for Fetch {
+    async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, SendError> {
+        let failed = |e: worker::Error| SendError(e.to_string());
+        let outbound = to_worker_request(request).map_err(failed)?;
+        let mut response = worker::Fetch::Request(outbound).send().await.map_err(failed)?;
+        from_worker_response(&mut response).await.map_err(failed)
+    }
+
+    /// A var (`[vars]`) or a secret (`wrangler secret put`) of this name.
+    fn var(&self, name: &str) -> Option<String> {
+        let value = match self.env.var(name) {
+            Ok(var) => var.to_string(),
+            Err(_) => self.env.secret(name).ok()?.to_string(),
+        };
+        Some(value).filter(|v| !v.trim().is_empty())
+    }
+
+    fn now_ms(&self) -> i64 {
+        worker::Date::now().as_millis() as i64
+    }
+
+    fn random(&self) -> [u8; 32] {
+        let mut bytes = [0; 32];
+        getrandom::fill(&mut bytes).expect("Workers provide crypto.getRandomValues");
+        bytes
+    }
+
+    fn log(&self, message: &str) {
+        worker::console_error!("{message}");
+    }
+
+    async fn sleep_ms(&self, ms: u64) {
+        worker::Delay::from(Duration::from_millis(ms)).await;
+    }
+}
+
+fn to_worker_request(request: http::Request<Vec<u8>>) -> worker::Result<Request> {
+    let (parts, body) = request.into_parts();
+    let headers = Headers::new();
+    for (name, value) in &parts.headers {
+        headers
+            .append(name.as_str(), value.to_str().map_err(|e| worker::Error::RustError(e.to_string()))?)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(parts.method.as_str().to_owned())).with_headers(headers);
+    if !body.is_empty() {
+        init.with_body(Some(worker::js_sys::Uint8Array::from(body.as_slice()).into()));
+    }
+    Request::new_with_init(&parts.uri.to_string(), &init)
+}
+
+async fn from_worker_response(response: &mut Response) -> worker::Result<http::Response<Vec<u8>>> {
+    let mut builder = http::Response::builder().status(response.status_code());
+    for (name, value) in response.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let body = response.bytes().await?;
+    builder.body(body).map_err(|e| worker::Error::RustError(e.to_string()))
+}
+
+/// Reads the whole request. Cloudflare puts the caller's address in
+/// `CF-Connecting-IP` (and overwrites any such header a client sends).
+pub async fn read_request(mut request: Request) -> worker::Result<Incoming> {
+    let url = request.url()?;
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let mut builder = http::Request::builder().method(request.method().as_ref()).uri(path);
+    for (name, value) in request.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let client_ip = request.headers().get("cf-connecting-ip")?;
+    let body = request.bytes().await?;
+    let request = builder.body(body).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    Ok(Incoming { request, client_ip, https: url.scheme() == "https" })
+}
+
+/// Every header value is kept, so two `Set-Cookie`s stay two.
+pub fn write_response(response: http::Response<Vec<u8>>) -> worker::Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in response.headers() {
+        if let Ok(value) = value.to_str() {
+            headers.append(name.as_str(), value)?;
+        }
+    }
+    let status = response.status();
+    let body = response.into_body();
+    // A 204 or 304 must not carry a body, not even an empty one.
+    let response = if body.is_empty() { Response::empty()? } else { Response::from_bytes(body)? };
+    Ok(response.with_status(status.as_u16()).with_headers(headers))
+}
+
+/// Serves one request with `service`, answering 400 if it cannot be read.
+pub async fn serve<F, Fut>(request: Request, service: F) -> worker::Result<Response>
+where
+    F: FnOnce(Incoming) -> Fut,
+    Fut: Future<Output = http::Response<Vec<u8>>>,
+{
+    let response = match read_request(request).await {
+        Ok(incoming) => service(incoming).await,
+        Err(e) => {
+            worker::console_error!("unreadable request: {e}");
+            unreadable_request()
+        }
+    };
+    write_response(response)
+}
