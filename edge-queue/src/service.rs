@@ -5,7 +5,8 @@
 //! - `GET /.well-known/jwks.json`
 //! - the gatekeeper: `/events/{id}/checkout...`, `/api/v1/events/{id}/seatmap`,
 //!   `/api/v1/events/{id}/reservations`, `/api/v1/reservations/...`,
-//!   `/api/v1/orders/...` reach the origin only with a valid access token.
+//!   `/api/v1/orders/...` and the order pages `/orders/...` reach the origin
+//!   only with a valid access token.
 
 use std::sync::OnceLock;
 
@@ -151,7 +152,7 @@ impl<R: Runtime> Room<'_, R> {
                 let event = event_id(event)?;
                 self.gate(&event).await
             }
-            (_, ["api", "v1", "reservations" | "orders", ..]) => self.gate_by_origin().await,
+            (_, ["api", "v1", "reservations" | "orders", ..] | ["orders", ..]) => self.gate_by_origin().await,
             _ => Err(Problem::NotFound),
         }
     }

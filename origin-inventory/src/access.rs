@@ -31,13 +31,15 @@ impl<'a> Protected<'a> {
     fn of(method: &Method, path: &'a str) -> Option<Self> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match segments.as_slice() {
-            ["api", "v1", "events", id, "seatmap" | "reservations"] => id.parse().ok().map(Protected::Event),
+            ["api", "v1", "events", id, "seatmap" | "reservations"] | ["events", id, "checkout"] => {
+                id.parse().ok().map(Protected::Event)
+            }
             ["api", "v1", "reservations", id, rest @ ..] => {
                 let ends_session =
                     matches!((method, rest), (&Method::DELETE, []) | (&Method::POST, ["commit"]));
                 id.parse().ok().map(|id| Protected::Reservation { id, ends_session })
             }
-            ["api", "v1", "orders", number] => Some(Protected::Order(number)),
+            ["api", "v1", "orders", number] | ["orders", number] => Some(Protected::Order(number)),
             _ => None,
         }
     }

@@ -75,6 +75,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(crate::sales::routes())
         .merge(crate::auth::routes())
         .merge(crate::metrics::routes())
+        .merge(crate::pages::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_access))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -76,9 +76,11 @@ pub async fn list(db: &PgPool, query: &ListQuery) -> Result<serde_json::Value, A
 
 /// One public event as JSON, from the database's `catalog_event`.
 pub async fn event(db: &PgPool, id: Uuid) -> Result<serde_json::Value, ApiError> {
-    let event: Option<serde_json::Value> =
-        sqlx::query_scalar("SELECT catalog_event($1)").bind(id).fetch_one(db).await?;
-    event.ok_or_else(|| ApiError::not_found("event"))
+    find_event(db, id).await?.ok_or_else(|| ApiError::not_found("event"))
+}
+
+pub async fn find_event(db: &PgPool, id: Uuid) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    sqlx::query_scalar("SELECT catalog_event($1)").bind(id).fetch_one(db).await
 }
 
 async fn get_list(
@@ -137,29 +139,23 @@ async fn get_waiting_room(
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
-struct SeatRow {
-    id: Uuid,
-    section_id: Uuid,
-    section: String,
-    general_admission: bool,
-    row_label: String,
-    number: i32,
-    accessible: bool,
-    tier: String,
-    price_cents: i64,
-    status: String,
+pub struct SeatRow {
+    pub id: Uuid,
+    pub section_id: Uuid,
+    pub section: String,
+    pub general_admission: bool,
+    pub row_label: String,
+    pub number: i32,
+    pub accessible: bool,
+    pub tier: String,
+    pub price_cents: i64,
+    pub status: String,
 }
 
-/// `GET /api/v1/events/{id}/seatmap`: sections → rows → seats, with an ETag
-/// derived from the newest inventory change.
-async fn get_seatmap(
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let event = event(&state.db, id).await?;
-    // A lapsed hold shows as available: the hold logic would hand it out.
-    let seats: Vec<SeatRow> = sqlx::query_as(
+/// Every seat of the event by section and row. A lapsed hold shows as
+/// available: the hold logic would hand it out.
+pub async fn seats(db: &PgPool, event: Uuid) -> Result<Vec<SeatRow>, sqlx::Error> {
+    sqlx::query_as(
         "SELECT i.seat_id AS id, i.section_id, sec.name AS section, sec.general_admission, s.row_label, s.number,
                 s.accessible, t.name AS tier, i.price_cents,
                 CASE WHEN i.status = 'HELD' AND i.held_until < now() THEN 'AVAILABLE' ELSE i.status END AS status
@@ -170,9 +166,20 @@ async fn get_seatmap(
          WHERE i.event_id = $1
          ORDER BY sec.position, s.row_label, s.number",
     )
-    .bind(id)
-    .fetch_all(&state.db)
-    .await?;
+    .bind(event)
+    .fetch_all(db)
+    .await
+}
+
+/// `GET /api/v1/events/{id}/seatmap`: sections → rows → seats, with an ETag
+/// derived from the newest inventory change.
+async fn get_seatmap(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let event = event(&state.db, id).await?;
+    let seats = seats(&state.db, id).await?;
     let map = seat_map(&seats);
     let etag = format!("\"{:x}\"", fnv1a(&map));
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {

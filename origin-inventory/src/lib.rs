@@ -19,6 +19,7 @@ pub mod holds;
 pub mod invariants;
 pub mod metrics;
 pub mod outbox;
+pub mod pages;
 pub mod payments;
 pub mod purge;
 pub mod reservations;

@@ -16,6 +16,10 @@ pub fn install_prerequisites() -> anyhow::Result<()> {
         apt_install(&["redis-server"])?;
     }
     postgres_bin_dir()?;
+    // The real browser of the end-to-end tests.
+    if !on_path("chromedriver") {
+        apt_install(&["chromium", "chromium-driver"])?;
+    }
     if !on_path("npm") {
         apt_install(&["nodejs", "npm"])?;
     }

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,131 @@
+//! The buyer's journey in a real browser: headless Chromium over WebDriver,
+//! through the edge host (catalog, waiting room, gatekeeper) to the
+//! origin's checkout and order pages. Screenshots of every step are saved
+//! under `test-artifacts/browser/`.
+
+mod support;
+
+use chrono::Utc;
+use fantoccini::Locator;
+use origin_inventory::invariants;
+use origin_inventory::test_support::TEST_TICKET_SECRET;
+use support::browser::Browser;
+use support::{EdgeRuntime, Stack, Visitor, client, queue};
+use uuid::Uuid;
+
+/// A queue-protected event on sale for an hour, admitting one buyer at a
+/// time, with an app visitor already holding that one place.
+async fn busy_event(stack: &Stack) -> (Uuid, Visitor) {
+    let event = stack.event(queue(60, 1), Utc::now() - chrono::Duration::hours(1)).await;
+    let mut first = Visitor::default();
+    let joined =
+        first.send(client().post(stack.edge.url(&format!("/api/v1/events/{event}/queue/join")))).await;
+    assert_eq!(joined.json()["state"], "admitted", "{}", joined.text);
+    (event, first)
+}
+
+/// Lets the app visitor's place go, so the next in line is admitted.
+async fn leave(stack: &Stack, event: Uuid, visitor: &mut Visitor) {
+    let left =
+        visitor.send(client().post(stack.edge.url(&format!("/api/v1/events/{event}/queue/leave")))).await;
+    assert_eq!(left.status, 200, "{}", left.text);
+}
+
+/// Clicks the first `count` free seats of the map and holds them.
+async fn hold_seats(browser: &Browser, count: usize) {
+    let seats = browser.client.find_all(Locator::Css(".seat[data-status=AVAILABLE]")).await.unwrap();
+    assert!(seats.len() >= count, "{} free seats", seats.len());
+    for seat in &seats[..count] {
+        seat.click().await.unwrap();
+    }
+    assert!(browser.text("#selection").await.starts_with(&format!("{count} selected")));
+    browser.client.find(Locator::Id("hold-selected")).await.unwrap().click().await.unwrap();
+    browser.wait_for("#hold:not([hidden])", 10).await;
+}
+
+async fn pay_with(browser: &Browser, card: &str) {
+    let form = browser.client.form(Locator::Id("pay")).await.unwrap();
+    form.set_by_name("name", "Ada Lovelace").await.unwrap();
+    form.set_by_name("email", "ada@example.com").await.unwrap();
+    browser
+        .client
+        .find(Locator::Css(&format!("select[name=payment_method_id] option[value={card}]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    form.submit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_buyer_waits_in_the_room_then_holds_pays_and_gets_tickets() {
+    let stack = Stack::start(EdgeRuntime::Host).await;
+    let (event, mut first) = busy_event(&stack).await;
+    let browser = Browser::start("journey").await;
+
+    browser.goto(&stack.edge.url(&format!("/events/{event}"))).await;
+    browser.screenshot("1-event-page").await;
+    browser.client.find(Locator::LinkText("Buy tickets")).await.unwrap().click().await.unwrap();
+    browser.wait_for("#room-state", 10).await;
+    assert!(browser.client.title().await.unwrap().starts_with("Waiting room"));
+    browser.screenshot("2-waiting-room").await;
+
+    leave(&stack, event, &mut first).await;
+    // The room's own polling sends the browser on once it is admitted.
+    browser.wait_for("#seat-map", 60).await;
+    assert_eq!(browser.client.current_url().await.unwrap().path(), format!("/events/{event}/checkout"));
+    browser.screenshot("3-seat-map").await;
+
+    hold_seats(&browser, 2).await;
+    assert_eq!(browser.client.find_all(Locator::Css("#held li")).await.unwrap().len(), 2);
+    assert!(browser.text("#total").await.contains("60.00"), "two places at 30.00");
+    browser.screenshot("4-held").await;
+
+    pay_with(&browser, "pm_card_visa").await;
+    let order = browser.wait_for_path("/orders/", 30).await;
+    let tickets = browser.client.find_all(Locator::Css(".ticket")).await.unwrap();
+    assert_eq!(tickets.len(), 2);
+    assert_eq!(
+        browser.client.find_all(Locator::Css(".ticket figure svg")).await.unwrap().len(),
+        2,
+        "QR codes"
+    );
+    browser.screenshot("5-tickets").await;
+
+    assert!(browser.text("h1").await.ends_with(order.trim_start_matches("/orders/")));
+    let books = invariants::check(&stack.origin.db, TEST_TICKET_SECRET).await.unwrap();
+    assert_eq!((books.tickets, books.violations()), (2, 0), "{books}");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_declined_card_shows_why_and_keeps_the_hold() {
+    let stack = Stack::start(EdgeRuntime::Host).await;
+    let event = stack.event(queue(6000, 100), Utc::now() - chrono::Duration::hours(1)).await;
+    let browser = Browser::start("declined").await;
+    browser.goto(&stack.edge.url(&format!("/events/{event}/checkout"))).await;
+    browser.wait_for("#seat-map", 30).await;
+    hold_seats(&browser, 1).await;
+    pay_with(&browser, "pm_card_chargeDeclined").await;
+    let problem = browser.wait_for("#problem:not(:empty)", 15).await.text().await.unwrap();
+    assert!(problem.starts_with("Payment declined"), "{problem}");
+    assert!(problem.contains("still held"), "{problem}");
+    assert!(browser.client.find(Locator::Css("#hold:not([hidden])")).await.is_ok(), "the hold stays");
+    browser.screenshot("declined").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn typing_the_checkout_url_without_access_lands_in_the_waiting_room() {
+    let stack = Stack::start(EdgeRuntime::Host).await;
+    let (event, _first) = busy_event(&stack).await;
+    let browser = Browser::start("no-access").await;
+    browser.goto(&stack.edge.url(&format!("/events/{event}/checkout"))).await;
+    let state = browser.wait_for("#room-state", 10).await.text().await.unwrap();
+    assert!(state.starts_with("You are in line"), "{state}");
+    assert!(state.contains("0\npeople ahead of you"), "next after the app visitor: {state}");
+    assert!(browser.client.find(Locator::Id("seat-map")).await.is_err(), "no seat map without access");
+    browser.screenshot("waiting-room").await;
+    browser.close().await;
+}
