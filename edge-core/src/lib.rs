@@ -4,6 +4,7 @@
 //! crate decides and renders, so all of it is tested natively.
 
 pub mod catalog;
+pub mod cookies;
 pub mod html;
 pub mod http_cache;
 pub mod page_cache;

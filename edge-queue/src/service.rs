@@ -662,13 +662,7 @@ fn access_cookie(event: &str) -> String {
 }
 
 fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (String, String)> + '_ {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    edge_core::cookies::cookies(headers).map(|(name, value)| (name.to_owned(), value.to_owned()))
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -165,12 +165,7 @@ fn presented_tokens(headers: &HeaderMap) -> Vec<String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let cookies = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+    let cookies = edge_core::cookies::cookies(headers)
         .filter(|(name, _)| name.starts_with(ACCESS_COOKIE_PREFIX))
         .map(|(_, value)| value.to_owned());
     bearer.into_iter().chain(cookies).collect()

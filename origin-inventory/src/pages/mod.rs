@@ -272,12 +272,7 @@ fn buyer_of(headers: &HeaderMap) -> Option<String> {
     if let Some(id) = headers.get("x-buyer-id").and_then(|v| v.to_str().ok()) {
         return Some(id.to_owned());
     }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+    edge_core::cookies::cookies(headers)
         .find(|(name, _)| *name == BUYER_COOKIE)
         .map(|(_, value)| value.to_owned())
 }
