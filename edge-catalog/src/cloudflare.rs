@@ -27,11 +27,16 @@ fn cache_url(key: &str) -> String {
 
 impl PageStore for CachePages<'_> {
     async fn lookup(&self, key: &str) -> Result<(String, Option<CachedPage>), StoreError> {
-        let version = match &self.redis {
-            Some(redis) => catalog_version(redis).await?,
-            None => "0".to_owned(),
+        // The version (Redis) and the page (this colo) at once: one round trip.
+        let version = async {
+            match &self.redis {
+                Some(redis) => catalog_version(redis).await,
+                None => Ok("0".to_owned()),
+            }
         };
-        let cached = self.cache.get(cache_url(key), false).await.map_err(|e| StoreError(e.to_string()))?;
+        let (version, cached) = futures::join!(version, self.cache.get(cache_url(key), false));
+        let version = version?;
+        let cached = cached.map_err(|e| StoreError(e.to_string()))?;
         let page = match cached {
             Some(mut response) => {
                 response.text().await.ok().and_then(|json| serde_json::from_str(&json).ok())
@@ -49,21 +54,23 @@ impl PageStore for CachePages<'_> {
     }
 }
 
-/// Catalog reads straight from Postgres through Hyperdrive, with the same
-/// SQL functions the origin's catalog API calls.
+/// Catalog reads straight from Postgres through a Hyperdrive binding, with
+/// the same SQL functions the origin's catalog API calls; from the origin's
+/// API without a binding, or when the database fails.
 pub struct Hyperdrive<'a> {
-    pub binding: worker::Hyperdrive,
-    pub fallback: OriginApi<'a, Fetch>,
+    pub binding: Option<worker::Hyperdrive>,
+    pub origin: OriginApi<'a, Fetch>,
 }
 
 impl CatalogSource for Hyperdrive<'_> {
     async fn read(&self, read: &CatalogRead) -> Result<Vec<u8>, ReadError> {
-        match self.query(read).await {
+        let Some(binding) = &self.binding else { return self.origin.read(read).await };
+        match query(binding, read).await {
             Ok(Some(json)) => Ok(json.into_bytes()),
             Ok(None) => Err(ReadError::NotFound),
             Err(e) => {
-                self.fallback.runtime.log(&format!("Hyperdrive read failed, asking the origin: {e}"));
-                self.fallback.read(read).await
+                self.origin.runtime.log(&format!("Hyperdrive read failed, asking the origin: {e}"));
+                self.origin.read(read).await
             }
         }
     }
@@ -79,47 +86,45 @@ enum QueryError {
     Postgres(#[from] tokio_postgres::Error),
 }
 
-impl Hyperdrive<'_> {
-    /// One connection per read: Hyperdrive pools them for us. The client is
-    /// dropped and the connection closed before this returns, which local
-    /// `wrangler dev` needs.
-    async fn query(&self, read: &CatalogRead) -> Result<Option<String>, QueryError> {
-        let socket = Socket::builder()
-            .secure_transport(SecureTransport::StartTls)
-            .connect(self.binding.host(), self.binding.port())?;
-        let config: tokio_postgres::Config = self.binding.connection_string().parse()?;
-        let (client, connection) = config.connect_raw(socket, PassthroughTls).await?;
-        let read = async move {
-            let row = match read {
-                CatalogRead::Event(id) => {
-                    client.query_one("SELECT catalog_event($1::text::uuid)::text", &[&id.to_string()]).await
-                }
-                CatalogRead::List(query) => {
-                    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339());
-                    let page = query.page as i32;
-                    let limit = query.limit as i32;
-                    client
-                        .query_one(
-                            "SELECT catalog_list($1::text::timestamptz, $2::text::timestamptz, $3::text, \
+/// One connection per read: Hyperdrive pools them for us. The client is
+/// dropped and the connection closed before this returns, which local
+/// `wrangler dev` needs.
+async fn query(binding: &worker::Hyperdrive, read: &CatalogRead) -> Result<Option<String>, QueryError> {
+    let socket = Socket::builder()
+        .secure_transport(SecureTransport::StartTls)
+        .connect(binding.host(), binding.port())?;
+    let config: tokio_postgres::Config = binding.connection_string().parse()?;
+    let (client, connection) = config.connect_raw(socket, PassthroughTls).await?;
+    let read = async move {
+        let row = match read {
+            CatalogRead::Event(id) => {
+                client.query_one("SELECT catalog_event($1::text::uuid)::text", &[&id.to_string()]).await
+            }
+            CatalogRead::List(query) => {
+                let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339());
+                let page = query.page as i32;
+                let limit = query.limit as i32;
+                client
+                    .query_one(
+                        "SELECT catalog_list($1::text::timestamptz, $2::text::timestamptz, $3::text, \
                              $4::text, $5::text, $6::int4, $7::int4)::text",
-                            &[
-                                &time(query.from),
-                                &time(query.to),
-                                &query.category,
-                                &query.city,
-                                &query.q,
-                                &page,
-                                &limit,
-                            ],
-                        )
-                        .await
-                }
-            };
-            drop(client);
-            row
+                        &[
+                            &time(query.from),
+                            &time(query.to),
+                            &query.category,
+                            &query.city,
+                            &query.q,
+                            &page,
+                            &limit,
+                        ],
+                    )
+                    .await
+            }
         };
-        let (row, closed) = futures::join!(read, connection);
-        closed?;
-        Ok(row?.get(0))
-    }
+        drop(client);
+        row
+    };
+    let (row, closed) = futures::join!(read, connection);
+    closed?;
+    Ok(row?.get(0))
 }

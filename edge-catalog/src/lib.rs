@@ -58,22 +58,13 @@ mod worker_entry {
         let runtime = Fetch::new(env);
         let config = Config::from_runtime(&runtime);
         let store = CachePages { cache: Cache::default(), redis: config.redis(&runtime) };
-        let redis = config.redis(&runtime);
+        let source = Hyperdrive { binding: hyperdrive, origin: config.origin(&runtime) };
+        let backends = Backends { redis: config.redis(&runtime), store: Some(store), source };
         let (runtime, config) = (&runtime, &config);
-        serve(request, |incoming| async move {
-            let request = &incoming.request;
-            let store = Some(store);
-            match hyperdrive {
-                Some(binding) => {
-                    let source = Hyperdrive { binding, fallback: config.origin(runtime) };
-                    handle_with(runtime, config, request, Backends { redis, store, source }).await
-                }
-                None => {
-                    let source = config.origin(runtime);
-                    handle_with(runtime, config, request, Backends { redis, store, source }).await
-                }
-            }
-        })
+        serve(
+            request,
+            |incoming| async move { handle_with(runtime, config, &incoming.request, backends).await },
+        )
         .await
     }
 }

@@ -7,9 +7,8 @@ use edge_core::html::{escape, page};
 use edge_core::http_cache::{CachePolicy, NO_STORE, etag, not_modified};
 use edge_core::query::ListQuery;
 use edge_platform::Runtime;
-use http::{HeaderValue, Method, StatusCode, header};
-
 use edge_platform::redis::Redis;
+use http::{HeaderValue, Method, StatusCode, header};
 
 use crate::cache::{Backends, PageCache, PageStore, RedisPages, Rendered, Source};
 use crate::source::{CatalogRead, CatalogSource, OriginApi, ReadError};
@@ -44,9 +43,7 @@ impl Config {
     pub fn origin<'a, R: Runtime>(&'a self, runtime: &'a R) -> OriginApi<'a, R> {
         OriginApi { runtime, origin_url: &self.origin_url }
     }
-}
 
-impl Config {
     pub fn from_runtime(runtime: &impl Runtime) -> Self {
         let var = |name: &str| runtime.var(name);
         Self {

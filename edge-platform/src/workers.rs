@@ -16,10 +16,6 @@ impl Fetch {
     pub fn new(env: Env) -> Self {
         Self { env }
     }
-
-    pub fn env(&self) -> &Env {
-        &self.env
-    }
 }
 
 impl Runtime for Fetch {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 pub struct Wrangler {
     child: Child,
-    pub base: String,
+    base: String,
     state: PathBuf,
 }
 
