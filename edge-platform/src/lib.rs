@@ -17,7 +17,37 @@ pub mod workers;
 #[error("outbound request failed: {0}")]
 pub struct SendError(pub String);
 
+/// A response body: built whole by the service, or relayed from upstream
+/// as it arrives. A server-sent-events stream never ends, so an edge that
+/// buffered it would never answer.
+pub enum Body<S> {
+    Full(Vec<u8>),
+    Relayed(S),
+}
+
+/// What a service running on `R` answers.
+pub type Reply<R> = http::Response<Body<<R as Runtime>::Relayed>>;
+
+/// Answers a service may give: whole ones, or ones with a relayed body.
+pub trait IntoReply<S> {
+    fn into_reply(self) -> http::Response<Body<S>>;
+}
+
+impl<S> IntoReply<S> for http::Response<Vec<u8>> {
+    fn into_reply(self) -> http::Response<Body<S>> {
+        self.map(Body::Full)
+    }
+}
+
+impl<S> IntoReply<S> for http::Response<Body<S>> {
+    fn into_reply(self) -> http::Response<Body<S>> {
+        self
+    }
+}
+
 pub trait Runtime {
+    /// A response body still arriving from upstream, handed on unread.
+    type Relayed;
     /// A configuration value (Spin variable, Worker var or secret); unset
     /// and blank are the same.
     fn var(&self, name: &str) -> Option<String>;
@@ -25,6 +55,12 @@ pub trait Runtime {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> impl Future<Output = Result<http::Response<Vec<u8>>, SendError>>;
+    /// Sends `request` and returns as soon as the response head arrives,
+    /// leaving the body for the adapter to relay to the client.
+    fn open(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Self::Relayed>, SendError>>;
     /// Wall-clock time in milliseconds since the epoch.
     fn now_ms(&self) -> i64;
     fn random(&self) -> [u8; 32];

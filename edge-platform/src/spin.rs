@@ -6,15 +6,31 @@
 //! header maps keep one value per name: a response may set two cookies,
 //! and a proxied answer must keep every header it had.
 
-use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use futures::{SinkExt as _, StreamExt as _};
+use spin_sdk::http::{Fields, IncomingRequest, IncomingResponse, OutgoingResponse, ResponseOutparam};
 
-use crate::{Incoming, Runtime, SendError, unreadable_request};
+use crate::{Body, Incoming, IntoReply, Reply, Runtime, SendError, unreadable_request};
 
 pub struct Wasi;
 
 impl Runtime for Wasi {
+    type Relayed = IncomingResponse;
+
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, SendError> {
         spin_sdk::http::send(request).await.map_err(|e| SendError(e.to_string()))
+    }
+
+    async fn open(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<IncomingResponse>, SendError> {
+        let response: IncomingResponse =
+            spin_sdk::http::send(request).await.map_err(|e| SendError(e.to_string()))?;
+        let mut head = http::Response::builder().status(response.status());
+        for (name, value) in response.headers().entries() {
+            head = head.header(name, value);
+        }
+        head.body(response).map_err(|e| SendError(e.to_string()))
     }
 
     /// Spin maps component variables to environment variables.
@@ -61,30 +77,53 @@ pub async fn read_request(incoming: IncomingRequest) -> anyhow::Result<Incoming>
     Ok(Incoming { request, client_ip, https })
 }
 
-pub async fn write_response(out: ResponseOutparam, response: http::Response<Vec<u8>>) {
+/// Sends the head at once, then the body: whole, or chunk by chunk as it
+/// arrives from upstream.
+pub async fn write_response(out: ResponseOutparam, response: Reply<Wasi>) {
+    let (head, body) = response.into_parts();
     let headers: Vec<(String, Vec<u8>)> =
-        response.headers().iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect();
+        head.headers.iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect();
     let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
     let outgoing = OutgoingResponse::new(fields);
-    if outgoing.set_status_code(response.status().as_u16()).is_err() {
-        eprintln!("invalid response status {}", response.status());
+    if outgoing.set_status_code(head.status.as_u16()).is_err() {
+        eprintln!("invalid response status {}", head.status);
     }
-    if let Err(e) = out.set_with_body(outgoing, response.into_body()).await {
-        eprintln!("the client went away: {e:?}");
+    let mut sink = std::pin::pin!(outgoing.take_body());
+    out.set(outgoing);
+    let sent = match body {
+        Body::Full(bytes) => sink.send(bytes).await.map_err(|e| format!("the client went away: {e:?}")),
+        Body::Relayed(upstream) => {
+            let mut chunks = std::pin::pin!(upstream.take_body_stream());
+            loop {
+                match chunks.next().await {
+                    None => break Ok(()),
+                    Some(Err(e)) => break Err(format!("upstream failed mid-body: {e:?}")),
+                    Some(Ok(chunk)) => {
+                        if let Err(e) = sink.send(chunk).await {
+                            break Err(format!("the client went away: {e:?}"));
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if let Err(e) = sent {
+        eprintln!("{e}");
     }
 }
 
 /// Serves one request with `service`, answering 400 if it cannot be read.
-pub async fn serve<F, Fut>(incoming: IncomingRequest, out: ResponseOutparam, service: F)
+pub async fn serve<F, Fut, Answer>(incoming: IncomingRequest, out: ResponseOutparam, service: F)
 where
     F: FnOnce(Incoming) -> Fut,
-    Fut: Future<Output = http::Response<Vec<u8>>>,
+    Fut: Future<Output = Answer>,
+    Answer: IntoReply<IncomingResponse>,
 {
     let response = match read_request(incoming).await {
-        Ok(incoming) => service(incoming).await,
+        Ok(incoming) => service(incoming).await.into_reply(),
         Err(e) => {
             eprintln!("unreadable request: {e}");
-            unreadable_request()
+            unreadable_request().into_reply()
         }
     };
     write_response(out, response).await;

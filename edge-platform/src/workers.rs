@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use worker::{Env, Headers, Method, Request, RequestInit, Response};
 
-use crate::{Incoming, Runtime, SendError, unreadable_request};
+use crate::{Body, Incoming, IntoReply, Reply, Runtime, SendError, unreadable_request};
 
 pub struct Fetch {
     env: Env,
@@ -19,11 +19,25 @@ impl Fetch {
 }
 
 impl Runtime for Fetch {
+    /// The fetched response itself: its body is a `ReadableStream` the
+    /// runtime pipes to the client.
+    type Relayed = Response;
+
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, SendError> {
+        let (head, mut fetched) = self.open(request).await?.into_parts();
+        let body = fetched.bytes().await.map_err(|e| SendError(e.to_string()))?;
+        Ok(http::Response::from_parts(head, body))
+    }
+
+    async fn open(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Response>, SendError> {
         let failed = |e: worker::Error| SendError(e.to_string());
         let outbound = to_worker_request(request).map_err(failed)?;
-        let mut response = worker::Fetch::Request(outbound).send().await.map_err(failed)?;
-        from_worker_response(&mut response).await.map_err(failed)
+        let response = worker::Fetch::Request(outbound).send().await.map_err(failed)?;
+        let mut head = http::Response::builder().status(response.status_code());
+        for (name, value) in response.headers().entries() {
+            head = head.header(name, value);
+        }
+        head.body(response).map_err(|e| SendError(e.to_string()))
     }
 
     /// A var (`[vars]`) or a secret (`wrangler secret put`) of this name.
@@ -69,15 +83,6 @@ fn to_worker_request(request: http::Request<Vec<u8>>) -> worker::Result<Request>
     Request::new_with_init(&parts.uri.to_string(), &init)
 }
 
-async fn from_worker_response(response: &mut Response) -> worker::Result<http::Response<Vec<u8>>> {
-    let mut builder = http::Response::builder().status(response.status_code());
-    for (name, value) in response.headers().entries() {
-        builder = builder.header(name, value);
-    }
-    let body = response.bytes().await?;
-    builder.body(body).map_err(|e| worker::Error::RustError(e.to_string()))
-}
-
 /// Reads the whole request. Cloudflare puts the caller's address in
 /// `CF-Connecting-IP` (and overwrites any such header a client sends).
 pub async fn read_request(mut request: Request) -> worker::Result<Incoming> {
@@ -96,8 +101,9 @@ pub async fn read_request(mut request: Request) -> worker::Result<Incoming> {
     Ok(Incoming { request, client_ip, https: url.scheme() == "https" })
 }
 
-/// Every header value is kept, so two `Set-Cookie`s stay two.
-pub fn write_response(response: http::Response<Vec<u8>>) -> worker::Result<Response> {
+/// Every header value is kept, so two `Set-Cookie`s stay two. A relayed
+/// body keeps its stream; only the head is ours.
+pub fn write_response(response: Reply<Fetch>) -> worker::Result<Response> {
     let headers = Headers::new();
     for (name, value) in response.headers() {
         if let Ok(value) = value.to_str() {
@@ -105,23 +111,27 @@ pub fn write_response(response: http::Response<Vec<u8>>) -> worker::Result<Respo
         }
     }
     let status = response.status();
-    let body = response.into_body();
-    // A 204 or 304 must not carry a body, not even an empty one.
-    let response = if body.is_empty() { Response::empty()? } else { Response::from_bytes(body)? };
+    let response = match response.into_body() {
+        // A 204 or 304 must not carry a body, not even an empty one.
+        Body::Full(body) if body.is_empty() => Response::empty()?,
+        Body::Full(body) => Response::from_bytes(body)?,
+        Body::Relayed(fetched) => fetched,
+    };
     Ok(response.with_status(status.as_u16()).with_headers(headers))
 }
 
 /// Serves one request with `service`, answering 400 if it cannot be read.
-pub async fn serve<F, Fut>(request: Request, service: F) -> worker::Result<Response>
+pub async fn serve<F, Fut, Answer>(request: Request, service: F) -> worker::Result<Response>
 where
     F: FnOnce(Incoming) -> Fut,
-    Fut: Future<Output = http::Response<Vec<u8>>>,
+    Fut: Future<Output = Answer>,
+    Answer: IntoReply<Response>,
 {
     let response = match read_request(request).await {
-        Ok(incoming) => service(incoming).await,
+        Ok(incoming) => service(incoming).await.into_reply(),
         Err(e) => {
             worker::console_error!("unreadable request: {e}");
-            unreadable_request()
+            unreadable_request().into_reply()
         }
     };
     write_response(response)

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Utc};
 
 use edge_platform::redis::Redis;
-use edge_platform::{Incoming, Runtime};
+use edge_platform::{Body, Incoming, IntoReply, Reply, Runtime};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use queue_core::page::{Puzzle, waiting_room};
 use queue_core::pow;
@@ -100,14 +100,14 @@ fn config(runtime: &impl Runtime) -> Result<&'static Config, Problem> {
     }
 }
 
-pub async fn handle<R: Runtime>(runtime: &R, incoming: Incoming) -> Response {
+pub async fn handle<R: Runtime>(runtime: &R, incoming: Incoming) -> Reply<R> {
     let config = match config(runtime) {
         Ok(config) => config,
-        Err(problem) => return problem.into_response(runtime),
+        Err(problem) => return problem.into_response(runtime).into_reply(),
     };
     let redis = Redis::new(runtime, &config.redis_url, &config.redis_token);
     let room = Room { runtime, config, store: Store::new(runtime, redis, &config.origin_url), incoming };
-    room.route().await.unwrap_or_else(|problem| problem.into_response(runtime))
+    room.route().await.unwrap_or_else(|problem| problem.into_response(runtime).into_reply())
 }
 
 struct Room<'a, R> {
@@ -126,7 +126,7 @@ struct JoinBody {
 }
 
 impl<R: Runtime> Room<'_, R> {
-    async fn route(&self) -> Result<Response, Problem> {
+    async fn route(&self) -> Result<Reply<R>, Problem> {
         let path = self.incoming.request.uri().path().to_owned();
         let method = self.incoming.request.method().clone();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -134,7 +134,7 @@ impl<R: Runtime> Room<'_, R> {
             (Method::GET, [".well-known", "jwks.json"]) => {
                 let mut response = json(StatusCode::OK, &self.config.keys.jwks());
                 set(&mut response, header::CACHE_CONTROL, "public, max-age=300");
-                Ok(response)
+                Ok(response.into_reply())
             }
             (method, ["api", "v1", "events", event, "queue", action]) => {
                 let event = event_id(event)?;
@@ -146,6 +146,7 @@ impl<R: Runtime> Room<'_, R> {
                     (Method::GET, "stats") => self.stats(&event).await,
                     _ => Err(Problem::NotFound),
                 }
+                .map(IntoReply::into_reply)
             }
             (_, ["events", event, "checkout", ..])
             | (_, ["api", "v1", "events", event, "seatmap" | "reservations"]) => {
@@ -481,7 +482,7 @@ impl<R: Runtime> Room<'_, R> {
 
     // ---- the gatekeeper ----------------------------------------------------
 
-    async fn gate(&self, event: &str) -> Result<Response, Problem> {
+    async fn gate(&self, event: &str) -> Result<Reply<R>, Problem> {
         let view = self.store.view(event).await?;
         if view.settings.phase(self.now()) == Phase::Open {
             return self.forward(&[]).await;
@@ -490,7 +491,7 @@ impl<R: Runtime> Room<'_, R> {
             return self.forward(&[access]).await;
         }
         if self.wants_html() {
-            return self.waiting_page(event, view).await;
+            return self.waiting_page(event, view).await.map(IntoReply::into_reply);
         }
         let status = match self.ticket(event).await {
             Some(ticket) => self.standing(event, &view, &ticket).await?,
@@ -503,12 +504,12 @@ impl<R: Runtime> Room<'_, R> {
         let mut response =
             json(code, &serde_json::json!({ "error": "access_token_required", "queue": status }));
         self.set_cookies(&mut response, event, &view, None, status.access_token.as_deref());
-        Ok(response)
+        Ok(response.into_reply())
     }
 
     /// Reservation and order paths name no event: the origin knows it and
     /// checks the token's event itself. Here a presented token must verify.
-    async fn gate_by_origin(&self) -> Result<Response, Problem> {
+    async fn gate_by_origin(&self) -> Result<Reply<R>, Problem> {
         let access_cookies = cookies(self.incoming.request.headers())
             .filter(|(name, _)| name.starts_with(ACCESS_COOKIE_PREFIX))
             .map(|(_, value)| value);
@@ -591,9 +592,10 @@ impl<R: Runtime> Room<'_, R> {
         self.config.keys.sign(Kind::Challenge, &claims)
     }
 
-    /// Passes the request to the origin and its answer back; frees the
-    /// session slot when the origin says the session is over.
-    async fn forward(&self, sessions: &[AccessClaims]) -> Result<Response, Problem> {
+    /// Passes the request to the origin and its answer back, the body
+    /// relayed as it arrives (the live seat map is a stream that does not
+    /// end); frees the session slot when the origin says the session is over.
+    async fn forward(&self, sessions: &[AccessClaims]) -> Result<Reply<R>, Problem> {
         let request = &self.incoming.request;
         let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
         let mut outbound = http::Request::builder()
@@ -616,14 +618,14 @@ impl<R: Runtime> Room<'_, R> {
             headers.insert("x-forwarded-host", host.clone());
         }
         let outbound = outbound.body(request.body().clone()).expect("a valid request");
-        let mut answer = self.runtime.send(outbound).await.map_err(|e| StoreError::Origin(e.to_string()))?;
+        let mut answer = self.runtime.open(outbound).await.map_err(|e| StoreError::Origin(e.to_string()))?;
         if let Some(ended) = answer.headers_mut().remove(SESSION_ENDED_HEADER)
             && let Some(session) = sessions.iter().find(|s| ended.as_bytes() == s.aud.as_bytes())
         {
             self.store.end_session(&session.aud, &session.sub).await?;
         }
         answer.headers_mut().retain_hop_by_hop_free();
-        Ok(answer)
+        Ok(answer.map(Body::Relayed))
     }
 
     fn set_cookies(

@@ -31,9 +31,9 @@ impl<'a> Protected<'a> {
     fn of(method: &Method, path: &'a str) -> Option<Self> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match segments.as_slice() {
-            ["api", "v1", "events", id, "seatmap" | "reservations"] | ["events", id, "checkout"] => {
-                id.parse().ok().map(Protected::Event)
-            }
+            ["api", "v1", "events", id, "seatmap" | "reservations"]
+            | ["events", id, "checkout"]
+            | ["events", id, "checkout", "seat-changes"] => id.parse().ok().map(Protected::Event),
             ["api", "v1", "reservations", id, rest @ ..] => {
                 let ends_session =
                     matches!((method, rest), (&Method::DELETE, []) | (&Method::POST, ["commit"]));
@@ -230,6 +230,7 @@ mod tests {
         let of = |method: Method, path: String| Protected::of(&method, Box::leak(path.into_boxed_str()));
         assert!(of(Method::GET, format!("/api/v1/events/{id}")).is_none());
         assert!(of(Method::GET, format!("/api/v1/events/{id}/seatmap")).is_some());
+        assert!(of(Method::GET, format!("/events/{id}/checkout/seat-changes")).is_some());
         assert!(of(Method::GET, "/api/v1/orders/ST-1".into()).is_some());
         let ends = |method, path| of(method, path).is_some_and(|p| p.ends_session());
         assert!(ends(Method::POST, format!("/api/v1/reservations/{id}/commit")));

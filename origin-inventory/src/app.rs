@@ -19,6 +19,7 @@ use crate::access::require_access;
 use crate::checkout::{Payments, run_reconciler};
 use crate::config::{ProviderSettings, Settings};
 use crate::error::ApiError;
+use crate::live::SeatChanges;
 use crate::metrics::Metrics;
 use crate::outbox::{Notifier, run_outbox};
 use crate::payments::{PaymentProvider, SandboxProvider, StripeProvider};
@@ -34,6 +35,7 @@ pub struct AppState {
     /// Checks the edge's access tokens; `None` refuses them all.
     pub access: Option<Verifier>,
     pub purge: CatalogPurge,
+    pub seat_changes: SeatChanges,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
             metrics: Arc::default(),
             access: settings.access.clone(),
             purge: CatalogPurge::new(settings.edge_cache.clone()),
+            seat_changes: SeatChanges::default(),
         }
     }
 }
@@ -133,6 +136,8 @@ impl Application {
     }
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        // Live seat maps are part of serving, not a background job tests steer.
+        tokio::spawn(self.state.seat_changes.clone().run(self.state.db.clone()));
         let router = router(self.state, self.request_timeout);
         axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
     }

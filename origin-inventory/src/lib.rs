@@ -17,6 +17,7 @@ pub mod events;
 pub mod health;
 pub mod holds;
 pub mod invariants;
+pub mod live;
 pub mod metrics;
 pub mod outbox;
 pub mod pages;

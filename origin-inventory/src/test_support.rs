@@ -82,3 +82,53 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
     tokio::spawn(app.run_until(std::future::pending()));
     TestOrigin { base, db, database_url }
 }
+
+/// A server-sent-events response, read event by event.
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    /// Sends `request` and checks that a stream of events comes back.
+    pub async fn open(request: reqwest::RequestBuilder) -> Self {
+        let response = request.header("accept", "text/event-stream").send().await.expect("stream request");
+        assert_eq!(response.status(), 200, "{:?}", response.headers());
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Self { response, buffer: String::new() }
+    }
+
+    /// The next event as (name, data), skipping comments; `None` if none
+    /// arrives within `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Option<(String, String)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    block.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim_start().to_owned())
+                };
+                if let (Some(name), Some(data)) = (field("event:"), field("data:")) {
+                    return Some((name, data));
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await.ok()?.ok()??;
+            self.buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8 events"));
+        }
+    }
+
+    /// The data of the next `count` `seat` events ("<seat> <STATUS>"),
+    /// sorted; panics if they do not come within 10 s.
+    pub async fn seat_changes(&mut self, count: usize) -> Vec<String> {
+        let mut changes = Vec::new();
+        while changes.len() < count {
+            match self.next(Duration::from_secs(10)).await {
+                Some((name, data)) if name == "seat" => changes.push(data),
+                Some(_) => {}
+                None => panic!("only {changes:?} arrived within 10 s"),
+            }
+        }
+        changes.sort();
+        changes
+    }
+}

@@ -31,16 +31,26 @@ async fn leave(stack: &Stack, event: Uuid, visitor: &mut Visitor) {
     assert_eq!(left.status, 200, "{}", left.text);
 }
 
-/// Clicks the first `count` free seats of the map and holds them.
-async fn hold_seats(browser: &Browser, count: usize) {
+/// Clicks the first `count` free seats of the map and holds them; returns their ids.
+async fn hold_seats(browser: &Browser, count: usize) -> Vec<String> {
     let seats = browser.client.find_all(Locator::Css(".seat[data-status=AVAILABLE]")).await.unwrap();
     assert!(seats.len() >= count, "{} free seats", seats.len());
+    let mut ids = Vec::new();
     for seat in &seats[..count] {
+        ids.push(seat.attr("data-seat").await.unwrap().expect("seats carry their id"));
         seat.click().await.unwrap();
     }
     assert!(browser.text("#selection").await.starts_with(&format!("{count} selected")));
     browser.client.find(Locator::Id("hold-selected")).await.unwrap().click().await.unwrap();
     browser.wait_for("#hold:not([hidden])", 10).await;
+    ids
+}
+
+/// Waits until the map shows each of `seats` with `status`.
+async fn wait_for_seats(browser: &Browser, seats: &[String], status: &str, seconds: u64) {
+    for seat in seats {
+        browser.wait_for(&format!(".seat[data-seat='{seat}'][data-status={status}]"), seconds).await;
+    }
 }
 
 async fn pay_with(browser: &Browser, card: &str) {
@@ -100,12 +110,21 @@ async fn a_buyer_waits_in_the_room_then_holds_pays_and_gets_tickets() {
 }
 
 #[tokio::test]
-async fn a_declined_card_shows_why_and_keeps_the_hold() {
+async fn too_many_seats_and_a_declined_card_are_explained_and_the_hold_kept() {
     let stack = Stack::start(EdgeRuntime::Host).await;
     let event = stack.event(queue(6000, 100), Utc::now() - chrono::Duration::hours(1)).await;
     let browser = Browser::start("declined").await;
     browser.goto(&stack.edge.url(&format!("/events/{event}/checkout"))).await;
     browser.wait_for("#seat-map", 30).await;
+
+    let best = browser.client.form(Locator::Id("best")).await.unwrap();
+    best.set_by_name("quantity", "99").await.unwrap();
+    best.submit().await.unwrap();
+    let limit = browser.wait_for("#problem:not(:empty)", 5).await.text().await.unwrap();
+    assert!(limit.starts_with("You can hold at most"), "{limit}");
+    assert!(browser.client.find(Locator::Css("#hold[hidden]")).await.is_ok(), "nothing was held");
+    browser.screenshot("over-the-limit").await;
+
     hold_seats(&browser, 1).await;
     pay_with(&browser, "pm_card_chargeDeclined").await;
     let problem = browser.wait_for("#problem:not(:empty)", 15).await.text().await.unwrap();
@@ -114,6 +133,48 @@ async fn a_declined_card_shows_why_and_keeps_the_hold() {
     assert!(browser.client.find(Locator::Css("#hold:not([hidden])")).await.is_ok(), "the hold stays");
     browser.screenshot("declined").await;
     browser.close().await;
+}
+
+#[tokio::test]
+async fn another_buyers_map_follows_holds_live_and_an_expired_hold_frees_its_seats() {
+    let stack = Stack::start(EdgeRuntime::Host).await;
+    let event = stack.event(queue(6000, 100), Utc::now() - chrono::Duration::hours(1)).await;
+    let checkout = stack.edge.url(&format!("/events/{event}/checkout"));
+    let watcher = Browser::start("live-watcher").await;
+    let buyer = Browser::start("live-buyer").await;
+    for browser in [&watcher, &buyer] {
+        browser.goto(&checkout).await;
+        browser.wait_for("#seat-map", 30).await;
+    }
+    // Set on the page, lost on a reload.
+    watcher.client.execute("window.neverReloaded = true", vec![]).await.unwrap();
+
+    let held = hold_seats(&buyer, 2).await;
+    wait_for_seats(&watcher, &held, "HELD", 5).await;
+    watcher.screenshot("1-taken-by-another-buyer").await;
+
+    // The hold runs out before the buyer pays.
+    for lapse in [
+        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE event_id = $1 AND status = 'held'",
+        "UPDATE inventory SET held_until = now() - interval '1 second' WHERE event_id = $1 AND status = 'HELD'",
+    ] {
+        sqlx::query(lapse).bind(event).execute(&stack.origin.db).await.unwrap();
+    }
+    pay_with(&buyer, "pm_card_visa").await;
+    let problem = buyer.wait_for("#problem:not(:empty)", 15).await.text().await.unwrap();
+    assert!(problem.starts_with("Your hold expired and the seats were released"), "{problem}");
+    assert!(buyer.client.find(Locator::Css("#hold[hidden]")).await.is_ok(), "the hold panel is gone");
+    wait_for_seats(&buyer, &held, "AVAILABLE", 5).await;
+    buyer.screenshot("expired-hold").await;
+
+    wait_for_seats(&watcher, &held, "AVAILABLE", 5).await;
+    watcher.screenshot("2-freed-again").await;
+    let same_page = watcher.client.execute("return window.neverReloaded === true", vec![]).await.unwrap();
+    assert_eq!(same_page, serde_json::Value::Bool(true), "the watcher's map changed without a reload");
+    let books = invariants::check(&stack.origin.db, TEST_TICKET_SECRET).await.unwrap();
+    assert_eq!((books.tickets, books.violations()), (0, 0), "{books}");
+    buyer.close().await;
+    watcher.close().await;
 }
 
 #[tokio::test]

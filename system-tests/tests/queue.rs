@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::future::join_all;
-use origin_inventory::test_support::{TEST_ACCESS_ISSUER, test_keyring};
+use origin_inventory::test_support::{EventStream, TEST_ACCESS_ISSUER, test_keyring};
 use queue_tokens::{AccessClaims, Kind, Verifier};
 use serde_json::{Value, json};
 use support::{Answer, EdgeRuntime, ORGANIZER_KEY, Stack, Visitor, client, get_json, queue};
@@ -244,6 +244,38 @@ async fn a_browser_without_access_lands_in_the_waiting_room_and_moves_on_when_ad
     assert_ne!(again.status, 303, "with the access cookie the request reaches the origin");
 }
 
+/// The live seat map is a stream that never ends on its own: the edge must
+/// relay it as it comes, not wait for its end.
+async fn seat_changes_stream_through_the_edge_as_they_happen(runtime: EdgeRuntime) {
+    let stack = Stack::start(runtime).await;
+    let event = stack.event(queue(600, 100), an_hour_ago()).await;
+    let (mut visitor, joined) = join(&stack, event).await;
+    let access = joined["access_token"].as_str().unwrap().to_owned();
+    let live = stack.edge.url(&format!("/events/{event}/checkout/seat-changes"));
+    let mut watching = EventStream::open(client().get(&live).bearer_auth(&access)).await;
+
+    let section = section_of(&stack, event, &mut visitor).await;
+    let hold =
+        visitor
+            .send(client().post(stack.edge.url(&format!("/api/v1/events/{event}/reservations"))).json(
+                &json!({"client_reservation_id": Uuid::new_v4(), "quantity": 2, "section_id": section}),
+            ))
+            .await;
+    assert_eq!(hold.status, 201, "{}", hold.text);
+    let mut held: Vec<String> = hold.json()["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|seat| format!("{} HELD", seat["seat_id"].as_str().unwrap()))
+        .collect();
+    held.sort();
+    assert_eq!(watching.seat_changes(2).await, held);
+
+    // Without access the stream stays behind the gate like the rest of checkout.
+    let refused = client().get(&live).header("accept", "text/event-stream").send().await.unwrap();
+    assert_ne!(refused.status(), 200);
+}
+
 /// A section of the event, read from the seat map through the edge.
 async fn section_of(stack: &Stack, event: Uuid, visitor: &mut Visitor) -> String {
     let map = visitor.send(client().get(stack.edge.url(&format!("/api/v1/events/{event}/seatmap")))).await;
@@ -365,4 +397,5 @@ on_every_edge!(
     status_polls_write_nothing_to_redis,
     a_proof_of_work_is_required_verified_and_single_use,
     joining_twice_keeps_one_place_and_stats_need_the_organizer_key,
+    seat_changes_stream_through_the_edge_as_they_happen,
 );

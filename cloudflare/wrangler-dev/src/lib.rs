@@ -25,8 +25,21 @@ pub struct Settings<'a> {
 
 impl Wrangler {
     /// Starts the Workers prebuilt in `root` (the project's checkout) and
-    /// waits until both serve.
+    /// waits until both serve. workerd now and then fails to come up on a
+    /// busy machine ("The Workers runtime failed to start"); a fresh session
+    /// on fresh ports gets a second and a third chance.
     pub fn start(root: &Path, settings: &Settings) -> Result<Self, String> {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::start_once(root, settings) {
+                Ok(wrangler) => return Ok(wrangler),
+                Err(failure) => failures.push(failure),
+            }
+        }
+        Err(failures.join("\n---- next attempt ----\n"))
+    }
+
+    fn start_once(root: &Path, settings: &Settings) -> Result<Self, String> {
         static SESSIONS: AtomicU32 = AtomicU32::new(0);
         let session = SESSIONS.fetch_add(1, Ordering::Relaxed);
         let state = std::env::temp_dir().join(format!("stampede-wrangler-{}-{session}", std::process::id()));
@@ -54,6 +67,9 @@ impl Wrangler {
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CI", "true")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            // The debug log, which says why workerd did not start, stays
+            // with the session instead of under ~/.config.
+            .env("WRANGLER_LOG_PATH", state.join("debug.log"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(state.join("wrangler.log")).map_err(|e| e.to_string())?);
@@ -62,7 +78,7 @@ impl Wrangler {
         let child = command
             .spawn()
             .map_err(|e| format!("cannot start wrangler (`cargo xtask test` installs it): {e}"))?;
-        let wrangler = Self { child, base: format!("http://127.0.0.1:{port}"), state };
+        let mut wrangler = Self { child, base: format!("http://127.0.0.1:{port}"), state };
         wrangler.wait_until_serving()?;
         Ok(wrangler)
     }
@@ -71,19 +87,30 @@ impl Wrangler {
         format!("{}{path}", self.base)
     }
 
-    fn wait_until_serving(&self) -> Result<(), String> {
+    fn wait_until_serving(&mut self) -> Result<(), String> {
         let started = Instant::now();
         let address = self.base.trim_start_matches("http://").to_owned();
+        let log = |name: &str| std::fs::read_to_string(self.state.join(name)).unwrap_or_default();
         while started.elapsed() < Duration::from_secs(90) {
             // The port opens before the Workers are loaded; the queue's
             // JWKS, through the catalog, means both are.
             if answers_ok(&address, "/.well-known/jwks.json") {
                 return Ok(());
             }
+            let exited = matches!(self.child.try_wait(), Ok(Some(_)));
+            if exited || log("wrangler.log").contains("failed to start") {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
-        let log = std::fs::read_to_string(self.state.join("wrangler.log")).unwrap_or_default();
-        Err(format!("wrangler dev did not serve within 90 s:\n{log}"))
+        let debug = log("debug.log");
+        let lines: Vec<&str> = debug.lines().collect();
+        let debug_tail = lines[lines.len().saturating_sub(60)..].join("\n");
+        Err(format!(
+            "wrangler dev did not serve after {:.0?}:\n{}\ndebug log (tail):\n{debug_tail}",
+            started.elapsed(),
+            log("wrangler.log")
+        ))
     }
 }
 

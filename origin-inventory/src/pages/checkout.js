@@ -75,14 +75,42 @@
     showSelection();
   }
 
+  // Live changes by seat id, numbered: a seat map fetched while one
+  // arrives must not paint the older status over it.
+  const liveChanges = new Map();
+  let changesHeard = 0;
+
   async function refreshMap() {
+    const since = changesHeard;
     const map = await api('GET', `/api/v1/events/${config.event}/seatmap`);
     const status = new Map();
     for (const section of map.sections) for (const row of section.rows) for (const seat of row.seats) {
       status.set(seat.id, seat.status);
     }
-    for (const seat of seats()) markSeat(seat, status.get(seat.dataset.seat) || 'SOLD');
+    for (const seat of seats()) {
+      const live = liveChanges.get(seat.dataset.seat);
+      markSeat(seat, live && live.heard > since ? live.status : status.get(seat.dataset.seat) || 'SOLD');
+    }
     showSelection();
+  }
+
+  // Seats taken or freed by others change colour as it happens. Changes
+  // made while no stream was open are not replayed, so every (re)connect
+  // and every `resync` reloads the map.
+  function watchSeats() {
+    const byId = new Map([...seats()].map((seat) => [seat.dataset.seat, seat]));
+    const stream = new EventSource(`/events/${config.event}/checkout/seat-changes`);
+    const resync = () => refreshMap().catch(() => {});
+    stream.addEventListener('open', resync);
+    stream.addEventListener('resync', resync);
+    stream.addEventListener('seat', (message) => {
+      const [id, status] = message.data.split(' ');
+      liveChanges.set(id, { status, heard: ++changesHeard });
+      const seat = byId.get(id);
+      if (!seat) return;
+      markSeat(seat, status);
+      showSelection();
+    });
   }
 
   function countdown() {
@@ -190,4 +218,5 @@
     }
   });
   showSelection();
+  watchSeats();
 })();

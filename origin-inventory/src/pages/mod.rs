@@ -290,5 +290,6 @@ fn no_store(html: Html<String>) -> Response {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/events/{id}/checkout", get(checkout_page))
+        .route("/events/{id}/checkout/seat-changes", get(crate::live::seat_changes))
         .route("/orders/{number}", get(order_page))
 }

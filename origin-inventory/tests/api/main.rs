@@ -8,6 +8,7 @@ mod checkout;
 mod helpers;
 mod holds;
 mod invariants;
+mod live;
 mod notifications;
 mod organizer;
 mod stripe;
