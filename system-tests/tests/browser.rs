@@ -89,6 +89,8 @@ async fn a_buyer_waits_in_the_room_then_holds_pays_and_gets_tickets() {
 
     hold_seats(&browser, 2).await;
     assert_eq!(browser.client.find_all(Locator::Css("#held li")).await.unwrap().len(), 2);
+    let first = browser.text("#held li").await;
+    assert!(first.starts_with("Floor, standing place "), "places of a standing area: {first}");
     assert!(browser.text("#total").await.contains("60.00"), "two places at 30.00");
     browser.screenshot("4-held").await;
 

@@ -127,7 +127,9 @@
     }
     $('held').replaceChildren(...held.seats.map((s) => {
       const item = document.createElement('li');
-      item.textContent = `${s.section}, row ${s.row}, seat ${s.number} · ${s.tier}`;
+      // The map's own wording: "row B, seat 4", or "standing place 12".
+      const place = document.querySelector(`.seat[data-seat="${s.seat_id}"]`).dataset.place;
+      item.textContent = `${place} · ${s.tier}`;
       return item;
     }));
     $('total').textContent = `${held.currency} ${held.total_price}`;
