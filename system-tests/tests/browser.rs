@@ -74,7 +74,10 @@ async fn a_buyer_waits_in_the_room_then_holds_pays_and_gets_tickets() {
     let (event, mut first) = busy_event(&stack).await;
     let browser = Browser::start("journey").await;
 
-    browser.goto(&stack.edge.url(&format!("/events/{event}"))).await;
+    browser.goto(&stack.edge.url("/events")).await;
+    browser.screenshot("0-catalog").await;
+    browser.client.find(Locator::LinkText("Queue Test")).await.unwrap().click().await.unwrap();
+    assert_eq!(browser.wait_for_path(&format!("/events/{event}"), 10).await, format!("/events/{event}"));
     browser.screenshot("1-event-page").await;
     browser.client.find(Locator::LinkText("Buy tickets")).await.unwrap().click().await.unwrap();
     browser.wait_for("#room-state", 10).await;
