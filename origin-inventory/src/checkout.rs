@@ -30,7 +30,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiJson};
 use crate::metrics::Outcome;
 use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
-use crate::reservations::{Buyer, HeldSeat, end_hold};
+use crate::reservations::{Buyer, HeldSeat, end_hold, expire_lapsed};
 use crate::tickets::{order_number, qr_svg, ticket_code};
 
 /// A pending payment older than this is presumed abandoned by its request
@@ -173,14 +173,16 @@ async fn begin(
     let fingerprint = body.fingerprint(reservation);
     let mut tx = db.begin().await?;
     // Serializes every commit of this reservation, whatever its key.
-    let held: Option<(String, DateTime<Utc>, i64, String)> = sqlx::query_as(
-        "SELECT status, expires_at, total_cents, currency FROM reservations WHERE id = $1 AND buyer_id = $2 FOR UPDATE",
+    let held: Option<(String, DateTime<Utc>, i64, String, Uuid)> = sqlx::query_as(
+        "SELECT status, expires_at, total_cents, currency, event_id FROM reservations
+         WHERE id = $1 AND buyer_id = $2 FOR UPDATE",
     )
     .bind(reservation)
     .bind(buyer)
     .fetch_optional(&mut *tx)
     .await?;
-    let (status, expires_at, total, currency) = held.ok_or_else(|| ApiError::not_found("reservation"))?;
+    let (status, expires_at, total, currency, event) =
+        held.ok_or_else(|| ApiError::not_found("reservation"))?;
 
     let earlier: Option<EarlierAttempt> = sqlx::query_as(
         "SELECT id, reservation_id, request_hash, response_status, response_body,
@@ -229,6 +231,12 @@ async fn begin(
         .with("order_number", number));
     }
     if status != "held" || expires_at <= Utc::now() {
+        if status == "held" {
+            // Free the seats now, not at the next sweep: other buyers' seat
+            // maps hear of it at once.
+            expire_lapsed(&mut tx, Some((event, buyer))).await?;
+            tx.commit().await?;
+        }
         return Err(ApiError::new(
             StatusCode::GONE,
             "reservation_expired",

@@ -145,6 +145,11 @@ async fn an_expired_hold_is_never_charged() {
     let (status, body) = app.commit("ada", &hold, "late", card("pm_card_visa")).await;
     assert_eq!((status, body["error"].as_str()), (410, Some("reservation_expired")));
     assert_eq!(charges(&app).await, (0, 0));
+    let still_held: i64 = sqlx::query_scalar("SELECT count(*) FROM inventory WHERE status = 'HELD'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(still_held, 0, "the late commit freed the seats without waiting for the sweeper");
 }
 
 #[tokio::test]
