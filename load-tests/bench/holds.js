@@ -1,6 +1,7 @@
 // Benchmark of the origin's seat holds (used by `cargo xtask bench`): each
-// iteration holds one best-available seat in a random section as a new
-// buyer, then releases it, so the event never runs out.
+// iteration holds one best-available seat in a random section, then
+// releases it, so the event never runs out. Each virtual user is one buyer
+// with a session from the origin.
 //
 // Environment: ORIGIN_URL, EVENT_ID, SECTIONS (comma-separated ids),
 // VUS (32), SECONDS (10).
@@ -19,9 +20,15 @@ export const options = {
   thresholds: { 'http_req_failed{kind:hold}': ['rate<0.01'], 'http_req_duration{kind:hold}': ['p(99)<10000'] },
 };
 
+let session = null;
+
 export default function () {
-  const buyer = `bench-${__VU}-${__ITER}`;
-  const headers = { 'Content-Type': 'application/json', 'X-Buyer-Id': buyer };
+  if (session === null) {
+    const issued = http.post(`${ORIGIN}/api/v1/buyer-sessions`, null, { tags: { kind: 'session' } });
+    if (issued.status !== 201) throw new Error(`no buyer session: ${issued.status}`);
+    session = issued.json().buyer_token;
+  }
+  const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${session}` };
   const body = JSON.stringify({
     client_reservation_id: `${String(__VU).padStart(8, '0')}-0000-4000-8000-${String(__ITER).padStart(12, '0')}`,
     section_id: SECTIONS[Math.floor(Math.random() * SECTIONS.length)],

@@ -15,10 +15,10 @@ use tower_http::trace::TraceLayer;
 
 use queue_tokens::Verifier;
 
-use crate::access::require_access;
+use crate::buyers::BuyerSessions;
 use crate::checkout::{Payments, run_reconciler};
 use crate::config::{ProviderSettings, Settings};
-use crate::error::ApiError;
+use crate::error::{ApiError, problems_everywhere};
 use crate::live::SeatChanges;
 use crate::metrics::Metrics;
 use crate::outbox::{Notifier, run_outbox};
@@ -36,6 +36,8 @@ pub struct AppState {
     pub access: Option<Verifier>,
     pub purge: CatalogPurge,
     pub seat_changes: SeatChanges,
+    /// Issues and checks buyer sessions.
+    pub buyers: BuyerSessions,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
             access: settings.access.clone(),
             purge: CatalogPurge::new(settings.edge_cache.clone()),
             seat_changes: SeatChanges::default(),
+            buyers: BuyerSessions::new(settings.buyer_session_secret.as_bytes()),
         }
     }
 }
@@ -77,12 +80,14 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(crate::webhooks::routes())
         .merge(crate::sales::routes())
         .merge(crate::auth::routes())
+        .merge(crate::access::routes())
+        .merge(crate::buyers::routes())
         .merge(crate::metrics::routes())
         .merge(crate::pages::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint") })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), require_access))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(axum::middleware::from_fn(problems_everywhere))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");

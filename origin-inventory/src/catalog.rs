@@ -2,7 +2,7 @@
 //! what the edge caches, so responses carry the event's `catalog_version`.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,7 +12,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::error::{ApiError, ApiJson};
+use crate::access::{Checkout, EventId};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::events::{EventStatus, QueueSettings};
 
 /// Query parameters of `GET /api/v1/events`.
@@ -85,16 +86,14 @@ pub async fn find_event(db: &PgPool, id: Uuid) -> Result<Option<serde_json::Valu
 
 async fn get_list(
     State(state): State<AppState>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
-    let Query(query) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     Ok(ApiJson(list(&state.db, &query).await?))
 }
 
 async fn get_event(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
     Ok(ApiJson(event(&state.db, id).await?))
 }
@@ -119,7 +118,7 @@ struct WaitingRoom {
 /// caches for a couple of seconds, so organizer changes apply within them.
 async fn get_waiting_room(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<ApiJson<WaitingRoom>, ApiError> {
     let room = sqlx::query_as(&format!(
         "SELECT e.id AS event_id, e.title, e.status,
@@ -175,9 +174,10 @@ pub async fn seats(db: &PgPool, event: Uuid) -> Result<Vec<SeatRow>, sqlx::Error
 /// derived from the newest inventory change.
 async fn get_seatmap(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    checkout: Checkout<EventId>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let id = checkout.event;
     let event = event(&state.db, id).await?;
     let seats = seats(&state.db, id).await?;
     let map = seat_map(&seats);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,7 +30,9 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiJson};
 use crate::metrics::Outcome;
 use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
-use crate::reservations::{Buyer, HeldSeat, end_hold, expire_lapsed};
+use crate::access::{Checkout, CommitOf, verified_subject};
+use crate::error::ApiPath;
+use crate::reservations::{HeldSeat, end_hold, expire_lapsed};
 use crate::tickets::{order_number, qr_svg, ticket_code};
 
 /// A pending payment older than this is presumed abandoned by its request
@@ -429,7 +431,7 @@ async fn settle(
         &mut tx,
         "email.order_confirmed",
         json!({"to": p.billing_email, "name": p.billing_name,
-        "order_number": number}),
+        "order_number": number, "order_url": order.order_url}),
     )
     .await?;
     notify(
@@ -586,6 +588,10 @@ pub struct OrderView {
     pub total_cents: i64,
     pub currency: String,
     pub created_at: DateTime<Utc>,
+    /// Opens the order from any browser, forever: keep it private.
+    pub order_url: String,
+    #[serde(skip)]
+    secret: String,
     #[sqlx(skip)]
     pub tickets: Vec<TicketView>,
 }
@@ -593,7 +599,8 @@ pub struct OrderView {
 pub async fn load_order(db: &mut PgConnection, number: &str) -> Result<Option<OrderView>, sqlx::Error> {
     let order: Option<OrderView> = sqlx::query_as(
         "SELECT id, order_number, status, event_id, reservation_id, buyer_id, buyer_name AS name,
-                buyer_email AS email, total_cents, currency, created_at
+                buyer_email AS email, total_cents, currency, created_at,
+                '/orders/' || order_number || '/' || secret AS order_url, secret
          FROM orders WHERE order_number = $1",
     )
     .bind(number)
@@ -615,11 +622,10 @@ pub async fn load_order(db: &mut PgConnection, number: &str) -> Result<Option<Or
 
 async fn post_commit(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    Buyer(buyer): Buyer,
+    checkout: Checkout<CommitOf>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CommitBody>,
-) -> Result<Answer, ApiError> {
+) -> Result<Response, ApiError> {
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -632,27 +638,102 @@ async fn post_commit(
                 "send an Idempotency-Key header (1 to 255 characters)",
             )
         })?;
-    let answer = commit(&state.db, &state.payments, id, &buyer, key, &body).await;
-    state.metrics.observe(answer, |a| a.status, Outcome::of_commit)
+    let (reservation, buyer) = (checkout.target.0, checkout.buyer()?);
+    if checkout.session_ended() {
+        // The order ended this session; a retry may only hear its answer again.
+        return match saved_answer(&state.db, reservation, key, &body).await? {
+            Some(answer) => Ok(answer.into_response()),
+            None => {
+                state.metrics.count(Outcome::AccessEnded);
+                Err(Checkout::<CommitOf>::ended_refusal())
+            }
+        };
+    }
+    let answer = commit(&state.db, &state.payments, reservation, buyer, key, &body).await;
+    let answer = state.metrics.observe(answer, |a| a.status, Outcome::of_commit)?;
+    let ended = if answer.status == StatusCode::OK { checkout.end_session(&state.db).await? } else { None };
+    Ok((ended, answer).into_response())
 }
 
+/// The answer saved for this very request (same key, reservation and body).
+async fn saved_answer(
+    db: &PgPool,
+    reservation: Uuid,
+    key: &str,
+    body: &CommitBody,
+) -> Result<Option<Answer>, ApiError> {
+    let saved: Option<(i32, Value)> = sqlx::query_as(
+        "SELECT response_status, response_body FROM payments
+         WHERE idempotency_key = $1 AND reservation_id = $2 AND request_hash = $3
+           AND response_status IS NOT NULL",
+    )
+    .bind(key)
+    .bind(reservation)
+    .bind(body.fingerprint(reservation))
+    .fetch_optional(db)
+    .await?;
+    saved
+        .map(|(status, body)| {
+            let status = StatusCode::from_u16(status as u16).map_err(ApiError::internal)?;
+            Ok(Answer { status, body })
+        })
+        .transpose()
+}
+
+/// An order for whoever may see it: its buyer (buyer session, or an access
+/// token of the order's event naming them, ended or not), or anyone holding
+/// its secret link. Anyone else learns nothing, not even that it exists.
+pub async fn readable_order(
+    state: &AppState,
+    number: &str,
+    secret: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Option<OrderView>, ApiError> {
+    let mut db = state.db.acquire().await?;
+    let Some(order) = load_order(&mut db, number).await? else { return Ok(None) };
+    let allowed = match secret {
+        Some(secret) => same_secret(secret, &order.secret),
+        None => {
+            let now = Utc::now().timestamp();
+            state.buyers.buyer_of(headers, now).as_deref() == Some(order.buyer_id.as_str())
+                || verified_subject(state.access.as_ref(), headers, order.event_id).as_deref()
+                    == Some(order.buyer_id.as_str())
+        }
+    };
+    Ok(allowed.then_some(order))
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(given: &str, actual: &str) -> bool {
+    given.len() == actual.len() && given.bytes().zip(actual.bytes()).fold(0, |diff, (a, b)| diff | (a ^ b)) == 0
+}
+
+/// `GET /api/v1/orders/{number}`: the buyer's own order.
 async fn get_order(
     State(state): State<AppState>,
-    Path(number): Path<String>,
-    Buyer(buyer): Buyer,
+    ApiPath(number): ApiPath<String>,
+    headers: HeaderMap,
 ) -> Result<ApiJson<OrderView>, ApiError> {
-    let mut db = state.db.acquire().await?;
-    match load_order(&mut db, &number).await? {
-        Some(order) if order.buyer_id == buyer => Ok(ApiJson(order)),
-        _ => Err(ApiError::not_found("order")),
-    }
+    readable_order(&state, &number, None, &headers).await?.map(ApiJson).ok_or_else(|| ApiError::not_found("order"))
+}
+
+/// `GET /api/v1/orders/{number}/{secret}`: the order behind its secret link.
+async fn get_order_by_link(
+    State(state): State<AppState>,
+    ApiPath((number, secret)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<ApiJson<OrderView>, ApiError> {
+    readable_order(&state, &number, Some(&secret), &headers)
+        .await?
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::not_found("order"))
 }
 
 /// `GET /api/v1/tickets/{code}/qr.svg`: the code is the credential; only
 /// codes of live tickets are drawn.
 async fn get_ticket_qr(
     State(state): State<AppState>,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let live: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tickets WHERE code = $1 AND NOT voided)")
@@ -669,6 +750,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/reservations/{id}/commit", post(post_commit))
         .route("/api/v1/orders/{number}", get(get_order))
+        .route("/api/v1/orders/{number}/{secret}", get(get_order_by_link))
         .route("/api/v1/tickets/{code}/qr.svg", get(get_ticket_qr))
 }
 

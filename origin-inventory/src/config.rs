@@ -38,6 +38,8 @@ pub struct Settings {
     pub ticket_secret: String,
     /// `STAMPEDE_PAYMENT_WEBHOOK_SECRET`: checks payment webhooks (required with Stripe).
     pub webhook_secret: String,
+    /// `STAMPEDE_BUYER_SESSION_SECRET`: signs buyer sessions (required with Stripe).
+    pub buyer_session_secret: String,
     /// `STAMPEDE_SWEEP_INTERVAL_MS`, default 5000: how often lapsed holds are released.
     pub sweep_interval: Duration,
     /// `STAMPEDE_SMTP_URL`, default `smtp://127.0.0.1:2525` (the local stack's server).
@@ -57,12 +59,16 @@ pub struct Settings {
 pub const LOCAL_TICKET_SECRET: &str = "local-development-ticket-secret";
 /// Payment webhook secret for local runs.
 pub const LOCAL_WEBHOOK_SECRET: &str = "whsec_local_development";
+/// Buyer session secret for local runs.
+pub const LOCAL_BUYER_SESSION_SECRET: &str = "local-development-buyer-sessions";
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         let provider = provider_from_env()?;
         let ticket_secret = secret("STAMPEDE_TICKET_SECRET", &provider, LOCAL_TICKET_SECRET)?;
         let webhook_secret = secret("STAMPEDE_PAYMENT_WEBHOOK_SECRET", &provider, LOCAL_WEBHOOK_SECRET)?;
+        let buyer_session_secret =
+            secret("STAMPEDE_BUYER_SESSION_SECRET", &provider, LOCAL_BUYER_SESSION_SECRET)?;
         Ok(Self {
             database_url: std::env::var("DATABASE_URL")
                 .context("DATABASE_URL must be set (postgres://user@host:port/db)")?,
@@ -72,6 +78,7 @@ impl Settings {
             provider,
             ticket_secret,
             webhook_secret,
+            buyer_session_secret,
             sweep_interval: Duration::from_millis(env_or("STAMPEDE_SWEEP_INTERVAL_MS", "5000")?),
             smtp_url: env_or("STAMPEDE_SMTP_URL", "smtp://127.0.0.1:2525")?,
             mail_from: env_or("STAMPEDE_MAIL_FROM", "Stampede <tickets@stampede.local>")?,

@@ -2,11 +2,16 @@
 //! `{"error": "<stable_code>", "message": "<for humans>", ...details}`.
 //! Internal causes are logged, never sent to clients.
 
-use axum::extract::FromRequest;
-use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
+
+use crate::text::{self, TextError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -70,10 +75,20 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `axum::Json`, but a rejected body comes out in our problem format.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json`, but a rejected body comes out in our problem format, and
+/// every string in it has passed [`crate::text::check`] before the handler
+/// sees it.
 pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(document) = axum::Json::<Value>::from_request(request, state).await?;
+        text::check_json(&document).map_err(ApiError::from)?;
+        serde_json::from_value(document).map(ApiJson).map_err(|e| ApiError::invalid(e.to_string()))
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
@@ -89,8 +104,142 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+impl From<TextError> for ApiError {
+    fn from(e: TextError) -> Self {
+        let at = e.at().to_owned();
+        Self::new(StatusCode::BAD_REQUEST, "invalid_text", e.to_string()).with("field", at)
+    }
+}
+
 impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// The matched route's parameters, percent-decoded, checked as text, then
+/// parsed into `T`. A parameter that does not parse names nothing that
+/// exists: 404, in our problem format.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
+        for (name, value) in &raw {
+            text::check(name, value)?;
+        }
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such resource: {}", e.body_text())))
+            }
+            Err(e) => Err(ApiError::internal(e.body_text())),
+        }
+    }
+}
+
+/// A query string parsed into `T`, strictly: malformed percent-encoding,
+/// text that is not UTF-8 or that fails [`crate::text::check`], unknown or
+/// mistyped parameters are a 400 `invalid_query`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let invalid = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+        let query = parts.uri.query().unwrap_or("");
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = strict_decode(name).ok_or_else(|| invalid(format!("`{pair}` is not valid percent-encoded UTF-8")))?;
+            let value = strict_decode(value).ok_or_else(|| invalid(format!("`{pair}` is not valid percent-encoded UTF-8")))?;
+            text::check(&name, &value).map_err(|e| invalid(e.to_string()))?;
+        }
+        serde_urlencoded::from_str(query).map(ApiQuery).map_err(|e| invalid(e.to_string()))
+    }
+}
+
+/// Decodes `+` and `%XX`, refusing a `%` without two hex digits and bytes
+/// that are not UTF-8 (lenient decoders pass those through silently).
+fn strict_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Outermost safety net: an error answer that some layer produced as plain
+/// text or with no body (axum's 405, a body-limit rejection in a raw-bytes
+/// extractor, a timeout) is rewritten into the problem format, so clients
+/// see `{"error","message"}` for every refusal.
+pub async fn problems_everywhere(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json_or_html = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(
+        |t| t.starts_with("application/json") || t.starts_with("text/html") || t.starts_with("text/event-stream"),
+    );
+    if !(status.is_client_error() || status.is_server_error()) || is_json_or_html {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = match std::str::from_utf8(&text).map(str::trim) {
+        Ok(text) if !text.is_empty() => text.to_owned(),
+        _ => status.canonical_reason().unwrap_or("request refused").to_owned(),
+    };
+    let mut problem = ApiError::new(status, code_of(status), message).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = parts.headers.get(&name) {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
+}
+
+/// The stable code for a status when no handler chose one.
+fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "invalid_request",
+        StatusCode::NOT_FOUND => "route_not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => "overloaded",
+        s if s.is_client_error() => "invalid_request",
+        _ => "internal_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_decoding_refuses_what_lenient_decoders_pass() {
+        assert_eq!(strict_decode("a+b%20c%C3%A9").as_deref(), Some("a b cé"));
+        for bad in ["%zz", "%", "%4", "%ff", "%C3"] {
+            assert_eq!(strict_decode(bad), None, "{bad}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Events: what organizers set up and the rules those settings obey.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::Organizer;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiPath};
 
 /// An event's lifecycle: `draft → on_sale → sold_out / closed / cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
@@ -419,7 +419,7 @@ async fn list_events(
 async fn get_event(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<ApiJson<OrganizerEvent>, ApiError> {
     Ok(ApiJson(fetch_event(&state.db, organizer, id).await?))
 }
@@ -427,7 +427,7 @@ async fn get_event(
 async fn patch_event(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(patch): ApiJson<EventPatch>,
 ) -> Result<ApiJson<OrganizerEvent>, ApiError> {
     let event = update_settings(&state.db, organizer, id, |s| patch.apply(s)).await?;
@@ -438,7 +438,7 @@ async fn patch_event(
 async fn put_queue(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(queue): ApiJson<QueueSettings>,
 ) -> Result<ApiJson<OrganizerEvent>, ApiError> {
     let event = update_settings(&state.db, organizer, id, |s| EventSettings { queue, ..s }).await?;
@@ -449,7 +449,7 @@ async fn put_queue(
 async fn post_status(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
-    Path((id, action)): Path<(Uuid, StatusAction)>,
+    ApiPath((id, action)): ApiPath<(Uuid, StatusAction)>,
 ) -> Result<ApiJson<OrganizerEvent>, ApiError> {
     let event = change_status(&state.db, organizer, id, action).await?;
     state.purge.event_changed(id).await;

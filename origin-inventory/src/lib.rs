@@ -8,6 +8,7 @@
 pub mod access;
 pub mod app;
 pub mod auth;
+pub mod buyers;
 pub mod catalog;
 pub mod checkout;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod sales;
 pub mod signatures;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+pub mod text;
 pub mod tickets;
 pub mod venues;
 pub mod webhooks;

@@ -10,7 +10,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use sqlx::PgPool;
@@ -18,6 +18,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
+use crate::access::{Checkout, EventId};
 use crate::app::AppState;
 
 const CHANNEL: &str = "seat_changes";
@@ -124,8 +125,9 @@ impl SeatChanges {
 /// <STATUS>") and `resync` events for one event's seat map.
 pub async fn seat_changes(
     State(state): State<AppState>,
-    Path(event): Path<Uuid>,
+    checkout: Checkout<EventId>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let event = checkout.event;
     let feed = state.seat_changes.subscribe().await;
     let ends = tokio::time::Instant::now() + STREAM_LIFETIME;
     let first = Event::default().retry(RECONNECT).comment("seat changes follow");

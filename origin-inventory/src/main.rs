@@ -1,13 +1,15 @@
 //! `origin-inventory [serve]` runs the service; `origin-inventory seed-demo`
 //! applies migrations, loads demo data once and prints `api_key=` and
-//! `on_sale_event=` lines; `origin-inventory check` checks the sales
-//! invariants and exits non-zero on any violation. Configuration: see
+//! `on_sale_event=` lines; `origin-inventory organizer create --name NAME`
+//! provisions an organizer and prints its API key, once (only its hash is
+//! stored); `origin-inventory check` checks the sales invariants and exits
+//! non-zero on any violation. Configuration: see
 //! `config.rs` and README.md.
 
 use anyhow::bail;
 use origin_inventory::app::{Application, connect};
 use origin_inventory::config::Settings;
-use origin_inventory::{demo, invariants};
+use origin_inventory::{auth, demo, invariants, text};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,7 +23,8 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let settings = Settings::from_env()?;
     let db = connect(&settings).await?;
-    match std::env::args().nth(1).as_deref() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
         None | Some("serve") => {
             let app = Application::build(&settings, db).await?;
             tracing::info!(addr = %app.address(), "origin listening");
@@ -42,7 +45,21 @@ async fn main() -> anyhow::Result<()> {
                 bail!("{} invariant violations", report.violations());
             }
         }
-        Some(other) => bail!("unknown command `{other}`; use `serve`, `seed-demo` or `check`"),
+        Some("organizer") => {
+            let name = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                ["organizer", "create", "--name", name] => name.trim().to_owned(),
+                _ => bail!("usage: origin-inventory organizer create --name NAME"),
+            };
+            if name.is_empty() || name.chars().count() > 200 || text::check("name", &name).is_err() {
+                bail!("the organizer name must be 1 to 200 characters without control characters");
+            }
+            let key = auth::generate_api_key();
+            let id = auth::create_organizer(&db, &name, &key).await?;
+            println!("organizer_id={id}");
+            println!("api_key={key}");
+            eprintln!("keep the key now: only its hash is stored");
+        }
+        Some(other) => bail!("unknown command `{other}`; use `serve`, `seed-demo`, `organizer create` or `check`"),
     }
     Ok(())
 }

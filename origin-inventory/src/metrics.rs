@@ -27,10 +27,11 @@ pub enum Outcome {
     AccessMissing,
     AccessInvalid,
     AccessWrongEvent,
+    AccessEnded,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 11] = [
+    const ALL: [Outcome; 12] = [
         Outcome::HoldCreated,
         Outcome::HoldConflict,
         Outcome::HoldLimited,
@@ -42,6 +43,7 @@ impl Outcome {
         Outcome::AccessMissing,
         Outcome::AccessInvalid,
         Outcome::AccessWrongEvent,
+        Outcome::AccessEnded,
     ];
 
     fn series(self) -> (&'static str, &'static str) {
@@ -57,6 +59,7 @@ impl Outcome {
             Outcome::AccessMissing => ("stampede_access_refusals_total", "missing"),
             Outcome::AccessInvalid => ("stampede_access_refusals_total", "invalid"),
             Outcome::AccessWrongEvent => ("stampede_access_refusals_total", "wrong_event"),
+            Outcome::AccessEnded => ("stampede_access_refusals_total", "session_ended"),
         }
     }
 

@@ -37,10 +37,12 @@ pub fn render_email(kind: &str, payload: &Value) -> Option<Email> {
     let (subject, body) = match kind {
         "email.order_confirmed" => {
             let number = payload["order_number"].as_str()?;
+            let link = payload["order_url"].as_str().map_or_else(|| format!("/orders/{number}"), str::to_owned);
             (
                 format!("Your tickets: order {number}"),
                 format!(
-                    "Hello {name},\n\nyour order {number} is confirmed. Your tickets are at /orders/{number}.\n\nStampede"
+                    "Hello {name},\n\nyour order {number} is confirmed. Your tickets are at {link} \
+                     (keep this link private: it opens your tickets).\n\nStampede"
                 ),
             )
         }

@@ -7,15 +7,16 @@
 //! other, and buyers of the same seat wait only for that seat's row.
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
+use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::access::{Checkout, EventId, ReservationId};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiJson};
 use crate::holds::{
@@ -78,27 +79,6 @@ impl From<HoldError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "client_reservation_id_reused", message)
             }
             HoldError::Database(e) => e.into(),
-        }
-    }
-}
-
-/// Who is buying. Until access tokens identify visitors (see the waiting
-/// room), the client names itself in `X-Buyer-Id`.
-#[derive(Debug, Clone)]
-pub struct Buyer(pub String);
-
-impl FromRequestParts<AppState> for Buyer {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
-        let id = parts.headers.get("x-buyer-id").and_then(|v| v.to_str().ok()).map(str::trim);
-        match id {
-            Some(id) if (1..=200).contains(&id.len()) => Ok(Buyer(id.to_owned())),
-            _ => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "buyer_required",
-                "send X-Buyer-Id (1 to 200 characters)",
-            )),
         }
     }
 }
@@ -591,6 +571,7 @@ pub async fn run_sweeper(db: PgPool, interval: std::time::Duration) {
             let mut tx = db.begin().await?;
             let n = expire_lapsed(&mut tx, None).await?;
             tx.commit().await?;
+            crate::access::forget_expired_sessions(&db).await?;
             Ok::<_, sqlx::Error>(n)
         };
         match swept.await {
@@ -603,11 +584,11 @@ pub async fn run_sweeper(db: PgPool, interval: std::time::Duration) {
 
 async fn post_hold(
     State(state): State<AppState>,
-    Path(event_id): Path<Uuid>,
-    Buyer(buyer): Buyer,
+    checkout: Checkout<EventId>,
     ApiJson(body): ApiJson<HoldBody>,
 ) -> Result<(StatusCode, ApiJson<Reservation>), ApiError> {
-    let answer = match hold(&state.db, event_id, &buyer, body).await {
+    let buyer = checkout.buyer()?;
+    let answer = match hold(&state.db, checkout.event, buyer, body).await {
         Ok((reservation, created)) => {
             Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, ApiJson(reservation)))
         }
@@ -618,28 +599,28 @@ async fn post_hold(
 
 async fn get_reservation(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    Buyer(buyer): Buyer,
+    checkout: Checkout<ReservationId>,
 ) -> Result<ApiJson<Reservation>, ApiError> {
-    load(&state.db, id, &buyer).await?.map(ApiJson).ok_or_else(|| ApiError::not_found("reservation"))
+    load(&state.db, checkout.target.0, checkout.buyer()?)
+        .await?
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::not_found("reservation"))
 }
 
 async fn delete_reservation(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    Buyer(buyer): Buyer,
-) -> Result<StatusCode, ApiError> {
-    release(&state.db, id, &buyer).await?;
-    Ok(StatusCode::NO_CONTENT)
+    checkout: Checkout<ReservationId>,
+) -> Result<impl IntoResponse, ApiError> {
+    release(&state.db, checkout.target.0, checkout.buyer()?).await?;
+    Ok((checkout.end_session(&state.db).await?, StatusCode::NO_CONTENT))
 }
 
 async fn patch_extend(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    Buyer(buyer): Buyer,
+    checkout: Checkout<ReservationId>,
     ApiJson(body): ApiJson<ExtendBody>,
 ) -> Result<ApiJson<Reservation>, ApiError> {
-    Ok(ApiJson(extend(&state.db, id, &buyer, body.additional_seconds).await?))
+    Ok(ApiJson(extend(&state.db, checkout.target.0, checkout.buyer()?, body.additional_seconds).await?))
 }
 
 pub fn routes() -> Router<AppState> {

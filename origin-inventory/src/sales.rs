@@ -1,7 +1,7 @@
 //! The organizer's view of sales: a summary per event and refunds.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Serialize;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::Organizer;
 use crate::checkout::{OrderView, load_order, notify};
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiPath};
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct SalesSummary {
@@ -30,7 +30,7 @@ pub struct SalesSummary {
 async fn get_sales(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
-    Path(event): Path<Uuid>,
+    ApiPath(event): ApiPath<Uuid>,
 ) -> Result<ApiJson<SalesSummary>, ApiError> {
     sqlx::query_as(
         "SELECT e.id AS event_id,
@@ -62,7 +62,7 @@ async fn get_sales(
 async fn post_refund(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
-    Path(number): Path<String>,
+    ApiPath(number): ApiPath<String>,
 ) -> Result<ApiJson<OrderView>, ApiError> {
     let found: Option<(Uuid, Uuid, String, Option<String>, String, String)> = sqlx::query_as(
         "SELECT o.id, o.payment_id, o.status, p.provider_payment_id, o.buyer_email, o.buyer_name

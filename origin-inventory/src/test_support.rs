@@ -71,6 +71,7 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
         provider: ProviderSettings::Sandbox(options.faults),
         ticket_secret: String::from_utf8(TEST_TICKET_SECRET.to_vec()).expect("ASCII"),
         webhook_secret: String::from_utf8(TEST_WEBHOOK_SECRET.to_vec()).expect("ASCII"),
+        buyer_session_secret: "test-buyer-session-secret".into(),
         sweep_interval: Duration::from_secs(3600),
         smtp_url: std::env::var("STAMPEDE_TEST_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:9".into()),
         mail_from: "Stampede Tests <tests@stampede.local>".into(),

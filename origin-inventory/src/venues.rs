@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::Organizer;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiPath};
 
 const MAX_SEATS_PER_VENUE: usize = 200_000;
 
@@ -112,7 +112,13 @@ impl VenueSpec {
             let section_tier = tier_index(&section.tier)?;
             match (section.capacity, section.rows.is_empty()) {
                 (Some(capacity), true) if capacity > 0 => {
-                    seats.extend((1..=capacity as i32).map(|number| PlannedSeat {
+                    // Bounded before anything is materialised or converted.
+                    let room = MAX_SEATS_PER_VENUE - seats.len().min(MAX_SEATS_PER_VENUE);
+                    let capacity = i32::try_from(capacity)
+                        .ok()
+                        .filter(|c| usize::try_from(*c).is_ok_and(|c| c <= room))
+                        .ok_or_else(|| format!("a venue holds at most {MAX_SEATS_PER_VENUE} seats"))?;
+                    seats.extend((1..=capacity).map(|number| PlannedSeat {
                         section: s,
                         tier: section_tier,
                         row: GA_ROW.into(),
@@ -270,7 +276,7 @@ struct VenueSummary {
 async fn get_venue(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<ApiJson<VenueSummary>, ApiError> {
     sqlx::query_as(
         "SELECT v.id, v.name, v.city, v.timezone, (SELECT count(*) FROM seats s WHERE s.venue_id = v.id) AS seats

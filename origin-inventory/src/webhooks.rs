@@ -5,7 +5,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
@@ -13,13 +13,13 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::checkout::settle_pending;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::payments::ChargeOutcome;
 use crate::signatures::verify;
 
 async fn post_webhook(
     State(state): State<AppState>,
-    Path(provider): Path<String>,
+    ApiPath(provider): ApiPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<ApiJson<Value>, ApiError> {
@@ -31,6 +31,7 @@ async fn post_webhook(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "signature_invalid", e.to_string()))?;
     let event: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
+    crate::text::check_json(&event)?;
     let event_id = event["id"].as_str().ok_or_else(|| ApiError::invalid("the event has no id"))?;
 
     let seen: bool = sqlx::query_scalar(

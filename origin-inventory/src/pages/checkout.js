@@ -8,20 +8,11 @@
   let ticking = null;
   let paymentKey = null;
 
-  // Without a queue, nothing names the buyer: the browser picks an id once.
-  function buyerId() {
-    const found = document.cookie.match(/(?:^|; )stampede_buyer=([^;]+)/);
-    if (found) return found[1];
-    const id = crypto.randomUUID();
-    document.cookie = `stampede_buyer=${id}; Path=/; SameSite=Lax; Max-Age=86400`;
-    return id;
-  }
-
   async function api(method, path, body, headers = {}) {
     const response = await fetch(path, {
       method,
       credentials: 'same-origin',
-      headers: { 'content-type': 'application/json', 'x-buyer-id': buyerId(), ...headers },
+      headers: { 'content-type': 'application/json', ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const data = response.status === 204 ? null : await response.json().catch(() => null);
@@ -207,7 +198,8 @@
         payment_method_id: form.get('payment_method_id'),
         billing_details: { name: form.get('name'), email: form.get('email') },
       }, { 'idempotency-key': paymentKey });
-      location.assign(`/orders/${encodeURIComponent(order.order_number)}`);
+      // The order's secret link: it opens the tickets from any browser, later too.
+      location.assign(order.order_url);
     } catch (e) {
       if (e.status === 402) {
         paymentKey = null;

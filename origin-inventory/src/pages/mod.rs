@@ -4,24 +4,21 @@
 //! no external assets; the script talks to the same JSON API apps use.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use edge_core::catalog::local_time;
 use edge_core::html::{escape, page, page_with_head};
-use uuid::Uuid;
 
+use crate::access::{Checkout, EventId};
 use crate::app::AppState;
+use crate::buyers::session_cookie;
 use crate::catalog::{self, SeatRow};
-use crate::checkout::{OrderView, load_order};
-use crate::error::ApiError;
+use crate::checkout::{OrderView, readable_order};
+use crate::error::{ApiError, ApiPath};
 use crate::tickets::qr_svg;
-
-/// The browser's buyer id when no access token names one (events without
-/// a queue); the checkout script sets it.
-pub const BUYER_COOKIE: &str = "stampede_buyer";
 
 /// The sandbox's test cards, offered in local mode.
 const TEST_CARDS: &[(&str, &str)] = &[
@@ -48,8 +45,13 @@ struct Limits {
 
 async fn checkout_page(
     State(state): State<AppState>,
-    Path(event_id): Path<Uuid>,
+    checkout: Result<Checkout<EventId>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let checkout = match checkout {
+        Err(e) if e.status() == StatusCode::NOT_FOUND => return Ok(not_found_page("event")),
+        checkout => checkout?,
+    };
+    let event_id = checkout.event;
     let Some(event) = catalog::find_event(&state.db, event_id).await? else {
         return Ok(not_found_page("event"));
     };
@@ -121,7 +123,14 @@ async fn checkout_page(
         limit = limits.max_tickets_per_order,
     );
     let title = format!("Choose seats: {}", event["title"].as_str().unwrap_or_default());
-    Ok(no_store(Html(page_with_head(&title, &format!("<style>{STYLE}</style>"), &body))))
+    let mut page = no_store(Html(page_with_head(&title, &format!("<style>{STYLE}</style>"), &body)));
+    // Without a queue, the browser's buyer session names the buyer: give
+    // it one on its first visit.
+    if checkout.buyer().is_err() {
+        let session = state.buyers.issue(chrono::Utc::now().timestamp());
+        page.headers_mut().append(header::SET_COOKIE, session_cookie(&session));
+    }
+    Ok(page)
 }
 
 /// When the event starts, in its venue's time zone.
@@ -218,19 +227,35 @@ fn money(cents: i64, currency: &str) -> String {
     format!("{currency} {}.{:02}", cents / 100, cents % 100)
 }
 
-/// `GET /orders/{number}`: the buyer's order with every ticket's QR code.
+/// `GET /orders/{number}`: the buyer's own order with every ticket's QR code.
 async fn order_page(
     State(state): State<AppState>,
-    Path(number): Path<String>,
+    ApiPath(number): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let buyer = buyer_of(&headers);
-    let mut db = state.db.acquire().await?;
-    let order = match load_order(&mut db, &number).await? {
-        Some(order) if Some(order.buyer_id.as_str()) == buyer.as_deref() => order,
-        _ => return Ok(not_found_page("order")),
-    };
-    Ok(no_store(Html(order_html(&order))))
+    order_page_for(&state, &number, None, &headers).await
+}
+
+/// `GET /orders/{number}/{secret}`: the order behind its secret link, from
+/// any browser, without the waiting room.
+async fn order_link_page(
+    State(state): State<AppState>,
+    ApiPath((number, secret)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    order_page_for(&state, &number, Some(&secret), &headers).await
+}
+
+async fn order_page_for(
+    state: &AppState,
+    number: &str,
+    secret: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    match readable_order(state, number, secret, headers).await? {
+        Some(order) => Ok(no_store(Html(order_html(&order)))),
+        None => Ok(not_found_page("order")),
+    }
 }
 
 fn order_html(order: &OrderView) -> String {
@@ -266,17 +291,6 @@ fn order_html(order: &OrderView) -> String {
     page_with_head(&format!("Order {}", order.order_number), &format!("<style>{STYLE}</style>"), &body)
 }
 
-/// The buyer as the access check named them (`X-Buyer-Id`), or as the
-/// browser's own buyer cookie says for events without a queue.
-fn buyer_of(headers: &HeaderMap) -> Option<String> {
-    if let Some(id) = headers.get("x-buyer-id").and_then(|v| v.to_str().ok()) {
-        return Some(id.to_owned());
-    }
-    edge_core::cookies::cookies(headers)
-        .find(|(name, _)| *name == BUYER_COOKIE)
-        .map(|(_, value)| value.to_owned())
-}
-
 fn not_found_page(what: &str) -> Response {
     let html =
         page("Not found", &format!("<h1>No such {what}</h1><p><a href=\"/events\">All events</a></p>"));
@@ -292,4 +306,5 @@ pub fn routes() -> Router<AppState> {
         .route("/events/{id}/checkout", get(checkout_page))
         .route("/events/{id}/checkout/seat-changes", get(crate::live::seat_changes))
         .route("/orders/{number}", get(order_page))
+        .route("/orders/{number}/{secret}", get(order_link_page))
 }

@@ -95,11 +95,11 @@ async fn the_token_names_the_buyer_and_a_release_reports_the_session_ended() {
     let event = queued_event(&app).await;
     let token = access_token(&test_keyring(), &event, "visitor-42", in_ten_minutes());
     let section = app.a_section_of(&event).await;
-    // The buyer header is ignored: the verified token names the buyer.
+    // A buyer session is ignored here: the verified token names the buyer.
     let response = app
         .client
         .post(app.url(&format!("/api/v1/events/{event}/reservations")))
-        .header("x-buyer-id", "someone-else")
+        .bearer_auth(app.session("someone-else").await)
         .header("cookie", format!("stampede_access_{event}={token}"))
         .json(&json!({"client_reservation_id": uuid::Uuid::new_v4(), "section_id": section, "quantity": 2}))
         .send()

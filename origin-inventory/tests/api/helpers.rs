@@ -2,6 +2,9 @@ use origin_inventory::auth::{create_organizer, generate_api_key};
 use origin_inventory::payments::SandboxFaults;
 pub use origin_inventory::test_support::{TEST_TICKET_SECRET, TEST_WEBHOOK_SECRET};
 use origin_inventory::test_support::{TestOrigin, spawn_origin_with};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -10,6 +13,8 @@ pub struct TestApp {
     pub db: PgPool,
     pub client: reqwest::Client,
     pub key: String,
+    /// Each named test buyer's session token, issued by the origin on first use.
+    sessions: Mutex<HashMap<String, String>>,
 }
 
 /// A fresh origin with one organizer whose key is `key`.
@@ -21,7 +26,7 @@ pub async fn spawn_app_with_faults(faults: SandboxFaults) -> TestApp {
     let TestOrigin { base, db, .. } = spawn_origin_with(faults).await;
     let key = generate_api_key();
     create_organizer(&db, "Test Organizer", &key).await.unwrap();
-    TestApp { base, db, client: reqwest::Client::new(), key }
+    TestApp { base, db, client: reqwest::Client::new(), key, sessions: Mutex::default() }
 }
 
 impl TestApp {
@@ -49,6 +54,23 @@ impl TestApp {
         read(request.send().await.unwrap()).await
     }
 
+    /// The session token of the test buyer called `buyer` (the origin names
+    /// buyers; tests only name their sessions).
+    pub async fn session(&self, buyer: &str) -> String {
+        if let Some(token) = self.sessions.lock().unwrap().get(buyer) {
+            return token.clone();
+        }
+        let (status, session) = read(self.client.post(self.url("/api/v1/buyer-sessions")).send().await.unwrap()).await;
+        assert_eq!(status, 201, "{session}");
+        let token = session["buyer_token"].as_str().unwrap().to_owned();
+        self.sessions.lock().unwrap().entry(buyer.to_owned()).or_insert(token).clone()
+    }
+
+    /// The buyer id the origin gave the test buyer `buyer`.
+    pub async fn buyer_id(&self, buyer: &str) -> String {
+        self.session(buyer).await.split('.').nth(1).unwrap().to_owned()
+    }
+
     /// A request as buyer `buyer`.
     pub async fn buyer(
         &self,
@@ -57,7 +79,7 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self.client.request(method, self.url(path)).header("x-buyer-id", buyer);
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(self.session(buyer).await);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -71,8 +93,11 @@ impl TestApp {
 
     pub async fn commit(&self, buyer: &str, reservation: &Value, key: &str, body: Value) -> (u16, Value) {
         let path = format!("/api/v1/reservations/{}/commit", reservation["reservation_id"].as_str().unwrap());
-        let request =
-            self.client.post(self.url(&path)).header("x-buyer-id", buyer).header("idempotency-key", key);
+        let request = self
+            .client
+            .post(self.url(&path))
+            .bearer_auth(self.session(buyer).await)
+            .header("idempotency-key", key);
         read(request.json(&body).send().await.unwrap()).await
     }
 
@@ -148,7 +173,7 @@ pub fn small_venue_spec() -> Value {
     })
 }
 
-async fn read(response: reqwest::Response) -> (u16, Value) {
+pub async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     let body = if text.is_empty() {

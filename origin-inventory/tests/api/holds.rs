@@ -185,9 +185,10 @@ async fn the_sweeper_frees_lapsed_holds_and_their_quota() {
     assert_eq!(swept, 1);
     let (available, quota): (i64, i32) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM inventory WHERE event_id = $1::text::uuid AND status = 'AVAILABLE'),
-                (SELECT tickets FROM buyer_tickets WHERE event_id = $1::text::uuid AND buyer_id = 'a')",
+                (SELECT tickets FROM buyer_tickets WHERE event_id = $1::text::uuid AND buyer_id = $2)",
     )
     .bind(&event)
+    .bind(app.buyer_id("a").await)
     .fetch_one(&app.db)
     .await
     .unwrap();
@@ -319,7 +320,7 @@ async fn bad_hold_requests_get_a_4xx_and_change_nothing() {
     let malformed = app
         .client
         .post(&url)
-        .header("x-buyer-id", "a")
+        .bearer_auth(app.session("a").await)
         .header("content-type", "application/json")
         .body("{\"seat_ids\": [")
         .send()
@@ -333,7 +334,9 @@ async fn bad_hold_requests_get_a_4xx_and_change_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(anonymous.status(), 400);
+    assert_eq!(anonymous.status(), 401, "a hold needs a buyer session");
+    let problem: serde_json::Value = anonymous.json().await.unwrap();
+    assert_eq!(problem["error"], "buyer_session_required");
     let (status, _) = app
         .hold(
             "a",

@@ -11,4 +11,5 @@ mod invariants;
 mod live;
 mod notifications;
 mod organizer;
+mod security;
 mod stripe;

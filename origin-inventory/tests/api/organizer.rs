@@ -211,7 +211,8 @@ async fn sales_are_summarised_and_a_refund_puts_seats_back_on_sale() {
         .await
         .unwrap();
     assert_eq!(refunded_charges, 1);
-    let quota: i32 = sqlx::query_scalar("SELECT tickets FROM buyer_tickets WHERE buyer_id = 'ada'")
+    let quota: i32 = sqlx::query_scalar("SELECT tickets FROM buyer_tickets WHERE buyer_id = $1")
+        .bind(app.buyer_id("ada").await)
         .fetch_one(&app.db)
         .await
         .unwrap();
