@@ -8,4 +8,9 @@ pub mod cookies;
 pub mod html;
 pub mod http_cache;
 pub mod page_cache;
+pub mod path;
 pub mod query;
+
+/// The largest request body the edge accepts (the origin's own limit):
+/// larger ones are refused with 413 before anything is forwarded.
+pub const MAX_REQUEST_BODY_BYTES: usize = 256 * 1024;

@@ -154,7 +154,13 @@ impl EdgeHost {
     ) -> hyper::Response<HyperOutgoingBody> {
         let started = Instant::now();
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        let path = match admit(&mut request) {
+            Ok(path) => path,
+            Err(response) => {
+                access_log(&method, request.uri().path(), None, response.status(), started);
+                return response;
+            }
+        };
         let Some((route, index)) = self.router.route(&path) else {
             let response = problem(StatusCode::NOT_FOUND, "route_not_found", "no component serves this path");
             access_log(&method, &path, None, response.status(), started);
@@ -206,6 +212,40 @@ async fn evict_idle_instances(host: Arc<EdgeHost>) {
             component.evict_idle();
         }
     }
+}
+
+/// What every request must be before it is routed: addressed to a host,
+/// small enough, and on a path with one spelling. Rewrites the request to
+/// that normal path (routing, the component and the origin all see the
+/// same one) and returns it; refuses the rest with a problem.
+#[allow(clippy::result_large_err)]
+fn admit(request: &mut hyper::Request<Incoming>) -> Result<String, hyper::Response<HyperOutgoingBody>> {
+    if request.uri().authority().is_none() && !request.headers().contains_key(http::header::HOST) {
+        return Err(problem(StatusCode::BAD_REQUEST, "host_required", "the request names no host"));
+    }
+    let declared = request.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    if declared.and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > edge_core::MAX_REQUEST_BODY_BYTES) {
+        return Err(problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            &format!("request bodies are limited to {} bytes", edge_core::MAX_REQUEST_BODY_BYTES),
+        ));
+    }
+    let path = edge_core::path::normalize(request.uri().path())
+        .map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid_path", &e.to_string()))?;
+    if path != request.uri().path() {
+        let target = match request.uri().query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.clone(),
+        };
+        let mut parts = request.uri().clone().into_parts();
+        parts.path_and_query = Some(target.parse().map_err(|_| {
+            problem(StatusCode::BAD_REQUEST, "invalid_path", "the query cannot follow the normalised path")
+        })?);
+        *request.uri_mut() = http::Uri::from_parts(parts)
+            .map_err(|_| problem(StatusCode::BAD_REQUEST, "invalid_path", "the path cannot be normalised"))?;
+    }
+    Ok(path)
 }
 
 /// The request headers Spin gives components, so they behave the same here.

@@ -71,6 +71,7 @@ pub trait Runtime {
 }
 
 /// A request as the platform delivered it.
+#[derive(Debug)]
 pub struct Incoming {
     pub request: http::Request<Vec<u8>>,
     /// The caller's address as the platform saw it (never a client header).
@@ -79,13 +80,69 @@ pub struct Incoming {
     pub https: bool,
 }
 
+impl Incoming {
+    /// What every request must be before a service sees it: on a path with
+    /// one spelling (the request is rewritten to it, so the service routes,
+    /// judges and forwards that one) and with a body within
+    /// [`edge_core::MAX_REQUEST_BODY_BYTES`].
+    pub fn admit(mut self) -> Result<Self, http::Response<Vec<u8>>> {
+        if self.request.body().len() > edge_core::MAX_REQUEST_BODY_BYTES {
+            return Err(too_large());
+        }
+        let path = edge_core::path::normalize(self.request.uri().path())
+            .map_err(|e| problem(http::StatusCode::BAD_REQUEST, "invalid_path", &e.to_string()))?;
+        if path != self.request.uri().path() {
+            let target = match self.request.uri().query() {
+                Some(query) => format!("{path}?{query}"),
+                None => path,
+            };
+            *self.request.uri_mut() = target.parse().map_err(|_| {
+                problem(http::StatusCode::BAD_REQUEST, "invalid_path", "the path cannot be normalised")
+            })?;
+        }
+        Ok(self)
+    }
+}
+
+/// 413 in the problem format.
+pub fn too_large() -> http::Response<Vec<u8>> {
+    let message = format!("request bodies are limited to {} bytes", edge_core::MAX_REQUEST_BODY_BYTES);
+    problem(http::StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", &message)
+}
+
 /// The answer to a request the platform could not hand over whole.
 pub fn unreadable_request() -> http::Response<Vec<u8>> {
-    let body = br#"{"error":"invalid_request","message":"the request could not be read"}"#.to_vec();
+    problem(http::StatusCode::BAD_REQUEST, "invalid_request", "the request could not be read")
+}
+
+fn problem(status: http::StatusCode, code: &str, message: &str) -> http::Response<Vec<u8>> {
+    let body = serde_json::json!({ "error": code, "message": message }).to_string().into_bytes();
     let mut response = http::Response::new(body);
-    *response.status_mut() = http::StatusCode::BAD_REQUEST;
+    *response.status_mut() = status;
     response
         .headers_mut()
         .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incoming(uri: &str, body: usize) -> Incoming {
+        let request = http::Request::builder().uri(uri).body(vec![b'x'; body]).unwrap();
+        Incoming { request, client_ip: None, https: false }
+    }
+
+    #[test]
+    fn requests_are_admitted_on_their_normal_path_only() {
+        let admitted = incoming("/api/v1/%72eservations//x/../abc?q=%zz", 0).admit().unwrap();
+        assert_eq!(admitted.request.uri(), "/api/v1/reservations/abc?q=%zz");
+        assert_eq!(incoming("/a%2Fb", 0).admit().unwrap_err().status(), 400);
+        assert_eq!(incoming("/..", 0).admit().unwrap_err().status(), 400);
+        let too_big = incoming("/", edge_core::MAX_REQUEST_BODY_BYTES + 1).admit().unwrap_err();
+        assert_eq!(too_big.status(), 413);
+        assert!(String::from_utf8(too_big.into_body()).unwrap().contains("\"body_too_large\""));
+        assert!(incoming("/", edge_core::MAX_REQUEST_BODY_BYTES).admit().is_ok());
+    }
 }

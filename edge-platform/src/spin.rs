@@ -9,7 +9,15 @@
 use futures::{SinkExt as _, StreamExt as _};
 use spin_sdk::http::{Fields, IncomingRequest, IncomingResponse, OutgoingResponse, ResponseOutparam};
 
-use crate::{Body, Incoming, IntoReply, Reply, Runtime, SendError, unreadable_request};
+use crate::{Body, Incoming, IntoReply, Reply, Runtime, SendError, too_large, unreadable_request};
+
+/// A `Content-Length` beyond what the edge accepts.
+fn too_long(value: &[u8]) -> bool {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|n| n > edge_core::MAX_REQUEST_BODY_BYTES)
+}
 
 pub struct Wasi;
 
@@ -119,11 +127,21 @@ where
     Fut: Future<Output = Answer>,
     Answer: IntoReply<IncomingResponse>,
 {
-    let response = match read_request(incoming).await {
-        Ok(incoming) => service(incoming).await.into_reply(),
-        Err(e) => {
-            eprintln!("unreadable request: {e}");
-            unreadable_request().into_reply()
+    let declared_too_large = incoming
+        .headers()
+        .entries()
+        .iter()
+        .any(|(name, value)| name.eq_ignore_ascii_case("content-length") && too_long(value));
+    let response = if declared_too_large {
+        too_large().into_reply()
+    } else {
+        match read_request(incoming).await.map(Incoming::admit) {
+            Ok(Ok(incoming)) => service(incoming).await.into_reply(),
+            Ok(Err(refusal)) => refusal.into_reply(),
+            Err(e) => {
+                eprintln!("unreadable request: {e}");
+                unreadable_request().into_reply()
+            }
         }
     };
     write_response(out, response).await;

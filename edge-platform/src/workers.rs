@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use worker::{Env, Headers, Method, Request, RequestInit, Response};
 
-use crate::{Body, Incoming, IntoReply, Reply, Runtime, SendError, unreadable_request};
+use crate::{Body, Incoming, IntoReply, Reply, Runtime, SendError, too_large, unreadable_request};
 
 pub struct Fetch {
     env: Env,
@@ -127,8 +127,14 @@ where
     Fut: Future<Output = Answer>,
     Answer: IntoReply<Response>,
 {
-    let response = match read_request(request).await {
-        Ok(incoming) => service(incoming).await.into_reply(),
+    let declared =
+        request.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > edge_core::MAX_REQUEST_BODY_BYTES) {
+        return write_response(too_large().into_reply());
+    }
+    let response = match read_request(request).await.map(Incoming::admit) {
+        Ok(Ok(incoming)) => service(incoming).await.into_reply(),
+        Ok(Err(refusal)) => refusal.into_reply(),
         Err(e) => {
             worker::console_error!("unreadable request: {e}");
             unreadable_request().into_reply()

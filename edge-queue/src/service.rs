@@ -46,6 +46,8 @@ enum Problem {
     BadRequest(String),
     #[error("you are not in this event's queue; join first")]
     NotInQueue,
+    #[error("your visit has ended (order placed, seats released or queue left): join the queue again")]
+    SessionEnded,
     #[error("too many joins from your address; try again in a minute")]
     RateLimited,
     #[error("this sale asks for a proof of work: get a challenge and solve it")]
@@ -69,6 +71,7 @@ impl Problem {
             Problem::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
             Problem::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             Problem::NotInQueue => (StatusCode::NOT_FOUND, "not_in_queue"),
+            Problem::SessionEnded => (StatusCode::GONE, "session_ended"),
             Problem::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Problem::ProofOfWorkRequired => (StatusCode::FORBIDDEN, "proof_of_work_required"),
             Problem::ProofOfWorkInvalid => (StatusCode::FORBIDDEN, "proof_of_work_invalid"),
@@ -153,7 +156,23 @@ impl<R: Runtime> Room<'_, R> {
                 let event = event_id(event)?;
                 self.gate(&event).await
             }
-            (_, ["api", "v1", "reservations" | "orders", ..] | ["orders", ..]) => self.gate_by_origin().await,
+            (_, ["api", "v1", "reservations", id, rest @ ..]) => {
+                if event_id(id).is_err() || !matches!(rest, [] | ["commit" | "extend"]) {
+                    return Err(Problem::NotFound);
+                }
+                self.gate_by_origin().await
+            }
+            // Orders are not queue-protected (the buyer's session or the
+            // order's secret link opens them); only well-formed ones go on.
+            (_, ["api", "v1", "orders", number, secret @ ..] | ["orders", number, secret @ ..]) => {
+                if !is_order_number(number)
+                    || !matches!(secret, [] | [_])
+                    || !secret.iter().all(|s| is_order_secret(s))
+                {
+                    return Err(Problem::NotFound);
+                }
+                self.forward(&[]).await
+            }
             _ => Err(Problem::NotFound),
         }
     }
@@ -213,8 +232,12 @@ impl<R: Runtime> Room<'_, R> {
     async fn join(&self, event: &str) -> Result<Response, Problem> {
         let view = self.store.view(event).await?;
         if let Some(ticket) = self.ticket(event).await {
-            // One place per visitor: joining again changes nothing.
-            return self.answer(event, &view, &ticket, None).await;
+            // One place per visitor: joining again changes nothing, unless
+            // that visit is over; then the visitor queues anew.
+            match self.answer(event, &view, &ticket, None).await {
+                Err(Problem::SessionEnded) => {}
+                answer => return answer,
+            }
         }
         let body: JoinBody = if self.incoming.request.body().is_empty() {
             JoinBody::default()
@@ -358,16 +381,24 @@ impl<R: Runtime> Room<'_, R> {
             view.frontier = self.store.advance(event, &view).await?;
         }
         // Admitted before a pause still counts: the pause stops new admissions only.
-        if position <= view.frontier.admitted
-            && let Claim::Session(until) = self.store.claim(event, &view, &ticket.sub, position).await?
-        {
+        let claim = if position <= view.frontier.admitted {
+            Some(self.store.claim(event, &view, &ticket.sub, position).await?)
+        } else {
+            None
+        };
+        if let Some(Claim::Ended) = claim {
+            return Err(Problem::SessionEnded);
+        }
+        if let Some(Claim::Session(until)) = claim {
             let access = AccessClaims {
                 iss: self.config.keys.issuer().to_owned(),
                 sub: ticket.sub.clone(),
                 aud: event.to_owned(),
                 iat: self.now_s(),
                 exp: until / 1000,
-                jti: hex(&self.runtime.random()[..16]),
+                // One id per session, whichever poll issued the token: ending
+                // the session at the origin ends every token of it.
+                jti: format!("{}.{until}", ticket.sub),
             };
             status.state = State::Admitted;
             status.access_token = Some(self.config.keys.sign(Kind::Access, &access));
@@ -425,15 +456,43 @@ impl<R: Runtime> Room<'_, R> {
         f64::from(self.runtime.random()[0]) / 255.0
     }
 
+    /// Ends the visit: the slot is freed, the queue ticket cannot be
+    /// admitted again, and the origin refuses the access token from now on.
     async fn leave(&self, event: &str) -> Result<Response, Problem> {
         if let Ok(Some(access)) = self.access(event).await {
             self.store.end_session(event, &access.sub).await?;
+            self.end_at_origin(event).await?;
+        } else if let Some(ticket) = self.ticket(event).await {
+            self.store.end_session(event, &ticket.sub).await?;
         }
         let mut response = json(StatusCode::OK, &serde_json::json!({ "state": "left", "event_id": event }));
         for name in [queue_cookie(event), access_cookie(event)] {
             append_cookie(&mut response, &format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"));
         }
         Ok(response)
+    }
+
+    /// Tells the origin the presented access token's session is over.
+    async fn end_at_origin(&self, event: &str) -> Result<(), Problem> {
+        let mut request =
+            http::Request::delete(format!("{}/api/v1/events/{event}/access", self.config.origin_url));
+        // The origin finds the verified token among what the visitor presented.
+        for name in [header::AUTHORIZATION, header::COOKIE] {
+            for value in self.incoming.request.headers().get_all(&name) {
+                request = request.header(&name, value);
+            }
+        }
+        let answer = self
+            .runtime
+            .send(request.body(Vec::new()).expect("a valid request"))
+            .await
+            .map_err(|e| StoreError::Origin(e.to_string()))?;
+        match answer.status() {
+            StatusCode::NO_CONTENT => Ok(()),
+            status => {
+                Err(Problem::Store(StoreError::Origin(format!("ending the session answered {status}"))))
+            }
+        }
     }
 
     /// Queue figures for the event's organizer; the origin checks the key.
@@ -487,7 +546,9 @@ impl<R: Runtime> Room<'_, R> {
         if view.settings.phase(self.now()) == Phase::Open {
             return self.forward(&[]).await;
         }
-        if let Ok(Some(access)) = self.access(event).await {
+        if let Ok(Some(access)) = self.access(event).await
+            && self.store.session_is_live(event, &access.sub).await?
+        {
             return self.forward(&[access]).await;
         }
         if self.wants_html() {
@@ -546,7 +607,11 @@ impl<R: Runtime> Room<'_, R> {
     /// way in (unless a puzzle must be solved first) and, once admitted,
     /// sends it back to the same URL with the access cookie.
     async fn waiting_page(&self, event: &str, view: View) -> Result<Response, Problem> {
-        let (ticket, new_token, view) = match self.ticket(event).await {
+        let ticket = match self.ticket(event).await {
+            Some(ticket) if self.store.has_ended(event, &ticket.sub).await? => None,
+            ticket => ticket,
+        };
+        let (ticket, new_token, view) = match ticket {
             Some(ticket) => (Some(ticket), None, view),
             None if view.settings.pow_difficulty > 0 => (None, None, view),
             None => {
@@ -623,6 +688,9 @@ impl<R: Runtime> Room<'_, R> {
             && let Some(session) = sessions.iter().find(|s| ended.as_bytes() == s.aud.as_bytes())
         {
             self.store.end_session(&session.aud, &session.sub).await?;
+            let expired =
+                format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax", access_cookie(&session.aud));
+            answer.headers_mut().append(header::SET_COOKIE, header_value(&expired));
         }
         answer.headers_mut().retain_hop_by_hop_free();
         Ok(answer.map(Body::Relayed))
@@ -678,6 +746,16 @@ fn unverified_audience(token: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     claims.get("aud")?.as_str().map(str::to_owned)
+}
+
+/// Order numbers as the origin makes them: `STM-` and ten base-32 characters.
+fn is_order_number(text: &str) -> bool {
+    text.strip_prefix("STM-").is_some_and(|s| s.len() == 10 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Order secrets: lowercase hex, as long as the origin makes them.
+fn is_order_secret(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Event ids are UUIDs; anything else never reaches Redis or the origin.
@@ -770,6 +848,16 @@ mod tests {
         for bad in ["", "x", "0b7c6c1e_5f2a-4c55-9d1e-2f1f3c1d9a01", "0b7c6c1e-5f2a-4c55-9d1e-2f1f3c1d9a0z"] {
             assert!(event_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_well_formed_order_paths_go_on() {
+        assert!(is_order_number("STM-0123456789") && is_order_number("STM-ABCDEFGHJK"));
+        for bad in ["STM-012345678", "STM-01234567890", "stm-0123456789", "STM-01234/6789", "X"] {
+            assert!(!is_order_number(bad), "{bad}");
+        }
+        assert!(is_order_secret(&"ab12".repeat(16)));
+        assert!(!is_order_secret(&"AB12".repeat(16)) && !is_order_secret(&"ab1".repeat(16)));
     }
 
     #[test]

@@ -54,9 +54,10 @@ return 1
 
 /// Turns an admitted position's reserved slot into the visitor's session,
 /// or takes a free slot if the reservation lapsed. An existing session is
-/// returned as it is.
+/// returned as it is; a visitor whose visit ended (KEYS[2]) gets none.
 const CLAIM: Script = Script {
     source: r#"
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'ended'} end
 local member = 'v:' .. ARGV[1]
 local current = redis.call('ZSCORE', KEYS[1], member)
 if current and tonumber(current) > tonumber(ARGV[3]) then return {'session', current} end
@@ -69,6 +70,20 @@ redis.call('ZADD', KEYS[1], ARGV[4], member)
 return {'session', ARGV[4]}
 "#,
 };
+
+/// Ends a visit in one step: frees the visitor's slot and marks the visitor
+/// so their queue ticket is never admitted again.
+const END_SESSION: Script = Script {
+    source: r#"
+redis.call('ZREM', KEYS[1], 'v:' .. ARGV[1])
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+return 1
+"#,
+};
+
+/// How long an ended visit is remembered: longer than a queue ticket's
+/// cookie lives.
+const ENDED_TTL_SECONDS: &str = "604800";
 
 /// How long an admitted position's slot waits for its visitor.
 pub const SLOT_MS: i64 = 60_000;
@@ -124,6 +139,8 @@ pub enum Claim {
     Session(i64),
     /// Admitted, but every slot is taken right now.
     Full,
+    /// This visitor's visit is over; they may queue again with a new ticket.
+    Ended,
 }
 
 /// Per-instance memory of recent views: warm instances (and Worker
@@ -315,7 +332,7 @@ impl<'a, R: Runtime> Store<'a, R> {
             .redis
             .eval(
                 &CLAIM,
-                &[EventKeys::new(event).active()],
+                &[EventKeys::new(event).active(), EventKeys::new(event).ended(visitor)],
                 &[
                     visitor.to_owned(),
                     position.to_string(),
@@ -328,14 +345,38 @@ impl<'a, R: Runtime> Store<'a, R> {
         match (reply.get(0).and_then(Value::as_str), reply.get(1).and_then(as_u64)) {
             (Some("session"), Some(until)) => Ok(Claim::Session(until as i64)),
             (Some("full"), _) => Ok(Claim::Full),
+            (Some("ended"), _) => Ok(Claim::Ended),
             _ => Err(StoreError::Corrupt(reply.to_string())),
         }
     }
 
-    /// Frees a visitor's session slot (order placed, hold released, left).
+    /// Ends a visit (order placed, hold released, left): frees its slot and
+    /// keeps its ticket from being admitted again.
     pub async fn end_session(&self, event: &str, visitor: &str) -> Result<(), StoreError> {
-        self.redis.command(&["ZREM", &EventKeys::new(event).active(), &format!("v:{visitor}")]).await?;
+        let keys = EventKeys::new(event);
+        self.redis
+            .eval(
+                &END_SESSION,
+                &[keys.active(), keys.ended(visitor)],
+                &[visitor.to_owned(), ENDED_TTL_SECONDS.to_owned()],
+            )
+            .await?;
         Ok(())
+    }
+
+    /// Whether the visitor's visit has ended.
+    pub async fn has_ended(&self, event: &str, visitor: &str) -> Result<bool, StoreError> {
+        let reply = self.redis.command(&["EXISTS", &EventKeys::new(event).ended(visitor)]).await?;
+        Ok(as_u64(&reply) == Some(1))
+    }
+
+    /// Whether the visitor's checkout session is still running (not ended,
+    /// not expired): an access token alone outlives a session that ended.
+    pub async fn session_is_live(&self, event: &str, visitor: &str) -> Result<bool, StoreError> {
+        let reply =
+            self.redis.command(&["ZSCORE", &EventKeys::new(event).active(), &format!("v:{visitor}")]).await?;
+        let until = reply.as_str().and_then(|s| s.parse::<f64>().ok()).or_else(|| reply.as_f64());
+        Ok(until.is_some_and(|until| until > self.runtime.now_ms() as f64))
     }
 
     /// Counts a join from `client`; returns the count in this minute.

@@ -196,7 +196,10 @@ async fn ended_among(db: &PgPool, presented: &[String]) -> Result<Vec<String>, s
     if jtis.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_scalar("SELECT jti FROM ended_access_sessions WHERE jti = ANY($1)").bind(&jtis).fetch_all(db).await
+    sqlx::query_scalar("SELECT jti FROM ended_access_sessions WHERE jti = ANY($1)")
+        .bind(&jtis)
+        .fetch_all(db)
+        .await
 }
 
 /// Forgets ended sessions whose tokens have expired anyway.
@@ -356,10 +359,7 @@ mod tests {
         // An ended session next to a live one of the same event: the live one counts.
         let both = vec![good[0].clone(), token(&ring, event, now + 600, "j3")];
         assert_eq!(check(&both, event, &["j1"]).unwrap().jti, "j3");
-        assert_eq!(
-            super::check(None, &good, event, &[], now),
-            Err(Refusal::Invalid(TokenError::UnknownKey))
-        );
+        assert_eq!(super::check(None, &good, event, &[], now), Err(Refusal::Invalid(TokenError::UnknownKey)));
     }
 
     #[test]

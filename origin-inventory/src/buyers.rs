@@ -95,7 +95,8 @@ fn presented(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .filter(|t| is_session_token(t));
-    let cookie = edge_core::cookies::cookies(headers).filter(|(name, _)| *name == BUYER_COOKIE).map(|(_, v)| v);
+    let cookie =
+        edge_core::cookies::cookies(headers).filter(|(name, _)| *name == BUYER_COOKIE).map(|(_, v)| v);
     bearer.into_iter().chain(cookie)
 }
 
@@ -132,7 +133,8 @@ mod tests {
         assert_eq!(sessions.verify(&issued.buyer_token, 1_000).as_deref(), Some(issued.buyer_id.as_str()));
         assert_eq!(sessions.verify(&issued.buyer_token, issued.expires_at), None, "expired");
         let other_buyer = issued.buyer_token.replace(&issued.buyer_id, "b_00000000000000000000000000000000");
-        let later = issued.buyer_token.replace(&issued.expires_at.to_string(), &(issued.expires_at + 1).to_string());
+        let later =
+            issued.buyer_token.replace(&issued.expires_at.to_string(), &(issued.expires_at + 1).to_string());
         let foreign = BuyerSessions::new(b"another-secret-16").issue(1_000).buyer_token;
         for forged in [other_buyer, later, foreign, "bs1.x.1.zz".into(), "bs1".into(), String::new()] {
             assert_eq!(sessions.verify(&forged, 1_000), None, "{forged}");

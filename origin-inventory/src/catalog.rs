@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::access::{Checkout, EventId};
+use crate::app::AppState;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::events::{EventStatus, QueueSettings};
 

@@ -26,12 +26,12 @@ use sha2::{Digest as _, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::access::{Checkout, CommitOf, verified_subject};
 use crate::app::AppState;
+use crate::error::ApiPath;
 use crate::error::{ApiError, ApiJson};
 use crate::metrics::Outcome;
 use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
-use crate::access::{Checkout, CommitOf, verified_subject};
-use crate::error::ApiPath;
 use crate::reservations::{HeldSeat, end_hold, expire_lapsed};
 use crate::tickets::{order_number, qr_svg, ticket_code};
 
@@ -705,7 +705,8 @@ pub async fn readable_order(
 
 /// Compares secrets in time independent of where they differ.
 fn same_secret(given: &str, actual: &str) -> bool {
-    given.len() == actual.len() && given.bytes().zip(actual.bytes()).fold(0, |diff, (a, b)| diff | (a ^ b)) == 0
+    given.len() == actual.len()
+        && given.bytes().zip(actual.bytes()).fold(0, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
 /// `GET /api/v1/orders/{number}`: the buyer's own order.
@@ -714,7 +715,10 @@ async fn get_order(
     ApiPath(number): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<ApiJson<OrderView>, ApiError> {
-    readable_order(&state, &number, None, &headers).await?.map(ApiJson).ok_or_else(|| ApiError::not_found("order"))
+    readable_order(&state, &number, None, &headers)
+        .await?
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::not_found("order"))
 }
 
 /// `GET /api/v1/orders/{number}/{secret}`: the order behind its secret link.

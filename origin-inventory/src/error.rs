@@ -134,9 +134,11 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
         }
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(ApiPath(value)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => {
-                Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such resource: {}", e.body_text())))
-            }
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such resource: {}", e.body_text()),
+            )),
             Err(e) => Err(ApiError::internal(e.body_text())),
         }
     }
@@ -155,8 +157,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         let query = parts.uri.query().unwrap_or("");
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let name = strict_decode(name).ok_or_else(|| invalid(format!("`{pair}` is not valid percent-encoded UTF-8")))?;
-            let value = strict_decode(value).ok_or_else(|| invalid(format!("`{pair}` is not valid percent-encoded UTF-8")))?;
+            let name = strict_decode(name)
+                .ok_or_else(|| invalid(format!("`{pair}` is not valid percent-encoded UTF-8")))?;
+            let value = strict_decode(value)
+                .ok_or_else(|| invalid(format!("`{pair}` is not valid percent-encoded UTF-8")))?;
             text::check(&name, &value).map_err(|e| invalid(e.to_string()))?;
         }
         serde_urlencoded::from_str(query).map(ApiQuery).map_err(|e| invalid(e.to_string()))
@@ -196,9 +200,12 @@ fn strict_decode(text: &str) -> Option<String> {
 pub async fn problems_everywhere(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_json_or_html = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(
-        |t| t.starts_with("application/json") || t.starts_with("text/html") || t.starts_with("text/event-stream"),
-    );
+    let is_json_or_html =
+        response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| {
+            t.starts_with("application/json")
+                || t.starts_with("text/html")
+                || t.starts_with("text/event-stream")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_json_or_html {
         return response;
     }

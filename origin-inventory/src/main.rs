@@ -59,7 +59,9 @@ async fn main() -> anyhow::Result<()> {
             println!("api_key={key}");
             eprintln!("keep the key now: only its hash is stored");
         }
-        Some(other) => bail!("unknown command `{other}`; use `serve`, `seed-demo`, `organizer create` or `check`"),
+        Some(other) => {
+            bail!("unknown command `{other}`; use `serve`, `seed-demo`, `organizer create` or `check`")
+        }
     }
     Ok(())
 }

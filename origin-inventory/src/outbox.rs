@@ -37,7 +37,8 @@ pub fn render_email(kind: &str, payload: &Value) -> Option<Email> {
     let (subject, body) = match kind {
         "email.order_confirmed" => {
             let number = payload["order_number"].as_str()?;
-            let link = payload["order_url"].as_str().map_or_else(|| format!("/orders/{number}"), str::to_owned);
+            let link =
+                payload["order_url"].as_str().map_or_else(|| format!("/orders/{number}"), str::to_owned);
             (
                 format!("Your tickets: order {number}"),
                 format!(

@@ -43,7 +43,9 @@ pub fn check_json(value: &Value) -> Result<(), TextError> {
     fn walk(value: &Value, at: &mut String) -> Result<(), TextError> {
         match value {
             Value::String(text) => check(pointer(at), text),
-            Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| nested(at, &i.to_string(), item)),
+            Value::Array(items) => {
+                items.iter().enumerate().try_for_each(|(i, item)| nested(at, &i.to_string(), item))
+            }
             Value::Object(fields) => fields.iter().try_for_each(|(key, item)| {
                 check(pointer(at), key)?;
                 nested(at, key, item)

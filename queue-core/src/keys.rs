@@ -40,6 +40,11 @@ impl EventKeys {
     pub fn active(&self) -> String {
         format!("{}:active", self.prefix)
     }
+    /// Set when a visitor's visit ended (order, release, leave): their
+    /// queue ticket is never admitted again.
+    pub fn ended(&self, visitor: &str) -> String {
+        format!("{}:ended:{visitor}", self.prefix)
+    }
     /// Hash of refused tokens by reason.
     pub fn rejected(&self) -> String {
         format!("{}:rejected", self.prefix)

@@ -167,8 +167,14 @@ async fn commit_input_is_validated() {
         .await;
     assert_eq!((status, body["error"].as_str()), (422, Some("invalid_request")));
     let url = app.url(&format!("/api/v1/reservations/{}/commit", hold["reservation_id"].as_str().unwrap()));
-    let no_key =
-        app.client.post(&url).bearer_auth(app.session("ada").await).json(&card("pm_card_visa")).send().await.unwrap();
+    let no_key = app
+        .client
+        .post(&url)
+        .bearer_auth(app.session("ada").await)
+        .json(&card("pm_card_visa"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_key.status(), 400);
     assert_eq!(app.commit("eve", &hold, "k2", card("pm_card_visa")).await.0, 404, "another buyer's hold");
     assert_eq!(charges(&app).await, (0, 0));

@@ -60,7 +60,8 @@ impl TestApp {
         if let Some(token) = self.sessions.lock().unwrap().get(buyer) {
             return token.clone();
         }
-        let (status, session) = read(self.client.post(self.url("/api/v1/buyer-sessions")).send().await.unwrap()).await;
+        let (status, session) =
+            read(self.client.post(self.url("/api/v1/buyer-sessions")).send().await.unwrap()).await;
         assert_eq!(status, 201, "{session}");
         let token = session["buyer_token"].as_str().unwrap().to_owned();
         self.sessions.lock().unwrap().entry(buyer.to_owned()).or_insert(token).clone()

@@ -32,7 +32,13 @@ async fn queued_event(app: &TestApp) -> String {
     app.on_sale_event(json!({ "queue": queue })).await["id"].as_str().unwrap().to_owned()
 }
 
-async fn send(app: &TestApp, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = app.client.request(method, app.url(path)).header("idempotency-key", "attack");
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -80,7 +86,8 @@ async fn no_route_of_a_queue_protected_event_runs_without_access_however_its_id_
     let visitor = token(&event, "visitor-1", "jti-visitor-1");
     let hold = json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 1});
     let (status, reservation) =
-        send(&app, Method::POST, &format!("/api/v1/events/{event}/reservations"), Some(&visitor), Some(hold)).await;
+        send(&app, Method::POST, &format!("/api/v1/events/{event}/reservations"), Some(&visitor), Some(hold))
+            .await;
     assert_eq!(status, 201, "{reservation}");
     let reservation = reservation["reservation_id"].as_str().unwrap().to_owned();
 
@@ -113,7 +120,8 @@ async fn no_route_of_a_queue_protected_event_runs_without_access_however_its_id_
                 let (status, answer) = send(&app, method.clone(), &path, None, Some(body)).await;
                 let code = answer["error"].as_str();
                 assert!(
-                    (status, code) == (401, Some("access_token_required")) || (status == 404 && spelled != *id),
+                    (status, code) == (401, Some("access_token_required"))
+                        || (status == 404 && spelled != *id),
                     "{method} {path} without a token answered {status} {answer}"
                 );
                 probed += 1;
@@ -121,7 +129,8 @@ async fn no_route_of_a_queue_protected_event_runs_without_access_however_its_id_
         }
     }
     assert!(probed >= 7 * 4, "all checkout operations were probed ({probed})");
-    let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations").fetch_one(&app.db).await.unwrap();
+    let holds: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM reservations").fetch_one(&app.db).await.unwrap();
     assert_eq!(holds, 1, "only the admitted visitor's hold exists");
 }
 
@@ -133,9 +142,15 @@ async fn a_session_is_refused_from_the_request_after_it_ends() {
     let seatmap = format!("/api/v1/events/{event}/seatmap");
     let hold_path = format!("/api/v1/events/{event}/reservations");
     let hold = || json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 1});
-    let pay = json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada", "email": "ada@x.io"}});
+    let pay =
+        json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada", "email": "ada@x.io"}});
     let refused = |answer: (u16, Value)| {
-        assert_eq!((answer.0, answer.1["error"].as_str()), (401, Some("access_session_ended")), "{}", answer.1);
+        assert_eq!(
+            (answer.0, answer.1["error"].as_str()),
+            (401, Some("access_session_ended")),
+            "{}",
+            answer.1
+        );
     };
 
     // Commit: the order ends the session; a retry of that very commit still
@@ -143,7 +158,8 @@ async fn a_session_is_refused_from_the_request_after_it_ends() {
     let buyer = token(&event, "buyer", "jti-buyer");
     let (_, held) = send(&app, Method::POST, &hold_path, Some(&buyer), Some(hold())).await;
     let commit = format!("/api/v1/reservations/{}/commit", held["reservation_id"].as_str().unwrap());
-    let request = || app.client.post(app.url(&commit)).bearer_auth(&buyer).header("idempotency-key", "k1").json(&pay);
+    let request =
+        || app.client.post(app.url(&commit)).bearer_auth(&buyer).header("idempotency-key", "k1").json(&pay);
     let paid = request().send().await.unwrap();
     assert_eq!(paid.status(), 200);
     assert_eq!(paid.headers()["stampede-session-ended"], event.as_str());
@@ -152,7 +168,8 @@ async fn a_session_is_refused_from_the_request_after_it_ends() {
     assert_eq!((status, &replay), (200, &paid), "the same commit replays its answer");
     refused(send(&app, Method::GET, &seatmap, Some(&buyer), None).await);
     refused(send(&app, Method::POST, &hold_path, Some(&buyer), Some(hold())).await);
-    let other_key = app.client.post(app.url(&commit)).bearer_auth(&buyer).header("idempotency-key", "k2").json(&pay);
+    let other_key =
+        app.client.post(app.url(&commit)).bearer_auth(&buyer).header("idempotency-key", "k2").json(&pay);
     refused(read(other_key.send().await.unwrap()).await);
 
     // Release: the freed slot's session is over too.
@@ -182,7 +199,11 @@ async fn a_session_is_refused_from_the_request_after_it_ends() {
 #[tokio::test]
 async fn the_origin_names_buyers_and_orders_open_only_for_their_buyer_or_link() {
     let app = spawn_app().await;
-    let event = app.on_sale_event(json!({"max_tickets_per_order": 2, "max_tickets_per_buyer": 2})).await["id"].as_str().unwrap().to_owned();
+    let event =
+        app.on_sale_event(json!({"max_tickets_per_order": 2, "max_tickets_per_buyer": 2})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     let section = app.a_section_of(&event).await;
     let hold_path = format!("/api/v1/events/{event}/reservations");
     let hold = |quantity: u32| json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": quantity});
@@ -199,11 +220,13 @@ async fn the_origin_names_buyers_and_orders_open_only_for_their_buyer_or_link() 
     // The per-buyer limit binds to the session, whatever headers say.
     let (status, held) = app.hold("ada", &event, hold(2)).await;
     assert_eq!(status, 201, "{held}");
-    let again = app.client.post(app.url(&hold_path)).bearer_auth(&session).header("x-buyer-id", "new").json(&hold(1));
+    let again =
+        app.client.post(app.url(&hold_path)).bearer_auth(&session).header("x-buyer-id", "new").json(&hold(1));
     let (status, answer) = read(again.send().await.unwrap()).await;
     assert_eq!((status, answer["error"].as_str()), (429, Some("limit_exceeded")), "{answer}");
 
-    let pay = json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada", "email": "ada@x.io"}});
+    let pay =
+        json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada", "email": "ada@x.io"}});
     let (status, order) = app.commit("ada", &held, "k", pay).await;
     assert_eq!(status, 200, "{order}");
     let number = order["order_number"].as_str().unwrap();
@@ -285,16 +308,32 @@ async fn hostile_input_gets_a_problem_and_changes_nothing() {
     let queue = json!({"enabled": true, "new_users_per_minute": 60, "total_active_users": 10,
         "session_duration_seconds": 600, "message": nul});
     problem(organizer(Method::PUT, &format!("{event_path}/queue"), queue).await, 400, "invalid_text");
-    problem(organizer(Method::PUT, "/api/v1/organizer/webhook", json!({"url": "https://x.io/\u{0}"})).await, 400, "invalid_text");
+    problem(
+        organizer(Method::PUT, "/api/v1/organizer/webhook", json!({"url": "https://x.io/\u{0}"})).await,
+        400,
+        "invalid_text",
+    );
     let section = app.a_section_of(id).await;
-    let (status, held) =
-        app.hold("ada", id, json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 1})).await;
+    let (status, held) = app
+        .hold(
+            "ada",
+            id,
+            json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 1}),
+        )
+        .await;
     assert_eq!(status, 201);
-    let pay = json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": nul, "email": "a@x.io"}});
+    let pay =
+        json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": nul, "email": "a@x.io"}});
     problem(app.commit("ada", &held, "k", pay).await, 400, "invalid_text");
     let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&app.db).await.unwrap();
     assert_eq!(payments, 0, "nothing was charged");
-    app.buyer("ada", Method::DELETE, &format!("/api/v1/reservations/{}", held["reservation_id"].as_str().unwrap()), None).await;
+    app.buyer(
+        "ada",
+        Method::DELETE,
+        &format!("/api/v1/reservations/{}", held["reservation_id"].as_str().unwrap()),
+        None,
+    )
+    .await;
     sqlx::query("DELETE FROM reservation_seats").execute(&app.db).await.unwrap();
     sqlx::query("DELETE FROM buyer_tickets").execute(&app.db).await.unwrap();
     sqlx::query("DELETE FROM reservations").execute(&app.db).await.unwrap();
@@ -303,9 +342,21 @@ async fn hostile_input_gets_a_problem_and_changes_nothing() {
         problem(app.get(&format!("/api/v1/events?{query}")).await, 400, "invalid_query");
     }
     // Ids that do not parse name nothing; unknown actions and methods are problems too.
-    problem(app.organizer(&app.key, Method::GET, "/api/v1/organizer/events/not-a-uuid", None).await, 404, "not_found");
-    problem(app.organizer(&app.key, Method::GET, "/api/v1/organizer/venues/%00", None).await, 400, "invalid_text");
-    problem(app.organizer(&app.key, Method::POST, &format!("{event_path}/explode"), Some(json!({}))).await, 404, "not_found");
+    problem(
+        app.organizer(&app.key, Method::GET, "/api/v1/organizer/events/not-a-uuid", None).await,
+        404,
+        "not_found",
+    );
+    problem(
+        app.organizer(&app.key, Method::GET, "/api/v1/organizer/venues/%00", None).await,
+        400,
+        "invalid_text",
+    );
+    problem(
+        app.organizer(&app.key, Method::POST, &format!("{event_path}/explode"), Some(json!({}))).await,
+        404,
+        "not_found",
+    );
     for path in ["/api/v1/reservations/not-a-uuid", "/api/v1/orders/%00", "/api/v1/events/zz/seatmap"] {
         let (status, body) = app.buyer("ada", Method::GET, path, None).await;
         assert!(matches!(status, 400 | 404) && body["error"].is_string(), "{path}: {status} {body}");
@@ -318,7 +369,8 @@ async fn hostile_input_gets_a_problem_and_changes_nothing() {
         let t = chrono::Utc::now().timestamp();
         origin_inventory::signatures::sign(crate::helpers::TEST_WEBHOOK_SECRET, t, body.as_bytes())
     };
-    let body = json!({"id": "evt_\u{0}", "type": "payment_intent.succeeded", "data": {"object": {}}}).to_string();
+    let body =
+        json!({"id": "evt_\u{0}", "type": "payment_intent.succeeded", "data": {"object": {}}}).to_string();
     let response = app
         .client
         .post(app.url("/webhooks/payments/sandbox"))
@@ -341,12 +393,14 @@ async fn a_provisioned_organizer_cannot_touch_another_organizers_data() {
         .hold("ada", id, json!({"client_reservation_id": Uuid::new_v4(), "section_id": app.a_section_of(id).await, "quantity": 1}))
         .await;
     assert_eq!(status, 201);
-    let pay = json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada", "email": "ada@x.io"}});
+    let pay =
+        json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada", "email": "ada@x.io"}});
     let (_, order) = app.commit("ada", &held, "k", pay).await;
     let number = order["order_number"].as_str().unwrap();
 
     // The product's own command provisions the intruder, printing its key once.
-    let database_url: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&app.db).await.unwrap();
+    let database_url: String =
+        sqlx::query_scalar("SELECT current_database()").fetch_one(&app.db).await.unwrap();
     let admin = std::env::var("STAMPEDE_TEST_DATABASE_URL").unwrap();
     let url = format!("{}/{database_url}", admin.rsplit_once('/').unwrap().0);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_origin-inventory"))
@@ -387,10 +441,12 @@ async fn a_provisioned_organizer_cannot_touch_another_organizers_data() {
     }
     let (_, listed) = as_intruder(Method::GET, "/api/v1/organizer/events".into(), None).await;
     assert_eq!(listed["data"], json!([]));
-    let draft = json!({"venue_id": venue, "title": "x", "category": "x", "starts_at": "2030-01-01T00:00:00Z"});
+    let draft =
+        json!({"venue_id": venue, "title": "x", "category": "x", "starts_at": "2030-01-01T00:00:00Z"});
     assert_eq!(as_intruder(Method::POST, "/api/v1/organizer/events".into(), Some(draft)).await.0, 404);
 
-    let (_, mine) = app.organizer(&app.key, Method::GET, &format!("/api/v1/organizer/events/{id}"), None).await;
+    let (_, mine) =
+        app.organizer(&app.key, Method::GET, &format!("/api/v1/organizer/events/{id}"), None).await;
     assert_eq!((mine["title"].as_str(), mine["status"].as_str()), (Some("Test Show"), Some("on_sale")));
     assert_eq!(mine["queue"]["enabled"], false, "{mine}");
     let (_, order_now) = app.buyer("ada", Method::GET, &format!("/api/v1/orders/{number}"), None).await;

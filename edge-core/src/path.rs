@@ -1,0 +1,143 @@
+//! One spelling per path. The edge judges a request by its path, then hands
+//! the path on to the origin; if the two could read different paths out of
+//! one request (`%33…` for `3…`, `a/../b`, `//`), a request could pass the
+//! gate as one thing and reach the origin as another. So every edge request
+//! is normalised once, before routing, and only the normal form travels on.
+
+/// Why a path has no normal form: the request is refused with 400.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("the path does not start with `/`")]
+    NotAbsolute,
+    #[error("the path has a malformed percent-escape")]
+    BadEscape,
+    #[error("the path is not UTF-8 once decoded")]
+    NotUtf8,
+    #[error("the path contains an encoded `/` or a control character")]
+    ForbiddenCharacter,
+    #[error("the path climbs above the root with `..`")]
+    AboveRoot,
+}
+
+/// The normal form of `raw` (the path only, no query): segments
+/// percent-decoded, `.` and empty segments dropped, `..` applied, then
+/// re-encoded the one way [`encode_segment`] does. No trailing slash except
+/// for the root. Idempotent: `normalize(normalize(p)) == normalize(p)`.
+pub fn normalize(raw: &str) -> Result<String, PathError> {
+    if !raw.starts_with('/') {
+        return Err(PathError::NotAbsolute);
+    }
+    let mut segments: Vec<String> = Vec::new();
+    for segment in raw.split('/') {
+        let decoded = decode_segment(segment)?;
+        match decoded.as_str() {
+            "" | "." => {}
+            ".." => {
+                segments.pop().ok_or(PathError::AboveRoot)?;
+            }
+            _ => segments.push(decoded),
+        }
+    }
+    if segments.is_empty() {
+        return Ok("/".into());
+    }
+    Ok(segments.iter().map(|s| format!("/{}", encode_segment(s))).collect())
+}
+
+fn decode_segment(segment: &str) -> Result<String, PathError> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(PathError::BadEscape)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| PathError::BadEscape)?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| PathError::BadEscape)?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let text = String::from_utf8(out).map_err(|_| PathError::NotUtf8)?;
+    if text.contains(['/', '\\']) || text.chars().any(char::is_control) {
+        return Err(PathError::ForbiddenCharacter);
+    }
+    Ok(text)
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters and the
+/// sub-delimiters, `:` and `@` that a segment may carry as they are.
+pub fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        let plain = byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&byte);
+        if plain {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn spellings_of_one_path_meet_in_one_form() {
+        let id = "3b2f6c1e-5f2a-4c55-9d1e-2f1f3c1d9a01";
+        let plain = format!("/api/v1/events/{id}/seatmap");
+        for spelled in [
+            format!("/api/v1/events/%33{}/seatmap", &id[1..]),
+            format!("/api/v1/%65vents/{id}/seatmap/"),
+            format!("//api/v1//events/./{id}/seatmap"),
+            format!("/api/v1/reservations/../events/{id}/x/../seatmap"),
+            format!("/api/v1/events/{id}/%2e/seatmap"),
+            format!("/api/v1/events/x/%2E%2E/{id}/seatmap"),
+        ] {
+            assert_eq!(normalize(&spelled).as_deref(), Ok(plain.as_str()), "{spelled}");
+        }
+        assert_eq!(normalize("/").as_deref(), Ok("/"));
+        assert_eq!(normalize("/a/..").as_deref(), Ok("/"));
+        assert_eq!(normalize("/orders/STM%20A").as_deref(), Ok("/orders/STM%20A"));
+    }
+
+    #[test]
+    fn paths_without_a_normal_form_are_refused() {
+        assert_eq!(normalize("relative"), Err(PathError::NotAbsolute));
+        assert_eq!(normalize("/a%zz"), Err(PathError::BadEscape));
+        assert_eq!(normalize("/a%4"), Err(PathError::BadEscape));
+        assert_eq!(normalize("/a%ff"), Err(PathError::NotUtf8));
+        assert_eq!(normalize("/a%2Fb"), Err(PathError::ForbiddenCharacter));
+        assert_eq!(normalize("/a%5Cb"), Err(PathError::ForbiddenCharacter));
+        assert_eq!(normalize("/a%00"), Err(PathError::ForbiddenCharacter));
+        assert_eq!(normalize("/.."), Err(PathError::AboveRoot));
+        assert_eq!(normalize("/a/../../b"), Err(PathError::AboveRoot));
+    }
+
+    proptest! {
+        /// Whatever arrives, the normal form is a fixed point, has no dot or
+        /// empty segments, and decodes back to the same segments.
+        #[test]
+        fn the_normal_form_is_stable(raw in "/[a-zA-Z0-9%./_~-]{0,40}") {
+            if let Ok(normal) = normalize(&raw) {
+                prop_assert_eq!(normalize(&normal), Ok(normal.clone()));
+                prop_assert!(normal == "/" || !normal.ends_with('/'));
+                for segment in normal.split('/').skip(1).filter(|_| normal != "/") {
+                    prop_assert!(!segment.is_empty() && segment != "." && segment != "..", "{normal}");
+                }
+            }
+        }
+
+        /// Any text survives a round trip through one encoded segment.
+        #[test]
+        fn encoded_segments_decode_to_themselves(text in "[^/\\\\\\p{Cc}]{1,20}") {
+            prop_assume!(text != "." && text != "..");
+            let normal = normalize(&format!("/{}", encode_segment(&text))).unwrap();
+            prop_assert_eq!(decode_segment(&normal[1..]).unwrap(), text);
+        }
+    }
+}
