@@ -51,7 +51,9 @@ mod worker_entry {
         env: worker::Env,
         _: worker::Context,
     ) -> worker::Result<worker::Response> {
-        if !serves(&request.path()) {
+        // Decide on the path's one spelling, as the queue Worker does.
+        let path = edge_core::path::normalize(&request.path()).unwrap_or_default();
+        if !serves(&path) {
             return env.service(QUEUE)?.fetch_request(request).await;
         }
         let hyperdrive = env.hyperdrive(HYPERDRIVE).ok();
