@@ -85,12 +85,13 @@ impl Incoming {
     /// one spelling (the request is rewritten to it, so the service routes,
     /// judges and forwards that one) and with a body within
     /// [`edge_core::MAX_REQUEST_BODY_BYTES`].
-    pub fn admit(mut self) -> Result<Self, http::Response<Vec<u8>>> {
+    /// The refusal is boxed: it is the rare path.
+    pub fn admit(mut self) -> Result<Self, Box<http::Response<Vec<u8>>>> {
         if self.request.body().len() > edge_core::MAX_REQUEST_BODY_BYTES {
-            return Err(too_large());
+            return Err(Box::new(too_large()));
         }
         let path = edge_core::path::normalize(self.request.uri().path())
-            .map_err(|e| problem(http::StatusCode::BAD_REQUEST, "invalid_path", &e.to_string()))?;
+            .map_err(|e| Box::new(problem(http::StatusCode::BAD_REQUEST, "invalid_path", &e.to_string())))?;
         if path != self.request.uri().path() {
             let target = match self.request.uri().query() {
                 Some(query) => format!("{path}?{query}"),
@@ -142,7 +143,7 @@ mod tests {
         assert_eq!(incoming("/..", 0).admit().unwrap_err().status(), 400);
         let too_big = incoming("/", edge_core::MAX_REQUEST_BODY_BYTES + 1).admit().unwrap_err();
         assert_eq!(too_big.status(), 413);
-        assert!(String::from_utf8(too_big.into_body()).unwrap().contains("\"body_too_large\""));
+        assert!(String::from_utf8((*too_big).into_body()).unwrap().contains("\"body_too_large\""));
         assert!(incoming("/", edge_core::MAX_REQUEST_BODY_BYTES).admit().is_ok());
     }
 }

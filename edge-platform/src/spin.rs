@@ -137,7 +137,7 @@ where
     } else {
         match read_request(incoming).await.map(Incoming::admit) {
             Ok(Ok(incoming)) => service(incoming).await.into_reply(),
-            Ok(Err(refusal)) => refusal.into_reply(),
+            Ok(Err(refusal)) => (*refusal).into_reply(),
             Err(e) => {
                 eprintln!("unreadable request: {e}");
                 unreadable_request().into_reply()

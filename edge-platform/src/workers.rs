@@ -134,7 +134,7 @@ where
     }
     let response = match read_request(request).await.map(Incoming::admit) {
         Ok(Ok(incoming)) => service(incoming).await.into_reply(),
-        Ok(Err(refusal)) => refusal.into_reply(),
+        Ok(Err(refusal)) => (*refusal).into_reply(),
         Err(e) => {
             worker::console_error!("unreadable request: {e}");
             unreadable_request().into_reply()
