@@ -14,3 +14,12 @@ pub mod query;
 /// The largest request body the edge accepts (the origin's own limit):
 /// larger ones are refused with 413 before anything is forwarded.
 pub const MAX_REQUEST_BODY_BYTES: usize = 256 * 1024;
+
+/// Whether a `Content-Length` value declares a body over
+/// [`MAX_REQUEST_BODY_BYTES`], so the request is refused before its body is read.
+pub fn declares_too_large_body(content_length: &[u8]) -> bool {
+    std::str::from_utf8(content_length)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_REQUEST_BODY_BYTES)
+}

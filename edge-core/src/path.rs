@@ -45,7 +45,18 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
 }
 
 fn decode_segment(segment: &str) -> Result<String, PathError> {
-    let bytes = segment.as_bytes();
+    let text = percent_decode(segment)?;
+    if text.contains(['/', '\\']) || text.chars().any(char::is_control) {
+        return Err(PathError::ForbiddenCharacter);
+    }
+    Ok(text)
+}
+
+/// Decodes every `%XX` strictly: a `%` without two hex digits, or bytes that
+/// are not UTF-8 once decoded, are errors (lenient decoders pass them on
+/// as they are, so two readers could see two different texts).
+pub fn percent_decode(text: &str) -> Result<String, PathError> {
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -59,11 +70,25 @@ fn decode_segment(segment: &str) -> Result<String, PathError> {
             i += 1;
         }
     }
-    let text = String::from_utf8(out).map_err(|_| PathError::NotUtf8)?;
-    if text.contains(['/', '\\']) || text.chars().any(char::is_control) {
-        return Err(PathError::ForbiddenCharacter);
+    String::from_utf8(out).map_err(|_| PathError::NotUtf8)
+}
+
+/// `uri` with its path in normal form, the query (and any scheme and
+/// authority) kept as they are.
+pub fn normalize_uri(uri: &http::Uri) -> Result<http::Uri, PathError> {
+    let path = normalize(uri.path())?;
+    if path == uri.path() {
+        return Ok(uri.clone());
     }
-    Ok(text)
+    let target = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    let mut parts = uri.clone().into_parts();
+    // A normal path re-encodes everything a URI may not carry, and the
+    // query came from a URI: the two together always parse.
+    parts.path_and_query = Some(target.parse().expect("a normal path and a parsed query form a URI"));
+    Ok(http::Uri::from_parts(parts).expect("only the path changed"))
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters and the
@@ -116,6 +141,17 @@ mod tests {
         assert_eq!(normalize("/a%00"), Err(PathError::ForbiddenCharacter));
         assert_eq!(normalize("/.."), Err(PathError::AboveRoot));
         assert_eq!(normalize("/a/../../b"), Err(PathError::AboveRoot));
+    }
+
+    #[test]
+    fn uris_keep_everything_but_the_path() {
+        let uri: http::Uri = "http://edge.example:3000/a//%62/../c?q=%zz&x=1".parse().unwrap();
+        assert_eq!(normalize_uri(&uri).unwrap(), "http://edge.example:3000/a/c?q=%zz&x=1");
+        let origin_form: http::Uri = "/api/v1/%72eservations".parse().unwrap();
+        assert_eq!(normalize_uri(&origin_form).unwrap(), "/api/v1/reservations");
+        assert_eq!(normalize_uri(&"/a%2Fb".parse().unwrap()), Err(PathError::ForbiddenCharacter));
+        assert_eq!(percent_decode("a%20b%C3%A9").as_deref(), Ok("a bé"));
+        assert_eq!(percent_decode("%C3"), Err(PathError::NotUtf8));
     }
 
     proptest! {

@@ -223,28 +223,17 @@ fn admit(request: &mut hyper::Request<Incoming>) -> Result<String, hyper::Respon
     if request.uri().authority().is_none() && !request.headers().contains_key(http::header::HOST) {
         return Err(problem(StatusCode::BAD_REQUEST, "host_required", "the request names no host"));
     }
-    let declared = request.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
-    if declared.and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > edge_core::MAX_REQUEST_BODY_BYTES) {
+    let declared = request.headers().get(http::header::CONTENT_LENGTH);
+    if declared.is_some_and(|length| edge_core::declares_too_large_body(length.as_bytes())) {
         return Err(problem(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             &format!("request bodies are limited to {} bytes", edge_core::MAX_REQUEST_BODY_BYTES),
         ));
     }
-    let path = edge_core::path::normalize(request.uri().path())
+    *request.uri_mut() = edge_core::path::normalize_uri(request.uri())
         .map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid_path", &e.to_string()))?;
-    if path != request.uri().path() {
-        let target = match request.uri().query() {
-            Some(query) => format!("{path}?{query}"),
-            None => path.clone(),
-        };
-        let mut parts = request.uri().clone().into_parts();
-        parts.path_and_query = Some(target.parse().map_err(|_| {
-            problem(StatusCode::BAD_REQUEST, "invalid_path", "the query cannot follow the normalised path")
-        })?);
-        *request.uri_mut() = http::Uri::from_parts(parts)
-            .map_err(|_| problem(StatusCode::BAD_REQUEST, "invalid_path", "the path cannot be normalised"))?;
-    }
+    let path = request.uri().path().to_owned();
     Ok(path)
 }
 

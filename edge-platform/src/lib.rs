@@ -90,17 +90,8 @@ impl Incoming {
         if self.request.body().len() > edge_core::MAX_REQUEST_BODY_BYTES {
             return Err(Box::new(too_large()));
         }
-        let path = edge_core::path::normalize(self.request.uri().path())
+        *self.request.uri_mut() = edge_core::path::normalize_uri(self.request.uri())
             .map_err(|e| Box::new(problem(http::StatusCode::BAD_REQUEST, "invalid_path", &e.to_string())))?;
-        if path != self.request.uri().path() {
-            let target = match self.request.uri().query() {
-                Some(query) => format!("{path}?{query}"),
-                None => path,
-            };
-            *self.request.uri_mut() = target.parse().map_err(|_| {
-                problem(http::StatusCode::BAD_REQUEST, "invalid_path", "the path cannot be normalised")
-            })?;
-        }
         Ok(self)
     }
 }

@@ -11,14 +11,6 @@ use spin_sdk::http::{Fields, IncomingRequest, IncomingResponse, OutgoingResponse
 
 use crate::{Body, Incoming, IntoReply, Reply, Runtime, SendError, too_large, unreadable_request};
 
-/// A `Content-Length` beyond what the edge accepts.
-fn too_long(value: &[u8]) -> bool {
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .is_some_and(|n| n > edge_core::MAX_REQUEST_BODY_BYTES)
-}
-
 pub struct Wasi;
 
 impl Runtime for Wasi {
@@ -127,11 +119,9 @@ where
     Fut: Future<Output = Answer>,
     Answer: IntoReply<IncomingResponse>,
 {
-    let declared_too_large = incoming
-        .headers()
-        .entries()
-        .iter()
-        .any(|(name, value)| name.eq_ignore_ascii_case("content-length") && too_long(value));
+    let declared_too_large = incoming.headers().entries().iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("content-length") && edge_core::declares_too_large_body(value)
+    });
     let response = if declared_too_large {
         too_large().into_reply()
     } else {

@@ -127,9 +127,8 @@ where
     Fut: Future<Output = Answer>,
     Answer: IntoReply<Response>,
 {
-    let declared =
-        request.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<usize>().ok());
-    if declared.is_some_and(|n| n > edge_core::MAX_REQUEST_BODY_BYTES) {
+    let declared = request.headers().get("content-length").ok().flatten();
+    if declared.is_some_and(|length| edge_core::declares_too_large_body(length.as_bytes())) {
         return write_response(too_large().into_reply());
     }
     let response = match read_request(request).await.map(Incoming::admit) {

@@ -607,22 +607,29 @@ impl<R: Runtime> Room<'_, R> {
     /// way in (unless a puzzle must be solved first) and, once admitted,
     /// sends it back to the same URL with the access cookie.
     async fn waiting_page(&self, event: &str, view: View) -> Result<Response, Problem> {
-        let ticket = match self.ticket(event).await {
-            Some(ticket) if self.store.has_ended(event, &ticket.sub).await? => None,
-            ticket => ticket,
-        };
-        let (ticket, new_token, view) = match ticket {
-            Some(ticket) => (Some(ticket), None, view),
-            None if view.settings.pow_difficulty > 0 => (None, None, view),
+        // A ticket whose visit has ended counts as none: the visitor queues anew.
+        let mut standing = None;
+        if let Some(ticket) = self.ticket(event).await {
+            match self.standing(event, &view, &ticket).await {
+                Err(Problem::SessionEnded) => {}
+                status => standing = Some((ticket, status?)),
+            }
+        }
+        let (ticket, new_token, view, status) = match standing {
+            Some((ticket, status)) => (Some(ticket), None, view, status),
+            None if view.settings.pow_difficulty > 0 => {
+                let status = self.phase_status(event, &view, None);
+                (None, None, view, status)
+            }
             None => {
                 let (ticket, view) = self.take_ticket(event, view, &JoinBody::default()).await?;
                 let token = ticket.as_ref().map(|t| self.config.keys.sign(Kind::Queue, t));
-                (ticket, token, view)
+                let status = match &ticket {
+                    Some(ticket) => self.standing(event, &view, ticket).await?,
+                    None => self.phase_status(event, &view, None),
+                };
+                (ticket, token, view, status)
             }
-        };
-        let status = match &ticket {
-            Some(ticket) => self.standing(event, &view, ticket).await?,
-            None => self.phase_status(event, &view, None),
         };
         let mut response = if status.state == State::Admitted {
             let mut redirect = empty(StatusCode::SEE_OTHER);

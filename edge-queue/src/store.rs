@@ -364,12 +364,6 @@ impl<'a, R: Runtime> Store<'a, R> {
         Ok(())
     }
 
-    /// Whether the visitor's visit has ended.
-    pub async fn has_ended(&self, event: &str, visitor: &str) -> Result<bool, StoreError> {
-        let reply = self.redis.command(&["EXISTS", &EventKeys::new(event).ended(visitor)]).await?;
-        Ok(as_u64(&reply) == Some(1))
-    }
-
     /// Whether the visitor's checkout session is still running (not ended,
     /// not expired): an access token alone outlives a session that ended.
     pub async fn session_is_live(&self, event: &str, visitor: &str) -> Result<bool, StoreError> {

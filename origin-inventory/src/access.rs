@@ -153,11 +153,6 @@ impl<T> Checkout<T> {
         self.ended
     }
 
-    /// The refusal for an ended session asking for more than a replay.
-    pub fn ended_refusal() -> ApiError {
-        Refusal::Ended.into_error()
-    }
-
     /// Ends the waiting-room session this request came with (none on events
     /// without a queue); returns the header that tells the edge.
     pub async fn end_session(
@@ -169,6 +164,11 @@ impl<T> Checkout<T> {
         let value = HeaderValue::from_str(&self.event.to_string()).expect("a UUID is a header value");
         Ok(Some([(HeaderName::from_static(SESSION_ENDED_HEADER), value)]))
     }
+}
+
+/// The refusal for an ended session asking for more than a replay.
+pub fn session_ended() -> ApiError {
+    Refusal::Ended.into_error()
 }
 
 async fn end(db: &PgPool, session: &AccessClaims) -> Result<(), sqlx::Error> {

@@ -26,7 +26,7 @@ use sha2::{Digest as _, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::access::{Checkout, CommitOf, verified_subject};
+use crate::access::{Checkout, CommitOf, session_ended, verified_subject};
 use crate::app::AppState;
 use crate::error::ApiPath;
 use crate::error::{ApiError, ApiJson};
@@ -121,6 +121,17 @@ pub struct Answer {
     pub body: Value,
 }
 
+impl Answer {
+    /// An answer as `payments` saved it.
+    fn saved(status: i32, body: Value) -> Result<Self, ApiError> {
+        let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok());
+        Ok(Answer {
+            status: status.ok_or_else(|| ApiError::internal("a saved answer has no valid status"))?,
+            body,
+        })
+    }
+}
+
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         (self.status, axum::Json(self.body)).into_response()
@@ -204,8 +215,7 @@ async fn begin(
             ));
         }
         if let (Some(status), Some(body)) = (earlier.response_status, earlier.response_body) {
-            let status = StatusCode::from_u16(status as u16).map_err(ApiError::internal)?;
-            return Ok(Begin::Replay(Answer { status, body }));
+            return Ok(Begin::Replay(Answer::saved(status, body)?));
         }
         if !earlier.stale {
             return Err(ApiError::new(
@@ -338,9 +348,7 @@ async fn settle(
     .await?;
     if p.status != "pending" {
         // Settled meanwhile by the reconciler or a retry: same answer.
-        let status =
-            StatusCode::from_u16(p.response_status.unwrap_or(500) as u16).map_err(ApiError::internal)?;
-        return Ok(Answer { status, body: p.response_body.unwrap_or(Value::Null) });
+        return Answer::saved(p.response_status.unwrap_or(500), p.response_body.unwrap_or(Value::Null));
     }
     let provider_id = match outcome {
         ChargeOutcome::Declined { code, message } => {
@@ -645,7 +653,7 @@ async fn post_commit(
             Some(answer) => Ok(answer.into_response()),
             None => {
                 state.metrics.count(Outcome::AccessEnded);
-                Err(Checkout::<CommitOf>::ended_refusal())
+                Err(session_ended())
             }
         };
     }
@@ -672,12 +680,7 @@ async fn saved_answer(
     .bind(body.fingerprint(reservation))
     .fetch_optional(db)
     .await?;
-    saved
-        .map(|(status, body)| {
-            let status = StatusCode::from_u16(status as u16).map_err(ApiError::internal)?;
-            Ok(Answer { status, body })
-        })
-        .transpose()
+    saved.map(|(status, body)| Answer::saved(status, body)).transpose()
 }
 
 /// An order for whoever may see it: its buyer (buyer session, or an access

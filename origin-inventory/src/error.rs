@@ -167,30 +167,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// Decodes `+` and `%XX`, refusing a `%` without two hex digits and bytes
-/// that are not UTF-8 (lenient decoders pass those through silently).
+/// A query-string part decoded strictly (`+` is a space; see
+/// [`edge_core::path::percent_decode`]).
 fn strict_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+    edge_core::path::percent_decode(&text.replace('+', " ")).ok()
 }
 
 /// Outermost safety net: an error answer that some layer produced as plain
