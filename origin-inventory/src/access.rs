@@ -19,13 +19,14 @@
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::routing::delete;
 use queue_tokens::{ACCESS_COOKIE_PREFIX, AccessClaims, Kind, SESSION_ENDED_HEADER, TokenError, Verifier};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::bearer;
 use crate::buyers::is_session_token;
 use crate::error::{ApiError, ApiPath};
 use crate::metrics::Outcome;
@@ -282,12 +283,7 @@ fn check(
 
 /// The bearer token (unless it is a buyer session) and every access cookie.
 fn presented_tokens(headers: &HeaderMap) -> Vec<String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .filter(|t| !is_session_token(t))
-        .map(str::to_owned);
+    let bearer = bearer(headers).filter(|t| !is_session_token(t)).map(str::to_owned);
     let cookies = edge_core::cookies::cookies(headers)
         .filter(|(name, _)| name.starts_with(ACCESS_COOKIE_PREFIX))
         .map(|(_, value)| value.to_owned());
@@ -322,6 +318,7 @@ pub fn routes() -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
     use queue_tokens::Keyring;
 
     const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";

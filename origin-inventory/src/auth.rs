@@ -43,6 +43,11 @@ pub async fn organizer_by_key(db: &PgPool, api_key: &str) -> sqlx::Result<Option
         .await
 }
 
+/// The token of `Authorization: Bearer <token>`, if the request has one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
 /// The organizer making the request, from `Authorization: Bearer <api key>`.
 #[derive(Debug, Clone, Copy)]
 pub struct Organizer(pub Uuid);
@@ -58,12 +63,7 @@ impl FromRequestParts<AppState> for Organizer {
                 "send `Authorization: Bearer <organizer API key>`",
             )
         };
-        let key = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(unauthorized)?;
+        let key = bearer(&parts.headers).ok_or_else(unauthorized)?;
         organizer_by_key(&state.db, key.trim()).await?.map(Organizer).ok_or_else(unauthorized)
     }
 }

@@ -20,6 +20,7 @@ use rand::RngCore as _;
 use sha2::Sha256;
 
 use crate::app::AppState;
+use crate::auth::bearer;
 use crate::error::ApiJson;
 
 /// The browser's buyer session.
@@ -90,11 +91,7 @@ pub fn is_session_token(token: &str) -> bool {
 }
 
 fn presented(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .filter(|t| is_session_token(t));
+    let bearer = bearer(headers).filter(|t| is_session_token(t));
     let cookie =
         edge_core::cookies::cookies(headers).filter(|(name, _)| *name == BUYER_COOKIE).map(|(_, v)| v);
     bearer.into_iter().chain(cookie)
