@@ -689,7 +689,16 @@ impl<R: Runtime> Room<'_, R> {
         if let Some(host) = request.headers().get(header::HOST) {
             headers.insert("x-forwarded-host", host.clone());
         }
-        let outbound = outbound.body(request.body().clone()).expect("a valid request");
+        // A GET or HEAD body means nothing, and the Fetch API refuses to send
+        // one: it is dropped, with its length, on every runtime alike.
+        let body = if matches!(*request.method(), Method::GET | Method::HEAD) {
+            let headers = outbound.headers_mut().expect("a fresh builder");
+            headers.remove(header::CONTENT_LENGTH);
+            Vec::new()
+        } else {
+            request.body().clone()
+        };
+        let outbound = outbound.body(body).expect("a valid request");
         let mut answer = self.runtime.open(outbound).await.map_err(|e| StoreError::Origin(e.to_string()))?;
         if let Some(ended) = answer.headers_mut().remove(SESSION_ENDED_HEADER)
             && let Some(session) = sessions.iter().find(|s| ended.as_bytes() == s.aud.as_bytes())
