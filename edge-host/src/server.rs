@@ -158,6 +158,7 @@ impl EdgeHost {
             Ok(path) => path,
             Err(response) => {
                 access_log(&method, request.uri().path(), None, response.status(), started);
+                tokio::spawn(linger(request.into_body()));
                 return response;
             }
         };
@@ -235,6 +236,27 @@ fn admit(request: &mut hyper::Request<Incoming>) -> Result<String, hyper::Respon
         .map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid_path", &e.to_string()))?;
     let path = request.uri().path().to_owned();
     Ok(path)
+}
+
+/// How much of a refused request's body the host still reads, and for how long.
+const LINGER_BYTES: usize = 64 << 20;
+const LINGER_TIME: Duration = Duration::from_secs(5);
+
+/// Reads and drops a refused request's body for a bounded while. Dropping it
+/// unread makes hyper close the connection while the client is still sending,
+/// and the client sees a reset instead of the refusal (nginx's "lingering
+/// close" solves the same problem).
+async fn linger(mut body: Incoming) {
+    let drain = async {
+        let mut read = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, Bytes::len);
+            if read > LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 /// The request headers Spin gives components, so they behave the same here.
