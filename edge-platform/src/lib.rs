@@ -70,6 +70,20 @@ pub trait Runtime {
     fn sleep_ms(&self, ms: u64) -> impl Future<Output = ()>;
 }
 
+/// Waits at most `ms` for `work`; `None` if the time ran out first (the
+/// work is dropped, which cancels an outbound request).
+pub async fn within<R: Runtime, T>(runtime: &R, ms: u64, work: impl Future<Output = T>) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    let mut timer = std::pin::pin!(runtime.sleep_ms(ms));
+    std::future::poll_fn(|context| {
+        if let std::task::Poll::Ready(done) = work.as_mut().poll(context) {
+            return std::task::Poll::Ready(Some(done));
+        }
+        timer.as_mut().poll(context).map(|()| None)
+    })
+    .await
+}
+
 /// A request as the platform delivered it.
 #[derive(Debug)]
 pub struct Incoming {

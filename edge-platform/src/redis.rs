@@ -2,6 +2,8 @@
 //! JSON array POSTed with a bearer token, several at once to `/pipeline`.
 //! Plain HTTPS, so it works from any edge runtime.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
@@ -17,7 +19,33 @@ pub enum RedisError {
     Command(String),
     #[error("unexpected Redis reply: {0}")]
     Reply(String),
+    #[error("Redis did not answer within {0} ms")]
+    TimedOut(u64),
 }
+
+impl RedisError {
+    /// Redis is away (not answering, or its endpoint says so), as opposed
+    /// to refusing a command: callers fall back to what works without it.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            RedisError::Unreachable(_) | RedisError::TimedOut(_) => true,
+            RedisError::Http { status, .. } => *status >= 500,
+            RedisError::Command(_) | RedisError::Reply(_) => false,
+        }
+    }
+}
+
+/// How long one call may take. A healthy Redis answers in a few ms even
+/// under a sale's load; past this the visitor is better served by the
+/// degraded path than by waiting.
+pub const TIMEOUT_MS: u64 = 800;
+
+/// After Redis was found unavailable, calls fail at once for this long
+/// instead of each waiting out the timeout (per instance or isolate).
+pub const BREAK_MS: i64 = 1_000;
+
+/// Until when (ms since the epoch) calls are not tried.
+static BROKEN_UNTIL_MS: AtomicI64 = AtomicI64::new(0);
 
 pub struct Redis<'a, R> {
     runtime: &'a R,
@@ -81,12 +109,27 @@ impl<'a, R: Runtime> Redis<'a, R> {
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Value, RedisError> {
+        if self.runtime.now_ms() < BROKEN_UNTIL_MS.load(Ordering::Relaxed) {
+            return Err(RedisError::Unreachable(SendError(
+                "Redis failed moments ago; not retried yet".into(),
+            )));
+        }
+        let answer = self.send(path, body).await;
+        if answer.as_ref().is_err_and(RedisError::is_unavailable) {
+            BROKEN_UNTIL_MS.store(self.runtime.now_ms() + BREAK_MS, Ordering::Relaxed);
+        }
+        answer
+    }
+
+    async fn send(&self, path: &str, body: Value) -> Result<Value, RedisError> {
         let request = http::Request::post(format!("{}{path}", self.url))
             .header("authorization", format!("Bearer {}", self.token))
             .header("content-type", "application/json")
             .body(body.to_string().into_bytes())
             .expect("a valid request");
-        let response = self.runtime.send(request).await?;
+        let response = crate::within(self.runtime, TIMEOUT_MS, self.runtime.send(request))
+            .await
+            .ok_or(RedisError::TimedOut(TIMEOUT_MS))??;
         let status = response.status().as_u16();
         let text = String::from_utf8_lossy(response.body()).into_owned();
         let json: Value =

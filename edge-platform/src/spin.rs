@@ -52,9 +52,22 @@ impl Runtime for Wasi {
         eprintln!("{message}");
     }
 
+    /// A `wasi:clocks` timer the executor waits on with everything else,
+    /// so an outbound request can race it.
     async fn sleep_ms(&self, ms: u64) {
-        // One request per instance: blocking it blocks nobody else.
-        std::thread::sleep(std::time::Duration::from_millis(ms));
+        use wasi::clocks::monotonic_clock;
+        let deadline = monotonic_clock::now().saturating_add(ms.saturating_mul(1_000_000));
+        // Re-registered on each poll; dropping the old token unregisters it.
+        let mut registered: Option<spin_executor::CancelOnDropToken> = None;
+        std::future::poll_fn(|context| {
+            if monotonic_clock::now() >= deadline {
+                return std::task::Poll::Ready(());
+            }
+            let timer = monotonic_clock::subscribe_instant(deadline);
+            registered = Some(spin_executor::push_waker_and_get_token(timer, context.waker().clone()).into());
+            std::task::Poll::Pending
+        })
+        .await;
     }
 }
 

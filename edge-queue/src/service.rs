@@ -86,8 +86,13 @@ impl Problem {
             runtime.log(&format!("edge-queue: {self}"));
         }
         let mut response = json(status, &serde_json::json!({ "error": code, "message": self.to_string() }));
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => set(&mut response, header::RETRY_AFTER, "60"),
+            // The store or origin is briefly away: a few seconds, not a storm.
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY => {
+                set(&mut response, header::RETRY_AFTER, "5");
+            }
+            _ => {}
         }
         response
     }
@@ -230,7 +235,7 @@ impl<R: Runtime> Room<'_, R> {
     // ---- the queue ---------------------------------------------------------
 
     async fn join(&self, event: &str) -> Result<Response, Problem> {
-        let view = self.store.view(event).await?;
+        let view = self.store.view(event).await?.live()?;
         if let Some(ticket) = self.ticket(event).await {
             // One place per visitor: joining again changes nothing, unless
             // that visit is over; then the visitor queues anew.
@@ -267,6 +272,7 @@ impl<R: Runtime> Room<'_, R> {
         if !matches!(phase, Phase::Prequeue | Phase::Selling | Phase::Paused) {
             return Ok((None, view));
         }
+        let view = view.live()?;
         if let Some(client) = &self.incoming.client_ip
             && self.store.count_join(client).await? > self.config.joins_per_minute
         {
@@ -362,7 +368,7 @@ impl<R: Runtime> Room<'_, R> {
         if !matches!(phase, Phase::Selling | Phase::Paused) {
             return Ok(status);
         }
-        let mut view = view.clone();
+        let mut view = view.clone().live()?;
         if view.prequeue.is_none() {
             view.prequeue = Some(self.store.freeze_prequeue(event).await?);
         }
@@ -515,7 +521,7 @@ impl<R: Runtime> Room<'_, R> {
                 status,
             ));
         }
-        let view = self.store.view(event).await?;
+        let view = self.store.view(event).await?.live()?;
         let stats = self.store.stats(event).await?;
         let waiting = stats.issued.saturating_sub(view.frontier.admitted);
         let limits = view.limits();
@@ -541,13 +547,16 @@ impl<R: Runtime> Room<'_, R> {
 
     // ---- the gatekeeper ----------------------------------------------------
 
+    /// Without Redis (a degraded view), an event that is not queuing passes
+    /// as always and a valid access token is enough: the origin still
+    /// refuses sessions that ended. Everyone else is told to come back.
     async fn gate(&self, event: &str) -> Result<Reply<R>, Problem> {
         let view = self.store.view(event).await?;
         if view.settings.phase(self.now()) == Phase::Open {
             return self.forward(&[]).await;
         }
         if let Ok(Some(access)) = self.access(event).await
-            && self.store.session_is_live(event, &access.sub).await?
+            && (view.degraded || self.session_is_live(event, &access.sub).await?)
         {
             return self.forward(&[access]).await;
         }
@@ -566,6 +575,15 @@ impl<R: Runtime> Room<'_, R> {
             json(code, &serde_json::json!({ "error": "access_token_required", "queue": status }));
         self.set_cookies(&mut response, event, &view, None, status.access_token.as_deref());
         Ok(response.into_reply())
+    }
+
+    /// Whether the session is live in Redis; `true` if Redis has just gone
+    /// away (the token is valid, and the origin checks for ended sessions).
+    async fn session_is_live(&self, event: &str, visitor: &str) -> Result<bool, Problem> {
+        match self.store.session_is_live(event, visitor).await {
+            Err(e) if e.is_unavailable() => Ok(true),
+            live => Ok(live?),
+        }
     }
 
     /// Reservation and order paths name no event: the origin knows it and

@@ -102,6 +102,19 @@ pub enum StoreError {
     Origin(String),
     #[error("unexpected stored data: {0}")]
     Corrupt(String),
+    #[error("the waiting room's store is unavailable")]
+    Unavailable,
+}
+
+impl StoreError {
+    /// Redis is away (rather than refusing what we asked).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable => true,
+            StoreError::Redis(e) => e.is_unavailable(),
+            _ => false,
+        }
+    }
 }
 
 /// The pre-queue, fixed at the sale start.
@@ -117,9 +130,18 @@ pub struct View {
     pub settings: RoomSettings,
     pub frontier: Frontier,
     pub prequeue: Option<Prequeue>,
+    /// Read while Redis was unavailable: the settings came straight from
+    /// the origin and nothing about the queue itself is known.
+    pub degraded: bool,
 }
 
 impl View {
+    /// This view, if the queue's own state is behind it: what joins,
+    /// polls and admissions need.
+    pub fn live(self) -> Result<Self, StoreError> {
+        if self.degraded { Err(StoreError::Unavailable) } else { Ok(self) }
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             per_minute: self.settings.new_users_per_minute,
@@ -163,6 +185,8 @@ impl<'a, R: Runtime> Store<'a, R> {
 
     /// The event's settings, frontier and pre-queue: from memory if fresh,
     /// else one `MGET`; settings missing from Redis come from the origin.
+    /// While Redis is unavailable the view is the origin's settings alone,
+    /// marked [`View::degraded`].
     pub async fn view(&self, event: &str) -> Result<View, StoreError> {
         let now = self.runtime.now_ms();
         if let Some((at, view)) = view_cache().lock().expect("cache lock").get(event)
@@ -171,7 +195,7 @@ impl<'a, R: Runtime> Store<'a, R> {
             return Ok(view.clone());
         }
         let keys = EventKeys::new(event);
-        let reply = self
+        let read = self
             .redis
             .command(&[
                 "MGET",
@@ -180,7 +204,18 @@ impl<'a, R: Runtime> Store<'a, R> {
                 &keys.prequeue_size(),
                 &keys.prequeue_seed(),
             ])
-            .await?;
+            .await;
+        let reply = match read {
+            Ok(reply) => reply,
+            Err(e) if e.is_unavailable() => {
+                self.runtime.log(&format!("edge-queue: Redis unavailable, degraded view: {e}"));
+                let settings = self.fetch_settings(event).await?;
+                let view = View { settings, frontier: Frontier::default(), prequeue: None, degraded: true };
+                self.remember(event, &view);
+                return Ok(view);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let [settings, frontier, size, seed] = reply
             .as_array()
             .and_then(|values| <[Value; 4]>::try_from(values.clone()).ok())
@@ -194,7 +229,7 @@ impl<'a, R: Runtime> Store<'a, R> {
             None => Frontier::default(),
         };
         let prequeue = prequeue(as_u64(&size), seed.as_str())?;
-        let view = View { settings, frontier, prequeue };
+        let view = View { settings, frontier, prequeue, degraded: false };
         self.remember(event, &view);
         Ok(view)
     }
@@ -207,7 +242,17 @@ impl<'a, R: Runtime> Store<'a, R> {
         cache.insert(event.to_owned(), (self.runtime.now_ms(), view.clone()));
     }
 
+    /// The origin's settings, kept in Redis for a moment for every instance.
     async fn settings_from_origin(&self, event: &str) -> Result<RoomSettings, StoreError> {
+        let settings = self.fetch_settings(event).await?;
+        let json = serde_json::to_string(&settings).expect("settings serialize");
+        self.redis
+            .command(&["SET", &EventKeys::new(event).settings(), &json, "EX", SETTINGS_TTL_SECONDS])
+            .await?;
+        Ok(settings)
+    }
+
+    async fn fetch_settings(&self, event: &str) -> Result<RoomSettings, StoreError> {
         let url = format!("{}/api/v1/events/{event}/waiting-room", self.origin_url);
         let request = http::Request::get(url).body(Vec::new()).expect("a valid request");
         let response = self.runtime.send(request).await.map_err(|e| StoreError::Origin(e.to_string()))?;
@@ -216,13 +261,7 @@ impl<'a, R: Runtime> Store<'a, R> {
             404 => return Err(StoreError::EventNotFound),
             status => return Err(StoreError::Origin(format!("waiting-room settings answered {status}"))),
         }
-        let settings: RoomSettings =
-            serde_json::from_slice(response.body()).map_err(|e| StoreError::Origin(e.to_string()))?;
-        let json = serde_json::to_string(&settings).expect("settings serialize");
-        self.redis
-            .command(&["SET", &EventKeys::new(event).settings(), &json, "EX", SETTINGS_TTL_SECONDS])
-            .await?;
-        Ok(settings)
+        serde_json::from_slice(response.body()).map_err(|e| StoreError::Origin(e.to_string()))
     }
 
     /// A new ticket: numbered within the pre-queue while it is open, else FIFO.

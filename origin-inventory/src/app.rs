@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -25,6 +26,7 @@ use crate::outbox::{Notifier, run_outbox};
 use crate::payments::{PaymentProvider, SandboxProvider, StripeProvider};
 use crate::purge::CatalogPurge;
 use crate::reservations::run_sweeper;
+use crate::workers::Workers;
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -38,6 +40,9 @@ pub struct AppState {
     pub seat_changes: SeatChanges,
     /// Issues and checks buyer sessions.
     pub buyers: BuyerSessions,
+    /// Set when shutdown begins: readiness fails first, so load balancers
+    /// stop sending before the listener closes.
+    pub draining: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -61,6 +66,7 @@ impl AppState {
             purge: CatalogPurge::new(settings.edge_cache.clone()),
             seat_changes: SeatChanges::default(),
             buyers: BuyerSessions::new(settings.buyer_session_secret.as_bytes()),
+            draining: Arc::default(),
         }
     }
 }
@@ -117,33 +123,63 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     request_timeout: Duration,
+    drain_delay: Duration,
 }
 
 impl Application {
     pub async fn build(settings: &Settings, db: PgPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen).await?;
-        Ok(Self { listener, state: AppState::new(settings, db), request_timeout: settings.request_timeout })
+        Ok(Self {
+            listener,
+            state: AppState::new(settings, db),
+            request_timeout: settings.request_timeout,
+            drain_delay: settings.drain_delay,
+        })
     }
 
     /// Starts the hold sweeper, the payment reconciler and outbox delivery. The binary runs
-    /// them; tests call their steps directly to control time.
-    pub fn start_workers(&self, settings: &Settings) -> anyhow::Result<()> {
+    /// them (and drains them after serving); tests call their steps directly to control time.
+    pub fn start_workers(&self, settings: &Settings) -> anyhow::Result<Workers> {
         let notifier = Notifier::new(&settings.smtp_url, &settings.mail_from)?;
         let db = &self.state.db;
-        tokio::spawn(run_sweeper(db.clone(), settings.sweep_interval));
-        tokio::spawn(run_reconciler(db.clone(), self.state.payments.clone(), Duration::from_secs(15)));
-        tokio::spawn(run_outbox(db.clone(), notifier, Duration::from_secs(1)));
-        Ok(())
+        let mut workers = Workers::new();
+        workers.spawn(run_sweeper(db.clone(), settings.sweep_interval, workers.stop_signal()));
+        workers.spawn(run_reconciler(
+            db.clone(),
+            self.state.payments.clone(),
+            Duration::from_secs(15),
+            workers.stop_signal(),
+        ));
+        let interval = Duration::from_secs(1);
+        workers.spawn(run_outbox(
+            db.clone(),
+            notifier,
+            interval,
+            settings.outbox_lease,
+            workers.stop_signal(),
+        ));
+        Ok(workers)
     }
 
     pub fn address(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
+    /// Serves until `shutdown`, then drains: readiness fails at once, the
+    /// listener stays open for the drain delay (load balancers notice), and
+    /// requests in flight finish before this returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         // Live seat maps are part of serving, not a background job tests steer.
         tokio::spawn(self.state.seat_changes.clone().run(self.state.db.clone()));
+        let draining = Arc::clone(&self.state.draining);
+        let delay = self.drain_delay;
+        let drained = async move {
+            shutdown.await;
+            draining.store(true, Ordering::Relaxed);
+            tracing::info!(delay_ms = delay.as_millis() as u64, "shutting down: readiness now fails");
+            tokio::time::sleep(delay).await;
+        };
         let router = router(self.state, self.request_timeout);
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
+        axum::serve(self.listener, router).with_graceful_shutdown(drained).await
     }
 }

@@ -561,14 +561,18 @@ pub async fn reconcile(db: &PgPool, payments: &Payments, older_than: Duration) -
     Ok(settled)
 }
 
-pub async fn run_reconciler(db: PgPool, payments: Payments, interval: Duration) {
-    let mut every = tokio::time::interval(interval);
-    loop {
-        every.tick().await;
+pub async fn run_reconciler(
+    db: PgPool,
+    payments: Payments,
+    interval: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    crate::workers::every(interval, stop, || async {
         if let Err(e) = reconcile(&db, &payments, IN_FLIGHT_WINDOW).await {
             tracing::warn!(error = ?e, "payment reconciliation failed");
         }
-    }
+    })
+    .await;
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]

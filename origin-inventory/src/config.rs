@@ -26,10 +26,15 @@ pub struct Settings {
     pub database_url: String,
     /// `STAMPEDE_ORIGIN_LISTEN`, default `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// `STAMPEDE_DB_POOL_SIZE`, default 32.
+    /// `STAMPEDE_DB_POOL_SIZE`, default 32, at least 1 (the live seat-map
+    /// listener has its own connection besides).
     pub pool_size: u32,
     /// `STAMPEDE_REQUEST_TIMEOUT_MS`, default 10000.
     pub request_timeout: Duration,
+    /// `STAMPEDE_DRAIN_SECONDS`, default 0: how long after SIGTERM readiness
+    /// fails while requests are still served (give it the load balancer's
+    /// health-check interval).
+    pub drain_delay: Duration,
     /// `STAMPEDE_PAYMENT_PROVIDER` = `sandbox` (default) or `stripe`, with
     /// `STRIPE_SECRET_KEY`, `STRIPE_API_BASE`, or `STAMPEDE_SANDBOX_LATENCY_MS`,
     /// `STAMPEDE_SANDBOX_FAILURE_RATE`, `STAMPEDE_SANDBOX_TIMEOUT_RATE`.
@@ -46,6 +51,10 @@ pub struct Settings {
     pub smtp_url: String,
     /// `STAMPEDE_MAIL_FROM`, default `Stampede <tickets@stampede.local>`.
     pub mail_from: String,
+    /// `STAMPEDE_OUTBOX_LEASE_SECONDS`, default 60, at least 21: how long an
+    /// instance that claimed notifications keeps them before others may
+    /// (see `outbox::deliver_due_until`).
+    pub outbox_lease: Duration,
     /// `STAMPEDE_ACCESS_JWKS` (the edge's `/.well-known/jwks.json` document) and
     /// `STAMPEDE_ACCESS_ISSUER` (default `stampede-edge`): checks the waiting
     /// room's access tokens. Unset, queue-protected checkout is refused.
@@ -75,6 +84,7 @@ impl Settings {
             listen: env_or("STAMPEDE_ORIGIN_LISTEN", "127.0.0.1:8080")?,
             pool_size: env_or("STAMPEDE_DB_POOL_SIZE", "32")?,
             request_timeout: Duration::from_millis(env_or("STAMPEDE_REQUEST_TIMEOUT_MS", "10000")?),
+            drain_delay: Duration::from_secs(env_or("STAMPEDE_DRAIN_SECONDS", "0")?),
             provider,
             ticket_secret,
             webhook_secret,
@@ -82,12 +92,24 @@ impl Settings {
             sweep_interval: Duration::from_millis(env_or("STAMPEDE_SWEEP_INTERVAL_MS", "5000")?),
             smtp_url: env_or("STAMPEDE_SMTP_URL", "smtp://127.0.0.1:2525")?,
             mail_from: env_or("STAMPEDE_MAIL_FROM", "Stampede <tickets@stampede.local>")?,
+            outbox_lease: outbox_lease()?,
             access: access_from_env()?,
             edge_cache: std::env::var("UPSTASH_REDIS_REST_URL")
                 .ok()
                 .zip(std::env::var("UPSTASH_REDIS_REST_TOKEN").ok()),
         })
     }
+}
+
+fn outbox_lease() -> anyhow::Result<Duration> {
+    let lease = Duration::from_secs(env_or("STAMPEDE_OUTBOX_LEASE_SECONDS", "60")?);
+    if lease <= crate::outbox::SEND_TIMEOUT * 2 {
+        bail!(
+            "STAMPEDE_OUTBOX_LEASE_SECONDS must exceed twice the send timeout ({:?})",
+            crate::outbox::SEND_TIMEOUT
+        );
+    }
+    Ok(lease)
 }
 
 /// A secret: set and long enough, or the local default when payments are sandboxed.

@@ -19,17 +19,36 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Map<String, Value>,
+    /// Seconds a client should wait before retrying (`Retry-After`).
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: Map::new() }
+        Self { status, code, message: message.into(), details: Map::new(), retry_after: None }
     }
 
     /// Adds a machine-readable field next to `error` and `message`.
     pub fn with(mut self, key: &str, value: impl serde::Serialize) -> Self {
         self.details.insert(key.to_owned(), json!(value));
         self
+    }
+
+    /// Asks the client to come back after `seconds` (`Retry-After`).
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Postgres cannot be reached, or is restarting: the request may well
+    /// succeed in a moment.
+    pub fn database_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database is unavailable, retry shortly",
+        )
+        .retry_after(1)
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -60,9 +79,32 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::PoolTimedOut => {
                 tracing::warn!("database pool exhausted");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too busy right now, retry shortly")
+                    .retry_after(1)
+            }
+            _ if is_connection_fault(&e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::database_unavailable()
             }
             _ => Self::internal(e),
         }
+    }
+}
+
+/// Errors that say nothing about the request, only that Postgres is away
+/// or going away: the connection failed or dropped, the server is shutting
+/// down or starting up (SQLSTATE class 08, 57P01–57P03), or it has no
+/// connection slot left (53300).
+pub fn is_connection_fault(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -71,7 +113,11 @@ impl IntoResponse for ApiError {
         let mut body = self.details;
         body.insert("error".into(), json!(self.code));
         body.insert("message".into(), json!(self.message));
-        (self.status, axum::Json(Value::Object(body))).into_response()
+        let mut response = (self.status, axum::Json(Value::Object(body))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

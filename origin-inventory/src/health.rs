@@ -1,5 +1,7 @@
 //! Liveness and readiness probes, and the OpenAPI document.
 
+use std::sync::atomic::Ordering;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,11 +14,19 @@ async fn live() -> ApiJson<serde_json::Value> {
     ApiJson(serde_json::json!({"status": "ok"}))
 }
 
-/// Ready when Postgres answers.
+/// Ready when requests can be served: not shutting down, and Postgres
+/// answers through the request pool.
 async fn ready(State(state): State<AppState>) -> Result<ApiJson<serde_json::Value>, ApiError> {
+    if state.draining.load(Ordering::Relaxed) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "this instance is shutting down",
+        ));
+    }
     sqlx::query("SELECT 1").execute(&state.db).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "Postgres is not reachable")
+        ApiError::database_unavailable()
     })?;
     Ok(ApiJson(serde_json::json!({"status": "ready"})))
 }

@@ -1,8 +1,11 @@
 //! The sales invariants, checked straight in Postgres after a load test
 //! (`origin-inventory check`): nothing sold twice, nothing sold above
-//! capacity, money and orders agree, every ticket code verifies.
+//! capacity, money and orders agree, every ticket code verifies; and, with
+//! `--maildir DIR`, that no email arrived twice.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -101,6 +104,32 @@ const CHECKS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Messages a mail server received more than once, by `Message-ID`, from
+/// its maildir (`new/` and `cur/`): the outbox promises at most one
+/// duplicate per crash, and none from stops and restarts.
+pub fn duplicate_deliveries(maildir: &Path) -> std::io::Result<Finding> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for folder in ["new", "cur"] {
+        let Ok(entries) = std::fs::read_dir(maildir.join(folder)) else { continue };
+        for entry in entries {
+            let mail = std::fs::read(entry?.path())?;
+            if let Some(id) = message_id(&String::from_utf8_lossy(&mail)) {
+                *seen.entry(id).or_default() += 1;
+            }
+        }
+    }
+    let violations = seen.into_iter().filter(|(_, n)| *n > 1).map(|(id, n)| format!("{id} ×{n}")).collect();
+    Ok(Finding { name: "an email delivered more than once", violations })
+}
+
+/// The `Message-ID` header of a raw message (headers end at the first blank line).
+fn message_id(mail: &str) -> Option<String> {
+    mail.lines().take_while(|line| !line.is_empty()).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("message-id").then(|| value.trim().to_owned())
+    })
+}
+
 pub async fn check(db: &PgPool, ticket_secret: &[u8]) -> sqlx::Result<Report> {
     let mut findings = Vec::new();
     for (name, query) in CHECKS {
@@ -122,4 +151,34 @@ pub async fn check(db: &PgPool, ticket_secret: &[u8]) -> sqlx::Result<Report> {
     let in_flight =
         sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'pending'").fetch_one(db).await?;
     Ok(Report { findings, orders, tickets: tickets.len() as i64, in_flight })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_id_is_read_from_the_headers_only() {
+        let mail = "From: a@b.c\r\nmessage-id: <7.ab@stampede.local>\r\n\r\nMessage-ID: <body@x>";
+        assert_eq!(message_id(&mail.replace("\r\n", "\n")).as_deref(), Some("<7.ab@stampede.local>"));
+        assert_eq!(message_id("Subject: x\n\nMessage-ID: <body@x>"), None);
+    }
+
+    #[test]
+    fn mails_received_twice_are_reported() {
+        let maildir = tempfile::tempdir().unwrap();
+        for folder in ["new", "cur", "tmp"] {
+            std::fs::create_dir(maildir.path().join(folder)).unwrap();
+        }
+        let write = |folder: &str, name: &str, id: &str| {
+            std::fs::write(maildir.path().join(folder).join(name), format!("Message-ID: {id}\n\nHello"))
+                .unwrap();
+        };
+        write("new", "1", "<1@x>");
+        write("cur", "2", "<1@x>");
+        write("new", "3", "<2@x>");
+        write("tmp", "4", "<2@x>"); // still being written: not delivered
+        let finding = duplicate_deliveries(maildir.path()).unwrap();
+        assert_eq!(finding.violations, ["<1@x> ×2"]);
+    }
 }

@@ -33,3 +33,4 @@ pub mod text;
 pub mod tickets;
 pub mod venues;
 pub mod webhooks;
+pub mod workers;

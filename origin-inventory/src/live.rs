@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
@@ -81,9 +81,16 @@ impl Default for SeatChanges {
 
 impl SeatChanges {
     /// Listens for as long as the origin runs, reconnecting after failures.
+    /// The listener has a connection of its own, outside the request pool:
+    /// it holds it for good, and a pool of one must still serve requests.
     pub async fn run(self, db: PgPool) {
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with((*db.connect_options()).clone());
         loop {
-            if let Err(e) = self.listen(&db).await {
+            if let Err(e) = self.listen(&own).await {
                 tracing::warn!(error = %e, "seat change listener failed; retrying");
             }
             self.listening.send_replace(false);

@@ -2,9 +2,12 @@
 //! applies migrations, loads demo data once and prints `api_key=` and
 //! `on_sale_event=` lines; `origin-inventory organizer create --name NAME`
 //! provisions an organizer and prints its API key, once (only its hash is
-//! stored); `origin-inventory check` checks the sales invariants and exits
-//! non-zero on any violation. Configuration: see
+//! stored); `origin-inventory check [--maildir DIR]` checks the sales
+//! invariants (and, given the mail server's maildir, that no email arrived
+//! twice) and exits non-zero on any violation. Configuration: see
 //! `config.rs` and README.md.
+
+use std::time::Duration;
 
 use anyhow::bail;
 use origin_inventory::app::{Application, connect};
@@ -28,8 +31,11 @@ async fn main() -> anyhow::Result<()> {
         None | Some("serve") => {
             let app = Application::build(&settings, db).await?;
             tracing::info!(addr = %app.address(), "origin listening");
-            app.start_workers(&settings)?;
+            let workers = app.start_workers(&settings)?;
             app.run_until(shutdown_signal()).await?;
+            // Requests are done; background work finishes its step and stops.
+            workers.drain(Duration::from_secs(30)).await;
+            tracing::info!("origin stopped");
         }
         Some("seed-demo") => {
             let key =
@@ -39,7 +45,14 @@ async fn main() -> anyhow::Result<()> {
             println!("on_sale_event={}", demo.on_sale_event);
         }
         Some("check") => {
-            let report = invariants::check(&db, settings.ticket_secret.as_bytes()).await?;
+            let mut report = invariants::check(&db, settings.ticket_secret.as_bytes()).await?;
+            match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                ["check"] => {}
+                ["check", "--maildir", maildir] => {
+                    report.findings.push(invariants::duplicate_deliveries(std::path::Path::new(maildir))?);
+                }
+                _ => bail!("usage: origin-inventory check [--maildir DIR]"),
+            }
             println!("{report}");
             if report.violations() > 0 {
                 bail!("{} invariant violations", report.violations());

@@ -1,7 +1,8 @@
 //! Delivering the outbox: notifications were written in the same
 //! transaction as the change they announce; this worker sends them (email
 //! over SMTP, signed organizer webhooks) and retries with exponential
-//! backoff until they get through. Delivery is at least once.
+//! backoff until they get through. Delivery is at least once, and at most
+//! one message is sent twice per crash (see [`deliver_due_until`]).
 
 use std::time::Duration;
 
@@ -9,7 +10,9 @@ use chrono::Utc;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 use crate::signatures::sign;
 
@@ -75,19 +78,20 @@ pub struct Notifier {
 impl Notifier {
     /// `smtp_url`: `smtp://host:port` (plain, local), `smtp://host?tls=required`, `smtps://host`.
     pub fn new(smtp_url: &str, from: &str) -> anyhow::Result<Self> {
-        let mailer = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?
-            .timeout(Some(Duration::from_secs(10)))
-            .build();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let mailer =
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?.timeout(Some(SEND_TIMEOUT)).build();
+        let http = reqwest::Client::builder().timeout(SEND_TIMEOUT).build()?;
         Ok(Self { mailer, from: from.parse()?, http })
     }
 
-    async fn deliver(&self, db: &PgPool, kind: &str, payload: &Value) -> Result<(), String> {
+    async fn deliver(&self, db: &PgPool, id: i64, kind: &str, payload: &Value) -> Result<(), String> {
+        let key = message_key(id, kind, payload);
         if let Some(kind) = kind.strip_prefix("webhook.") {
-            return self.post_webhook(db, kind, payload).await;
+            return self.post_webhook(db, &key, kind, payload).await;
         }
         let email = render_email(kind, payload).ok_or_else(|| format!("cannot render {kind}"))?;
         let message = Message::builder()
+            .message_id(Some(format!("<{key}@{}>", self.from.email.domain())))
             .from(self.from.clone())
             .to(email.to.parse().map_err(|e| format!("bad recipient: {e}"))?)
             .subject(email.subject)
@@ -96,8 +100,9 @@ impl Notifier {
         self.mailer.send(message).await.map(drop).map_err(|e| e.to_string())
     }
 
-    /// Posts to the organizer's webhook URL, signed like Stripe's.
-    async fn post_webhook(&self, db: &PgPool, kind: &str, payload: &Value) -> Result<(), String> {
+    /// Posts to the organizer's webhook URL, signed like Stripe's, with the
+    /// message's stable id as `webhook-id` and `id` (receivers deduplicate).
+    async fn post_webhook(&self, db: &PgPool, key: &str, kind: &str, payload: &Value) -> Result<(), String> {
         let event = payload["event_id"]
             .as_str()
             .and_then(|id| uuid::Uuid::try_parse(id).ok())
@@ -112,13 +117,14 @@ impl Notifier {
         let Some((Some(url), Some(secret))) = target else {
             return Ok(()); // no webhook configured: nothing to deliver
         };
-        let body = json!({"type": kind, "created_at": Utc::now(), "data": payload}).to_string();
+        let body = json!({"id": key, "type": kind, "created_at": Utc::now(), "data": payload}).to_string();
         let signature = sign(secret.as_bytes(), Utc::now().timestamp(), body.as_bytes());
         let response = self
             .http
             .post(url)
             .header("content-type", "application/json")
             .header("stampede-signature", signature)
+            .header("webhook-id", key)
             .body(body)
             .send()
             .await
@@ -131,59 +137,142 @@ impl Notifier {
     }
 }
 
-/// Sends every due notification once; returns how many were delivered.
+/// How long claimed messages are their sender's alone, by default. An
+/// instance that dies mid-send loses its claims to the others once this
+/// has passed. A message is only sent in the first half of its lease, and
+/// a send takes at most [`SEND_TIMEOUT`]: the lease must exceed twice that.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// Longest an SMTP exchange or webhook post may take.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages claimed at once.
+pub const BATCH: usize = 20;
+
+/// A message claimed for delivery.
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    id: i64,
+    kind: String,
+    payload: Value,
+    attempts: i32,
+}
+
+/// Delivers every due notification, one at a time; returns how many were
+/// delivered. See [`deliver_due_until`].
 pub async fn deliver_due(db: &PgPool, notifier: &Notifier) -> Result<usize, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    // SKIP LOCKED: several origin instances share the outbox without double sends.
-    let due: Vec<(i64, String, Value, i32)> = sqlx::query_as(
-        "SELECT id, kind, payload, attempts FROM outbox
-         WHERE delivered_at IS NULL AND next_attempt_at <= now()
-         ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED",
+    deliver_due_until(db, notifier, LEASE, &|| false).await
+}
+
+/// The delivery protocol. Claiming leases a batch in one short statement
+/// (its `next_attempt_at` moves a lease ahead); each message is then sent
+/// and its outcome recorded on its own, with no transaction or row lock
+/// held across the network. So a crash or lost connection can send again
+/// only the one message that was sent and not yet recorded; receivers can
+/// tell it by its stable `Message-ID` (`webhook-id` for webhooks).
+///
+/// Between messages `stopping` is asked; once it says yes (or half the
+/// lease is gone), the unsent claims are handed back and the call returns.
+pub async fn deliver_due_until(
+    db: &PgPool,
+    notifier: &Notifier,
+    lease: Duration,
+    stopping: &(dyn Fn() -> bool + Sync),
+) -> Result<usize, sqlx::Error> {
+    let claimed_at = tokio::time::Instant::now();
+    let mut claimed: Vec<Claimed> = sqlx::query_as(
+        "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2)
+         WHERE id IN (SELECT id FROM outbox
+                      WHERE delivered_at IS NULL AND next_attempt_at <= now()
+                      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING id, kind, payload, attempts",
     )
-    .fetch_all(&mut *tx)
+    .bind(BATCH as i64)
+    .bind(lease.as_secs_f64())
+    .fetch_all(db)
     .await?;
+    claimed.sort_by_key(|message| message.id);
     let mut delivered = 0;
-    for (id, kind, payload, attempts) in due {
-        match notifier.deliver(db, &kind, &payload).await {
-            Ok(()) => {
-                delivered += 1;
-                sqlx::query("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Err(error) => {
-                tracing::warn!(
-                    id,
-                    kind,
-                    attempts = attempts + 1,
-                    error,
-                    "notification not delivered; will retry"
-                );
-                sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
-                            next_attempt_at = now() + make_interval(secs => $3)
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(&error)
-                .bind(backoff(attempts).as_secs_f64())
-                .execute(&mut *tx)
-                .await?;
-            }
+    for (index, message) in claimed.iter().enumerate() {
+        if stopping() || claimed_at.elapsed() > lease / 2 {
+            let unsent: Vec<i64> = claimed[index..].iter().map(|m| m.id).collect();
+            sqlx::query(
+                "UPDATE outbox SET next_attempt_at = now() WHERE id = ANY($1) AND delivered_at IS NULL",
+            )
+            .bind(&unsent)
+            .execute(db)
+            .await?;
+            break;
         }
+        let outcome = notifier.deliver(db, message.id, &message.kind, &message.payload).await;
+        if outcome.is_ok() {
+            delivered += 1;
+        }
+        record(db, message, outcome, lease).await?;
     }
-    tx.commit().await?;
     Ok(delivered)
 }
 
-pub async fn run_outbox(db: PgPool, notifier: Notifier, interval: Duration) {
-    let mut every = tokio::time::interval(interval);
+/// Records an outcome, retrying for a while if Postgres is away: a message
+/// that was sent and never recorded is sent again once its lease ends.
+async fn record(
+    db: &PgPool,
+    message: &Claimed,
+    outcome: Result<(), String>,
+    lease: Duration,
+) -> Result<(), sqlx::Error> {
+    if let Err(error) = &outcome {
+        tracing::warn!(
+            id = message.id,
+            kind = message.kind,
+            attempts = message.attempts + 1,
+            error,
+            "notification not delivered; will retry"
+        );
+    }
+    let write = || {
+        match &outcome {
+        Ok(()) => sqlx::query(
+            "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1",
+        )
+        .bind(message.id)
+        .execute(db),
+        Err(error) => sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                    next_attempt_at = now() + make_interval(secs => $3)
+             WHERE id = $1",
+        )
+        .bind(message.id)
+        .bind(error)
+        .bind(backoff(message.attempts).as_secs_f64())
+        .execute(db),
+    }
+    };
+    let give_up = tokio::time::Instant::now() + lease / 2;
     loop {
-        every.tick().await;
-        loop {
-            match deliver_due(&db, &notifier).await {
-                Ok(20..) => continue, // a full batch: more may be waiting
+        match write().await {
+            Ok(_) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() < give_up => {
+                tracing::warn!(id = message.id, error = %e, "cannot record a delivery yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Delivers due notifications every `interval` until `stop` says so; the
+/// message being sent then is finished and recorded, the rest handed back.
+pub async fn run_outbox(
+    db: PgPool,
+    notifier: Notifier,
+    interval: Duration,
+    lease: Duration,
+    stop: watch::Receiver<bool>,
+) {
+    let stopping = || crate::workers::is_set(&stop);
+    crate::workers::every(interval, stop.clone(), || async {
+        while !stopping() {
+            match deliver_due_until(&db, &notifier, lease, &stopping).await {
+                Ok(BATCH..) => continue, // a full batch: more may be waiting
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox delivery failed");
@@ -191,7 +280,15 @@ pub async fn run_outbox(db: PgPool, notifier: Notifier, interval: Duration) {
                 }
             }
         }
-    }
+    })
+    .await;
+}
+
+/// The stable id of an outbox message, the same on every attempt: its row
+/// id and a digest of its content (row ids alone repeat across databases).
+pub fn message_key(id: i64, kind: &str, payload: &Value) -> String {
+    let digest = Sha256::new().chain_update(kind).chain_update(payload.to_string()).finalize();
+    format!("{id}.{}", hex::encode(&digest[..8]))
 }
 
 #[cfg(test)]

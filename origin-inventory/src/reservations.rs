@@ -563,10 +563,12 @@ pub async fn extend(db: &PgPool, id: Uuid, buyer: &str, additional: i64) -> Resu
 
 /// Expires lapsed holds every `interval`, so counts and seat maps stay
 /// fresh. Correctness never depends on it: holds check `held_until` themselves.
-pub async fn run_sweeper(db: PgPool, interval: std::time::Duration) {
-    let mut every = tokio::time::interval(interval);
-    loop {
-        every.tick().await;
+pub async fn run_sweeper(
+    db: PgPool,
+    interval: std::time::Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    crate::workers::every(interval, stop, || async {
         let swept = async {
             let mut tx = db.begin().await?;
             let n = expire_lapsed(&mut tx, None).await?;
@@ -579,7 +581,8 @@ pub async fn run_sweeper(db: PgPool, interval: std::time::Duration) {
             Ok(n) => tracing::info!(expired = n, "released lapsed holds"),
             Err(e) => tracing::warn!(error = %e, "hold sweeper failed"),
         }
-    }
+    })
+    .await;
 }
 
 async fn post_hold(

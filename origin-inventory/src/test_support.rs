@@ -50,6 +50,8 @@ pub struct OriginOptions {
     pub faults: SandboxFaults,
     /// Upstash REST URL and token of the edge caches to purge on changes.
     pub edge_cache: Option<(String, String)>,
+    /// The request pool's size (default 40).
+    pub pool_size: Option<u32>,
 }
 
 pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
@@ -60,14 +62,17 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create database");
     admin.close().await;
     let database_url = format!("{}/{name}", admin_url.rsplit_once('/').expect("URL with a database").0);
-    let db = PgPoolOptions::new().max_connections(40).connect(&database_url).await.expect("test database");
+    let pool_size = options.pool_size.unwrap_or(40);
+    let db =
+        PgPoolOptions::new().max_connections(pool_size).connect(&database_url).await.expect("test database");
     migrate(&db).await.expect("migrations");
 
     let settings = Settings {
         database_url: database_url.clone(),
         listen: "127.0.0.1:0".parse().expect("address"),
-        pool_size: 40,
+        pool_size,
         request_timeout: Duration::from_secs(30),
+        drain_delay: Duration::ZERO,
         provider: ProviderSettings::Sandbox(options.faults),
         ticket_secret: String::from_utf8(TEST_TICKET_SECRET.to_vec()).expect("ASCII"),
         webhook_secret: String::from_utf8(TEST_WEBHOOK_SECRET.to_vec()).expect("ASCII"),
@@ -75,6 +80,7 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
         sweep_interval: Duration::from_secs(3600),
         smtp_url: std::env::var("STAMPEDE_TEST_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:9".into()),
         mail_from: "Stampede Tests <tests@stampede.local>".into(),
+        outbox_lease: crate::outbox::LEASE,
         access: Some(test_keyring().verifier().clone()),
         edge_cache: options.edge_cache,
     };

@@ -9,20 +9,11 @@ use std::io::{Read as _, Write as _};
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use support::{EdgeRuntime, Stack, Visitor, client, queue};
+use support::{EdgeRuntime, Stack, Visitor, admitted, client, queue};
 use uuid::Uuid;
 
 fn an_hour_ago() -> chrono::DateTime<Utc> {
     Utc::now() - chrono::Duration::hours(1)
-}
-
-async fn admitted(stack: &Stack, event: Uuid) -> (Visitor, String) {
-    let mut visitor = Visitor::default();
-    let joined =
-        visitor.send(client().post(stack.edge.url(&format!("/api/v1/events/{event}/queue/join")))).await;
-    assert_eq!(joined.status, 200, "{}", joined.text);
-    let token = joined.json()["access_token"].as_str().expect("admitted at once").to_owned();
-    (visitor, token)
 }
 
 async fn reservations(stack: &Stack) -> i64 {

@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -25,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -38,7 +39,7 @@ pub struct Gateway {
 impl Gateway {
     pub async fn connect(redis_url: &str, token: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(redis_url)?;
-        let redis = ConnectionManager::new(client).await?;
+        let redis = ConnectionManager::new_with_config(client, redis_config()).await?;
         Ok(Self { redis, token: token.into(), counts: Arc::default() })
     }
 
@@ -57,6 +58,21 @@ impl Gateway {
             *self.counts.lock().expect("counts poisoned").entry(name.to_uppercase()).or_default() += 1;
         }
     }
+}
+
+/// Fails fast while Redis is away and finds it again soon after it is
+/// back: by default the manager waits without limit for an answer and backs
+/// off reconnects towards a minute, so a short outage stalled the edge for
+/// minutes.
+fn redis_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_millis(500))
+        .set_response_timeout(Duration::from_millis(500))
+        // Reconnect after 50, 100, 200, 400 ms, then every 500 ms.
+        .set_factor(50)
+        .set_exponent_base(2)
+        .set_max_delay(500)
+        .set_number_of_retries(3)
 }
 
 /// A refused request, answered as Upstash does: `{"error": "..."}`.
@@ -129,16 +145,32 @@ fn to_json(value: redis::Value, base64: bool) -> Value {
     }
 }
 
-async fn run(gateway: &Gateway, command: &[Value], base64: bool) -> Value {
+/// One command's `{"result"}` or `{"error"}`; unreachable Redis refuses
+/// the whole request instead.
+async fn run(gateway: &Gateway, command: &[Value], base64: bool) -> Result<Value, Rejection> {
     gateway.count(command);
     let cmd = match to_command(command) {
         Ok(cmd) => cmd,
-        Err(e) => return json!({ "error": e }),
+        Err(e) => return Ok(json!({ "error": e })),
     };
     let mut redis = gateway.redis.clone();
     match cmd.query_async::<redis::Value>(&mut redis).await {
-        Ok(value) => json!({ "result": to_json(value, base64) }),
-        Err(e) => json!({ "error": redis_message(&e) }),
+        Ok(value) => Ok(json!({ "result": to_json(value, base64) })),
+        Err(e) => refuse_if_unreachable(e).map(|e| json!({ "error": redis_message(&e) })),
+    }
+}
+
+/// A Redis that cannot be reached is the gateway's 503, not a command's
+/// error: clients tell "try later" from "this command is wrong".
+fn refuse_if_unreachable(error: redis::RedisError) -> Result<redis::RedisError, Rejection> {
+    if error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+    {
+        Err(Rejection(StatusCode::SERVICE_UNAVAILABLE, format!("Redis is unreachable: {error}")))
+    } else {
+        Ok(error)
     }
 }
 
@@ -163,7 +195,7 @@ async fn single(
     let base64 = authorize(&gateway, &headers)?;
     let command: Vec<Value> =
         serde_json::from_slice(&body).map_err(|_| bad_request("ERR body must be a command array"))?;
-    Ok(answer(run(&gateway, &command, base64).await))
+    Ok(answer(run(&gateway, &command, base64).await?))
 }
 
 /// One answer: 200 with `result`, 400 with `error`.
@@ -180,7 +212,7 @@ async fn pipeline(
     let base64 = authorize(&gateway, &headers)?;
     let mut replies = Vec::new();
     for command in &parse_commands(&body)? {
-        replies.push(run(&gateway, command, base64).await);
+        replies.push(run(&gateway, command, base64).await?);
     }
     Ok(axum::Json(Value::Array(replies)).into_response())
 }
@@ -198,8 +230,10 @@ async fn multi_exec(
         transaction.add_command(to_command(command).map_err(bad_request)?);
     }
     let mut redis = gateway.redis.clone();
-    let values: Vec<redis::Value> =
-        transaction.query_async(&mut redis).await.map_err(|e| bad_request(redis_message(&e)))?;
+    let values: Vec<redis::Value> = match transaction.query_async(&mut redis).await {
+        Ok(values) => values,
+        Err(e) => return Err(bad_request(redis_message(&refuse_if_unreachable(e)?))),
+    };
     let replies: Vec<Value> = values.into_iter().map(|v| json!({ "result": to_json(v, base64) })).collect();
     Ok(axum::Json(replies).into_response())
 }
@@ -212,7 +246,7 @@ async fn path_form(
 ) -> Result<Response, Rejection> {
     let base64 = authorize(&gateway, &headers)?;
     let command: Vec<Value> = command.split('/').filter(|s| !s.is_empty()).map(|s| json!(s)).collect();
-    Ok(answer(run(&gateway, &command, base64).await))
+    Ok(answer(run(&gateway, &command, base64).await?))
 }
 
 async fn stats(State(gateway): State<Gateway>) -> axum::Json<Value> {

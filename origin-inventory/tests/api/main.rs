@@ -5,6 +5,7 @@
 mod access;
 mod catalog;
 mod checkout;
+mod faults;
 mod helpers;
 mod holds;
 mod invariants;

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
-use origin_inventory::outbox::{Notifier, deliver_due};
+use origin_inventory::outbox::{Notifier, deliver_due, deliver_due_until};
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
@@ -44,6 +44,15 @@ async fn an_order_confirmation_reaches_a_real_smtp_server() {
     let mail = mail_containing(&maildir, &number).expect("the confirmation is in the maildir");
     assert!(mail.contains(&email), "{mail}");
     assert!(mail.contains(&format!("Your tickets: order {number}")));
+    // A stable Message-ID from the outbox row lets a receiver drop the rare
+    // duplicate (a crash between sending and recording).
+    let (id, kind, payload): (i64, String, serde_json::Value) =
+        sqlx::query_as("SELECT id, kind, payload FROM outbox WHERE kind = 'email.order_confirmed'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let key = origin_inventory::outbox::message_key(id, &kind, &payload);
+    assert!(mail.contains(&format!("Message-ID: <{key}@stampede.local>")), "{mail}");
     let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")
         .fetch_one(&app.db)
         .await
@@ -101,4 +110,28 @@ async fn failed_deliveries_back_off_and_organizer_webhooks_are_signed() {
         (payload["type"].as_str(), payload["data"]["order_number"].as_str()),
         (Some("order.created"), Some(number.as_str()))
     );
+    // Receivers deduplicate on the message's stable id.
+    assert_eq!(headers["webhook-id"].to_str().unwrap(), payload["id"].as_str().unwrap());
+    assert!(payload["id"].as_str().unwrap().starts_with(|c: char| c.is_ascii_digit()), "{payload}");
+}
+
+#[tokio::test]
+async fn a_stopping_sender_hands_its_claims_back_at_once() {
+    let (url, _) = smtp();
+    let app = spawn_app().await;
+    buy(&app, &format!("ada+{}@example.com", Uuid::new_v4().simple())).await;
+    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>").unwrap();
+    let stopping = || true;
+    let delivered =
+        deliver_due_until(&app.db, &notifier, origin_inventory::outbox::LEASE, &stopping).await.unwrap();
+    assert_eq!(delivered, 0);
+    // Handed back: due now, for this instance or another, not a lease later.
+    let due: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= now()",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(due, 2, "the email and the webhook");
+    assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), 2);
 }

@@ -87,12 +87,7 @@ pub struct Stack {
 pub async fn gateway(db: u8) -> String {
     let redis = std::env::var("STAMPEDE_TEST_REDIS_URL")
         .expect("STAMPEDE_TEST_REDIS_URL is not set: run `cargo xtask test`");
-    let gateway =
-        Gateway::connect(&format!("{}/{db}", redis.trim_end_matches('/')), UPSTASH_TOKEN).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, gateway.router()).await });
-    base
+    gateway_to(&format!("{}/{db}", redis.trim_end_matches('/'))).await
 }
 
 /// Redis database `db` of a test file, kept apart per runtime: both
@@ -157,7 +152,11 @@ impl Stack {
     }
 
     pub async fn start_with(runtime: EdgeRuntime, redis_db: u8, vars: &[(&str, &str)]) -> Self {
-        let gateway = gateway_for(runtime, redis_db).await;
+        Self::start_on_gateway(runtime, gateway_for(runtime, redis_db).await, vars).await
+    }
+
+    /// The stack with the edge (and the origin's cache purges) on this gateway.
+    pub async fn start_on_gateway(runtime: EdgeRuntime, gateway: String, vars: &[(&str, &str)]) -> Self {
         let edge_cache = Some((gateway.clone(), UPSTASH_TOKEN.to_owned()));
         let origin =
             spawn_origin_with_options(OriginOptions { edge_cache, ..OriginOptions::default() }).await;
@@ -203,6 +202,90 @@ impl Stack {
         reqwest::get(format!("{}/stats", self.gateway)).await.unwrap().json::<Value>().await.unwrap()["commands"]
             .clone()
     }
+}
+
+/// A visitor who joined `event`'s queue and was admitted at once, and
+/// their access token.
+pub async fn admitted(stack: &Stack, event: Uuid) -> (Visitor, String) {
+    let mut visitor = Visitor::default();
+    let joined =
+        visitor.send(client().post(stack.edge.url(&format!("/api/v1/events/{event}/queue/join")))).await;
+    assert_eq!(joined.status, 200, "{}", joined.text);
+    let token = joined.json()["access_token"].as_str().expect("admitted at once").to_owned();
+    (visitor, token)
+}
+
+/// A `redis-server` of the test's own, which it may stop and start again
+/// (on the same port, with its data: append-only file on).
+pub struct RedisProcess {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl RedisProcess {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = Self { port, dir: tempfile::tempdir().unwrap(), child: None };
+        redis.resume();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn resume(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed by `cargo xtask test`");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Shuts the server down (SIGTERM: it writes its data and exits).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A gateway on port 0 in front of `redis_url`.
+pub async fn gateway_to(redis_url: &str) -> String {
+    let gateway = Gateway::connect(redis_url, UPSTASH_TOKEN).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, gateway.router()).await });
+    base
 }
 
 /// Queue settings with the given rates, the queue on.
