@@ -6,10 +6,13 @@
 //   k6 run -e BASE_URL=http://127.0.0.1:3000 -e EVENT_ID=<uuid> load-tests/scenarios/checkout-soak.js
 //
 // Environment: BASE_URL, EVENT_ID (required); RATE (buyers per second, 5),
-// DURATION (s, 300), P95_MS (p95 bound of holds and commits, 1000).
+// DURATION (s, 300), P95_MS (p95 bound of holds and commits, 1000),
+// LATENCY=off (no latency thresholds, for smoke runs). An admitted buyer
+// refused at the gate (202, 401, 403), a hold answered other than 201, 409
+// or 429, or a paid hold without its order fails the run.
 import http from 'k6/http';
 import { check, sleep } from 'k6';
-import { Counter } from 'k6/metrics';
+import { Counter, Rate } from 'k6/metrics';
 import { randomIntBetween, uuidv4 } from './lib.js';
 
 const BASE = __ENV.BASE_URL || 'http://127.0.0.1:3000';
@@ -17,10 +20,14 @@ const EVENT = __ENV.EVENT_ID;
 const RATE = Number(__ENV.RATE || 5);
 const DURATION = Number(__ENV.DURATION || 300);
 const P95 = Number(__ENV.P95_MS || 1000);
+const LATENCY = __ENV.LATENCY !== 'off';
 
 const ticketsSold = new Counter('tickets_sold');
 const holdConflicts = new Counter('hold_conflicts');
 const holdsLeftToExpire = new Counter('holds_left_to_expire');
+const gateRefusals = new Counter('gate_refusals');
+const holdsAsExpected = new Rate('holds_answered_as_expected');
+const paid = new Rate('good_cards_paid');
 
 export const options = {
   scenarios: {
@@ -33,18 +40,28 @@ export const options = {
       maxVUs: Math.max(50, RATE * 40),
     },
   },
-  thresholds: {
-    http_req_failed: ['rate<0.01'],
-    'http_req_duration{kind:hold}': [`p(95)<${P95}`],
-    'http_req_duration{kind:commit}': [`p(95)<${P95 * 2}`],
-    'checks{kind:no_5xx}': ['rate==1'],
-  },
+  thresholds: Object.assign(
+    {
+      http_req_failed: ['rate<0.01'],
+      'checks{kind:no_5xx}': ['rate==1'],
+      gate_refusals: ['count==0'],
+      holds_answered_as_expected: ['rate==1'],
+      good_cards_paid: ['rate>=0.95'],
+    },
+    LATENCY
+      ? {
+          'http_req_duration{kind:hold}': [`p(95)<${P95}`],
+          'http_req_duration{kind:commit}': [`p(95)<${P95 * 2}`],
+        }
+      : {},
+  ),
 };
 
 http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }, 402, 409, 429));
 
 function call(response) {
   check(response, { 'no 5xx': (r) => r.status < 500 }, { kind: 'no_5xx' });
+  if (response.request.url.indexOf('/queue/') < 0 && [202, 401, 403].includes(response.status)) gateRefusals.add(1);
   try {
     return [response.status, response.json()];
   } catch (_) {
@@ -70,6 +87,7 @@ export default function () {
   const [status, reservation] = call(
     http.post(`${BASE}/api/v1/events/${EVENT}/reservations`, JSON.stringify(hold), { headers: access, tags: { kind: 'hold' } }),
   );
+  holdsAsExpected.add([201, 409, 429].includes(status));
   if (status === 409) holdConflicts.add(1);
   if (status !== 201) return;
   const roll = Math.random();
@@ -82,11 +100,12 @@ export default function () {
     return;
   }
   const body = JSON.stringify({ payment_method_id: 'pm_card_visa', billing_details: { name: 'Soak', email: 'soak@example.com' } });
-  const [paid, order] = call(
+  const [committed, order] = call(
     http.post(`${BASE}/api/v1/reservations/${reservation.reservation_id}/commit`, body, {
       headers: Object.assign({ 'Idempotency-Key': uuidv4() }, access),
       tags: { kind: 'commit' },
     }),
   );
-  if (paid === 200) ticketsSold.add((order.tickets || []).length);
+  paid.add(committed === 200);
+  if (committed === 200) ticketsSold.add((order.tickets || []).length);
 }

@@ -104,13 +104,15 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
 }
 
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
-    let db = PgPoolOptions::new()
-        .max_connections(settings.pool_size)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&settings.database_url)
-        .await?;
+    let db = pool_options(settings.pool_size).connect(&settings.database_url).await?;
     migrate(&db).await?;
     Ok(db)
+}
+
+/// The request pool as the origin runs it: a request waits at most 5 s for
+/// a connection (then 503), whether the pool is busy or Postgres is away.
+pub fn pool_options(size: u32) -> PgPoolOptions {
+    PgPoolOptions::new().max_connections(size).acquire_timeout(Duration::from_secs(5))
 }
 
 pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {

@@ -60,7 +60,7 @@ const PUBLIC: &str = "e.status NOT IN ('draft', 'cancelled')";
 /// `GET /api/v1/events` as JSON (`data` and `meta`), from the database's
 /// `catalog_list`, which the edge's Hyperdrive reads call too.
 pub async fn list(db: &PgPool, query: &ListQuery) -> Result<serde_json::Value, ApiError> {
-    let (limit, offset) = query.paging().map_err(ApiError::invalid)?;
+    let (limit, offset) = query.paging().map_err(ApiError::invalid_query)?;
     let page = (offset / limit + 1) as i32;
     let list = sqlx::query_scalar("SELECT catalog_list($1, $2, $3, $4, $5, $6, $7)")
         .bind(query.from)

@@ -51,6 +51,11 @@ impl ApiError {
         .retry_after(1)
     }
 
+    /// A query string the endpoint cannot use: 400, for every reason alike.
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
     }
@@ -199,7 +204,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let invalid = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+        let invalid = ApiError::invalid_query;
         let query = parts.uri.query().unwrap_or("");
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));

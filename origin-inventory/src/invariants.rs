@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use sqlx::PgPool;
+use sqlx::{Acquire, Postgres};
 use uuid::Uuid;
 
 use crate::tickets::verify_ticket_code;
@@ -130,15 +130,21 @@ fn message_id(mail: &str) -> Option<String> {
     })
 }
 
-pub async fn check(db: &PgPool, ticket_secret: &[u8]) -> sqlx::Result<Report> {
+/// Runs every check on `db`: a pool, or a connection or transaction (tests
+/// damage a sale inside a transaction, check it, and roll back).
+pub async fn check<'c>(
+    db: impl Acquire<'c, Database = Postgres>,
+    ticket_secret: &[u8],
+) -> sqlx::Result<Report> {
+    let mut db = db.acquire().await?;
     let mut findings = Vec::new();
     for (name, query) in CHECKS {
-        let violations: Vec<String> = sqlx::query_scalar(query).fetch_all(db).await?;
+        let violations: Vec<String> = sqlx::query_scalar(query).fetch_all(&mut *db).await?;
         findings.push(Finding { name, violations });
     }
     let tickets: Vec<(Uuid, Uuid, Uuid, String)> =
         sqlx::query_as("SELECT id, event_id, seat_id, code FROM tickets WHERE NOT voided")
-            .fetch_all(db)
+            .fetch_all(&mut *db)
             .await?;
     let forged = tickets
         .iter()
@@ -147,9 +153,10 @@ pub async fn check(db: &PgPool, ticket_secret: &[u8]) -> sqlx::Result<Report> {
         .collect();
     findings.push(Finding { name: "a ticket code that does not verify", violations: forged });
     let orders =
-        sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'paid'").fetch_one(db).await?;
-    let in_flight =
-        sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'pending'").fetch_one(db).await?;
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'paid'").fetch_one(&mut *db).await?;
+    let in_flight = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'pending'")
+        .fetch_one(&mut *db)
+        .await?;
     Ok(Report { findings, orders, tickets: tickets.len() as i64, in_flight })
 }
 

@@ -371,11 +371,36 @@ async fn take_seats(
                 SeatPool::Section(id) => ("section_id", id),
                 SeatPool::Tier(id) => ("tier_id", id),
             };
-            // SKIP LOCKED: a crowd asking for "any 2 seats" spreads over free seats instead of queueing.
+            // First, SKIP LOCKED: a crowd asking for "any 2 seats" spreads over
+            // free seats instead of queueing. Under a savepoint, so a short
+            // take can be undone, its row locks released with it.
+            sqlx::query("SAVEPOINT best_available").execute(&mut *tx).await?;
             let taken: Vec<(Uuid, i64)> = sqlx::query_as(&format!(
                 "WITH picked AS (SELECT seat_id FROM inventory
                      WHERE event_id = $1 AND {column} = $4 AND {FREE}
                      ORDER BY sort_key LIMIT $5 FOR UPDATE SKIP LOCKED)
+                 {TAKE}"
+            ))
+            .bind(event_id)
+            .bind(reservation_id)
+            .bind(ttl)
+            .bind(pool_id)
+            .bind(quantity)
+            .fetch_all(&mut *tx)
+            .await?;
+            if taken.len() as i64 == *quantity {
+                return Ok(taken);
+            }
+            // Too few unlocked: the missing seats may be locked by requests
+            // that will fail and let them go. Wait for every free seat (they
+            // are few now), in seat_id order like all locking here, and take
+            // the best of those still free. The last seats always sell.
+            sqlx::query("ROLLBACK TO SAVEPOINT best_available").execute(&mut *tx).await?;
+            let taken: Vec<(Uuid, i64)> = sqlx::query_as(&format!(
+                "WITH free AS MATERIALIZED (SELECT seat_id, sort_key FROM inventory
+                     WHERE event_id = $1 AND {column} = $4 AND {FREE}
+                     ORDER BY seat_id FOR UPDATE),
+                 picked AS (SELECT seat_id FROM free ORDER BY sort_key LIMIT $5)
                  {TAKE}"
             ))
             .bind(event_id)

@@ -43,11 +43,12 @@ pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64) -> Result<(), 
             _ => {}
         }
     }
-    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
+    let timestamp = timestamp.filter(|t| *t >= 0).ok_or(SignatureError::Malformed)?;
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - timestamp).abs() > TOLERANCE_SECONDS {
+    let age = now.checked_sub(timestamp).and_then(i64::checked_abs).ok_or(SignatureError::Malformed)?;
+    if age > TOLERANCE_SECONDS {
         return Err(SignatureError::Stale);
     }
     let expected = mac(secret, timestamp, body);
@@ -71,6 +72,34 @@ mod tests {
         assert_eq!(verify(b"whsec", &header, b"{\"id\":1}", 1_000 + 301), Err(SignatureError::Stale));
         assert_eq!(verify(b"whsec", "v1=abcd", b"", 0), Err(SignatureError::Malformed));
         assert_eq!(verify(b"whsec", "t=1,v1=zz", b"", 1), Err(SignatureError::Malformed));
+    }
+
+    /// Computed apart from this code (Python's `hmac`, SHA-256 over
+    /// `"<t>.<body>"`), as Stripe documents the `v1` scheme.
+    const SECRET: &[u8] = b"whsec_test_secret";
+    const BODY: &[u8] = br#"{"id":"evt_1","type":"payment_intent.succeeded"}"#;
+    const V1: &str = "22d8dc182f5c588077683bd378368e29765bfe5df2560112b4f28fef120f0e31";
+
+    #[test]
+    fn known_answers_sign_and_verify() {
+        assert_eq!(sign(SECRET, 1_700_000_000, BODY), format!("t=1700000000,v1={V1}"));
+        assert_eq!(verify(SECRET, &format!("t=1700000000,v1={V1}"), BODY, 1_700_000_100), Ok(()));
+        let mut flipped = V1.to_owned();
+        flipped.replace_range(0..1, "3");
+        assert_eq!(
+            verify(SECRET, &format!("t=1700000000,v1={flipped}"), BODY, 1_700_000_100),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn timestamps_that_cannot_be_a_time_are_malformed() {
+        for t in [i64::MIN.to_string(), "-1".into(), "99999999999999999999".into(), "1e9".into()] {
+            let header = format!("t={t},v1={V1}");
+            assert_eq!(verify(SECRET, &header, BODY, 1_700_000_100), Err(SignatureError::Malformed), "{t}");
+        }
+        // The far future is a time, just not a fresh one.
+        assert_eq!(verify(SECRET, &format!("t={},v1={V1}", i64::MAX), BODY, 0), Err(SignatureError::Stale));
     }
 
     #[test]

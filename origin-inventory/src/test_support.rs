@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
-use crate::app::{Application, migrate};
+use crate::app::{Application, migrate, pool_options};
 use crate::config::{ProviderSettings, Settings};
 use crate::payments::SandboxFaults;
 
@@ -52,19 +52,23 @@ pub struct OriginOptions {
     pub edge_cache: Option<(String, String)>,
     /// The request pool's size (default 40).
     pub pool_size: Option<u32>,
+    /// The cluster to create the test database on, instead of
+    /// `STAMPEDE_TEST_DATABASE_URL`'s.
+    pub admin_url: Option<String>,
 }
 
 pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
-    let admin_url = std::env::var("STAMPEDE_TEST_DATABASE_URL")
-        .expect("STAMPEDE_TEST_DATABASE_URL is not set: run the tests with `cargo xtask test`");
+    let admin_url = options.admin_url.clone().unwrap_or_else(|| {
+        std::env::var("STAMPEDE_TEST_DATABASE_URL")
+            .expect("STAMPEDE_TEST_DATABASE_URL is not set: run the tests with `cargo xtask test`")
+    });
     let name = format!("test_{}", Uuid::new_v4().simple());
     let admin = PgPoolOptions::new().max_connections(1).connect(&admin_url).await.expect("admin connection");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create database");
     admin.close().await;
     let database_url = format!("{}/{name}", admin_url.rsplit_once('/').expect("URL with a database").0);
     let pool_size = options.pool_size.unwrap_or(40);
-    let db =
-        PgPoolOptions::new().max_connections(pool_size).connect(&database_url).await.expect("test database");
+    let db = pool_options(pool_size).connect(&database_url).await.expect("test database");
     migrate(&db).await.expect("migrations");
 
     let settings = Settings {
@@ -106,9 +110,23 @@ impl EventStream {
     }
 
     /// The next event as (name, data), skipping comments; `None` if none
-    /// arrives within `wait`.
+    /// arrives within `wait` or the stream ends.
     pub async fn next(&mut self, wait: Duration) -> Option<(String, String)> {
-        let deadline = tokio::time::Instant::now() + wait;
+        tokio::time::timeout(wait, self.next_or_end()).await.ok().flatten()
+    }
+
+    /// Panics unless the stream stays open and silent for `wait`: a stream
+    /// that ended would say nothing too, and prove nothing.
+    pub async fn assert_quiet(&mut self, wait: Duration) {
+        match tokio::time::timeout(wait, self.next_or_end()).await {
+            Err(_) => {}
+            Ok(Some(event)) => panic!("expected silence, heard {event:?}"),
+            Ok(None) => panic!("the stream ended instead of staying open"),
+        }
+    }
+
+    /// The next event; `None` once the stream has ended.
+    async fn next_or_end(&mut self) -> Option<(String, String)> {
         loop {
             while let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -119,7 +137,7 @@ impl EventStream {
                     return Some((name, data));
                 }
             }
-            let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await.ok()?.ok()??;
+            let chunk = self.response.chunk().await.ok()??;
             self.buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8 events"));
         }
     }

@@ -32,6 +32,17 @@ async fn leave(stack: &Stack, event: Uuid, visitor: &mut Visitor) {
 }
 
 /// Clicks the first `count` free seats of the map and holds them; returns their ids.
+/// The event's reservations in the origin's database, counted by status.
+async fn holds_by_status(stack: &Stack, event: Uuid) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT status, count(*) FROM reservations WHERE event_id = $1 GROUP BY status ORDER BY status",
+    )
+    .bind(event)
+    .fetch_all(&stack.origin.db)
+    .await
+    .unwrap()
+}
+
 async fn hold_seats(browser: &Browser, count: usize) -> Vec<String> {
     let seats = browser.client.find_all(Locator::Css(".seat[data-status=AVAILABLE]")).await.unwrap();
     assert!(seats.len() >= count, "{} free seats", seats.len());
@@ -128,9 +139,10 @@ async fn too_many_seats_and_a_declined_card_are_explained_and_the_hold_kept() {
     let best = browser.client.form(Locator::Id("best")).await.unwrap();
     best.set_by_name("quantity", "99").await.unwrap();
     best.submit().await.unwrap();
-    let limit = browser.wait_for("#problem:not(:empty)", 5).await.text().await.unwrap();
+    let limit = browser.wait_for("#problem:not(:empty)", 15).await.text().await.unwrap();
     assert!(limit.starts_with("You can hold at most"), "{limit}");
     assert!(browser.client.find(Locator::Css("#hold[hidden]")).await.is_ok(), "nothing was held");
+    assert_eq!(holds_by_status(&stack, event).await, Vec::<(String, i64)>::new(), "and nothing was held");
     browser.screenshot("over-the-limit").await;
 
     hold_seats(&browser, 1).await;
@@ -139,6 +151,12 @@ async fn too_many_seats_and_a_declined_card_are_explained_and_the_hold_kept() {
     assert!(problem.starts_with("Payment declined"), "{problem}");
     assert!(problem.contains("still held"), "{problem}");
     assert!(browser.client.find(Locator::Css("#hold:not([hidden])")).await.is_ok(), "the hold stays");
+    assert_eq!(holds_by_status(&stack, event).await, [("held".to_owned(), 1)], "the hold stays");
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status <> 'failed'")
+        .fetch_one(&stack.origin.db)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "the declined payment is recorded as failed, nothing else");
     browser.screenshot("declined").await;
     browser.close().await;
 }
@@ -158,7 +176,7 @@ async fn another_buyers_map_follows_holds_live_and_an_expired_hold_frees_its_sea
     watcher.client.execute("window.neverReloaded = true", vec![]).await.unwrap();
 
     let held = hold_seats(&buyer, 2).await;
-    wait_for_seats(&watcher, &held, "HELD", 5).await;
+    wait_for_seats(&watcher, &held, "HELD", 20).await;
     watcher.screenshot("1-taken-by-another-buyer").await;
 
     // The hold runs out before the buyer pays.
@@ -172,10 +190,10 @@ async fn another_buyers_map_follows_holds_live_and_an_expired_hold_frees_its_sea
     let problem = buyer.wait_for("#problem:not(:empty)", 15).await.text().await.unwrap();
     assert!(problem.starts_with("Your hold expired and the seats were released"), "{problem}");
     assert!(buyer.client.find(Locator::Css("#hold[hidden]")).await.is_ok(), "the hold panel is gone");
-    wait_for_seats(&buyer, &held, "AVAILABLE", 5).await;
+    wait_for_seats(&buyer, &held, "AVAILABLE", 20).await;
     buyer.screenshot("expired-hold").await;
 
-    wait_for_seats(&watcher, &held, "AVAILABLE", 5).await;
+    wait_for_seats(&watcher, &held, "AVAILABLE", 20).await;
     watcher.screenshot("2-freed-again").await;
     let same_page = watcher.client.execute("return window.neverReloaded === true", vec![]).await.unwrap();
     assert_eq!(same_page, serde_json::Value::Bool(true), "the watcher's map changed without a reload");

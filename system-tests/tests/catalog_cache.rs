@@ -91,6 +91,7 @@ async fn stack(runtime: EdgeRuntime, cache_seconds: &str, database: Database) ->
 async fn a_burst_of_a_thousand_page_views_costs_a_handful_of_origin_requests(runtime: EdgeRuntime) {
     let (stack, counter, event) = stack(runtime, "5", Database::None).await;
     let url = stack.edge.url(&format!("/events/{event}"));
+    let started = std::time::Instant::now();
     let statuses: Vec<u16> = futures::stream::iter(0..1000)
         .map(|_| {
             let url = url.clone();
@@ -100,9 +101,16 @@ async fn a_burst_of_a_thousand_page_views_costs_a_handful_of_origin_requests(run
         .collect()
         .await;
     assert!(statuses.iter().all(|s| *s == 200), "{:?}", statuses.iter().filter(|s| **s != 200).count());
+    // One read fills the cache, then one refresh per freshness window
+    // (5 s) that the burst spans, however long a busy machine makes it.
+    let windows = started.elapsed().as_secs().div_ceil(5);
     let origin_requests = counter.requests.load(Ordering::SeqCst);
-    println!("1,000 views of one page cost {origin_requests} origin request(s)");
-    assert!(origin_requests <= 5, "1,000 views cost {origin_requests} origin requests");
+    println!("1,000 views of one page over {windows} window(s) cost {origin_requests} origin request(s)");
+    assert!(origin_requests >= 1);
+    assert!(
+        origin_requests <= 1 + windows as usize,
+        "{origin_requests} origin requests in {windows} windows"
+    );
 }
 
 async fn an_organizer_change_shows_on_the_next_request(runtime: EdgeRuntime) {
@@ -131,10 +139,18 @@ async fn a_failing_origin_still_gets_the_last_good_page_served(runtime: EdgeRunt
     let url = stack.edge.url(&format!("/api/v1/events/{event}"));
     let good = client().get(&url).send().await.unwrap().text().await.unwrap();
     counter.down.store(true, Ordering::SeqCst);
-    // Past the freshness window, the origin is asked again and fails.
-    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
-    let answer = client().get(&url).send().await.unwrap();
-    assert_eq!(answer.status(), 200);
+    // Fresh copies are served as they are; once the page is stale, the
+    // origin is asked again, fails, and the last good page is served.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let answer = loop {
+        let answer = client().get(&url).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        if answer.headers()["x-stampede-cache"] != "hit" {
+            break answer;
+        }
+        assert!(std::time::Instant::now() < deadline, "the page never went stale");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(answer.headers()["x-stampede-cache"], "stale-if-error");
     assert_eq!(answer.text().await.unwrap(), good);
     // A page never cached has nothing to fall back on.

@@ -172,16 +172,16 @@ pub fn bench(root: &Path) -> anyhow::Result<()> {
         "load-tests/bench/holds.js",
         &[("ORIGIN_URL", &origin.url()), ("EVENT_ID", &jazz), ("SECTIONS", &sections)],
     )?;
-    let cycles = holds["metrics"]["iterations"]["rate"].as_f64().unwrap_or(0.0);
-    let hold_latency = &holds["metrics"]["http_req_duration{kind:hold}"];
+    let cycles = holds.summary["metrics"]["iterations"]["rate"].as_f64().unwrap_or(0.0);
+    let hold_latency = &holds.summary["metrics"]["http_req_duration{kind:hold}"];
     let ceiling = pgbench_hold_cycles(&postgres, &database_url, &jazz, &scratch)?;
     rows.push(Row {
         what: "origin: seat hold + release cycles/s (32 buyers)".into(),
-        result: format!(
+        result: holds.mark(format!(
             "{cycles:.0} (hold p50 {:.1} ms, p99 {:.1} ms)",
             hold_latency["med"].as_f64().unwrap_or(0.0),
             hold_latency["p(99)"].as_f64().unwrap_or(0.0)
-        ),
+        )),
         baseline: format!("{ceiling:.0} pgbench tps, same UPDATEs"),
         ratio: Some(cycles / ceiling),
         target: "≥ 70% of pgbench".into(),
@@ -225,13 +225,13 @@ pub fn bench(root: &Path) -> anyhow::Result<()> {
     let selling = sql(&format!(
         "SELECT coalesce(round(extract(epoch FROM max(created_at) - min(created_at))::numeric, 1)::text, '—') FROM orders WHERE event_id = '{event}'"
     ))?;
-    let visitors = sale["metrics"]["iterations"]["count"].as_f64().unwrap_or(0.0);
+    let visitors = sale.summary["metrics"]["iterations"]["count"].as_f64().unwrap_or(0.0);
     rows.push(Row {
         what: "flash sale (k6, 100 arrivals/s at peak)".into(),
-        result: format!(
+        result: sale.mark(format!(
             "{visitors:.0} visitors, {sold} of {capacity} seats sold in {selling} s, oversold: {}",
             if check.status.success() { "0" } else { "SEE CHECK" }
-        ),
+        )),
         baseline: "—".into(),
         ratio: None,
         target: "oversell 0".into(),
@@ -255,6 +255,9 @@ pub fn bench(root: &Path) -> anyhow::Result<()> {
     println!("written to {}", path.display());
     drop((edge, origin, upstash, smtp, redis, postgres));
     let _ = std::fs::remove_dir_all(&scratch);
+    if !(holds.passed && sale.passed && check.status.success()) {
+        anyhow::bail!("the benchmark missed a k6 threshold or the sales check: see the marked rows above");
+    }
     Ok(())
 }
 
@@ -370,7 +373,20 @@ UPDATE inventory i SET status = 'AVAILABLE', hold_id = NULL, held_until = NULL, 
         .with_context(|| format!("unexpected pgbench output: {out}"))
 }
 
-fn k6_summary(root: &Path, scratch: &Path, script: &str, env: &[(&str, &str)]) -> anyhow::Result<Value> {
+/// A k6 run's summary, and whether every threshold held.
+struct K6Run {
+    summary: Value,
+    passed: bool,
+}
+
+impl K6Run {
+    /// `result`, marked if the run missed a threshold.
+    fn mark(&self, result: String) -> String {
+        if self.passed { result } else { format!("{result} — K6 THRESHOLDS MISSED") }
+    }
+}
+
+fn k6_summary(root: &Path, scratch: &Path, script: &str, env: &[(&str, &str)]) -> anyhow::Result<K6Run> {
     let summary = scratch.join("summary.json");
     let mut command = Command::new("k6");
     command.args(["run", "--quiet", "--no-usage-report", "--summary-export"]).arg(&summary);
@@ -379,9 +395,9 @@ fn k6_summary(root: &Path, scratch: &Path, script: &str, env: &[(&str, &str)]) -
     }
     let status = command.arg(root.join(script)).status()?;
     if !status.success() {
-        eprintln!("bench: {script} missed a threshold ({status}); its numbers are reported anyway");
+        eprintln!("bench: {script} missed a threshold ({status}); the report marks it and the bench fails");
     }
-    Ok(serde_json::from_slice(&std::fs::read(&summary)?)?)
+    Ok(K6Run { summary: serde_json::from_slice(&std::fs::read(&summary)?)?, passed: status.success() })
 }
 
 fn curl(args: &[&str]) -> anyhow::Result<String> {

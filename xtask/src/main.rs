@@ -127,6 +127,8 @@ fn test(root: &Path) -> anyhow::Result<()> {
         ("STAMPEDE_TEST_REDIS_URL", redis.url()),
         ("STAMPEDE_BIN_DIR", build::binary_dir(root).display().to_string()),
         ("STAMPEDE_WASM_DIR", build::component_dir(root).display().to_string()),
+        // Fault tests run Postgres clusters of their own, stopped and started.
+        ("STAMPEDE_PG_BIN_DIR", setup::postgres_bin_dir()?.display().to_string()),
     ];
     let result =
         build::workers_deploy_dry_run(root, &scratch.join("workers")).and_then(|()| build::tests(&env));

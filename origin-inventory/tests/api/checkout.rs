@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,24 +94,45 @@ async fn a_replayed_commit_returns_the_first_answer_and_a_reused_key_is_refused(
     assert_eq!(charges(&app).await, (1, 0));
 }
 
-#[tokio::test]
+/// Ten commits with one key and ten with other keys, at once, from client
+/// threads apart from the server's: one charge, one order; every 200 is the
+/// same answer byte for byte; the others are told why (409).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicate_commits_charge_once() {
     let app = spawn_app().await;
     let (event, hold) = held(&app, "ada", 2).await;
-    let (app, hold) = (&app, &hold);
+    let path = format!("/api/v1/reservations/{}/commit", hold["reservation_id"].as_str().unwrap());
+    let session = app.session("ada").await;
     let same_key = (0..10).map(|_| "dup".to_owned());
     let keys: Vec<String> = same_key.chain((0..10).map(|i| format!("k{i}"))).collect();
-    let answers = join_all(
-        keys.iter().map(|key| async move { app.commit("ada", hold, key, card("pm_card_visa")).await }),
-    )
-    .await;
-    for (status, body) in &answers {
-        assert!(*status == 200 || *status == 409, "{status} {body}");
+    let commits = keys.iter().map(|key| {
+        let request = app.client.post(app.url(&path)).bearer_auth(&session).header("idempotency-key", key);
+        let request = request.json(&card("pm_card_visa"));
+        tokio::spawn(async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    });
+    let answers: Vec<(u16, String)> = join_all(commits).await.into_iter().map(Result::unwrap).collect();
+    let paid: BTreeSet<&str> =
+        answers.iter().filter(|(s, _)| *s == 200).map(|(_, body)| body.as_str()).collect();
+    assert_eq!(paid.len(), 1, "every 200 is the one order's answer, byte for byte: {paid:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+        let code = serde_json::from_str::<Value>(body).unwrap()["error"].as_str().unwrap().to_owned();
+        assert!(
+            *status == 409 && ["commit_in_progress", "already_committed"].contains(&code.as_str()),
+            "{status} {body}"
+        );
     }
     let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&app.db).await.unwrap();
     assert_eq!(orders, 1);
-    assert_eq!(charges(app).await, (1, 0), "exactly one charge");
-    assert_consistent(app, &event).await;
+    assert_eq!(charges(&app).await, (1, 0), "exactly one charge");
+    assert_consistent(&app, &event).await;
+    // Afterwards the winning key replays its answer, any other key is told it is paid.
+    let winner = serde_json::from_str::<Value>(paid.first().unwrap()).unwrap();
+    let (status, again) = app.commit("ada", &hold, "late-key", card("pm_card_visa")).await;
+    assert_eq!((status, again["error"].as_str()), (409, Some("already_committed")), "{again}");
+    assert!(winner["order_number"].is_string());
 }
 
 #[tokio::test]
@@ -299,4 +321,49 @@ async fn webhooks_with_bad_or_stale_signatures_are_refused() {
     let recorded: i64 =
         sqlx::query_scalar("SELECT count(*) FROM webhook_events").fetch_one(&app.db).await.unwrap();
     assert_eq!(recorded, 0);
+}
+
+/// A charge whose answer was lost is settled three ways at once: the
+/// buyer retries (same key), the reconciler runs, the provider's webhook
+/// arrives. One order, one charge, and the retry gets that order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_the_reconciler_and_the_webhook_racing_settle_one_order() {
+    let app = spawn_app_with_faults(SandboxFaults { timeout_rate: 1.0, ..Default::default() }).await;
+    let (event, hold) = held(&app, "ada", 2).await;
+    assert_eq!(app.commit("ada", &hold, "k", card("pm_card_visa")).await.0, 503);
+    let (payment, charge): (Uuid, String) = sqlx::query_as(
+        "SELECT p.id, c.id FROM payments p JOIN sandbox_charges c ON c.idempotency_key = p.id::text",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let webhook = json!({"id": "evt_race", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": charge, "metadata": {"payment_id": payment}}}});
+    let now = chrono::Utc::now().timestamp();
+    let payments = healthy_provider(&app);
+    let (retry, reconciled, hooked) = tokio::join!(
+        app.commit("ada", &hold, "k", card("pm_card_visa")),
+        reconcile(&app.db, &payments, Duration::ZERO),
+        send_webhook(&app, "sandbox", &webhook, now, TEST_WEBHOOK_SECRET),
+    );
+    reconciled.unwrap();
+    assert_eq!(hooked.0, 200, "{hooked:?}");
+    // The retry saw the order, or the payment still in flight (pending at
+    // the provider, or being settled by the reconciler right then).
+    match retry {
+        (200, order) => assert_eq!(order["tickets"].as_array().unwrap().len(), 2),
+        (status, body) => assert!(
+            matches!(
+                (status, body["error"].as_str()),
+                (503, Some("payment_pending")) | (409, Some("commit_in_progress"))
+            ),
+            "{status} {body}"
+        ),
+    }
+    let (status, order) = app.commit("ada", &hold, "k", card("pm_card_visa")).await;
+    assert_eq!(status, 200, "settled by now: {order}");
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&app.db).await.unwrap();
+    assert_eq!(orders, 1);
+    assert_eq!(charges(&app).await, (1, 0), "one charge, none refunded");
+    assert_consistent(&app, &event).await;
 }

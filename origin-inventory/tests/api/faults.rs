@@ -2,7 +2,7 @@
 //! one, and the outbox through SIGKILL and SIGTERM of a real origin process.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,145 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::spawn_app;
+use crate::checkout::card_for;
+use crate::helpers::{spawn_app, spawn_app_with};
+
+/// A Postgres cluster of the test's own, which it stops and starts.
+struct PrivatePostgres {
+    bin: PathBuf,
+    home: PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn start() -> Self {
+        let bin = std::env::var("STAMPEDE_PG_BIN_DIR")
+            .expect("STAMPEDE_PG_BIN_DIR is not set: run `cargo xtask test`");
+        let home = std::env::temp_dir().join(format!("stampede-pg-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&home).unwrap();
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        if root {
+            // PostgreSQL refuses to run as root; the `postgres` user owns the cluster.
+            assert!(Command::new("chown").args(["postgres:postgres"]).arg(&home).status().unwrap().success());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let cluster = Self { bin: PathBuf::from(bin), home, port };
+        let data = cluster.home.join("data");
+        let initdb = cluster
+            .command("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "stampede", "--auth=trust", "--no-locale", "-E", "UTF8"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(initdb.success(), "initdb failed");
+        cluster.resume();
+        cluster
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        if root {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(self.bin.join(program));
+            command
+        } else {
+            Command::new(self.bin.join(program))
+        }
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.home.join("data"))
+            .arg("-l")
+            .arg(self.home.join("log"))
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
+
+    fn resume(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off",
+            self.port
+        );
+        self.pg_ctl(&["-o", &options, "-w", "-t", "60", "start"]);
+    }
+
+    /// A fast shutdown: sessions are ended, as in a restart.
+    fn stop(&self) {
+        self.pg_ctl(&["-m", "fast", "-w", "stop"]);
+    }
+
+    fn admin_url(&self) -> String {
+        format!("postgres://stampede@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.home.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_restart_mid_sale_is_503s_then_business_as_usual() {
+    let postgres = PrivatePostgres::start();
+    let app =
+        spawn_app_with(OriginOptions { admin_url: Some(postgres.admin_url()), ..OriginOptions::default() })
+            .await;
+    let event = app.on_sale_event(json!({})).await;
+    let event = event["id"].as_str().unwrap().to_owned();
+    let section = app.a_section_of(&event).await;
+    let (status, hold) = app
+        .hold(
+            "ada",
+            &event,
+            json!({"client_reservation_id": Uuid::new_v4(), "quantity": 1, "section_id": section}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    let seatmap = format!("/api/v1/events/{event}/seatmap");
+
+    postgres.stop();
+    let client = reqwest::Client::new();
+    for path in [seatmap.as_str(), "/health/ready"] {
+        let started = Instant::now();
+        let answer = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(answer.status(), 503, "{path}");
+        assert!(answer.headers().contains_key("retry-after"), "{path}");
+        let code = answer.json::<serde_json::Value>().await.unwrap()["error"].clone();
+        assert!(code == "database_unavailable" || code == "overloaded", "{path}: {code}");
+        // The pool's acquire timeout (5 s) bounds the wait.
+        assert!(started.elapsed() < Duration::from_secs(8), "{path} took {:?}", started.elapsed());
+    }
+
+    postgres.resume();
+    let back = Instant::now();
+    while app.get(&seatmap).await.0 != 200 {
+        assert!(back.elapsed() < Duration::from_secs(15), "not serving again after Postgres returned");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("serving {:?} after Postgres returned", back.elapsed());
+    // The hold made before the restart is still there, and sells.
+    let (status, order) =
+        app.commit("ada", &hold, &Uuid::new_v4().to_string(), card_for("ada@example.com")).await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(app.get("/health/ready").await.0, 200);
+}
 
 #[tokio::test]
 async fn a_connection_lost_mid_query_is_a_503_the_client_may_retry() {

@@ -1,7 +1,7 @@
 use origin_inventory::auth::{create_organizer, generate_api_key};
 use origin_inventory::payments::SandboxFaults;
+use origin_inventory::test_support::{OriginOptions, TestOrigin, spawn_origin_with_options};
 pub use origin_inventory::test_support::{TEST_TICKET_SECRET, TEST_WEBHOOK_SECRET};
-use origin_inventory::test_support::{TestOrigin, spawn_origin_with};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -23,7 +23,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with_faults(faults: SandboxFaults) -> TestApp {
-    let TestOrigin { base, db, .. } = spawn_origin_with(faults).await;
+    spawn_app_with(OriginOptions { faults, ..OriginOptions::default() }).await
+}
+
+pub async fn spawn_app_with(options: OriginOptions) -> TestApp {
+    let TestOrigin { base, db, .. } = spawn_origin_with_options(options).await;
     let key = generate_api_key();
     create_organizer(&db, "Test Organizer", &key).await.unwrap();
     TestApp { base, db, client: reqwest::Client::new(), key, sessions: Mutex::default() }

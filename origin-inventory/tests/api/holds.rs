@@ -361,3 +361,69 @@ async fn bad_hold_requests_get_a_4xx_and_change_nothing() {
             .unwrap();
     assert_eq!(touched, 0);
 }
+
+/// Requests waiting on a row lock in the test's database.
+async fn lock_waits(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+/// Another request has locked one of the last two seats and not finished:
+/// best available waits for it instead of skipping the seat, so the seats
+/// sell if that request lets the seat go, and the answer is exact if not.
+#[tokio::test]
+async fn the_last_seats_sell_while_another_request_has_one_locked() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 1, json!({})).await;
+    sqlx::query("UPDATE inventory SET status = 'BLOCKED' WHERE seat_id::text = ANY($1)")
+        .bind(&seats[..8])
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let section = app.a_section_of(&event).await;
+    for rival_takes_it in [false, true] {
+        let mut rival = app.db.begin().await.unwrap();
+        sqlx::query("SELECT 1 FROM inventory WHERE seat_id = $1::text::uuid FOR UPDATE")
+            .bind(&seats[8])
+            .execute(&mut *rival)
+            .await
+            .unwrap();
+        let body = json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 2});
+        let fan = format!("fan-{rival_takes_it}");
+        let hold = app.hold(&fan, &event, body);
+        let rival_finishes = async {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while lock_waits(&app).await == 0 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            if rival_takes_it {
+                sqlx::query("UPDATE inventory SET status = 'BLOCKED' WHERE seat_id = $1::text::uuid")
+                    .bind(&seats[8])
+                    .execute(&mut *rival)
+                    .await
+                    .unwrap();
+            }
+            rival.commit().await.unwrap();
+        };
+        let ((status, held), ()) = tokio::join!(hold, rival_finishes);
+        if rival_takes_it {
+            assert_eq!((status, held["available_seats"].as_i64()), (409, Some(1)), "{held}");
+        } else {
+            assert_eq!(status, 201, "{held}");
+            assert_eq!(held["seats"].as_array().unwrap().len(), 2);
+            let (status, _) = app
+                .buyer(
+                    "fan-false",
+                    Method::DELETE,
+                    &format!("/api/v1/reservations/{}", held["reservation_id"].as_str().unwrap()),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 204);
+        }
+    }
+}
