@@ -211,7 +211,11 @@ impl<'a, R: Runtime> Store<'a, R> {
                 self.runtime.log(&format!("edge-queue: Redis unavailable, degraded view: {e}"));
                 let settings = self.fetch_settings(event).await?;
                 let view = View { settings, frontier: Frontier::default(), prequeue: None, degraded: true };
-                self.remember(event, &view);
+                // Remembered only when Redis is known to be down: one slow
+                // answer must not put every visitor here in the degraded mode.
+                if !matches!(e, RedisError::TimedOut(_)) {
+                    self.remember(event, &view);
+                }
                 return Ok(view);
             }
             Err(e) => return Err(e.into()),

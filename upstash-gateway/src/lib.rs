@@ -63,11 +63,13 @@ impl Gateway {
 /// Fails fast while Redis is away and finds it again soon after it is
 /// back: by default the manager waits without limit for an answer and backs
 /// off reconnects towards a minute, so a short outage stalled the edge for
-/// minutes.
+/// minutes. A stopped Redis refuses connections at once; the response
+/// timeout is for one that hangs, and is shorter than the edge's own (2 s)
+/// so the edge hears "unavailable" rather than nothing.
 fn redis_config() -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Duration::from_millis(500))
-        .set_response_timeout(Duration::from_millis(500))
+        .set_response_timeout(Duration::from_millis(1500))
         // Reconnect after 50, 100, 200, 400 ms, then every 500 ms.
         .set_factor(50)
         .set_exponent_base(2)

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::response::IntoResponse as _;
 use origin_inventory::error::ApiError;
+use origin_inventory::outbox::{Notifier, deliver_due};
 use origin_inventory::test_support::{OriginOptions, TestOrigin, spawn_origin_with_options};
 use serde_json::json;
 use sqlx::PgPool;
@@ -320,4 +321,85 @@ async fn the_outbox_sends_each_message_once_through_sigkill_and_sigterm() {
     assert!(copies.values().all(|n| *n <= 2), "{twice:?}");
     assert!(twice.len() <= 1, "only the kill may send one message twice: {twice:?}");
     assert!(ours.len() >= twice.len(), "the checker reports {ours:?}, the maildir holds {twice:?}");
+}
+
+/// A mail server of the test's own (aiosmtpd, as `cargo xtask test` runs it).
+struct PrivateSmtp {
+    port: u16,
+    maildir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateSmtp {
+    fn new() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let maildir = std::env::temp_dir().join(format!("stampede-smtp-{}", Uuid::new_v4().simple()));
+        for folder in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(maildir.join(folder)).unwrap();
+        }
+        Self { port, maildir, child: None }
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{}", self.port)])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&self.maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd is installed by `cargo xtask test`");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for PrivateSmtp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+#[tokio::test]
+async fn mail_waits_out_an_smtp_outage_and_is_sent_once_it_is_back() {
+    let mut smtp = PrivateSmtp::new();
+    let app = spawn_app().await;
+    let number = format!("STM-OUTAGE-{}", Uuid::new_v4().simple());
+    let payload = json!({"to": "ada@example.com", "name": "Ada", "order_number": number});
+    sqlx::query("INSERT INTO outbox (kind, payload) VALUES ('email.order_confirmed', $1)")
+        .bind(payload)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let notifier = Notifier::new(&smtp.url(), "Stampede <tickets@stampede.local>").unwrap();
+
+    // The server is down: nothing is lost, the message waits with a backoff.
+    assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), 0);
+    let (attempts, waits): (i32, bool) =
+        sqlx::query_as("SELECT attempts, next_attempt_at > now() FROM outbox")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((attempts, waits), (1, true));
+
+    smtp.start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while deliver_due(&app.db, &notifier).await.unwrap() == 0 {
+        assert!(Instant::now() < deadline, "the message was not retried once the server was back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(copies(&smtp.maildir, "STM-OUTAGE").get(&number), Some(&1));
+    assert_eq!(undelivered(&app.db).await, 0);
 }

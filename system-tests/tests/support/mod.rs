@@ -279,13 +279,23 @@ impl Drop for RedisProcess {
     }
 }
 
-/// A gateway on port 0 in front of `redis_url`.
+/// A gateway on port 0 in front of `redis_url`, on a thread and runtime of
+/// its own as in production (its own process): a test's crowd of clients on
+/// the test's runtime must not slow the gateway's answers down.
 pub async fn gateway_to(redis_url: &str) -> String {
-    let gateway = Gateway::connect(redis_url, UPSTASH_TOKEN).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, gateway.router()).await });
-    base
+    let (ready, address) = tokio::sync::oneshot::channel();
+    let redis_url = redis_url.to_owned();
+    std::thread::spawn(move || {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let gateway = Gateway::connect(&redis_url, UPSTASH_TOKEN).await.unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            ready.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
+            axum::serve(listener, gateway.router()).await.unwrap();
+        });
+    });
+    address.await.expect("the gateway started")
 }
 
 /// Queue settings with the given rates, the queue on.
