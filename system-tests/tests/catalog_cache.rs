@@ -102,15 +102,15 @@ async fn a_burst_of_a_thousand_page_views_costs_a_handful_of_origin_requests(run
         .await;
     assert!(statuses.iter().all(|s| *s == 200), "{:?}", statuses.iter().filter(|s| **s != 200).count());
     // One read fills the cache, then one refresh per freshness window
-    // (5 s) that the burst spans, however long a busy machine makes it.
-    let windows = started.elapsed().as_secs().div_ceil(5);
+    // (5 s) that the burst spans, however long a busy machine makes it;
+    // each may be doubled when waiters give up on a slow refresher (2 s)
+    // and read the page themselves. What matters: a handful per window,
+    // never one per view.
+    let windows = started.elapsed().as_secs().div_ceil(5) as usize;
     let origin_requests = counter.requests.load(Ordering::SeqCst);
     println!("1,000 views of one page over {windows} window(s) cost {origin_requests} origin request(s)");
     assert!(origin_requests >= 1);
-    assert!(
-        origin_requests <= 1 + windows as usize,
-        "{origin_requests} origin requests in {windows} windows"
-    );
+    assert!(origin_requests <= 2 * (windows + 1), "{origin_requests} origin requests in {windows} windows");
 }
 
 async fn an_organizer_change_shows_on_the_next_request(runtime: EdgeRuntime) {
