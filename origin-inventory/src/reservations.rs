@@ -374,20 +374,20 @@ async fn take_seats(
             // First, SKIP LOCKED: a crowd asking for "any 2 seats" spreads over
             // free seats instead of queueing. Under a savepoint, so a short
             // take can be undone, its row locks released with it.
+            let take =
+                BestAvailable { event_id, reservation_id, ttl, pool_id: *pool_id, quantity: *quantity };
             sqlx::query("SAVEPOINT best_available").execute(&mut *tx).await?;
-            let taken: Vec<(Uuid, i64)> = sqlx::query_as(&format!(
-                "WITH picked AS (SELECT seat_id FROM inventory
-                     WHERE event_id = $1 AND {column} = $4 AND {FREE}
-                     ORDER BY sort_key LIMIT $5 FOR UPDATE SKIP LOCKED)
-                 {TAKE}"
-            ))
-            .bind(event_id)
-            .bind(reservation_id)
-            .bind(ttl)
-            .bind(pool_id)
-            .bind(quantity)
-            .fetch_all(&mut *tx)
-            .await?;
+            let taken = take
+                .run(
+                    tx,
+                    &format!(
+                        "WITH picked AS (SELECT seat_id FROM inventory
+                             WHERE event_id = $1 AND {column} = $4 AND {FREE}
+                             ORDER BY sort_key LIMIT $5 FOR UPDATE SKIP LOCKED)
+                         {TAKE}"
+                    ),
+                )
+                .await?;
             if taken.len() as i64 == *quantity {
                 return Ok(taken);
             }
@@ -396,25 +396,46 @@ async fn take_seats(
             // are few now), in seat_id order like all locking here, and take
             // the best of those still free. The last seats always sell.
             sqlx::query("ROLLBACK TO SAVEPOINT best_available").execute(&mut *tx).await?;
-            let taken: Vec<(Uuid, i64)> = sqlx::query_as(&format!(
-                "WITH free AS MATERIALIZED (SELECT seat_id, sort_key FROM inventory
-                     WHERE event_id = $1 AND {column} = $4 AND {FREE}
-                     ORDER BY seat_id FOR UPDATE),
-                 picked AS (SELECT seat_id FROM free ORDER BY sort_key LIMIT $5)
-                 {TAKE}"
-            ))
-            .bind(event_id)
-            .bind(reservation_id)
-            .bind(ttl)
-            .bind(pool_id)
-            .bind(quantity)
-            .fetch_all(&mut *tx)
-            .await?;
+            let taken = take
+                .run(
+                    tx,
+                    &format!(
+                        "WITH free AS MATERIALIZED (SELECT seat_id, sort_key FROM inventory
+                             WHERE event_id = $1 AND {column} = $4 AND {FREE}
+                             ORDER BY seat_id FOR UPDATE),
+                         picked AS (SELECT seat_id FROM free ORDER BY sort_key LIMIT $5)
+                         {TAKE}"
+                    ),
+                )
+                .await?;
             if taken.len() as i64 == *quantity {
                 return Ok(taken);
             }
             Err(HoldError::NotEnoughSeats { available: taken.len() as i64 })
         }
+    }
+}
+
+/// What both best-available passes bind: $1 event, $2 hold, $3 TTL,
+/// $4 the section or tier, $5 how many seats.
+struct BestAvailable {
+    event_id: Uuid,
+    reservation_id: Uuid,
+    ttl: f64,
+    pool_id: Uuid,
+    quantity: i64,
+}
+
+impl BestAvailable {
+    async fn run(&self, tx: &mut PgConnection, sql: &str) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+        sqlx::query_as(sql)
+            .bind(self.event_id)
+            .bind(self.reservation_id)
+            .bind(self.ttl)
+            .bind(self.pool_id)
+            .bind(self.quantity)
+            .fetch_all(tx)
+            .await
     }
 }
 

@@ -276,19 +276,25 @@ async fn send_webhook(
     (status, response.json().await.unwrap())
 }
 
-#[tokio::test]
-async fn a_signed_webhook_settles_a_pending_payment_once() {
-    let app = spawn_app_with_faults(SandboxFaults { timeout_rate: 1.0, ..Default::default() }).await;
-    let (_, hold) = held(&app, "ada", 1).await;
-    assert_eq!(app.commit("ada", &hold, "k", card("pm_card_visa")).await.0, 503);
+/// The provider's `payment_intent.succeeded` event for the one payment
+/// whose answer was lost, as the provider would send it.
+async fn succeeded_webhook(app: &TestApp, id: &str) -> Value {
     let (payment, charge): (Uuid, String) = sqlx::query_as(
         "SELECT p.id, c.id FROM payments p JOIN sandbox_charges c ON c.idempotency_key = p.id::text",
     )
     .fetch_one(&app.db)
     .await
     .unwrap();
-    let event = json!({"id": "evt_1", "type": "payment_intent.succeeded",
-        "data": {"object": {"id": charge, "metadata": {"payment_id": payment}}}});
+    json!({"id": id, "type": "payment_intent.succeeded",
+        "data": {"object": {"id": charge, "metadata": {"payment_id": payment}}}})
+}
+
+#[tokio::test]
+async fn a_signed_webhook_settles_a_pending_payment_once() {
+    let app = spawn_app_with_faults(SandboxFaults { timeout_rate: 1.0, ..Default::default() }).await;
+    let (_, hold) = held(&app, "ada", 1).await;
+    assert_eq!(app.commit("ada", &hold, "k", card("pm_card_visa")).await.0, 503);
+    let event = succeeded_webhook(&app, "evt_1").await;
     let now = chrono::Utc::now().timestamp();
     assert_eq!(
         send_webhook(&app, "sandbox", &event, now, TEST_WEBHOOK_SECRET).await,
@@ -331,14 +337,7 @@ async fn a_retry_the_reconciler_and_the_webhook_racing_settle_one_order() {
     let app = spawn_app_with_faults(SandboxFaults { timeout_rate: 1.0, ..Default::default() }).await;
     let (event, hold) = held(&app, "ada", 2).await;
     assert_eq!(app.commit("ada", &hold, "k", card("pm_card_visa")).await.0, 503);
-    let (payment, charge): (Uuid, String) = sqlx::query_as(
-        "SELECT p.id, c.id FROM payments p JOIN sandbox_charges c ON c.idempotency_key = p.id::text",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    let webhook = json!({"id": "evt_race", "type": "payment_intent.succeeded",
-        "data": {"object": {"id": charge, "metadata": {"payment_id": payment}}}});
+    let webhook = succeeded_webhook(&app, "evt_race").await;
     let now = chrono::Utc::now().timestamp();
     let payments = healthy_provider(&app);
     let (retry, reconciled, hooked) = tokio::join!(
