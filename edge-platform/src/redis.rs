@@ -37,7 +37,7 @@ impl RedisError {
 
 /// How long one call may take: the last resort against an endpoint that
 /// hangs. A Redis that is down is reported faster than this: the REST
-/// endpoint answers 5xx (our gateway within ~0.5 s). A busy edge or
+/// endpoint answers 5xx (our gateway at once, or after 1.5 s if Redis hangs). A busy edge or
 /// endpoint can be slow without being down, so this is not tight.
 pub const TIMEOUT_MS: u64 = 2_000;
 
