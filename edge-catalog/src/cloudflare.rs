@@ -1,6 +1,7 @@
-//! What only Cloudflare offers the catalog: the colo's Cache API for
-//! rendered pages, and Postgres through a Hyperdrive binding for reads
-//! (falling back to the origin's API if that fails).
+//! The catalog on Cloudflare Workers, with what only Cloudflare offers it:
+//! the colo's Cache API for rendered pages, and Postgres through a
+//! Hyperdrive binding for reads (falling back to the origin's API if that
+//! fails).
 
 use edge_core::html::url_encode;
 use edge_core::page_cache::CachedPage;
@@ -10,8 +11,27 @@ use edge_platform::workers::Fetch;
 use worker::postgres_tls::PassthroughTls;
 use worker::{Cache, SecureTransport, Socket};
 
-use crate::cache::{KEEP_SECONDS, PageStore, StoreError, catalog_version};
+use crate::cache::{Backends, KEEP_SECONDS, PageStore, StoreError, catalog_version};
+use crate::service::{Config, handle_with};
 use crate::source::{CatalogRead, CatalogSource, OriginApi, ReadError};
+
+/// The binding name `wrangler.toml` gives Hyperdrive (optional).
+const HYPERDRIVE: &str = "HYPERDRIVE";
+
+/// Serves one catalog request (a path [`crate::service::serves`]).
+pub async fn serve(request: worker::Request, env: worker::Env) -> worker::Result<worker::Response> {
+    let hyperdrive = env.hyperdrive(HYPERDRIVE).ok();
+    let runtime = Fetch::new(env);
+    let config = Config::from_runtime(&runtime);
+    let store = CachePages { cache: Cache::default(), redis: config.redis(&runtime) };
+    let source = Hyperdrive { binding: hyperdrive, origin: config.origin(&runtime) };
+    let backends = Backends { redis: config.redis(&runtime), store: Some(store), source };
+    let (runtime, config) = (&runtime, &config);
+    edge_platform::workers::serve(request, |incoming| async move {
+        handle_with(runtime, config, &incoming.request, backends).await
+    })
+    .await
+}
 
 /// Pages in the Cache API of the colo serving the request; the catalog
 /// version still comes from Redis, so a purge reaches every colo at once.

@@ -2,12 +2,13 @@
 //!
 //! Routes (see `spin.toml`): `/` and `/events` (HTML list), `/events/{id}`
 //! (HTML event page), `/api/v1/events[/{id}]` (JSON). Data comes from the
-//! origin at `ORIGIN_URL`; rendering and validation live in `edge-core`.
-//! Rendered pages are shared through Redis (`UPSTASH_REDIS_REST_URL`,
+//! origin at `origin_url`; rendering and validation live in `edge-core`.
+//! Rendered pages are shared through Redis (`upstash_redis_rest_url`,
 //! [`cache`]); every answer carries an `ETag` and a `Cache-Control` that lets
-//! shared caches keep it for `CACHE_SECONDS`. The entry points below only
-//! hand requests to [`service`]: one for Spin (feature `spin`), one for
-//! Cloudflare Workers (feature `workers`).
+//! shared caches keep it for `catalog_cache_seconds`. The entry points only
+//! hand requests to [`service`]: the Spin component below (feature `spin`),
+//! and [`cloudflare::serve`], which the one Worker (`edge-worker`) calls
+//! (feature `workers`).
 
 pub mod cache;
 pub mod service;
@@ -28,45 +29,6 @@ mod spin_component {
     }
 }
 
+/// The catalog's half of the Cloudflare Worker (`edge-worker`).
 #[cfg(feature = "workers")]
-mod cloudflare;
-
-#[cfg(feature = "workers")]
-mod worker_entry {
-    use edge_platform::workers::{Fetch, serve};
-    use worker::Cache;
-
-    use crate::cache::Backends;
-    use crate::cloudflare::{CachePages, Hyperdrive};
-    use crate::service::{Config, handle_with, serves};
-
-    /// The binding names `wrangler.toml` gives Hyperdrive (optional) and the
-    /// edge-queue Worker.
-    const HYPERDRIVE: &str = "HYPERDRIVE";
-    const QUEUE: &str = "QUEUE";
-
-    #[worker::event(fetch)]
-    async fn fetch(
-        request: worker::Request,
-        env: worker::Env,
-        _: worker::Context,
-    ) -> worker::Result<worker::Response> {
-        // Decide on the path's one spelling, as the queue Worker does.
-        let path = edge_core::path::normalize(&request.path()).unwrap_or_default();
-        if !serves(&path) {
-            return env.service(QUEUE)?.fetch_request(request).await;
-        }
-        let hyperdrive = env.hyperdrive(HYPERDRIVE).ok();
-        let runtime = Fetch::new(env);
-        let config = Config::from_runtime(&runtime);
-        let store = CachePages { cache: Cache::default(), redis: config.redis(&runtime) };
-        let source = Hyperdrive { binding: hyperdrive, origin: config.origin(&runtime) };
-        let backends = Backends { redis: config.redis(&runtime), store: Some(store), source };
-        let (runtime, config) = (&runtime, &config);
-        serve(
-            request,
-            |incoming| async move { handle_with(runtime, config, &incoming.request, backends).await },
-        )
-        .await
-    }
-}
+pub mod cloudflare;

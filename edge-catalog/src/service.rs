@@ -47,9 +47,9 @@ impl Config {
     pub fn from_runtime(runtime: &impl Runtime) -> Self {
         let var = |name: &str| runtime.var(name);
         Self {
-            origin_url: var("ORIGIN_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
-            cache_seconds: var("CACHE_SECONDS").and_then(|s| s.parse().ok()).unwrap_or(5),
-            redis: var("UPSTASH_REDIS_REST_URL").zip(var("UPSTASH_REDIS_REST_TOKEN")),
+            origin_url: var("origin_url").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+            cache_seconds: var("catalog_cache_seconds").and_then(|s| s.parse().ok()).unwrap_or(5),
+            redis: var("upstash_redis_rest_url").zip(var("upstash_redis_rest_token")),
         }
     }
 }
@@ -125,8 +125,8 @@ fn route(path: &str) -> Option<Route<'_>> {
     }
 }
 
-/// Whether `path` is the catalog's; a front door that is not routed by
-/// `spin.toml` (the Workers build) hands other paths to the waiting room.
+/// Whether `path` is the catalog's: the Worker's router (`edge-worker`)
+/// hands the others to the waiting room, as `spin.toml` routes them.
 pub fn serves(path: &str) -> bool {
     route(path).is_some()
 }
@@ -221,5 +221,25 @@ fn respond(status: StatusCode, content_type: &str, cache_control: &str, body: Ve
 fn set(response: &mut Response, name: header::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The Worker routes by [`super::serves`], Spin by `spin.toml`: every
+    /// route `spin.toml` declares goes to the catalog under both or neither.
+    #[test]
+    fn the_workers_router_agrees_with_spin_toml() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml");
+        let manifest: toml::Table = std::fs::read_to_string(path).unwrap().parse().unwrap();
+        let triggers = manifest["trigger"]["http"].as_array().unwrap();
+        assert!(triggers.len() > 10, "{triggers:?}");
+        for trigger in triggers {
+            let route = trigger["route"].as_str().unwrap();
+            // A path the route matches: a UUID for each parameter, one more segment for `...`.
+            let example = route.replace(":id", "6f1c1a52-4a84-4c2e-9b65-0d0c7f7ae001").replace("...", "x");
+            let to_catalog = trigger["component"].as_str() == Some("edge-catalog");
+            assert_eq!(super::serves(&example), to_catalog, "{route} (as {example})");
+        }
     }
 }

@@ -25,6 +25,7 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::config::{self, ComponentVariables};
 use crate::manifest::ComponentSpec;
 use crate::outbound::{ConnectionPool, OutboundHooks};
 use crate::world::EdgeWorld;
@@ -43,6 +44,7 @@ pub struct GuestState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: OutboundHooks,
+    variables: ComponentVariables,
 }
 
 impl WasiView for GuestState {
@@ -58,11 +60,12 @@ impl WasiHttpView for GuestState {
 }
 
 /// The linker every component is checked against: `wasi:cli`, `wasi:io`,
-/// `wasi:clocks`, `wasi:random` … and `wasi:http`, nothing else.
+/// `wasi:clocks`, `wasi:random` …, `wasi:http` and `wasi:config`, nothing else.
 pub fn linker(engine: &Engine) -> anyhow::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    config::add_to_linker(&mut linker, |state: &mut GuestState| &mut state.variables)?;
     Ok(linker)
 }
 
@@ -181,6 +184,7 @@ impl LoadedComponent {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: OutboundHooks::new(self.spec.outbound.clone(), self.pool.clone()),
+            variables: self.spec.variables.clone(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         let proxy = self.pre.instantiate_async(&mut store).await?;

@@ -2,7 +2,8 @@
 //!
 //! It reads `spin.toml`, checks every component against the WIT world in
 //! `wit/`, compiles them once with Wasmtime, and serves all their routes on
-//! one port with the pooling allocator and warm-instance reuse. Outbound
+//! one port with the pooling allocator and warm-instance reuse. Components
+//! read their `variables` through `wasi:config/store`, as on Spin; outbound
 //! HTTP is limited to each component's `allowed_outbound_hosts`.
 //!
 //! ```no_run
@@ -12,6 +13,7 @@
 //! # }
 //! ```
 
+pub mod config;
 pub mod instance;
 pub mod manifest;
 pub mod outbound;

@@ -3,17 +3,16 @@
 //! variables with `{{ name }}` templates, and `allowed_outbound_hosts`.
 //!
 //! `spin.toml` is the one source of truth for routes, so `spin up` and a local
-//! `edge-host` serve the same application. Where Spin hands variables to a
-//! component through `spin:variables`, this host (and our components) use
-//! environment variables instead: a component variable `origin_url` becomes
-//! `ORIGIN_URL` in that component's environment, which keeps every component
-//! inside the plain `wasi:*` world.
+//! `edge-host` serve the same application. As on Spin, a component's
+//! `variables` reach it through `wasi:config/store` (see [`crate::config`])
+//! and only its static `environment` table becomes environment variables.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::config::ComponentVariables;
 use crate::outbound::{AllowedHost, OutboundPolicy};
 use crate::routes::{RoutePattern, Router};
 
@@ -38,6 +37,8 @@ pub enum ManifestError {
     UndeclaredVariable { template: String, name: String },
     #[error("application variable `{name}` is required: set SPIN_VARIABLE_{}", name.to_uppercase())]
     MissingVariable { name: String },
+    #[error("invalid variable name `{name}`: {reason}")]
+    VariableName { name: String, reason: &'static str },
     #[error("unterminated `{{{{` in template `{0}`")]
     Template(String),
     #[error("component `{component}`: invalid allowed_outbound_hosts entry `{entry}`: {reason}")]
@@ -90,8 +91,10 @@ struct RawComponent {
 pub struct ComponentSpec {
     pub id: String,
     pub source: PathBuf,
-    /// Environment variables: the `environment` table plus resolved `variables`.
+    /// Environment variables: the `environment` table, nothing more.
     pub environment: Vec<(String, String)>,
+    /// The component's `variables`, templates expanded.
+    pub variables: ComponentVariables,
     pub outbound: OutboundPolicy,
 }
 
@@ -158,10 +161,11 @@ fn resolve_component(
     base: &Path,
     variables: &Variables,
 ) -> Result<ComponentSpec, ManifestError> {
-    let mut environment: Vec<(String, String)> =
-        raw.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let environment = raw.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut values = Vec::new();
     for (name, template) in &raw.variables {
-        environment.push((name.to_uppercase(), variables.expand(template)?));
+        check_variable_name(name)?;
+        values.push((name.clone(), variables.expand(template)?));
     }
     let mut allowed = Vec::new();
     for entry in &raw.allowed_outbound_hosts {
@@ -177,8 +181,32 @@ fn resolve_component(
         id: id.to_owned(),
         source: base.join(&raw.source),
         environment,
+        variables: ComponentVariables::new(values),
         outbound: OutboundPolicy::new(allowed),
     })
+}
+
+/// Spin's rule for variable names, which keeps each one a valid
+/// `SPIN_VARIABLE_*` name: lower-case letters, digits and single
+/// underscores, starting with a letter and ending with a letter or digit.
+fn check_variable_name(name: &str) -> Result<(), ManifestError> {
+    let reason = if name.is_empty() {
+        Some("it is empty")
+    } else if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        Some("use lower-case letters, digits and underscores")
+    } else if !name.as_bytes()[0].is_ascii_lowercase() {
+        Some("start with a lower-case letter")
+    } else if !name.as_bytes()[name.len() - 1].is_ascii_alphanumeric() {
+        Some("end with a letter or digit")
+    } else if name.contains("__") {
+        Some("no two underscores in a row")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(ManifestError::VariableName { name: name.to_owned(), reason }),
+        None => Ok(()),
+    }
 }
 
 /// Application variables with their final values.
@@ -191,6 +219,7 @@ impl Variables {
     ) -> Result<Self, ManifestError> {
         let mut values = BTreeMap::new();
         for (name, variable) in declared {
+            check_variable_name(name)?;
             let value = provided(name).or_else(|| variable.default.clone());
             if value.is_none() && variable.required {
                 return Err(ManifestError::MissingVariable { name: name.clone() });
@@ -260,21 +289,42 @@ token = "Bearer {{api_token}}"
         })
     }
 
+    fn variable<'a>(component: &'a ComponentSpec, name: &str) -> Option<&'a str> {
+        component.variables.get(name)
+    }
+
     #[test]
-    fn variables_become_upper_case_environment_and_templates_expand() {
+    fn variables_expand_templates_and_stay_out_of_the_environment() {
         let app = parse(&[("api_token", "s3cret")]).unwrap();
         let api = &app.components[0];
         assert_eq!(api.source, Path::new("/app/target/api.wasm"));
-        assert!(api.environment.contains(&("MODE".into(), "demo".into())));
-        assert!(api.environment.contains(&("ORIGIN_URL".into(), "http://127.0.0.1:8080".into())));
-        assert!(api.environment.contains(&("TOKEN".into(), "Bearer s3cret".into())));
+        assert_eq!(api.environment, [("MODE".to_owned(), "demo".to_owned())]);
+        assert_eq!(variable(api, "origin_url"), Some("http://127.0.0.1:8080"));
+        assert_eq!(variable(api, "token"), Some("Bearer s3cret"));
+        assert_eq!(variable(api, "api_token"), None, "application variables are not the component's");
+    }
+
+    #[test]
+    fn variable_names_follow_spins_rules() {
+        for bad in ["Origin", "origin-url", "1origin", "origin_", "origin__url", "_origin"] {
+            let text = MANIFEST.replace("token = \"Bearer", &format!("{bad} = \"Bearer"));
+            let err =
+                Application::parse(&text, Path::new("m"), Path::new("."), |_| Some("http://h:1".into()));
+            assert!(
+                matches!(&err, Err(ManifestError::VariableName { name, .. }) if name == bad),
+                "{bad}: {err:?}"
+            );
+        }
+        let text = MANIFEST.replace("api_token = {", "Api_token = {");
+        let err = Application::parse(&text, Path::new("m"), Path::new("."), |_| Some("http://h:1".into()));
+        assert!(matches!(err, Err(ManifestError::VariableName { .. })), "{err:?}");
     }
 
     #[test]
     fn provided_values_override_defaults_everywhere() {
         let app = parse(&[("api_token", "t"), ("origin_url", "http://10.0.0.7:9000")]).unwrap();
         let api = &app.components[0];
-        assert!(api.environment.contains(&("ORIGIN_URL".into(), "http://10.0.0.7:9000".into())));
+        assert_eq!(variable(api, "origin_url"), Some("http://10.0.0.7:9000"));
         assert!(api.outbound.allows(&"http://10.0.0.7:9000/x".parse().unwrap()));
         assert!(!api.outbound.allows(&"http://127.0.0.1:8080/x".parse().unwrap()));
     }

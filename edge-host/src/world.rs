@@ -28,12 +28,14 @@ impl InterfaceName {
     }
 
     /// Whether a host offering `self` can satisfy a guest asking for `wanted`:
-    /// same interface, same semver-compatible track, and the host at least as new.
+    /// same interface, same semver-compatible track, and the host at least
+    /// as new. A pre-release (a proposal's snapshot) matches only itself.
     fn satisfies(&self, wanted: &InterfaceName) -> bool {
         if self.path != wanted.path {
             return false;
         }
         match (&self.version, &wanted.version) {
+            (Some(have), Some(want)) if !have.pre.is_empty() || !want.pre.is_empty() => have == want,
             (Some(have), Some(want)) => {
                 let same_track = if have.major == 0 {
                     want.major == 0 && have.minor == want.minor
@@ -105,7 +107,7 @@ impl EdgeWorld {
             anyhow::bail!(
                 "component `{component}` imports `{}`, which the world `{}` does not provide; \
                  edge components may only import that world's wasi:* interfaces (configuration \
-                 comes from environment variables, state through outbound HTTP)",
+                 through wasi:config/store, state through outbound HTTP)",
                 missing.join("`, `"),
                 self.name
             );
@@ -149,6 +151,17 @@ mod tests {
         assert!(msg.contains("edge-queue") && msg.contains("spin:variables/variables@3.0.0"));
         assert!(w.check("c", ["wasi:http/types@0.3.0"], [HANDLER]).is_err());
         assert!(w.check("c", ["wasi:filesystem/types@0.2.0"], [HANDLER]).is_err());
+    }
+
+    #[test]
+    fn configuration_is_the_snapshot_spin_ships_and_no_other() {
+        let w = world();
+        w.check("c", ["wasi:config/store@0.2.0-draft-2024-09-27"], [HANDLER]).unwrap();
+        for other in
+            ["wasi:config/store@0.2.0-rc.1", "wasi:config/store@0.2.0-draft", "wasi:config/store@0.2.0"]
+        {
+            assert!(w.check("c", [other], [HANDLER]).is_err(), "{other}");
+        }
     }
 
     #[test]

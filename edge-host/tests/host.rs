@@ -77,11 +77,21 @@ async fn get(url: &str) -> (u16, String) {
 }
 
 #[tokio::test]
-async fn variables_and_environment_reach_the_component() {
+async fn variables_reach_the_component_through_wasi_config_and_not_the_environment() {
     let host = start(&testbed_manifest(""), &[], &[("SPIN_VARIABLE_GREETING", "bonjour")]).unwrap();
-    assert_eq!(get(&host.url("/env/GREETING")).await, (200, "bonjour world".into()));
+    assert_eq!(get(&host.url("/config/greeting")).await, (200, "bonjour world".into()));
+    // As on Spin: variables are not environment variables, under any spelling.
+    for name in ["GREETING", "greeting", "SPIN_VARIABLE_GREETING"] {
+        assert_eq!(
+            get(&host.url(&format!("/env/{name}"))).await.0,
+            404,
+            "{name} leaked into the environment"
+        );
+    }
+    // Only the static `environment` table is.
     assert_eq!(get(&host.url("/env/MODE")).await, (200, "test".into()));
-    assert_eq!(get(&host.url("/env/SPIN_VARIABLE_GREETING")).await.0, 404, "host env must not leak");
+    assert_eq!(get(&host.url("/config/mode")).await.0, 404);
+    assert_eq!(get(&host.url("/config/Greeting")).await.0, 404, "an invalid name reads as absent");
 }
 
 /// A keep-alive HTTP server that answers every request with a 204 and
@@ -249,4 +259,25 @@ async fn sigterm_lets_a_running_download_finish() {
         received += chunk.len();
     }
     assert_eq!(received, BYTES, "the running download finished");
+}
+
+/// The built edge components, as `spin.toml` deploys them: each reads its
+/// configuration through `wasi:config/store` in Spin 3's version, and
+/// imports nothing the world in `wit/` does not name: no `spin:*`, no
+/// filesystem, no sockets.
+#[test]
+fn the_edge_components_import_wasi_config_and_nothing_outside_the_world() {
+    let world = edge_host::world::EdgeWorld::load(&wit_dir(), None).unwrap();
+    let engine = wasmtime::Engine::default();
+    let dir = testbed_wasm().parent().unwrap().to_owned();
+    for component in ["edge_catalog", "edge_queue"] {
+        let wasm = dir.join(format!("{component}.wasm"));
+        let loaded = wasmtime::component::Component::from_file(&engine, &wasm).unwrap();
+        let ty = loaded.component_type();
+        let imports: Vec<&str> = ty.imports(&engine).map(|(name, _)| name).collect();
+        let exports: Vec<&str> = ty.exports(&engine).map(|(name, _)| name).collect();
+        world.check(component, imports.iter().copied(), exports.iter().copied()).unwrap();
+        assert!(imports.contains(&"wasi:config/store@0.2.0-draft-2024-09-27"), "{component}: {imports:?}");
+        assert!(imports.iter().all(|i| i.starts_with("wasi:")), "{component}: {imports:?}");
+    }
 }

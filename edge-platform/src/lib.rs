@@ -48,8 +48,9 @@ impl<S> IntoReply<S> for http::Response<Body<S>> {
 pub trait Runtime {
     /// A response body still arriving from upstream, handed on unread.
     type Relayed;
-    /// A configuration value (Spin variable, Worker var or secret); unset
-    /// and blank are the same.
+    /// A configuration value by its Spin variable name (`origin_url`): a
+    /// component variable on Spin, the var or secret of the upper-case name
+    /// (`ORIGIN_URL`) on Workers. Unset and blank are the same.
     fn var(&self, name: &str) -> Option<String>;
     fn send(
         &self,

@@ -1,5 +1,6 @@
 //! The adapter for Spin and any `wasi:http/proxy` host: outbound HTTP
-//! through `wasi:http`, configuration, time and randomness through WASI.
+//! through `wasi:http`, configuration through `wasi:config/store`, time and
+//! randomness through WASI.
 //!
 //! Requests and responses are converted at the level of `wasi:http`
 //! resources rather than through spin-sdk's `Request`/`Response`, whose
@@ -10,6 +11,12 @@ use futures::{SinkExt as _, StreamExt as _};
 use spin_sdk::http::{Fields, IncomingRequest, IncomingResponse, OutgoingResponse, ResponseOutparam};
 
 use crate::{Body, Incoming, IntoReply, Reply, Runtime, SendError, too_large, unreadable_request};
+
+/// `wasi:config/store` in the snapshot Spin 3 provides (see `wit/world.wit`).
+mod config {
+    wit_bindgen::generate!({ path: "../wit/deps/config", world: "wasi:config/imports" });
+    pub use self::wasi::config::store::get;
+}
 
 pub struct Wasi;
 
@@ -33,9 +40,16 @@ impl Runtime for Wasi {
         head.body(response).map_err(|e| SendError(e.to_string()))
     }
 
-    /// Spin maps component variables to environment variables.
+    /// The component variable `name`, as Spin hands it over: through
+    /// `wasi:config/store`, never the environment.
     fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+        match config::get(name) {
+            Ok(value) => value.filter(|v| !v.trim().is_empty()),
+            Err(e) => {
+                eprintln!("cannot read configuration `{name}`: {e:?}");
+                None
+            }
+        }
     }
 
     fn now_ms(&self) -> i64 {

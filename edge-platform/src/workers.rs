@@ -40,11 +40,13 @@ impl Runtime for Fetch {
         head.body(response).map_err(|e| SendError(e.to_string()))
     }
 
-    /// A var (`[vars]`) or a secret (`wrangler secret put`) of this name.
+    /// The var (`[vars]`) or secret (`wrangler secret put`) named after the
+    /// variable in Workers' upper case: `origin_url` is `ORIGIN_URL`.
     fn var(&self, name: &str) -> Option<String> {
-        let value = match self.env.var(name) {
+        let name = name.to_ascii_uppercase();
+        let value = match self.env.var(&name) {
             Ok(var) => var.to_string(),
-            Err(_) => self.env.secret(name).ok()?.to_string(),
+            Err(_) => self.env.secret(&name).ok()?.to_string(),
         };
         Some(value).filter(|v| !v.trim().is_empty())
     }

@@ -1,5 +1,5 @@
-//! Configuration from the platform (Spin component variables, Worker vars
-//! and secrets).
+//! Configuration from the platform: Spin component variables by these
+//! names, Worker vars and secrets by their upper-case ones.
 
 use edge_platform::Runtime;
 use queue_tokens::{KeyError, Keyring};
@@ -21,7 +21,7 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{0} is not valid: {1}")]
     Invalid(&'static str, String),
-    #[error("QUEUE_SIGNING_KEYS: {0}")]
+    #[error("queue_signing_keys: {0}")]
     Keys(#[from] KeyError),
 }
 
@@ -33,17 +33,17 @@ impl Config {
             None => Ok(default),
             Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid(name, v)),
         };
-        let blocked_status = number("QUEUE_BLOCKED_STATUS", 202)? as u16;
+        let blocked_status = number("queue_blocked_status", 202)? as u16;
         if ![202, 429].contains(&blocked_status) {
-            return Err(ConfigError::Invalid("QUEUE_BLOCKED_STATUS", "use 202 or 429".into()));
+            return Err(ConfigError::Invalid("queue_blocked_status", "use 202 or 429".into()));
         }
-        let issuer = var("QUEUE_ISSUER").unwrap_or_else(|| "stampede-edge".into());
+        let issuer = var("queue_issuer").unwrap_or_else(|| "stampede-edge".into());
         Ok(Self {
-            origin_url: required("ORIGIN_URL")?.trim_end_matches('/').to_owned(),
-            redis_url: required("UPSTASH_REDIS_REST_URL")?.trim_end_matches('/').to_owned(),
-            redis_token: required("UPSTASH_REDIS_REST_TOKEN")?,
-            keys: Keyring::from_config(&required("QUEUE_SIGNING_KEYS")?, &issuer)?,
-            joins_per_minute: number("QUEUE_JOINS_PER_MINUTE_PER_IP", 30)?,
+            origin_url: required("origin_url")?.trim_end_matches('/').to_owned(),
+            redis_url: required("upstash_redis_rest_url")?.trim_end_matches('/').to_owned(),
+            redis_token: required("upstash_redis_rest_token")?,
+            keys: Keyring::from_config(&required("queue_signing_keys")?, &issuer)?,
+            joins_per_minute: number("queue_joins_per_minute_per_ip", 30)?,
             blocked_status,
         })
     }

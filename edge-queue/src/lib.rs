@@ -3,8 +3,9 @@
 //! The runtime-independent service lives in [`service`] and reaches the
 //! world only through `edge_platform::Runtime`: configuration, outbound HTTP
 //! (origin, Redis over the Upstash REST protocol), the clock and randomness.
-//! The entry points below only hand requests to it: one for Spin (feature
-//! `spin`), one for Cloudflare Workers (feature `workers`).
+//! The entry points below only hand requests to it: the Spin component
+//! (feature `spin`), and [`cloudflare::serve`], which the one Worker
+//! (`edge-worker`) calls (feature `workers`).
 
 pub mod config;
 pub mod service;
@@ -22,17 +23,14 @@ mod spin_component {
     }
 }
 
+/// The waiting room's half of the Cloudflare Worker (`edge-worker`).
 #[cfg(feature = "workers")]
-mod worker_entry {
-    use edge_platform::workers::{Fetch, serve};
+pub mod cloudflare {
+    use edge_platform::workers::{Fetch, serve as serve_with};
 
-    #[worker::event(fetch)]
-    async fn fetch(
-        request: worker::Request,
-        env: worker::Env,
-        _: worker::Context,
-    ) -> worker::Result<worker::Response> {
+    /// Serves one request that is not the catalog's.
+    pub async fn serve(request: worker::Request, env: worker::Env) -> worker::Result<worker::Response> {
         let runtime = Fetch::new(env);
-        serve(request, |incoming| crate::service::handle(&runtime, incoming)).await
+        serve_with(request, |incoming| crate::service::handle(&runtime, incoming)).await
     }
 }

@@ -6,7 +6,11 @@
 //! - the gatekeeper: `/events/{id}/checkout...`, `/api/v1/events/{id}/seatmap`,
 //!   `/api/v1/events/{id}/reservations`, `/api/v1/reservations/...`,
 //!   `/api/v1/orders/...` and the order pages `/orders/...` reach the origin
-//!   only with a valid access token.
+//!   only with a valid access token;
+//! - passed through to the origin as they are: the organizer API
+//!   (`/api/v1/organizer/...`), payment webhooks (`/webhooks/payments/{provider}`),
+//!   `POST /api/v1/buyer-sessions`, `/api/v1/tickets/{code}/qr.svg` and
+//!   `/api/openapi.json`, so the edge is the site's one public hostname.
 
 use std::sync::OnceLock;
 
@@ -178,6 +182,11 @@ impl<R: Runtime> Room<'_, R> {
                 }
                 self.forward(&[]).await
             }
+            (_, ["api", "v1", "organizer", _, ..])
+            | (_, ["webhooks", "payments", _])
+            | (_, ["api", "v1", "buyer-sessions"])
+            | (_, ["api", "v1", "tickets", _, "qr.svg"])
+            | (_, ["api", "openapi.json"]) => self.forward(&[]).await,
             _ => Err(Problem::NotFound),
         }
     }

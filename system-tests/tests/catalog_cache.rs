@@ -84,7 +84,7 @@ async fn stack(runtime: EdgeRuntime, cache_seconds: &str, database: Database) ->
             Some(with_password(&format!("{cluster}/no_such_database")))
         }
     };
-    let stack = stack.with_edge(&proxy, &[("CACHE_SECONDS", cache_seconds)], hyperdrive.as_deref());
+    let stack = stack.with_edge(&proxy, &[("CATALOG_CACHE_SECONDS", cache_seconds)], hyperdrive.as_deref());
     (stack, counter, demo.on_sale_event)
 }
 

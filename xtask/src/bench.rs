@@ -2,7 +2,7 @@
 //! baseline measured in the same run, written as a Markdown report.
 //!
 //! - edge: a cached event page and a queue status poll through the edge
-//!   host and through the Workers under workerd (`wrangler dev`), beside a
+//!   host and through the Worker under workerd (`wrangler dev`), beside a
 //!   native hyper server returning the same bytes;
 //! - queue joins through the edge, beside raw `INCR` on the same Redis;
 //! - origin: seat hold-and-release cycles, beside `pgbench` running the same

@@ -24,34 +24,25 @@ pub fn components() -> anyhow::Result<()> {
     cargo(&["build", "--release", "--target", "wasm32-wasip2"], COMPONENTS)
 }
 
-/// The edge components as Cloudflare Workers (`<crate>/build/`), by
-/// worker-build with the tools `setup` installed.
-pub const WORKERS: &[&str] = &["edge-catalog", "edge-queue"];
-
-pub fn workers(root: &Path) -> anyhow::Result<()> {
+/// The edge as one Cloudflare Worker (`edge-worker/build/`), built by
+/// worker-build with the tools `setup` installed: the `[build]` command of
+/// `wrangler.toml`, so `wrangler deploy` and `wrangler dev` build it too.
+pub fn worker(root: &Path) -> anyhow::Result<()> {
     let npm_bin = root.join("cloudflare/node_modules/.bin");
     let cargo_bin = home_cargo_bin();
-    for worker in WORKERS {
-        run(Command::new(cargo_bin.join("worker-build"))
-            .args(["--release", "--", "--no-default-features", "--features", "workers"])
-            .current_dir(root.join(worker))
-            .env("WASM_BINDGEN_BIN", cargo_bin.join("wasm-bindgen"))
-            .env("WASM_OPT_BIN", npm_bin.join("wasm-opt"))
-            .env("ESBUILD_BIN", npm_bin.join("esbuild")))?;
-    }
-    Ok(())
+    run(Command::new(cargo_bin.join("worker-build"))
+        .arg("--release")
+        .current_dir(root.join("edge-worker"))
+        .env("WASM_BINDGEN_BIN", cargo_bin.join("wasm-bindgen"))
+        .env("WASM_OPT_BIN", npm_bin.join("wasm-opt"))
+        .env("ESBUILD_BIN", npm_bin.join("esbuild")))
 }
 
-/// `wrangler deploy --dry-run` of each Worker: its configuration and
-/// bundle are what Cloudflare would accept.
-pub fn workers_deploy_dry_run(root: &Path, out: &Path) -> anyhow::Result<()> {
-    for worker in WORKERS {
-        run(wrangler(root)
-            .args(["deploy", "--dry-run", "--outdir"])
-            .arg(out.join(worker))
-            .current_dir(root.join(worker)))?;
-    }
-    Ok(())
+/// `wrangler deploy --dry-run` of the Worker from the top-level
+/// `wrangler.toml`: it runs the `[build]` command, then checks that the
+/// configuration and bundle are what Cloudflare would accept.
+pub fn worker_deploy_dry_run(root: &Path, out: &Path) -> anyhow::Result<()> {
+    run(wrangler(root).args(["deploy", "--dry-run", "--outdir"]).arg(out).current_dir(root))
 }
 
 /// The project's wrangler (`cloudflare/package-lock.json`), quiet and offline-minded.
@@ -83,13 +74,11 @@ pub fn check_formatting() -> anyhow::Result<()> {
 
 pub fn clippy() -> anyhow::Result<()> {
     cargo(&["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
-    // The Workers entry points compile only for their target.
+    // The Worker and the services' Workers halves compile only for its target.
     let mut command = Command::new("cargo");
     command.args(["clippy", "--release", "--target", "wasm32-unknown-unknown"]);
-    command.args(["--no-default-features", "--features", "workers"]);
-    for worker in WORKERS {
-        command.args(["-p", worker]);
-    }
+    command.args(["-p", "edge-worker", "-p", "edge-catalog", "-p", "edge-queue", "--no-default-features"]);
+    command.args(["--features", "edge-catalog/workers,edge-queue/workers"]);
     run(command.args(["--", "-D", "warnings"]))
 }
 

@@ -5,13 +5,17 @@
 //! - `test`: the same set-up on private ports, then formatting, clippy and
 //!   every test. Exits non-zero on any failure;
 //! - `bench`: the same set-up again, then the benchmark report
-//!   (`load-tests/reports/latest.md`).
+//!   (`load-tests/reports/latest.md`);
+//! - `worker`: build the Cloudflare Worker (`wrangler.toml`'s `[build]`);
+//! - `keys`: draw a waiting-room signing key and print it with the JWKS the
+//!   origin needs; `keys --rotate CURRENT` prints the three rotation steps.
 //!
-//! Both install what a fresh Debian machine lacks (rustup targets,
+//! They install what a fresh Debian machine lacks (rustup targets,
 //! `redis-server`) before anything else.
 
 mod bench;
 mod build;
+mod keys;
 mod services;
 mod setup;
 
@@ -32,11 +36,16 @@ fn main() -> anyhow::Result<()> {
         "bench" => {
             setup::install_prerequisites()?;
             build::components()?;
-            build::workers(&root)?;
+            build::worker(&root)?;
             build::native()?;
             bench::bench(&root)
         }
-        _ => bail!("usage: cargo xtask <up|test|bench>"),
+        "worker" => {
+            setup::workers_toolchain()?;
+            build::worker(&root)
+        }
+        "keys" => keys::print(&std::env::args().skip(2).collect::<Vec<_>>()),
+        _ => bail!("usage: cargo xtask <up|test|bench|worker|keys [--rotate CURRENT_KEYS]>"),
     }
 }
 
@@ -111,7 +120,6 @@ fn test(root: &Path) -> anyhow::Result<()> {
     setup::install_prerequisites()?;
     build::check_formatting()?;
     build::components()?;
-    build::workers(root)?;
     build::native()?;
     build::clippy()?;
 
@@ -130,8 +138,10 @@ fn test(root: &Path) -> anyhow::Result<()> {
         // Fault tests run Postgres clusters of their own, stopped and started.
         ("STAMPEDE_PG_BIN_DIR", setup::postgres_bin_dir()?.display().to_string()),
     ];
+    // The dry run builds the Worker through wrangler.toml's `[build]`, as a
+    // real deploy would; the workerd tests then run that build.
     let result =
-        build::workers_deploy_dry_run(root, &scratch.join("workers")).and_then(|()| build::tests(&env));
+        build::worker_deploy_dry_run(root, &scratch.join("worker")).and_then(|()| build::tests(&env));
     drop((smtp, redis, postgres));
     let _ = std::fs::remove_dir_all(&scratch);
     result?;

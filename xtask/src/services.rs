@@ -314,17 +314,13 @@ pub struct EdgeKeys {
 
 impl EdgeKeys {
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
-        use base64::Engine as _;
         if !path.exists() {
-            let mut seed = [0u8; 32];
-            std::fs::File::open("/dev/urandom")?.read_exact(&mut seed)?;
-            let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(seed);
-            std::fs::write(path, format!("local-1:{encoded}\n"))?;
+            std::fs::write(path, format!("{}\n", crate::keys::draw("local-1")?))?;
         }
         let signing = std::fs::read_to_string(path)?.trim().to_owned();
-        let keyring = queue_tokens::Keyring::from_config(&signing, EDGE_ISSUER)
+        let jwks = crate::keys::jwks(&signing)
             .with_context(|| format!("{} holds no valid signing key", path.display()))?;
-        Ok(Self { jwks: keyring.jwks().to_string(), signing })
+        Ok(Self { jwks, signing })
     }
 }
 
@@ -385,8 +381,8 @@ impl Edge {
             .current_dir(root)
             .args(["--manifest", "spin.toml", "--wit", "wit", "--listen", &format!("127.0.0.1:{port}")])
             .env("SPIN_VARIABLE_ORIGIN_URL", origin_url)
-            .env("SPIN_VARIABLE_UPSTASH_URL", upstash.url())
-            .env("SPIN_VARIABLE_UPSTASH_TOKEN", &upstash.token)
+            .env("SPIN_VARIABLE_UPSTASH_REDIS_REST_URL", upstash.url())
+            .env("SPIN_VARIABLE_UPSTASH_REDIS_REST_TOKEN", &upstash.token)
             .env("SPIN_VARIABLE_QUEUE_SIGNING_KEYS", &keys.signing)
             .env("SPIN_VARIABLE_QUEUE_ISSUER", EDGE_ISSUER)
             .envs(variables.iter().copied());

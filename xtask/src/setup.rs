@@ -59,7 +59,8 @@ const WORKER_BUILD: &str = "0.8.7";
 /// GitHub), and wrangler, workerd, esbuild and wasm-opt from npm
 /// (`cloudflare/package-lock.json`). The cargo installs take about 20
 /// minutes on two cores, once per machine.
-fn workers_toolchain() -> anyhow::Result<()> {
+pub fn workers_toolchain() -> anyhow::Result<()> {
+    rust_targets()?;
     let version_of = |program: &str| {
         Command::new(program)
             .arg("--version")

@@ -1,7 +1,5 @@
-//! Stampede's edge as Cloudflare Workers under `wrangler dev --local` (workerd):
-//! both Workers in one session, the catalog as the front door handing
-//! other paths to the waiting room through its service binding, exactly as
-//! deployed. Their configuration is the project's own `wrangler.toml` files
+//! Stampede's edge as its Cloudflare Worker under `wrangler dev --local`
+//! (workerd), configured by the project's own top-level `wrangler.toml`
 //! with local values in place of the production ones.
 
 use std::path::{Path, PathBuf};
@@ -17,15 +15,15 @@ pub struct Wrangler {
 
 /// Local values for one session.
 pub struct Settings<'a> {
-    /// Vars and secrets by their Worker names; both Workers get all of them.
+    /// Vars and secrets by their Worker names.
     pub vars: &'a [(&'a str, &'a str)],
     /// A Postgres URL for the catalog's `HYPERDRIVE` binding.
     pub hyperdrive: Option<&'a str>,
 }
 
 impl Wrangler {
-    /// Starts the Workers prebuilt in `root` (the project's checkout) and
-    /// waits until both serve. workerd now and then fails to come up on a
+    /// Starts the Worker prebuilt in `root` (the project's checkout) and
+    /// waits until it serves. workerd now and then fails to come up on a
     /// busy machine ("The Workers runtime failed to start"); a fresh session
     /// on fresh ports gets a second and a third chance.
     pub fn start(root: &Path, settings: &Settings) -> Result<Self, String> {
@@ -45,12 +43,9 @@ impl Wrangler {
         let state = std::env::temp_dir().join(format!("stampede-wrangler-{}-{session}", std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
         std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
-        let catalog = state.join("catalog.toml");
-        let queue = state.join("queue.toml");
-        for (file, crate_dir) in [(&catalog, "edge-catalog"), (&queue, "edge-queue")] {
-            let config = local_config(&root.join(crate_dir), crate_dir == "edge-catalog", settings)?;
-            std::fs::write(file, config).map_err(|e| format!("{}: {e}", file.display()))?;
-        }
+        let config = state.join("wrangler.toml");
+        std::fs::write(&config, local_config(root, settings)?)
+            .map_err(|e| format!("{}: {e}", config.display()))?;
         let port = free_port()?;
         let wrangler = root.join("cloudflare/node_modules/.bin/wrangler");
         let mut command = Command::new(wrangler);
@@ -60,9 +55,7 @@ impl Wrangler {
             .args(["--show-interactive-dev-session=false", "--persist-to"])
             .arg(state.join("persist"))
             .arg("-c")
-            .arg(&catalog)
-            .arg("-c")
-            .arg(&queue)
+            .arg(&config)
             .current_dir(&state)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CI", "true")
@@ -92,8 +85,8 @@ impl Wrangler {
         let address = self.base.trim_start_matches("http://").to_owned();
         let log = |name: &str| std::fs::read_to_string(self.state.join(name)).unwrap_or_default();
         while started.elapsed() < Duration::from_secs(90) {
-            // The port opens before the Workers are loaded; the queue's
-            // JWKS, through the catalog, means both are.
+            // The port opens before the Worker is loaded; the waiting
+            // room's JWKS means it is.
             if answers_ok(&address, "/.well-known/jwks.json") {
                 return Ok(());
             }
@@ -123,20 +116,22 @@ impl Drop for Wrangler {
     }
 }
 
-/// The crate's `wrangler.toml` for local use: its prebuilt Worker, no
-/// routes or deploy environments, local vars, and the optional Hyperdrive.
-fn local_config(dir: &Path, catalog: bool, settings: &Settings) -> Result<String, String> {
-    let path = dir.join("wrangler.toml");
+/// The project's `wrangler.toml` for local use: the prebuilt Worker (no
+/// `[build]`, which would build it again), no routes or deploy
+/// environments, local vars, and Hyperdrive only when asked for.
+fn local_config(root: &Path, settings: &Settings) -> Result<String, String> {
+    let path = root.join("wrangler.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut config: toml::Table = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
-    config.remove("routes");
-    config.remove("env");
+    for local_only in ["routes", "env", "build", "hyperdrive"] {
+        config.remove(local_only);
+    }
     let main = config.get("main").and_then(|m| m.as_str()).ok_or("wrangler.toml has no `main`")?;
-    let main = dir.join(main);
+    let main = root.join(main);
     config.insert("main".into(), main.display().to_string().into());
     let vars: toml::Table = settings.vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
     config.insert("vars".into(), vars.into());
-    if catalog && let Some(url) = settings.hyperdrive {
+    if let Some(url) = settings.hyperdrive {
         let mut binding = toml::Table::new();
         binding.insert("binding".into(), "HYPERDRIVE".into());
         binding.insert("id".into(), "local".into());

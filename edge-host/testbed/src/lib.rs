@@ -1,11 +1,14 @@
 //! Test fixture for `edge-host`: one route per host capability.
 //!
 //! - `GET /env/{NAME}`: the value of an environment variable (404 if unset);
+//! - `GET /config/{name}`: a configuration value as the edge services read
+//!   it, through `wasi:config/store` (404 if unset);
 //! - `GET /fetch?{url}`: an outbound GET, answering `status {code}` or `denied {error}`;
 //! - `GET /stream?{bytes}`: a streamed body of that many bytes;
 //! - `GET /counter`: how many requests this instance has served, which shows
 //!   whether the host reuses instances.
 
+use edge_platform::Runtime as _;
 use futures::SinkExt as _;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam, send};
 use spin_sdk::http_component;
@@ -23,6 +26,11 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
         match std::env::var(name) {
             Ok(value) => reply(out, 200, value.into_bytes()).await,
             Err(_) => reply(out, 404, b"unset".to_vec()).await,
+        }
+    } else if let Some(name) = path.strip_prefix("/config/") {
+        match edge_platform::spin::Wasi.var(name) {
+            Some(value) => reply(out, 200, value.into_bytes()).await,
+            None => reply(out, 404, b"unset".to_vec()).await,
         }
     } else if path == "/fetch" {
         let request = spin_sdk::http::Request::get(query).build();

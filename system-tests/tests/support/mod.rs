@@ -1,7 +1,7 @@
 //! The whole stack for a test: a fresh origin database, an Upstash-REST
 //! gateway in front of the test Redis, and the edge: the project's
 //! `spin.toml` served by the edge host with the real `.wasm` components, or
-//! its `wrangler.toml` files under `wrangler dev` (workerd).
+//! its `wrangler.toml` under `wrangler dev` (workerd).
 
 #![allow(dead_code)] // each test file uses a different part
 
@@ -24,7 +24,7 @@ pub const UPSTASH_TOKEN: &str = "system-test-token";
 pub const ORGANIZER_KEY: &str = "sk_system_test_organizer";
 
 /// What runs the edge in a test: our Wasmtime host with `spin.toml`, or
-/// workerd with the `wrangler.toml` files.
+/// workerd with the project's `wrangler.toml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EdgeRuntime {
     Host,
@@ -101,7 +101,7 @@ fn root() -> PathBuf {
 }
 
 /// The edge on `runtime`, configured by the project's own `spin.toml` or
-/// `wrangler.toml` files with `setup`'s values.
+/// `wrangler.toml` with `setup`'s values.
 pub fn edge(runtime: EdgeRuntime, setup: &EdgeSetup) -> Edge {
     let mut vars = vec![
         ("ORIGIN_URL", setup.origin),
@@ -121,8 +121,9 @@ pub fn edge(runtime: EdgeRuntime, setup: &EdgeSetup) -> Edge {
             let bin = std::env::var("STAMPEDE_BIN_DIR")
                 .expect("STAMPEDE_BIN_DIR is not set: run `cargo xtask test`");
             let host = Path::new(&bin).join("edge-host");
+            // Spin's override of each variable: the same name as the Worker's.
             let spin: Vec<(String, &str)> =
-                vars.iter().map(|(name, value)| (spin_variable(name), *value)).collect();
+                vars.iter().map(|(name, value)| (format!("SPIN_VARIABLE_{name}"), *value)).collect();
             let spin: Vec<(&str, &str)> = spin.iter().map(|(name, value)| (name.as_str(), *value)).collect();
             // spin.toml names sources relative to itself: target/wasm32-wasip2/release/...
             let host = HostProcess::start(&host, &root().join("spin.toml"), &root().join("wit"), &[], &spin);
@@ -133,17 +134,6 @@ pub fn edge(runtime: EdgeRuntime, setup: &EdgeSetup) -> Edge {
             Edge::Workerd(Wrangler::start(&root(), &settings).unwrap())
         }
     }
-}
-
-/// The `spin.toml` application variable behind a component's setting.
-fn spin_variable(name: &str) -> String {
-    let variable = match name {
-        "CACHE_SECONDS" => "CATALOG_CACHE_SECONDS",
-        "UPSTASH_REDIS_REST_URL" => "UPSTASH_URL",
-        "UPSTASH_REDIS_REST_TOKEN" => "UPSTASH_TOKEN",
-        other => other,
-    };
-    format!("SPIN_VARIABLE_{variable}")
 }
 
 impl Stack {
