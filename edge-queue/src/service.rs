@@ -22,7 +22,10 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use queue_core::page::{Puzzle, waiting_room};
 use queue_core::pow;
 use queue_core::settings::Phase;
-use queue_core::status::{State, Status, checkout_path, refresh_after_seconds};
+use queue_core::status::{
+    State, Status, checkout_path, prequeue_refresh_after_seconds, prequeue_wait_range_seconds,
+    refresh_after_seconds,
+};
 use queue_tokens::{
     ACCESS_COOKIE_PREFIX, AccessClaims, ChallengeClaims, Claims, Kind, QueueClaims, SESSION_ENDED_HEADER,
     TokenError,
@@ -30,7 +33,7 @@ use queue_tokens::{
 use serde::Deserialize;
 
 use crate::config::Config;
-use crate::store::{Claim, Store, StoreError, Ticket, View};
+use crate::store::{Entry, Store, StoreError, Ticket, View};
 
 type Response = http::Response<Vec<u8>>;
 
@@ -282,18 +285,15 @@ impl<R: Runtime> Room<'_, R> {
             return Ok((None, view));
         }
         let view = view.live()?;
-        if let Some(client) = &self.incoming.client_ip
-            && self.store.count_join(client).await? > self.config.joins_per_minute
-        {
-            return Err(Problem::RateLimited);
-        }
         if view.settings.pow_difficulty > 0 {
             self.check_proof_of_work(event, view.settings.pow_difficulty, body).await?;
         }
-        let ticket = self.store.issue_ticket(event, phase == Phase::Prequeue).await?;
-        let (n, pre) = match ticket {
+        let client = self.incoming.client_ip.as_deref();
+        let limit = self.config.joins_per_minute;
+        let (n, pre) = match self.store.issue_ticket(event, phase == Phase::Prequeue, client, limit).await? {
             Ticket::Prequeue(n) => (n, true),
             Ticket::Queue(n) => (n, false),
+            Ticket::Limited => return Err(Problem::RateLimited),
         };
         let visitor = hex(&self.runtime.random()[..16]);
         let claims = QueueClaims {
@@ -379,7 +379,7 @@ impl<R: Runtime> Room<'_, R> {
         }
         let mut view = view.clone().live()?;
         if view.prequeue.is_none() {
-            view.prequeue = Some(self.store.freeze_prequeue(event).await?);
+            view.prequeue = Some(self.store.freeze_prequeue(event, &view).await?);
         }
         let prequeue = view.prequeue.as_ref().expect("frozen above");
         let position = if ticket.pre {
@@ -392,19 +392,19 @@ impl<R: Runtime> Room<'_, R> {
         };
         let limits = view.limits();
         let now_ms = self.runtime.now_ms();
-        if phase == Phase::Selling && view.frontier.is_due(&limits, now_ms, position) {
-            view.frontier = self.store.advance(event, &view).await?;
-        }
         // Admitted before a pause still counts: the pause stops new admissions only.
-        let claim = if position <= view.frontier.admitted {
-            Some(self.store.claim(event, &view, &ticket.sub, position).await?)
+        let entry = if view.worth_asking(now_ms, position) {
+            let selling = phase == Phase::Selling;
+            let (entry, frontier) = self.store.admit(event, &view, selling, position, &ticket.sub).await?;
+            view.frontier = frontier;
+            entry
         } else {
-            None
+            Entry::Waiting
         };
-        if let Some(Claim::Ended) = claim {
+        if let Entry::Ended = entry {
             return Err(Problem::SessionEnded);
         }
-        if let Some(Claim::Session(until)) = claim {
+        if let Entry::Session(until) = entry {
             let access = AccessClaims {
                 iss: self.config.keys.issuer().to_owned(),
                 sub: ticket.sub.clone(),
@@ -437,7 +437,6 @@ impl<R: Runtime> Room<'_, R> {
         let mut status = Status::new(State::Waiting, event);
         status.ticket = ticket.map(|t| t.n);
         status.sale_starts_at = view.settings.sale_starts_at.map(|s| s.to_rfc3339());
-        let until_start = view.settings.sale_starts_at.map_or(0, |s| (s - now).num_seconds().max(0) as u64);
         match view.settings.phase(now) {
             Phase::Open => {
                 status.state = State::Admitted;
@@ -446,11 +445,16 @@ impl<R: Runtime> Room<'_, R> {
             Phase::NotYetOpen | Phase::Closed => status.state = State::Closed,
             Phase::SoldOut => status.state = State::SoldOut,
             Phase::Prequeue => {
+                let until_start_ms = view.settings.admissions_open_ms() - self.runtime.now_ms();
+                let joined = view.prequeue_joined.max(ticket.filter(|t| t.pre).map_or(0, |t| t.n));
+                let range =
+                    prequeue_wait_range_seconds(until_start_ms, joined, view.settings.new_users_per_minute);
                 status.state = State::Prequeue;
-                status.estimated_wait_seconds = Some(until_start);
+                status.estimated_wait_seconds = Some(range[0]);
+                status.wait_range_seconds = Some(range);
                 // Everyone is drawn at the start: come back then, spread out.
                 status.refresh_after_seconds =
-                    Some(refresh_after_seconds(u64::MAX, until_start, self.jitter()));
+                    Some(prequeue_refresh_after_seconds(until_start_ms, joined, self.jitter()));
             }
             Phase::Paused => {
                 status.state = State::Paused;

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use queue_core::admission::{Frontier, Limits};
-use queue_core::keys::{EventKeys, join_rate};
+use queue_core::keys::EventKeys;
+use queue_core::scripts;
 use queue_core::settings::RoomSettings;
 use queue_core::shuffle::{Shuffle, parse_seed, seed_hex};
 use serde_json::Value;
@@ -15,82 +16,27 @@ use serde_json::Value;
 use edge_platform::Runtime;
 use edge_platform::redis::{Redis, RedisError, Script, as_u64};
 
-/// Issues ticket numbers. In the pre-queue it counts pre-queue tickets;
-/// the first call after the sale start fixes the pre-queue's size and
-/// draws the shuffle seed, exactly once; `freeze` does only that.
-const TICKETS: Script = Script {
-    source: r#"
-local size = redis.call('GET', KEYS[3])
-if not size and ARGV[1] == 'prequeue' then return {'pre', redis.call('INCR', KEYS[1])} end
-if not size then
-  size = redis.call('GET', KEYS[1]) or '0'
-  redis.call('SET', KEYS[3], size)
-  redis.call('SET', KEYS[4], ARGV[2])
-end
-if ARGV[1] == 'freeze' then return {'size', tonumber(size), redis.call('GET', KEYS[4])} end
-return {'main', redis.call('INCR', KEYS[2])}
-"#,
-};
+const JOIN: Script = Script { source: scripts::JOIN };
+const ADMIT: Script = Script { source: scripts::ADMIT };
+const END: Script = Script { source: scripts::END };
 
-/// Replaces the frontier if nobody moved it meanwhile and the newly
-/// admitted fit under the active limit; reserves an entry slot for each.
-const ADVANCE: Script = Script {
-    source: r#"
-local current = redis.call('GET', KEYS[1])
-local version = 0
-if current then version = cjson.decode(current).version end
-if version ~= tonumber(ARGV[1]) then return 0 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
-local admitted = tonumber(ARGV[3])
-if redis.call('ZCARD', KEYS[2]) + admitted > tonumber(ARGV[4]) then return -1 end
-redis.call('SET', KEYS[1], ARGV[2])
-local first = tonumber(ARGV[7])
-for position = first, first + admitted - 1 do
-  redis.call('ZADD', KEYS[2], ARGV[6], 'slot:' .. position)
-end
-return 1
-"#,
-};
-
-/// Turns an admitted position's reserved slot into the visitor's session,
-/// or takes a free slot if the reservation lapsed. An existing session is
-/// returned as it is; a visitor whose visit ended (KEYS[2]) gets none.
-const CLAIM: Script = Script {
-    source: r#"
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'ended'} end
-local member = 'v:' .. ARGV[1]
-local current = redis.call('ZSCORE', KEYS[1], member)
-if current and tonumber(current) > tonumber(ARGV[3]) then return {'session', current} end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-if redis.call('ZREM', KEYS[1], 'slot:' .. ARGV[2]) == 0
-   and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[5]) then
-  return {'full'}
-end
-redis.call('ZADD', KEYS[1], ARGV[4], member)
-return {'session', ARGV[4]}
-"#,
-};
-
-/// Ends a visit in one step: frees the visitor's slot and marks the visitor
-/// so their queue ticket is never admitted again.
-const END_SESSION: Script = Script {
-    source: r#"
-redis.call('ZREM', KEYS[1], 'v:' .. ARGV[1])
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
-return 1
-"#,
-};
-
-/// How long an ended visit is remembered: longer than a queue ticket's
+/// How long a finished visit is remembered: longer than a queue ticket's
 /// cookie lives.
-const ENDED_TTL_SECONDS: &str = "604800";
+const ENDED_MEMORY_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How long a join counter lives: its minute and the next.
+const JOIN_COUNTER_SECONDS: &str = "120";
 
 /// How long an admitted position's slot waits for its visitor.
 pub const SLOT_MS: i64 = 60_000;
-/// How long the origin's settings are cached in Redis.
-const SETTINGS_TTL_SECONDS: &str = "2";
-/// How old a view read from this instance's memory may be.
-const VIEW_CACHE_MS: i64 = 1_000;
+/// How old a view read from this instance's memory may be. Staleness costs
+/// nothing in fairness: whoever may have been reached meanwhile asks the
+/// `ADMIT` script, which reads the real frontier.
+const VIEW_CACHE_MS: i64 = 10_000;
+/// How long a view read while Redis was down stands in for asking again.
+const DEGRADED_CACHE_MS: i64 = 1_000;
+/// While the active cap holds admissions back, how often one instance asks
+/// again whether a session ended.
+const CAPPED_RECHECK_MS: i64 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -129,7 +75,14 @@ pub struct Prequeue {
 pub struct View {
     pub settings: RoomSettings,
     pub frontier: Frontier,
+    /// When `frontier` was read (ms).
+    pub read_ms: i64,
+    /// When this instance last asked Redis to admit someone (ms; 0: not
+    /// since it read the view).
+    pub asked_ms: i64,
     pub prequeue: Option<Prequeue>,
+    /// Pre-queue tickets issued so far (its size once fixed).
+    pub prequeue_joined: u64,
     /// Read while Redis was unavailable: the settings came straight from
     /// the origin and nothing about the queue itself is known.
     pub degraded: bool,
@@ -147,18 +100,36 @@ impl View {
             per_minute: self.settings.new_users_per_minute,
             max_active: self.settings.total_active_users,
             opens_ms: self.settings.admissions_open_ms(),
+            session_seconds: self.settings.session_duration_seconds,
         }
+    }
+
+    /// Whether asking Redis can change what the visitor at `position` is
+    /// told now: they may have been admitted since this view was read,
+    /// unless the active cap held the room back a moment ago.
+    pub fn worth_asking(&self, now_ms: i64, position: u64) -> bool {
+        let limits = self.limits();
+        if position <= self.frontier.admitted {
+            return true;
+        }
+        let capped_recently = self.frontier.capped && now_ms - self.asked_ms < CAPPED_RECHECK_MS;
+        !capped_recently && self.frontier.may_have_reached(&limits, self.read_ms, now_ms, position)
     }
 }
 
 pub enum Ticket {
     Prequeue(u64),
     Queue(u64),
+    /// This address joined too often this minute.
+    Limited,
 }
 
-pub enum Claim {
+/// Where an admission attempt left the visitor.
+pub enum Entry {
     /// A session until this time (ms).
     Session(i64),
+    /// Not admitted yet.
+    Waiting,
     /// Admitted, but every slot is taken right now.
     Full,
     /// This visitor's visit is over; they may queue again with a new ticket.
@@ -184,13 +155,14 @@ impl<'a, R: Runtime> Store<'a, R> {
     }
 
     /// The event's settings, frontier and pre-queue: from memory if fresh,
-    /// else one `MGET`; settings missing from Redis come from the origin.
-    /// While Redis is unavailable the view is the origin's settings alone,
-    /// marked [`View::degraded`].
+    /// else one `MGET`. Settings are published to Redis by the origin; if
+    /// they are missing (an origin without the edge's Redis, say) they come
+    /// from the origin, and nothing is written. While Redis is unavailable
+    /// the view is the origin's settings alone, marked [`View::degraded`].
     pub async fn view(&self, event: &str) -> Result<View, StoreError> {
         let now = self.runtime.now_ms();
         if let Some((at, view)) = view_cache().lock().expect("cache lock").get(event)
-            && now - at < VIEW_CACHE_MS
+            && now - at < if view.degraded { DEGRADED_CACHE_MS } else { VIEW_CACHE_MS }
         {
             return Ok(view.clone());
         }
@@ -203,6 +175,7 @@ impl<'a, R: Runtime> Store<'a, R> {
                 &keys.frontier(),
                 &keys.prequeue_size(),
                 &keys.prequeue_seed(),
+                &keys.prequeue_counter(),
             ])
             .await;
         let reply = match read {
@@ -210,7 +183,15 @@ impl<'a, R: Runtime> Store<'a, R> {
             Err(e) if e.is_unavailable() => {
                 self.runtime.log(&format!("edge-queue: Redis unavailable, degraded view: {e}"));
                 let settings = self.fetch_settings(event).await?;
-                let view = View { settings, frontier: Frontier::default(), prequeue: None, degraded: true };
+                let view = View {
+                    settings,
+                    frontier: Frontier::default(),
+                    read_ms: now,
+                    asked_ms: 0,
+                    prequeue: None,
+                    prequeue_joined: 0,
+                    degraded: true,
+                };
                 // Remembered only when Redis is known to be down: one slow
                 // answer must not put every visitor here in the degraded mode.
                 if !matches!(e, RedisError::TimedOut(_)) {
@@ -220,20 +201,23 @@ impl<'a, R: Runtime> Store<'a, R> {
             }
             Err(e) => return Err(e.into()),
         };
-        let [settings, frontier, size, seed] = reply
+        let [settings, frontier, size, seed, joined] = reply
             .as_array()
-            .and_then(|values| <[Value; 4]>::try_from(values.clone()).ok())
+            .and_then(|values| <[Value; 5]>::try_from(values.clone()).ok())
             .ok_or_else(|| StoreError::Corrupt(reply.to_string()))?;
         let settings = match settings.as_str() {
             Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            None => self.settings_from_origin(event).await?,
+            None => self.fetch_settings(event).await?,
         };
-        let frontier = match frontier.as_str() {
-            Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            None => Frontier::default(),
+        let view = View {
+            settings,
+            frontier: parse_frontier(frontier.as_str())?,
+            read_ms: now,
+            asked_ms: 0,
+            prequeue: prequeue(as_u64(&size), seed.as_str())?,
+            prequeue_joined: count(&joined),
+            degraded: false,
         };
-        let prequeue = prequeue(as_u64(&size), seed.as_str())?;
-        let view = View { settings, frontier, prequeue, degraded: false };
         self.remember(event, &view);
         Ok(view)
     }
@@ -244,16 +228,6 @@ impl<'a, R: Runtime> Store<'a, R> {
             cache.clear();
         }
         cache.insert(event.to_owned(), (self.runtime.now_ms(), view.clone()));
-    }
-
-    /// The origin's settings, kept in Redis for a moment for every instance.
-    async fn settings_from_origin(&self, event: &str) -> Result<RoomSettings, StoreError> {
-        let settings = self.fetch_settings(event).await?;
-        let json = serde_json::to_string(&settings).expect("settings serialize");
-        self.redis
-            .command(&["SET", &EventKeys::new(event).settings(), &json, "EX", SETTINGS_TTL_SECONDS])
-            .await?;
-        Ok(settings)
     }
 
     async fn fetch_settings(&self, event: &str) -> Result<RoomSettings, StoreError> {
@@ -268,142 +242,147 @@ impl<'a, R: Runtime> Store<'a, R> {
         serde_json::from_slice(response.body()).map_err(|e| StoreError::Origin(e.to_string()))
     }
 
-    /// A new ticket: numbered within the pre-queue while it is open, else FIFO.
-    pub async fn issue_ticket(&self, event: &str, in_prequeue: bool) -> Result<Ticket, StoreError> {
+    /// A new ticket: numbered within the pre-queue while it is open, else
+    /// FIFO; none if `client` joined more than `per_minute` times this minute.
+    pub async fn issue_ticket(
+        &self,
+        event: &str,
+        in_prequeue: bool,
+        client: Option<&str>,
+        per_minute: u64,
+    ) -> Result<Ticket, StoreError> {
         let mode = if in_prequeue { "prequeue" } else { "queue" };
-        let reply = self.tickets(event, mode).await?;
-        let number = reply.get(1).and_then(as_u64).ok_or_else(|| StoreError::Corrupt(reply.to_string()))?;
+        let minute = self.runtime.now_ms() / 60_000;
+        let counter = EventKeys::new(event).joins(client.unwrap_or("-"), minute);
+        let limit = if client.is_some() { per_minute } else { 0 };
+        let reply = self.join(event, mode, counter, limit).await?;
+        let number = || reply.get(1).and_then(as_u64).ok_or_else(|| StoreError::Corrupt(reply.to_string()));
         match reply[0].as_str() {
-            Some("pre") => Ok(Ticket::Prequeue(number)),
-            _ => Ok(Ticket::Queue(number)),
+            Some("limited") => Ok(Ticket::Limited),
+            Some("pre") => Ok(Ticket::Prequeue(number()?)),
+            _ => Ok(Ticket::Queue(number()?)),
         }
     }
 
-    /// Fixes the pre-queue (if nobody has yet) and returns it.
-    pub async fn freeze_prequeue(&self, event: &str) -> Result<Prequeue, StoreError> {
-        let reply = self.tickets(event, "freeze").await?;
-        prequeue(reply.get(1).and_then(as_u64), reply.get(2).and_then(Value::as_str))?
-            .ok_or_else(|| StoreError::Corrupt(reply.to_string()))
+    /// Fixes the pre-queue (if nobody has yet) and returns it; this
+    /// instance's view keeps it, so it asks once.
+    pub async fn freeze_prequeue(&self, event: &str, view: &View) -> Result<Prequeue, StoreError> {
+        let keys = EventKeys::new(event);
+        let reply = self.join(event, "freeze", keys.prequeue_counter(), 0).await?;
+        let frozen = prequeue(reply.get(1).and_then(as_u64), reply.get(2).and_then(Value::as_str))?
+            .ok_or_else(|| StoreError::Corrupt(reply.to_string()))?;
+        self.remember(event, &View { prequeue: Some(frozen.clone()), ..view.clone() });
+        Ok(frozen)
     }
 
-    async fn tickets(&self, event: &str, mode: &str) -> Result<Value, StoreError> {
+    async fn join(&self, event: &str, mode: &str, counter: String, limit: u64) -> Result<Value, StoreError> {
         let keys = EventKeys::new(event);
         let seed = seed_hex(&self.runtime.random());
         let reply = self
             .redis
             .eval(
-                &TICKETS,
-                &[keys.prequeue_counter(), keys.queue_counter(), keys.prequeue_size(), keys.prequeue_seed()],
-                &[mode.to_owned(), seed],
+                &JOIN,
+                &[
+                    counter,
+                    keys.prequeue_counter(),
+                    keys.queue_counter(),
+                    keys.prequeue_size(),
+                    keys.prequeue_seed(),
+                ],
+                &[mode.to_owned(), seed, limit.to_string(), JOIN_COUNTER_SECONDS.to_owned()],
             )
             .await?;
         Ok(reply)
     }
 
-    /// Moves the frontier as far as the rules allow now. Returns the
-    /// frontier as it stands afterwards (someone else's if they won a race).
-    pub async fn advance(&self, event: &str, view: &View) -> Result<Frontier, StoreError> {
-        let keys = EventKeys::new(event);
-        let limits = view.limits();
-        let prequeue_size = view.prequeue.as_ref().map_or(0, |p| p.size);
-        let mut frontier = view.frontier.clone();
-        for _ in 0..3 {
-            let now = self.runtime.now_ms();
-            let reads = self
-                .redis
-                .pipeline(&[
-                    vec!["GET".into(), keys.queue_counter()],
-                    vec!["ZCOUNT".into(), keys.active(), format!("({now}"), "+inf".into()],
-                ])
-                .await?;
-            let mut reads = reads.into_iter();
-            let issued = prequeue_size + count(&reads.next().expect("two replies")?);
-            let active = count(&reads.next().expect("two replies")?);
-            let step = frontier.step(&limits, now, issued, active);
-            if step.newly_admitted == 0 {
-                return Ok(frontier);
-            }
-            let applied = self
-                .redis
-                .eval(
-                    &ADVANCE,
-                    &[keys.frontier(), keys.active()],
-                    &[
-                        frontier.version.to_string(),
-                        serde_json::to_string(&step.next).expect("frontier serializes"),
-                        step.newly_admitted.to_string(),
-                        limits.max_active.to_string(),
-                        now.to_string(),
-                        (now + SLOT_MS).to_string(),
-                        (frontier.admitted + 1).to_string(),
-                    ],
-                )
-                .await?;
-            match applied.as_i64() {
-                Some(1) => {
-                    self.remember(event, &View { frontier: step.next.clone(), ..view.clone() });
-                    return Ok(step.next);
-                }
-                // Full: sessions ended between our read and the write; try later.
-                Some(-1) => return Ok(frontier),
-                _ => frontier = self.frontier(event).await?,
-            }
-        }
-        Ok(frontier)
-    }
-
-    async fn frontier(&self, event: &str) -> Result<Frontier, StoreError> {
-        match self.redis.command(&["GET", &EventKeys::new(event).frontier()]).await? {
-            Value::String(json) => {
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
-            }
-            _ => Ok(Frontier::default()),
-        }
-    }
-
-    /// Starts (or returns) the session of an admitted visitor.
-    pub async fn claim(
+    /// Lets the visitor at `position` in if their turn has come: moves the
+    /// frontier as far as the rules allow (while the sale is `selling`),
+    /// then starts their session. Returns where that left them and the
+    /// frontier as it now stands (someone else's if they moved it first).
+    pub async fn admit(
         &self,
         event: &str,
         view: &View,
-        visitor: &str,
+        selling: bool,
         position: u64,
-    ) -> Result<Claim, StoreError> {
-        let now = self.runtime.now_ms();
-        let expiry = now + i64::from(view.settings.session_duration_seconds) * 1000;
-        let reply = self
-            .redis
-            .eval(
-                &CLAIM,
-                &[EventKeys::new(event).active(), EventKeys::new(event).ended(visitor)],
-                &[
-                    visitor.to_owned(),
-                    position.to_string(),
-                    now.to_string(),
-                    expiry.to_string(),
-                    view.settings.total_active_users.to_string(),
+        visitor: &str,
+    ) -> Result<(Entry, Frontier), StoreError> {
+        let keys = EventKeys::new(event);
+        let limits = view.limits();
+        let mut frontier = view.frontier.clone();
+        for _ in 0..3 {
+            let now = self.runtime.now_ms();
+            let proposal = (selling && position > frontier.admitted).then(|| frontier.propose(&limits, now));
+            let proposal_args = match &proposal {
+                Some(p) => [
+                    p.version.to_string(),
+                    p.max_newly().to_string(),
+                    p.credit.to_string(),
+                    p.at_ms.to_string(),
+                    p.rate_base.to_string(),
+                    p.rate_per_admission.to_string(),
+                    p.rate_when_capped.to_string(),
                 ],
-            )
-            .await?;
-        match (reply.get(0).and_then(Value::as_str), reply.get(1).and_then(as_u64)) {
-            (Some("session"), Some(until)) => Ok(Claim::Session(until as i64)),
-            (Some("full"), _) => Ok(Claim::Full),
-            (Some("ended"), _) => Ok(Claim::Ended),
-            _ => Err(StoreError::Corrupt(reply.to_string())),
+                None => ["-1", "0", "0", "0", "0", "0", "0"].map(String::from),
+            };
+            let session_until = now + i64::from(view.settings.session_duration_seconds) * 1000;
+            let mut args = proposal_args.to_vec();
+            args.extend([
+                limits.max_active.to_string(),
+                now.to_string(),
+                (now + SLOT_MS).to_string(),
+                position.to_string(),
+                visitor.to_owned(),
+                session_until.to_string(),
+                ENDED_MEMORY_MS.to_string(),
+            ]);
+            let reply = self
+                .redis
+                .eval(
+                    &ADMIT,
+                    &[
+                        keys.frontier(),
+                        keys.active(),
+                        keys.queue_counter(),
+                        keys.prequeue_counter(),
+                        keys.settings(),
+                    ],
+                    &args,
+                )
+                .await?;
+            let corrupt = || StoreError::Corrupt(reply.to_string());
+            let state = reply.get(0).and_then(Value::as_str).ok_or_else(corrupt)?;
+            frontier = parse_frontier(reply.get(2).and_then(Value::as_str).filter(|s| !s.is_empty()))?;
+            self.remember(
+                event,
+                &View { frontier: frontier.clone(), read_ms: now, asked_ms: now, ..view.clone() },
+            );
+            let entry = match state {
+                "session" => Entry::Session(reply.get(1).and_then(as_u64).ok_or_else(corrupt)? as i64),
+                "full" => Entry::Full,
+                "ended" => Entry::Ended,
+                _ => Entry::Waiting,
+            };
+            // Someone else moved the frontier first: try again from theirs
+            // if the visitor would now be let in.
+            let raced = reply.get(3).and_then(as_u64) == Some(1);
+            if matches!(entry, Entry::Waiting) && raced && frontier.is_due(&limits, now, position) {
+                continue;
+            }
+            return Ok((entry, frontier));
         }
+        Ok((Entry::Waiting, frontier))
     }
 
     /// Ends a visit (order placed, hold released, left): frees its slot and
     /// keeps its ticket from being admitted again.
     pub async fn end_session(&self, event: &str, visitor: &str) -> Result<(), StoreError> {
-        let keys = EventKeys::new(event);
-        self.redis
-            .eval(
-                &END_SESSION,
-                &[keys.active(), keys.ended(visitor)],
-                &[visitor.to_owned(), ENDED_TTL_SECONDS.to_owned()],
-            )
-            .await?;
+        let now = self.runtime.now_ms().to_string();
+        self.redis.eval(&END, &[EventKeys::new(event).active()], &[visitor.to_owned(), now]).await?;
+        // A slot just freed: whoever waits on the cap here asks again at once.
+        if let Some((_, view)) = view_cache().lock().expect("cache lock").get_mut(event) {
+            view.asked_ms = 0;
+        }
         Ok(())
     }
 
@@ -414,16 +393,6 @@ impl<'a, R: Runtime> Store<'a, R> {
             self.redis.command(&["ZSCORE", &EventKeys::new(event).active(), &format!("v:{visitor}")]).await?;
         let until = reply.as_str().and_then(|s| s.parse::<f64>().ok()).or_else(|| reply.as_f64());
         Ok(until.is_some_and(|until| until > self.runtime.now_ms() as f64))
-    }
-
-    /// Counts a join from `client`; returns the count in this minute.
-    pub async fn count_join(&self, client: &str) -> Result<u64, StoreError> {
-        let key = join_rate(client, self.runtime.now_ms() / 60_000);
-        let replies = self
-            .redis
-            .pipeline(&[vec!["INCR".into(), key.clone()], vec!["EXPIRE".into(), key, "120".into()]])
-            .await?;
-        Ok(count(&replies.into_iter().next().expect("two replies")?))
     }
 
     /// Marks a proof-of-work challenge spent; false if it already was.
@@ -485,6 +454,13 @@ pub struct Stats {
     pub sessions: u64,
     pub reserved_slots: u64,
     pub rejected: HashMap<String, u64>,
+}
+
+fn parse_frontier(json: Option<&str>) -> Result<Frontier, StoreError> {
+    match json {
+        Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string())),
+        None => Ok(Frontier::default()),
+    }
 }
 
 fn prequeue(size: Option<u64>, seed: Option<&str>) -> Result<Option<Prequeue>, StoreError> {

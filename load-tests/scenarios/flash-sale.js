@@ -1,7 +1,10 @@
 // Flash sale: an open-model crowd arrives at a queue-protected event, waits
 // in the edge's waiting room, and once admitted holds 1–4 seats and pays.
 //
-//   k6 run -e BASE_URL=http://127.0.0.1:3000 -e EVENT_ID=<uuid> load-tests/scenarios/flash-sale.js
+//   k6 run --local-ips 127.1.0.0/16 -e BASE_URL=http://127.0.0.1:3000 -e EVENT_ID=<uuid> load-tests/scenarios/flash-sale.js
+//
+// `--local-ips` sends each virtual user from its own loopback address, so
+// the edge's per-address join limit sees a crowd, not one address.
 //
 // Environment: BASE_URL, EVENT_ID (required); PEAK_RATE (arrivals per
 // second at the peak, 50), RAMP (s, 10), HOLD (s at the peak, 20),
@@ -11,7 +14,8 @@
 // LATENCY=off (no latency thresholds: for smoke runs on a loaded machine;
 // the correctness thresholds always apply), MIN_PAID_SHARE (0.95: of the
 // admitted visitors who held seats and paid with a good card, the share
-// that must end with an order).
+// that must end with an order), MAX_REFUSED_JOINS (0.01: the share of joins
+// the per-address limit may refuse before the run fails).
 //
 // An admitted visitor refused at the gate (202, 401, 403) fails the run: a
 // 2xx from the waiting room is not a success for checkout.
@@ -30,6 +34,7 @@ const HOT_SEATS = Number(__ENV.HOT_SEATS || 20);
 const P95 = __ENV.P95_MS ? Number(__ENV.P95_MS) : null;
 const LATENCY = __ENV.LATENCY !== 'off';
 const MIN_PAID_SHARE = Number(__ENV.MIN_PAID_SHARE || 0.95);
+const MAX_REFUSED_JOINS = Number(__ENV.MAX_REFUSED_JOINS || 0.01);
 const latency = (p95, p99) => [`p(95)<${P95 || p95}`, `p(99)<${P95 ? P95 * 2 : p99}`];
 
 const ticketsSold = new Counter('tickets_sold');
@@ -43,6 +48,11 @@ const gateRefusals = new Counter('gate_refusals');
 const holdsAsExpected = new Rate('holds_answered_as_expected');
 // Of the visitors who paid with a good card, those who got their order.
 const goodCardsPaid = new Rate('good_cards_paid');
+// Joins the per-address limit refused (429): a crowd sent from one address
+// would be refused from the 31st join a minute on.
+const joinsRefused = new Rate('joins_refused');
+// Status polls, so a run can be costed per poll.
+const polls = new Counter('queue_polls');
 
 export const options = {
   scenarios: {
@@ -68,6 +78,7 @@ export const options = {
       gate_refusals: ['count==0'],
       holds_answered_as_expected: ['rate==1'],
       good_cards_paid: [`rate>=${MIN_PAID_SHARE}`],
+      joins_refused: [`rate<=${MAX_REFUSED_JOINS}`],
       dropped_iterations: [`count<${Math.max(10, PEAK * 2)}`],
     },
     LATENCY
@@ -126,6 +137,8 @@ export default function (map) {
   http.cookieJar().clear(BASE);
   const started = Date.now();
   const joined = noServerError(http.post(`${BASE}/api/v1/events/${EVENT}/queue/join`, null, { tags: { kind: 'join' } }));
+  joinsRefused.add(joined.status === 429);
+  if (joined.status === 429) return;
   let state = json(joined);
   const auth = { Authorization: `Bearer ${state.queue_token}` };
   while (state.state !== 'admitted') {
@@ -134,6 +147,7 @@ export default function (map) {
       return;
     }
     sleep(Math.min(state.refresh_after_seconds || 1, 5));
+    polls.add(1);
     state = json(noServerError(http.get(`${BASE}/api/v1/events/${EVENT}/queue/status`, { headers: auth, tags: { kind: 'poll' } })));
   }
   queueWait.add((Date.now() - started) / 1000);

@@ -139,7 +139,8 @@ impl Application {
         })
     }
 
-    /// Starts the hold sweeper, the payment reconciler and outbox delivery. The binary runs
+    /// Starts the hold sweeper, the payment reconciler, outbox delivery and
+    /// the waiting-room settings publisher. The binary runs
     /// them (and drains them after serving); tests call their steps directly to control time.
     pub fn start_workers(&self, settings: &Settings) -> anyhow::Result<Workers> {
         let notifier = Notifier::new(&settings.smtp_url, &settings.mail_from)?;
@@ -150,6 +151,12 @@ impl Application {
             db.clone(),
             self.state.payments.clone(),
             Duration::from_secs(15),
+            workers.stop_signal(),
+        ));
+        workers.spawn(crate::purge::run_settings_publisher(
+            db.clone(),
+            self.state.purge.clone(),
+            Duration::from_secs(2),
             workers.stop_signal(),
         ));
         let interval = Duration::from_secs(1);

@@ -98,9 +98,11 @@ async fn get_event(
     Ok(ApiJson(event(&state.db, id).await?))
 }
 
-/// What the edge's waiting room needs to know about an event.
+/// What the edge's waiting room needs to know about an event: served at
+/// `GET /api/v1/events/{id}/waiting-room` and published to the edge's Redis
+/// (`purge`), the same JSON either way.
 #[derive(Debug, Serialize, sqlx::FromRow)]
-struct WaitingRoom {
+pub struct WaitingRoom {
     event_id: Uuid,
     title: String,
     status: EventStatus,
@@ -114,13 +116,14 @@ struct WaitingRoom {
     queue: QueueSettings,
 }
 
-/// `GET /api/v1/events/{id}/waiting-room`: the queue settings the edge
-/// caches for a couple of seconds, so organizer changes apply within them.
-async fn get_waiting_room(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<ApiJson<WaitingRoom>, ApiError> {
-    let room = sqlx::query_as(&format!(
+impl WaitingRoom {
+    pub fn event_id(&self) -> Uuid {
+        self.event_id
+    }
+}
+
+fn waiting_rooms_where(condition: &str) -> String {
+    format!(
         "SELECT e.id AS event_id, e.title, e.status,
                 e.status = 'sold_out' OR NOT EXISTS (
                     SELECT 1 FROM inventory i WHERE i.event_id = e.id AND i.status IN ('AVAILABLE', 'HELD')
@@ -128,12 +131,32 @@ async fn get_waiting_room(
                 e.sale_starts_at, e.sale_ends_at, e.queue_enabled, e.queue_paused,
                 e.new_users_per_minute, e.total_active_users, e.session_duration_seconds,
                 e.prequeue_starts_at, e.queue_pow_difficulty, e.queue_message, e.queue_accent_color
-         FROM events e WHERE e.id = $1 AND {PUBLIC}"
+         FROM events e WHERE {PUBLIC} AND {condition}"
+    )
+}
+
+/// The waiting room of a public event.
+pub async fn waiting_room(db: &PgPool, id: Uuid) -> Result<Option<WaitingRoom>, sqlx::Error> {
+    sqlx::query_as(&waiting_rooms_where("e.id = $1")).bind(id).fetch_optional(db).await
+}
+
+/// The waiting rooms visitors may still poll: public events whose sale has
+/// not been over for an hour.
+pub async fn live_waiting_rooms(db: &PgPool) -> Result<Vec<WaitingRoom>, sqlx::Error> {
+    sqlx::query_as(&waiting_rooms_where(
+        "(e.sale_ends_at IS NULL OR e.sale_ends_at > now() - interval '1 hour')",
     ))
-    .bind(id)
-    .fetch_optional(&state.db)
-    .await?
-    .ok_or_else(|| ApiError::not_found("event"))?;
+    .fetch_all(db)
+    .await
+}
+
+/// `GET /api/v1/events/{id}/waiting-room`: what the edge reads when the
+/// origin has not published the settings to its Redis.
+async fn get_waiting_room(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<ApiJson<WaitingRoom>, ApiError> {
+    let room = waiting_room(&state.db, id).await?.ok_or_else(|| ApiError::not_found("event"))?;
     Ok(ApiJson(room))
 }
 

@@ -431,7 +431,7 @@ async fn patch_event(
     ApiJson(patch): ApiJson<EventPatch>,
 ) -> Result<ApiJson<OrganizerEvent>, ApiError> {
     let event = update_settings(&state.db, organizer, id, |s| patch.apply(s)).await?;
-    state.purge.event_changed(id).await;
+    state.purge.event_changed(&state.db, id).await;
     Ok(ApiJson(event))
 }
 
@@ -442,7 +442,7 @@ async fn put_queue(
     ApiJson(queue): ApiJson<QueueSettings>,
 ) -> Result<ApiJson<OrganizerEvent>, ApiError> {
     let event = update_settings(&state.db, organizer, id, |s| EventSettings { queue, ..s }).await?;
-    state.purge.event_changed(id).await;
+    state.purge.event_changed(&state.db, id).await;
     Ok(ApiJson(event))
 }
 
@@ -452,7 +452,7 @@ async fn post_status(
     ApiPath((id, action)): ApiPath<(Uuid, StatusAction)>,
 ) -> Result<ApiJson<OrganizerEvent>, ApiError> {
     let event = change_status(&state.db, organizer, id, action).await?;
-    state.purge.event_changed(id).await;
+    state.purge.event_changed(&state.db, id).await;
     Ok(ApiJson(event))
 }
 

@@ -11,7 +11,10 @@
 //! The frontier is a small record in Redis, replaced by compare-and-swap on
 //! its `version`. It moves only when a visitor whose turn has come asks
 //! (see [`Frontier::is_due`]), so status polls of everyone else read it and
-//! write nothing.
+//! write nothing. A move is decided here as a [`Proposal`] and applied in
+//! one Redis script (`scripts::ADMIT`), the only place that knows exactly
+//! how many tickets are issued and how many sessions are active;
+//! [`Proposal::apply`] is that script's specification.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +25,8 @@ pub struct Limits {
     pub max_active: u32,
     /// Milliseconds since the epoch when admissions begin (the sale start).
     pub opens_ms: i64,
+    /// How long a checkout session lasts.
+    pub session_seconds: u32,
 }
 
 impl Limits {
@@ -29,8 +34,18 @@ impl Limits {
         self.per_minute as f64 / 60_000.0
     }
 
+    fn per_second(&self) -> f64 {
+        self.per_minute as f64 / 60.0
+    }
+
     fn burst(&self) -> f64 {
         (self.per_minute as f64 / 6.0).max(1.0)
+    }
+
+    /// The slowest the room can turn over when every session is taken:
+    /// each one ends within its duration.
+    fn turnover_per_second(&self) -> f64 {
+        self.max_active as f64 / f64::from(self.session_seconds.max(1))
     }
 }
 
@@ -48,6 +63,14 @@ pub struct Frontier {
     /// Measured admissions per second while people were waiting; 0 until
     /// measured.
     pub rate: f64,
+    /// Visitors were still waiting after this move: the time until the
+    /// next one measures the admission rate. After an idle spell it does not.
+    #[serde(default)]
+    pub backlog: bool,
+    /// The active-session cap held this move back: visitors enter as
+    /// sessions end, not as credit accrues.
+    #[serde(default)]
+    pub capped: bool,
 }
 
 /// The outcome of one step: the next frontier and how many positions it
@@ -56,6 +79,62 @@ pub struct Frontier {
 pub struct Step {
     pub next: Frontier,
     pub newly_admitted: u64,
+}
+
+/// A move of the frontier decided at `at_ms`, before the exact counts of
+/// issued tickets and active sessions are known. The next rate is linear
+/// in the number admitted, so the script that learns that number can
+/// finish the record without any rule of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// The frontier this proposal moves (compare-and-swap on its version).
+    pub version: u64,
+    pub admitted: u64,
+    /// Credit available at `at_ms`, before any is spent.
+    pub credit: f64,
+    pub at_ms: i64,
+    /// The next rate is `rate_base + rate_per_admission * newly_admitted`.
+    pub rate_base: f64,
+    pub rate_per_admission: f64,
+    /// Whether the frontier it moves was held back by the cap.
+    pub capped: bool,
+    /// The rate to assume when the cap begins to bind: from then on,
+    /// visitors enter as sessions end, which the measurement follows.
+    pub rate_when_capped: f64,
+}
+
+impl Proposal {
+    /// At most this many may enter, whatever the counts.
+    pub fn max_newly(&self) -> u64 {
+        self.credit.floor() as u64
+    }
+
+    /// The move given `issued` tickets and `active` sessions and reserved
+    /// entry slots: what the `ADMIT` script computes, step for step.
+    pub fn apply(&self, issued: u64, active: u64, max_active: u32) -> Step {
+        let waiting = issued.saturating_sub(self.admitted);
+        let free = u64::from(max_active).saturating_sub(active);
+        let wanted = self.max_newly().min(waiting);
+        let newly_admitted = wanted.min(free);
+        let capped = newly_admitted < wanted;
+        let rate = if capped && !self.capped {
+            self.rate_when_capped
+        } else {
+            self.rate_base + self.rate_per_admission * newly_admitted as f64
+        };
+        Step {
+            next: Frontier {
+                version: self.version + 1,
+                admitted: self.admitted + newly_admitted,
+                credit: self.credit - newly_admitted as f64,
+                at_ms: self.at_ms,
+                rate,
+                backlog: waiting > newly_admitted,
+                capped,
+            },
+            newly_admitted,
+        }
+    }
 }
 
 impl Frontier {
@@ -73,48 +152,66 @@ impl Frontier {
         position > self.admitted && position <= self.admitted + self.credit_at(limits, now_ms).floor() as u64
     }
 
-    /// Moves the frontier to `now_ms` given `issued` tickets so far and
-    /// `active` sessions (and reserved entry slots) that have not expired.
-    pub fn step(&self, limits: &Limits, now_ms: i64, issued: u64, active: u64) -> Step {
+    /// Whether `position` may have been admitted by now if this frontier
+    /// was read at `read_ms`: whoever moved it since cannot have spent more
+    /// than the credit then plus what accrued after.
+    pub fn may_have_reached(&self, limits: &Limits, read_ms: i64, now_ms: i64, position: u64) -> bool {
+        let accrued = (now_ms - read_ms.max(limits.opens_ms)).max(0) as f64 * limits.per_ms();
+        position as f64 <= self.admitted as f64 + self.credit_at(limits, read_ms) + accrued
+    }
+
+    /// The move to propose at `now_ms`.
+    pub fn propose(&self, limits: &Limits, now_ms: i64) -> Proposal {
         let now_ms = now_ms.max(self.at_ms);
-        let credit = self.credit_at(limits, now_ms);
-        let waiting = issued.saturating_sub(self.admitted);
-        let free = u64::from(limits.max_active).saturating_sub(active);
-        let newly_admitted = (credit.floor() as u64).min(waiting).min(free);
         let elapsed_s = (now_ms - self.at_ms.max(limits.opens_ms)).max(0) as f64 / 1000.0;
-        let rate = if waiting > 0 && elapsed_s > 0.0 {
-            let observed = newly_admitted as f64 / elapsed_s;
+        // Until measured, assume the configured rate: one short interval says little.
+        let previous = if self.rate > 0.0 { self.rate } else { limits.per_second() };
+        // Only an interval in which people waited throughout measures the
+        // rate (EWMA: `previous + weight * (observed - previous)`).
+        let (rate_base, rate_per_admission) = if self.backlog && elapsed_s > 0.0 {
             let weight = 1.0 - (-elapsed_s / RATE_MEMORY_SECONDS).exp();
-            // Until measured, assume the configured rate: one short interval says little.
-            let previous = if self.rate > 0.0 { self.rate } else { limits.per_minute as f64 / 60.0 };
-            previous + weight * (observed - previous)
+            (previous * (1.0 - weight), weight / elapsed_s)
         } else {
-            self.rate
+            (previous, 0.0)
         };
-        Step {
-            next: Frontier {
-                version: self.version + 1,
-                admitted: self.admitted + newly_admitted,
-                credit: credit - newly_admitted as f64,
-                at_ms: now_ms,
-                rate,
-            },
-            newly_admitted,
+        Proposal {
+            version: self.version,
+            admitted: self.admitted,
+            credit: self.credit_at(limits, now_ms),
+            at_ms: now_ms,
+            rate_base,
+            rate_per_admission,
+            capped: self.capped,
+            rate_when_capped: limits.turnover_per_second().min(limits.per_second()),
         }
     }
 
-    /// Seconds until `position` is likely admitted: from the measured rate
-    /// when there is one, else the configured rate.
+    /// Moves the frontier to `now_ms` given `issued` tickets so far and
+    /// `active` sessions (and reserved entry slots) that have not expired.
+    pub fn step(&self, limits: &Limits, now_ms: i64, issued: u64, active: u64) -> Step {
+        self.propose(limits, now_ms).apply(issued, active, limits.max_active)
+    }
+
+    /// The admission rate to expect, in visitors per second: the measured
+    /// one (never above the setting), or the setting until measured. While
+    /// the cap binds, the measurement follows the rate at which sessions
+    /// end, starting from every session running its full duration.
+    pub fn expected_rate(&self, limits: &Limits) -> f64 {
+        let configured = limits.per_second();
+        if self.rate > 0.0 { self.rate.min(configured) } else { configured }
+    }
+
+    /// Seconds until `position` is likely admitted.
     pub fn estimated_wait_seconds(&self, limits: &Limits, now_ms: i64, position: u64) -> u64 {
         let behind_frontier = position.saturating_sub(self.admitted) as f64;
         if behind_frontier == 0.0 {
             return 0;
         }
-        let configured = limits.per_minute as f64 / 60.0;
-        let rate = if self.rate > 0.0 { self.rate.min(configured) } else { configured };
-        let still_needed = (behind_frontier - self.credit_at(limits, now_ms)).max(0.0);
+        // Saved credit lets the next ones in at once, unless the cap holds them.
+        let credit = if self.capped { 0.0 } else { self.credit_at(limits, now_ms) };
+        let still_needed = (behind_frontier - credit).max(0.0);
         let until_open = ((limits.opens_ms - now_ms).max(0) as f64 / 1000.0).ceil();
-        (until_open + still_needed / rate.max(f64::MIN_POSITIVE)).ceil() as u64
+        (until_open + still_needed / self.expected_rate(limits).max(f64::MIN_POSITIVE)).ceil() as u64
     }
 }
 
@@ -125,7 +222,7 @@ mod tests {
     const OPEN: i64 = 1_000_000;
 
     fn limits(per_minute: u32, max_active: u32) -> Limits {
-        Limits { per_minute, max_active, opens_ms: OPEN }
+        Limits { per_minute, max_active, opens_ms: OPEN, session_seconds: 600 }
     }
 
     /// A deterministic pseudo-random sequence for simulated pollers.

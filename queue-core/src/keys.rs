@@ -11,7 +11,7 @@ impl EventKeys {
         Self { prefix: format!("q:{{{event_id}}}") }
     }
 
-    /// The origin's settings, cached for a couple of seconds (JSON).
+    /// The event's settings as the origin publishes them (JSON).
     pub fn settings(&self) -> String {
         format!("{}:settings", self.prefix)
     }
@@ -35,15 +35,16 @@ impl EventKeys {
     pub fn prequeue_seed(&self) -> String {
         format!("{}:pre:seed", self.prefix)
     }
-    /// Sorted set of sessions (`v:{visitor}`) and entry slots reserved for
-    /// admitted positions (`slot:{position}`), scored by expiry in ms.
+    /// Sorted set of sessions (`v:{visitor}`), entry slots reserved for
+    /// admitted positions (`r:{position}`) and finished visits (see
+    /// [`crate::scripts`]).
     pub fn active(&self) -> String {
         format!("{}:active", self.prefix)
     }
-    /// Set when a visitor's visit ended (order, release, leave): their
-    /// queue ticket is never admitted again.
-    pub fn ended(&self, visitor: &str) -> String {
-        format!("{}:ended:{visitor}", self.prefix)
+    /// Joins from one client address in one minute (counted with the
+    /// ticket, in the same script).
+    pub fn joins(&self, client: &str, minute: i64) -> String {
+        format!("{}:ip:{client}:{minute}", self.prefix)
     }
     /// Hash of refused tokens by reason.
     pub fn rejected(&self) -> String {
@@ -55,11 +56,6 @@ impl EventKeys {
     }
 }
 
-/// Joins from one client address in one minute.
-pub fn join_rate(client: &str, minute: i64) -> String {
-    format!("q:ip:{client}:{minute}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,7 +63,13 @@ mod tests {
     #[test]
     fn keys_of_an_event_share_a_hash_tag() {
         let keys = EventKeys::new("e1");
-        for key in [keys.frontier(), keys.active(), keys.prequeue_counter(), keys.queue_counter()] {
+        for key in [
+            keys.frontier(),
+            keys.active(),
+            keys.prequeue_counter(),
+            keys.queue_counter(),
+            keys.joins("::1", 7),
+        ] {
             assert!(key.starts_with("q:{e1}:"), "{key}");
         }
     }

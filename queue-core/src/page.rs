@@ -71,10 +71,18 @@ fn state_html(status: &Status) -> String {
         }
         State::Prequeue => {
             let start = status.sale_starts_at.as_deref().unwrap_or("soon");
+            let range = match status.wait_range_seconds {
+                Some([shortest, longest]) => format!(
+                    "<p>Your wait: between {} and {}, depending on the place you draw.</p>",
+                    minutes(shortest),
+                    minutes(longest)
+                ),
+                None => String::new(),
+            };
             format!(
                 "<p>You are in the pre-queue. When the sale starts at <time datetime=\"{start}\">{start}</time>, \
                  everyone here gets a random place ahead of later arrivals: arriving earlier gives no advantage.</p>\
-                 <p>Starts in <strong id=\"countdown\">{wait}</strong>.</p>",
+                 <p>Starts in <strong id=\"countdown\">{wait}</strong>.</p>{range}",
                 start = escape(start)
             )
         }
@@ -118,7 +126,7 @@ function show(s){
  if(s.state==='waiting'){text('You are number '+s.position+' in line; '+s.ahead+' ahead of you. Estimated wait: '+
   Math.ceil((s.estimated_wait_seconds||0)/60)+' min.');var p=document.createElement('progress');
   p.max=s.position;p.value=s.position-s.ahead;p.setAttribute('aria-label','progress');box.appendChild(p)}
- else if(s.state==='prequeue'){text('You are in the pre-queue. The sale starts in '+Math.ceil((s.estimated_wait_seconds||0)/60)+' min; places are then drawn at random.')}
+ else if(s.state==='prequeue'){var r=s.wait_range_seconds||[0,0];text('You are in the pre-queue. The sale starts in '+Math.ceil((s.estimated_wait_seconds||0)/60)+' min; places are then drawn at random. Your wait: between '+Math.ceil(r[0]/60)+' and '+Math.ceil(r[1]/60)+' min, depending on the place you draw.')}
  else if(s.state==='paused'){text('The sale is paused for a moment. You keep your place.')}
  else if(s.state==='sold_out'){text('This event is sold out.');return 0}
  else if(s.state==='closed'){text('The sale is not open.')}
@@ -186,10 +194,15 @@ mod tests {
         let status = Status {
             sale_starts_at: Some("2027-01-01T10:00:00Z".into()),
             estimated_wait_seconds: Some(600),
+            wait_range_seconds: Some([600, 1_800]),
             ..Status::new(State::Prequeue, "e1")
         };
         let html = waiting_room(&example(), &status, Some(Puzzle { challenge: "abc.def", bits: 16 }));
         assert!(html.contains("random place"));
+        assert!(
+            html.contains("between about 10 min and about 30 min, depending on the place you draw"),
+            "{html}"
+        );
         assert!(html.contains("<time datetime=\"2027-01-01T10:00:00Z\">"));
         assert!(html.contains("data-challenge=\"abc.def\" data-bits=\"16\""));
     }

@@ -26,6 +26,10 @@ pub struct Status {
     pub ahead: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_wait_seconds: Option<u64>,
+    /// In the pre-queue: the wait from now, shortest and longest, as the
+    /// place drawn at the start decides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_range_seconds: Option<[u64; 2]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_after_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,6 +53,7 @@ impl Status {
             position: None,
             ahead: None,
             estimated_wait_seconds: None,
+            wait_range_seconds: None,
             refresh_after_seconds: None,
             sale_starts_at: None,
             queue_token: None,
@@ -71,6 +76,32 @@ pub fn refresh_after_seconds(ahead: u64, estimated_wait_seconds: u64, jitter: f6
     let spread = low + (high - low) * jitter.clamp(0.0, 1.0);
     // Near one's turn, come back when it is due (at least a second apart).
     spread.min(estimated_wait_seconds.max(1) as f64).round() as u64
+}
+
+/// A pre-queue visitor's wait from now: the time to the start, plus
+/// anything from nothing (drawn first) to admitting everyone who `joined`
+/// so far at `per_minute` (drawn last).
+pub fn prequeue_wait_range_seconds(until_start_ms: i64, joined: u64, per_minute: u32) -> [u64; 2] {
+    let until_start = until_start_ms.max(0).div_euclid(1000) as u64 + u64::from(until_start_ms % 1000 > 0);
+    let admitting = (joined as f64 * 60.0 / f64::from(per_minute.max(1))).ceil() as u64;
+    [until_start, until_start + admitting]
+}
+
+/// When a pre-queue visitor asks again: every 30-60 s while the start is
+/// far; across the start, never just before it, and spread over a window
+/// that grows with the pre-queue (a second per hundred, at most 30 s, half
+/// the time an admitted place is held), so the crowd does not ask in the
+/// same second. Places are drawn at the start, so nobody can be told
+/// sooner that they are among the first.
+pub fn prequeue_refresh_after_seconds(until_start_ms: i64, joined: u64, jitter: f64) -> u64 {
+    let jitter = jitter.clamp(0.0, 1.0);
+    let until_start = (until_start_ms.max(0) as f64 / 1000.0).ceil();
+    let far = 30.0 + 30.0 * jitter;
+    if until_start > far + 30.0 {
+        return far.round() as u64;
+    }
+    let window = (joined as f64 / 100.0).clamp(1.0, 30.0);
+    (until_start + window * jitter).ceil().max(1.0) as u64
 }
 
 /// The checkout path a visitor is sent to once admitted.
@@ -102,6 +133,24 @@ mod tests {
     fn a_visitor_about_to_enter_is_told_to_come_back_soon() {
         assert_eq!(refresh_after_seconds(2, 1, 0.9), 1);
         assert_eq!(refresh_after_seconds(2, 0, 0.9), 1);
+    }
+
+    #[test]
+    fn the_prequeue_asks_across_the_start_once_and_spread_out() {
+        // Far from the start: the usual band.
+        assert_eq!(prequeue_refresh_after_seconds(600_000, 1_500, 0.0), 30);
+        assert_eq!(prequeue_refresh_after_seconds(600_000, 1_500, 1.0), 60);
+        // Close to it: after it, never before, over fifteen seconds for 1,500.
+        assert_eq!(prequeue_refresh_after_seconds(40_500, 1_500, 0.0), 41);
+        assert_eq!(prequeue_refresh_after_seconds(40_500, 1_500, 1.0), 56);
+        assert_eq!(prequeue_refresh_after_seconds(0, 10, 0.0), 1);
+        assert_eq!(prequeue_refresh_after_seconds(0, 1_000_000, 1.0), 30);
+    }
+
+    #[test]
+    fn the_prequeue_wait_spans_first_to_last_place() {
+        assert_eq!(prequeue_wait_range_seconds(59_001, 1_200, 600), [60, 180]);
+        assert_eq!(prequeue_wait_range_seconds(-5, 0, 600), [0, 0]);
     }
 
     #[test]

@@ -1,0 +1,126 @@
+//! The waiting room's Redis steps, one Lua script each, so each is atomic
+//! and costs one command. They only apply what the rules decided: ticket
+//! numbers and the join limit ([`JOIN`]), a frontier move as
+//! [`crate::admission::Proposal::apply`] specifies it plus the visitor's
+//! own entry ([`ADMIT`]), and the end of a visit ([`END`]).
+//!
+//! A visitor's whole life costs three of them: join, admit (or claim a
+//! place someone else's move admitted), finish. Polls read, never write.
+//!
+//! The active set (`EventKeys::active`) holds, scored in milliseconds:
+//! `r:{position}`, an entry slot reserved for an admitted position until it
+//! is claimed or lapses; `v:{visitor}`, a session until it expires; and
+//! `v:{visitor}` scored negative (minus the time it ended), a finished visit,
+//! remembered so its ticket is never admitted again. Live entries are those
+//! scored above now.
+
+/// `KEYS`: the join counter of this address and minute, the pre-queue and
+/// queue ticket counters, the pre-queue's size and seed.
+/// `ARGV`: mode (`prequeue`, `queue`, or `freeze`), a seed in hex (kept only
+/// if this call fixes the pre-queue), joins allowed per address and minute
+/// (0: no limit), the counter's lifetime in seconds.
+///
+/// In the pre-queue it numbers pre-queue tickets (`{'pre', n}`); the first
+/// call after the sale start fixes the pre-queue's size and seed, exactly
+/// once, then numbers queue tickets (`{'main', n}`). `freeze` only fixes
+/// and returns them (`{'size', size, seed}`). A join beyond the limit gets
+/// `{'limited', joins}` and no ticket.
+pub const JOIN: &str = r#"
+if ARGV[1] ~= 'freeze' and tonumber(ARGV[3]) > 0 then
+  local joins = 1
+  if not redis.call('SET', KEYS[1], '1', 'EX', ARGV[4], 'NX') then joins = redis.call('INCR', KEYS[1]) end
+  if joins > tonumber(ARGV[3]) then return {'limited', joins} end
+end
+local size = redis.call('GET', KEYS[4])
+if not size and ARGV[1] == 'prequeue' then return {'pre', redis.call('INCR', KEYS[2])} end
+if not size then
+  size = redis.call('GET', KEYS[2]) or '0'
+  redis.call('SET', KEYS[4], size)
+  redis.call('SET', KEYS[5], ARGV[2])
+end
+if ARGV[1] == 'freeze' then return {'size', tonumber(size), redis.call('GET', KEYS[5])} end
+return {'main', redis.call('INCR', KEYS[3])}
+"#;
+
+/// `KEYS`: the frontier, the active set, the queue and pre-queue ticket
+/// counters, the event's settings.
+/// `ARGV`: the proposal (1 version, 2 max newly admitted, 3 credit, 4 at_ms,
+/// 5 rate base, 6 rate per admission, 7 rate when the cap begins to bind;
+/// version `-1` proposes nothing), 8 the active cap, 9 now (ms), 10 until
+/// when a new entry slot is reserved, 11 the visitor's position, 12 the
+/// visitor, 13 until when a new session runs, 14 how long finished visits
+/// are remembered (ms).
+///
+/// Moves the frontier if nobody moved it since the proposal's version and
+/// the organizer has not paused the room: as many as the credit, the
+/// waiting tickets and the free active slots allow, each with an entry slot
+/// (nothing is written if that is nobody and nothing changed). Then, if the
+/// visitor's position is admitted, starts their session, in their reserved
+/// slot or a free one. Returns `{state, until, frontier, stale}`: state
+/// `session` (until when), `waiting` (not admitted), `full` (admitted, every
+/// slot taken) or `ended` (this visit is over); the frontier as it now
+/// stands; `stale` 1 if someone had moved it since the proposal's version.
+pub const ADMIT: &str = r#"
+local now = tonumber(ARGV[9])
+local current = redis.call('GET', KEYS[1])
+local version, admitted, capped = 0, 0, false
+if current then
+  local f = cjson.decode(current)
+  version, admitted, capped = f.version, f.admitted, f.capped == true
+end
+local settings = redis.call('GET', KEYS[5])
+local paused = settings and cjson.decode(settings).paused == true
+local stale = 0
+if ARGV[1] ~= '-1' and version ~= tonumber(ARGV[1]) then stale = 1 end
+if version == tonumber(ARGV[1]) and not paused then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. (-(now - tonumber(ARGV[14]))), now)
+  local issued = tonumber(redis.call('GET', KEYS[3]) or '0') + tonumber(redis.call('GET', KEYS[4]) or '0')
+  local active = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
+  local waiting = math.max(issued - admitted, 0)
+  local wanted = math.min(tonumber(ARGV[2]), waiting)
+  local newly = math.min(wanted, math.max(tonumber(ARGV[8]) - active, 0))
+  local now_capped = newly < wanted
+  if newly > 0 or now_capped ~= capped then
+    local rate = tonumber(ARGV[5]) + tonumber(ARGV[6]) * newly
+    if now_capped and not capped then rate = tonumber(ARGV[7]) end
+    current = string.format(
+      '{"version":%d,"admitted":%d,"credit":%.17g,"at_ms":%d,"rate":%.17g,"backlog":%s,"capped":%s}',
+      version + 1, admitted + newly, tonumber(ARGV[3]) - newly, tonumber(ARGV[4]), rate,
+      tostring(waiting > newly), tostring(now_capped))
+    redis.call('SET', KEYS[1], current)
+    for first = admitted + 1, admitted + newly, 1000 do
+      local slots = {}
+      for position = first, math.min(first + 999, admitted + newly) do
+        slots[#slots + 1] = ARGV[10]
+        slots[#slots + 1] = 'r:' .. position
+      end
+      redis.call('ZADD', KEYS[2], unpack(slots))
+    end
+    admitted = admitted + newly
+  end
+end
+current = current or ''
+if tonumber(ARGV[11]) > admitted then return {'waiting', 0, current, stale} end
+local member = 'v:' .. ARGV[12]
+local score = tonumber(redis.call('ZSCORE', KEYS[2], member))
+if score and score < 0 then return {'ended', 0, current, stale} end
+if score and score > now then return {'session', score, current, stale} end
+local slot = 'r:' .. ARGV[11]
+local reserved = tonumber(redis.call('ZSCORE', KEYS[2], slot))
+if reserved then redis.call('ZREM', KEYS[2], slot) end
+if not (reserved and reserved > now)
+   and redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') >= tonumber(ARGV[8]) then
+  return {'full', 0, current, stale}
+end
+redis.call('ZADD', KEYS[2], ARGV[13], member)
+return {'session', tonumber(ARGV[13]), current, stale}
+"#;
+
+/// `KEYS`: the active set. `ARGV`: the visitor, now (ms).
+///
+/// Ends a visit in one write: the visitor's entry is scored minus now,
+/// which frees their slot and keeps their ticket from entering again.
+pub const END: &str = r#"
+redis.call('ZADD', KEYS[1], -tonumber(ARGV[2]), 'v:' .. ARGV[1])
+return 1
+"#;
