@@ -7,7 +7,11 @@
 //!
 //! Pages live in a [`PageStore`]: Redis everywhere ([`RedisPages`]), the
 //! Cache API of the colo on Workers. The catalog version, which the origin
-//! bumps on every organizer change, always comes from Redis.
+//! bumps on every organizer change, always comes from Redis. In front of
+//! Redis, [`InstancePages`] keeps what a warm instance served lately.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use edge_core::page_cache::{CachedPage, Freshness, VERSION_KEY, lock_key, page_key};
 use edge_platform::Runtime;
@@ -80,6 +84,70 @@ impl<R: Runtime> PageStore for RedisPages<'_, R> {
         self.redis.command(&["SET", key, &json, "EX", &KEEP_SECONDS.to_string()]).await?;
         Ok(())
     }
+}
+
+/// How long a warm instance trusts the catalog version it last read: a
+/// purge reaches it within this.
+const VERSION_TRUSTED_MS: i64 = 1_000;
+/// Pages one instance keeps in memory at most.
+const INSTANCE_PAGES: usize = 256;
+
+/// What this instance last read: the catalog version (and when), and pages.
+#[derive(Default)]
+struct Memory {
+    version: Option<(i64, String)>,
+    pages: HashMap<String, CachedPage>,
+}
+
+fn memory() -> &'static Mutex<Memory> {
+    static MEMORY: OnceLock<Mutex<Memory>> = OnceLock::new();
+    MEMORY.get_or_init(Mutex::default)
+}
+
+/// Pages a warm instance (or isolate) served lately, in front of a shared
+/// store: a fresh page at a catalog version read less than a second ago is
+/// answered from memory, with no round trip; anything else asks the shared
+/// store as before.
+pub struct InstancePages<'a, R, S> {
+    pub runtime: &'a R,
+    pub shared: S,
+    pub fresh_ms: i64,
+}
+
+impl<R: Runtime, S: PageStore> PageStore for InstancePages<'_, R, S> {
+    async fn lookup(&self, key: &str) -> Result<(String, Option<CachedPage>), StoreError> {
+        let now = self.runtime.now_ms();
+        {
+            let memory = memory().lock().expect("page memory lock");
+            if let Some((read_ms, version)) = &memory.version
+                && now - read_ms < VERSION_TRUSTED_MS
+                && let Some(page) = memory.pages.get(key)
+                && page.freshness(version, now, self.fresh_ms) == Freshness::Fresh
+            {
+                return Ok((version.clone(), Some(page.clone())));
+            }
+        }
+        let (version, page) = self.shared.lookup(key).await?;
+        let mut memory = memory().lock().expect("page memory lock");
+        memory.version = Some((now, version.clone()));
+        if let Some(page) = &page {
+            remember(&mut memory, key, page);
+        }
+        Ok((version, page))
+    }
+
+    async fn keep(&self, key: &str, page: &CachedPage) -> Result<(), StoreError> {
+        self.shared.keep(key, page).await?;
+        remember(&mut memory().lock().expect("page memory lock"), key, page);
+        Ok(())
+    }
+}
+
+fn remember(memory: &mut Memory, key: &str, page: &CachedPage) {
+    if memory.pages.len() >= INSTANCE_PAGES && !memory.pages.contains_key(key) {
+        memory.pages.clear();
+    }
+    memory.pages.insert(key.to_owned(), page.clone());
 }
 
 /// The catalog version from Redis; "0" before the first organizer change.

@@ -10,7 +10,7 @@ use edge_platform::Runtime;
 use edge_platform::redis::Redis;
 use http::{HeaderValue, Method, StatusCode, header};
 
-use crate::cache::{Backends, PageCache, PageStore, RedisPages, Rendered, Source};
+use crate::cache::{Backends, InstancePages, PageCache, PageStore, RedisPages, Rendered, Source};
 use crate::source::{CatalogRead, CatalogSource, OriginApi, ReadError};
 
 type Response = http::Response<Vec<u8>>;
@@ -28,14 +28,20 @@ impl Config {
         self.redis.as_ref().map(|(url, token)| Redis::new(runtime, url, token))
     }
 
-    /// Pages in Redis, data from the origin: what every platform can do.
+    /// Pages in Redis (and the instance's memory), data from the origin:
+    /// what every platform can do.
     pub fn backends<'a, R: Runtime>(
         &'a self,
         runtime: &'a R,
-    ) -> Backends<'a, R, RedisPages<'a, R>, OriginApi<'a, R>> {
+    ) -> Backends<'a, R, InstancePages<'a, R, RedisPages<'a, R>>, OriginApi<'a, R>> {
+        let fresh_ms = i64::from(self.cache_seconds) * 1000;
         Backends {
             redis: self.redis(runtime),
-            store: self.redis(runtime).map(|redis| RedisPages { redis }),
+            store: self.redis(runtime).map(|redis| InstancePages {
+                runtime,
+                shared: RedisPages { redis },
+                fresh_ms,
+            }),
             source: self.origin(runtime),
         }
     }
