@@ -313,20 +313,8 @@ impl<'a, R: Runtime> Store<'a, R> {
         for _ in 0..3 {
             let now = self.runtime.now_ms();
             let proposal = (selling && position > frontier.admitted).then(|| frontier.propose(&limits, now));
-            let proposal_args = match &proposal {
-                Some(p) => [
-                    p.version.to_string(),
-                    p.max_newly().to_string(),
-                    p.credit.to_string(),
-                    p.at_ms.to_string(),
-                    p.rate_base.to_string(),
-                    p.rate_per_admission.to_string(),
-                    p.rate_when_capped.to_string(),
-                ],
-                None => ["-1", "0", "0", "0", "0", "0", "0"].map(String::from),
-            };
             let session_until = now + i64::from(view.settings.session_duration_seconds) * 1000;
-            let mut args = proposal_args.to_vec();
+            let mut args = scripts::proposal_args(proposal.as_ref()).to_vec();
             args.extend([
                 limits.max_active.to_string(),
                 now.to_string(),

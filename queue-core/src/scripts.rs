@@ -116,6 +116,22 @@ redis.call('ZADD', KEYS[2], ARGV[13], member)
 return {'session', tonumber(ARGV[13]), current, stale}
 "#;
 
+/// `ADMIT`'s first seven arguments: `proposal`, or none (claim only).
+pub fn proposal_args(proposal: Option<&crate::admission::Proposal>) -> [String; 7] {
+    match proposal {
+        Some(p) => [
+            p.version.to_string(),
+            p.max_newly().to_string(),
+            p.credit.to_string(),
+            p.at_ms.to_string(),
+            p.rate_base.to_string(),
+            p.rate_per_admission.to_string(),
+            p.rate_when_capped.to_string(),
+        ],
+        None => ["-1", "0", "0", "0", "0", "0", "0"].map(String::from),
+    }
+}
+
 /// `KEYS`: the active set. `ARGV`: the visitor, now (ms).
 ///
 /// Ends a visit in one write: the visitor's entry is scored minus now,

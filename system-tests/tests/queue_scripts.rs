@@ -7,7 +7,7 @@ mod support;
 
 use queue_core::admission::{Frontier, Limits, Proposal};
 use queue_core::keys::EventKeys;
-use queue_core::scripts::{ADMIT, END};
+use queue_core::scripts::{ADMIT, END, proposal_args};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -56,18 +56,7 @@ async fn admit(
     position: u64,
     visitor: &str,
 ) -> Value {
-    let proposed = match proposal {
-        Some(p) => vec![
-            p.version.to_string(),
-            p.max_newly().to_string(),
-            p.credit.to_string(),
-            p.at_ms.to_string(),
-            p.rate_base.to_string(),
-            p.rate_per_admission.to_string(),
-            p.rate_when_capped.to_string(),
-        ],
-        None => ["-1", "0", "0", "0", "0", "0", "0"].map(String::from).to_vec(),
-    };
+    let proposed = proposal_args(proposal);
     let mut command = vec![
         json!("EVAL"),
         json!(ADMIT),
