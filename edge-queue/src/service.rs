@@ -379,7 +379,7 @@ impl<R: Runtime> Room<'_, R> {
         }
         let mut view = view.clone().live()?;
         if view.prequeue.is_none() {
-            view.prequeue = Some(self.store.freeze_prequeue(event, &view).await?);
+            view.prequeue = Some(self.store.freeze_prequeue(event).await?);
         }
         let prequeue = view.prequeue.as_ref().expect("frozen above");
         let position = if ticket.pre {

@@ -230,6 +230,15 @@ impl<'a, R: Runtime> Store<'a, R> {
         cache.insert(event.to_owned(), (self.runtime.now_ms(), view.clone()));
     }
 
+    /// Changes this instance's view of `event` in place. It still expires
+    /// when the view read from Redis does: what a script answered refreshes
+    /// the frontier, never the settings read with it.
+    fn amend(&self, event: &str, change: impl FnOnce(&mut View)) {
+        if let Some((_, view)) = view_cache().lock().expect("cache lock").get_mut(event) {
+            change(view);
+        }
+    }
+
     async fn fetch_settings(&self, event: &str) -> Result<RoomSettings, StoreError> {
         let url = format!("{}/api/v1/events/{event}/waiting-room", self.origin_url);
         let request = http::Request::get(url).body(Vec::new()).expect("a valid request");
@@ -266,12 +275,12 @@ impl<'a, R: Runtime> Store<'a, R> {
 
     /// Fixes the pre-queue (if nobody has yet) and returns it; this
     /// instance's view keeps it, so it asks once.
-    pub async fn freeze_prequeue(&self, event: &str, view: &View) -> Result<Prequeue, StoreError> {
+    pub async fn freeze_prequeue(&self, event: &str) -> Result<Prequeue, StoreError> {
         let keys = EventKeys::new(event);
         let reply = self.join(event, "freeze", keys.prequeue_counter(), 0).await?;
         let frozen = prequeue(reply.get(1).and_then(as_u64), reply.get(2).and_then(Value::as_str))?
             .ok_or_else(|| StoreError::Corrupt(reply.to_string()))?;
-        self.remember(event, &View { prequeue: Some(frozen.clone()), ..view.clone() });
+        self.amend(event, |view| view.prequeue = Some(frozen.clone()));
         Ok(frozen)
     }
 
@@ -341,10 +350,9 @@ impl<'a, R: Runtime> Store<'a, R> {
             let corrupt = || StoreError::Corrupt(reply.to_string());
             let state = reply.get(0).and_then(Value::as_str).ok_or_else(corrupt)?;
             frontier = parse_frontier(reply.get(2).and_then(Value::as_str).filter(|s| !s.is_empty()))?;
-            self.remember(
-                event,
-                &View { frontier: frontier.clone(), read_ms: now, asked_ms: now, ..view.clone() },
-            );
+            self.amend(event, |cached| {
+                (cached.frontier, cached.read_ms, cached.asked_ms) = (frontier.clone(), now, now);
+            });
             let entry = match state {
                 "session" => Entry::Session(reply.get(1).and_then(as_u64).ok_or_else(corrupt)? as i64),
                 "full" => Entry::Full,
@@ -368,9 +376,7 @@ impl<'a, R: Runtime> Store<'a, R> {
         let now = self.runtime.now_ms().to_string();
         self.redis.eval(&END, &[EventKeys::new(event).active()], &[visitor.to_owned(), now]).await?;
         // A slot just freed: whoever waits on the cap here asks again at once.
-        if let Some((_, view)) = view_cache().lock().expect("cache lock").get_mut(event) {
-            view.asked_ms = 0;
-        }
+        self.amend(event, |view| view.asked_ms = 0);
         Ok(())
     }
 

@@ -101,15 +101,16 @@ impl SettingsPublisher {
         for gone in self.published.keys().filter(|id| !now_published.contains_key(id)) {
             commands.push(unpublish(*gone));
         }
-        if commands.is_empty() {
+        let sent = commands.len();
+        if sent == 0 {
             return Ok(0);
         }
-        match purge.send(&Value::Array(commands.clone())).await {
+        match purge.send(&Value::Array(commands)).await {
             // Remembered only once sent: a failed step is retried whole.
             Ok(()) => self.published = now_published,
             Err(e) => tracing::warn!(error = %e, "cannot publish waiting-room settings; retrying"),
         }
-        Ok(commands.len())
+        Ok(sent)
     }
 }
 

@@ -137,13 +137,7 @@ pub fn bench(root: &Path) -> anyhow::Result<()> {
     drop(trivial);
     let page_url = format!("{}/events/{event}", edge.url());
     let (page, cpu_us) = with_cpu(edge.process.pid(), || http_load(&page_url, &[]))?;
-    rows.push(Row {
-        what: "edge host: cached event page against the host's ceiling (req/s)".into(),
-        result: format!("{:.0} ({cpu_us:.0} µs host CPU per request)", page.rps),
-        baseline: format!("{ceiling_rps:.0} trivial component"),
-        ratio: Some(page.rps / ceiling_rps),
-        target: "≥ 70% of the ceiling".into(),
-    });
+    rows.push(against_ceiling("cached event page", &page, cpu_us, ceiling_rps));
 
     // One admission a minute and one active session: the third visitor waits.
     organizer(
@@ -184,13 +178,7 @@ pub fn bench(root: &Path) -> anyhow::Result<()> {
     let before = RedisCommands::read(&upstash, &redis)?;
     let (poll, cpu_us) = with_cpu(edge.process.pid(), || http_load(&status_url, &[&authorization]))?;
     let polled = RedisCommands::read(&upstash, &redis)?.since(&before);
-    rows.push(Row {
-        what: "edge host: queue status poll against the host's ceiling (req/s)".into(),
-        result: format!("{:.0} ({cpu_us:.0} µs host CPU per request)", poll.rps),
-        baseline: format!("{ceiling_rps:.0} trivial component"),
-        ratio: Some(poll.rps / ceiling_rps),
-        target: "≥ 70% of the ceiling".into(),
-    });
+    rows.push(against_ceiling("queue status poll", &poll, cpu_us, ceiling_rps));
     let polls_sent = poll.rps * SECONDS.parse::<f64>()?;
     rows.push(Row {
         what: "edge host: Redis commands per status poll".into(),
@@ -393,6 +381,18 @@ fn against_baseline(
         target: target.into(),
     };
     Ok(Measured { row, load: edge })
+}
+
+/// A load through the edge host beside the host's ceiling (a trivial
+/// component), with the host's CPU time per request.
+fn against_ceiling(what: &str, load: &Load, cpu_us: f64, ceiling_rps: f64) -> Row {
+    Row {
+        what: format!("edge host: {what} against the host's ceiling (req/s)"),
+        result: format!("{:.0} ({cpu_us:.0} µs host CPU per request)", load.rps),
+        baseline: format!("{ceiling_rps:.0} trivial component"),
+        ratio: Some(load.rps / ceiling_rps),
+        target: "≥ 70% of the ceiling".into(),
+    }
 }
 
 /// `load` run while measuring the CPU time process `pid` spent: the load
