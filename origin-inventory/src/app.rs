@@ -143,7 +143,7 @@ impl Application {
     /// the waiting-room settings publisher. The binary runs
     /// them (and drains them after serving); tests call their steps directly to control time.
     pub fn start_workers(&self, settings: &Settings) -> anyhow::Result<Workers> {
-        let notifier = Notifier::new(&settings.smtp_url, &settings.mail_from)?;
+        let notifier = Notifier::new(&settings.smtp_url, &settings.mail_from, settings.outbox_lanes)?;
         let db = &self.state.db;
         let mut workers = Workers::new();
         workers.spawn(run_sweeper(db.clone(), settings.sweep_interval, workers.stop_signal()));

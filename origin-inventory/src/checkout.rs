@@ -169,10 +169,50 @@ pub async fn commit(
     body: &CommitBody,
 ) -> Result<Answer, ApiError> {
     body.validate().map_err(ApiError::invalid)?;
+    if let Some(payment) = begin_at_once(db, payments, reservation, buyer, key, body).await? {
+        return drive(db, payments, payment).await;
+    }
     match begin(db, payments, reservation, buyer, key, body).await? {
         Begin::Replay(answer) => Ok(answer),
         Begin::Charge(payment) => drive(db, payments, payment).await,
     }
+}
+
+/// The usual first attempt, in one statement: a live hold of this buyer
+/// gets its pending payment. Anything else (a retried key, a lapsed hold,
+/// a payment already live, a concurrent release) writes nothing here and
+/// is answered by [`begin`]. The hold's row is locked as in [`begin`], so
+/// a release or the sweeper either waits for this payment or wins first.
+async fn begin_at_once(
+    db: &PgPool,
+    payments: &Payments,
+    reservation: Uuid,
+    buyer: &str,
+    key: &str,
+    body: &CommitBody,
+) -> Result<Option<PendingPayment>, ApiError> {
+    let payment = sqlx::query_as(
+        "INSERT INTO payments (id, reservation_id, idempotency_key, request_hash, provider, amount_cents, currency,
+                               payment_method, billing_name, billing_email)
+         SELECT $1, r.id, $3, $4, $5, r.total_cents, r.currency, $6, $7, $8
+         FROM reservations r
+         WHERE r.id = $2 AND r.buyer_id = $9 AND r.status = 'held' AND r.expires_at > now()
+         FOR UPDATE
+         ON CONFLICT DO NOTHING
+         RETURNING id, reservation_id, amount_cents, currency, payment_method",
+    )
+    .bind(Uuid::new_v4())
+    .bind(reservation)
+    .bind(key)
+    .bind(body.fingerprint(reservation))
+    .bind(payments.provider.name())
+    .bind(body.payment_method_id.trim())
+    .bind(body.billing_details.name.trim())
+    .bind(body.billing_details.email.trim())
+    .bind(buyer)
+    .fetch_optional(db)
+    .await?;
+    Ok(payment)
 }
 
 async fn begin(

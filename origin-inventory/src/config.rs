@@ -55,6 +55,9 @@ pub struct Settings {
     /// instance that claimed notifications keeps them before others may
     /// (see `outbox::deliver_due_until`).
     pub outbox_lease: Duration,
+    /// `STAMPEDE_OUTBOX_LANES`, default 8: notifications in flight at once.
+    /// A crash sends again at most one message per lane.
+    pub outbox_lanes: usize,
     /// `STAMPEDE_ACCESS_JWKS` (the edge's `/.well-known/jwks.json` document) and
     /// `STAMPEDE_ACCESS_ISSUER` (default `stampede-edge`): checks the waiting
     /// room's access tokens. Unset, queue-protected checkout is refused.
@@ -93,6 +96,7 @@ impl Settings {
             smtp_url: env_or("STAMPEDE_SMTP_URL", "smtp://127.0.0.1:2525")?,
             mail_from: env_or("STAMPEDE_MAIL_FROM", "Stampede <tickets@stampede.local>")?,
             outbox_lease: outbox_lease()?,
+            outbox_lanes: env_or("STAMPEDE_OUTBOX_LANES", "8")?,
             access: access_from_env()?,
             edge_cache: std::env::var("UPSTASH_REDIS_REST_URL")
                 .ok()

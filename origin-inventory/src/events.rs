@@ -290,6 +290,12 @@ pub async fn create_event(db: &PgPool, organizer: Uuid, new: NewEvent) -> Result
     .await?;
     let event = fetch_event(&mut *tx, organizer, id).await?;
     tx.commit().await?;
+    // Thousands of rows arrive at once, and the sale may open within the
+    // minute, before autovacuum analyzes: on the old statistics a hold
+    // plans a scan of the whole event instead of one seat's index entry.
+    if let Err(e) = sqlx::query("ANALYZE inventory").execute(db).await {
+        tracing::warn!(error = %e, "could not analyze inventory after creating an event");
+    }
     Ok(event)
 }
 
@@ -363,6 +369,12 @@ async fn update_settings(
     write_settings(&mut tx, id, &settings).await?;
     let event = fetch_event(&mut *tx, organizer, id).await?;
     tx.commit().await?;
+    // Thousands of rows arrive at once, and the sale may open within the
+    // minute, before autovacuum analyzes: on the old statistics a hold
+    // plans a scan of the whole event instead of one seat's index entry.
+    if let Err(e) = sqlx::query("ANALYZE inventory").execute(db).await {
+        tracing::warn!(error = %e, "could not analyze inventory after creating an event");
+    }
     Ok(event)
 }
 
@@ -392,6 +404,12 @@ pub async fn change_status(
     .await?;
     let event = fetch_event(&mut *tx, organizer, id).await?;
     tx.commit().await?;
+    // Thousands of rows arrive at once, and the sale may open within the
+    // minute, before autovacuum analyzes: on the old statistics a hold
+    // plans a scan of the whole event instead of one seat's index entry.
+    if let Err(e) = sqlx::query("ANALYZE inventory").execute(db).await {
+        tracing::warn!(error = %e, "could not analyze inventory after creating an event");
+    }
     Ok(event)
 }
 

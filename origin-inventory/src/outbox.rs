@@ -1,13 +1,19 @@
 //! Delivering the outbox: notifications were written in the same
 //! transaction as the change they announce; this worker sends them (email
 //! over SMTP, signed organizer webhooks) and retries with exponential
-//! backoff until they get through. Delivery is at least once, and at most
-//! one message is sent twice per crash (see [`deliver_due_until`]).
+//! backoff until they get through. Delivery is at least once, and a crash
+//! sends again at most one message per delivery lane (see
+//! [`deliver_due_until`]).
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use chrono::Utc;
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use lettre::message::Mailbox;
+use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -67,56 +73,68 @@ pub fn render_email(kind: &str, payload: &Value) -> Option<Email> {
     Some(Email { to, subject, body })
 }
 
-/// Where notifications go.
+/// Where notifications go, and how many at once.
 #[derive(Clone)]
 pub struct Notifier {
     mailer: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     http: reqwest::Client,
+    lanes: usize,
 }
+
+/// An organizer's webhook endpoint and signing secret.
+type WebhookTarget = Option<(String, String)>;
 
 impl Notifier {
     /// `smtp_url`: `smtp://host:port` (plain, local), `smtp://host?tls=required`, `smtps://host`.
-    pub fn new(smtp_url: &str, from: &str) -> anyhow::Result<Self> {
-        let mailer =
-            AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?.timeout(Some(SEND_TIMEOUT)).build();
+    /// `lanes`: messages in flight at once, each over a pooled SMTP
+    /// connection or a kept-alive HTTP one.
+    pub fn new(smtp_url: &str, from: &str, lanes: usize) -> anyhow::Result<Self> {
+        let lanes = lanes.max(1);
+        let mailer = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?
+            .timeout(Some(SEND_TIMEOUT))
+            .pool_config(PoolConfig::new().max_size(lanes as u32))
+            .build();
         let http = reqwest::Client::builder().timeout(SEND_TIMEOUT).build()?;
-        Ok(Self { mailer, from: from.parse()?, http })
+        Ok(Self { mailer, from: from.parse()?, http, lanes })
     }
 
-    async fn deliver(&self, db: &PgPool, id: i64, kind: &str, payload: &Value) -> Result<(), String> {
-        let key = message_key(id, kind, payload);
-        if let Some(kind) = kind.strip_prefix("webhook.") {
-            return self.post_webhook(db, &key, kind, payload).await;
+    async fn deliver(
+        &self,
+        message: &Claimed,
+        targets: &HashMap<uuid::Uuid, WebhookTarget>,
+    ) -> Result<(), String> {
+        let key = message_key(message.id, &message.kind, &message.payload);
+        if let Some(kind) = message.kind.strip_prefix("webhook.") {
+            let target =
+                webhook_event(&message.payload).and_then(|event| targets.get(&event)).ok_or("no event_id")?;
+            return match target {
+                Some((url, secret)) => self.post_webhook(url, secret, &key, kind, &message.payload).await,
+                None => Ok(()), // no webhook configured: nothing to deliver
+            };
         }
-        let email = render_email(kind, payload).ok_or_else(|| format!("cannot render {kind}"))?;
-        let message = Message::builder()
+        let email = render_email(&message.kind, &message.payload)
+            .ok_or_else(|| format!("cannot render {}", message.kind))?;
+        let mail = Message::builder()
             .message_id(Some(format!("<{key}@{}>", self.from.email.domain())))
             .from(self.from.clone())
             .to(email.to.parse().map_err(|e| format!("bad recipient: {e}"))?)
             .subject(email.subject)
             .body(email.body)
             .map_err(|e| e.to_string())?;
-        self.mailer.send(message).await.map(drop).map_err(|e| e.to_string())
+        self.mailer.send(mail).await.map(drop).map_err(|e| e.to_string())
     }
 
     /// Posts to the organizer's webhook URL, signed like Stripe's, with the
     /// message's stable id as `webhook-id` and `id` (receivers deduplicate).
-    async fn post_webhook(&self, db: &PgPool, key: &str, kind: &str, payload: &Value) -> Result<(), String> {
-        let event = payload["event_id"]
-            .as_str()
-            .and_then(|id| uuid::Uuid::try_parse(id).ok())
-            .ok_or("no event_id")?;
-        let target: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT o.webhook_url, o.webhook_secret FROM events e JOIN organizers o ON o.id = e.organizer_id WHERE e.id = $1",
-        )
-        .bind(event)
-        .fetch_optional(db)
-        .await
-        .map_err(|e| e.to_string())?;
-        let Some((Some(url), Some(secret))) = target else {
-            return Ok(()); // no webhook configured: nothing to deliver
-        };
+    async fn post_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        key: &str,
+        kind: &str,
+        payload: &Value,
+    ) -> Result<(), String> {
         let body = json!({"id": key, "type": kind, "created_at": Utc::now(), "data": payload}).to_string();
         let signature = sign(secret.as_bytes(), Utc::now().timestamp(), body.as_bytes());
         let response = self
@@ -145,7 +163,9 @@ pub const LEASE: Duration = Duration::from_secs(60);
 /// Longest an SMTP exchange or webhook post may take.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages claimed at once.
-pub const BATCH: usize = 20;
+pub const BATCH: usize = 100;
+/// Messages in flight at once, by default (`STAMPEDE_OUTBOX_LANES`).
+pub const LANES: usize = 8;
 
 /// A message claimed for delivery.
 #[derive(sqlx::FromRow)]
@@ -156,21 +176,29 @@ struct Claimed {
     attempts: i32,
 }
 
-/// Delivers every due notification, one at a time; returns how many were
-/// delivered. See [`deliver_due_until`].
+/// The event a webhook payload is about.
+fn webhook_event(payload: &Value) -> Option<uuid::Uuid> {
+    payload["event_id"].as_str().and_then(|id| uuid::Uuid::try_parse(id).ok())
+}
+
+/// Delivers every due notification; returns how many were delivered. See
+/// [`deliver_due_until`].
 pub async fn deliver_due(db: &PgPool, notifier: &Notifier) -> Result<usize, sqlx::Error> {
     deliver_due_until(db, notifier, LEASE, &|| false).await
 }
 
 /// The delivery protocol. Claiming leases a batch in one short statement
-/// (its `next_attempt_at` moves a lease ahead); each message is then sent
-/// and its outcome recorded on its own, with no transaction or row lock
-/// held across the network. So a crash or lost connection can send again
-/// only the one message that was sent and not yet recorded; receivers can
-/// tell it by its stable `Message-ID` (`webhook-id` for webhooks).
+/// (its `next_attempt_at` moves a lease ahead); the claimed messages are
+/// then sent, up to the notifier's lanes at once, and each outcome is
+/// recorded as soon as its send ends, with no transaction or row lock held
+/// across the network. So a crash or lost connection can send again only
+/// the messages that were sent and not yet recorded, at most one per lane;
+/// receivers can tell them by their stable `Message-ID` (`webhook-id` for
+/// webhooks).
 ///
-/// Between messages `stopping` is asked; once it says yes (or half the
-/// lease is gone), the unsent claims are handed back and the call returns.
+/// Before each send `stopping` is asked; once it says yes (or half the
+/// lease is gone), the unsent claims are handed back and the call returns
+/// when the sends in flight are recorded.
 pub async fn deliver_due_until(
     db: &PgPool,
     notifier: &Notifier,
@@ -190,25 +218,60 @@ pub async fn deliver_due_until(
     .fetch_all(db)
     .await?;
     claimed.sort_by_key(|message| message.id);
+    let targets = webhook_targets(db, &claimed).await?;
     let mut delivered = 0;
-    for (index, message) in claimed.iter().enumerate() {
-        if stopping() || claimed_at.elapsed() > lease / 2 {
-            let unsent: Vec<i64> = claimed[index..].iter().map(|m| m.id).collect();
-            sqlx::query(
-                "UPDATE outbox SET next_attempt_at = now() WHERE id = ANY($1) AND delivered_at IS NULL",
-            )
-            .bind(&unsent)
-            .execute(db)
-            .await?;
-            break;
+    let mut waiting = claimed.iter().enumerate();
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        while in_flight.len() < notifier.lanes {
+            let Some((index, message)) = waiting.next() else { break };
+            if stopping() || claimed_at.elapsed() > lease / 2 {
+                let unsent: Vec<i64> = claimed[index..].iter().map(|m| m.id).collect();
+                sqlx::query(
+                    "UPDATE outbox SET next_attempt_at = now() WHERE id = ANY($1) AND delivered_at IS NULL",
+                )
+                .bind(&unsent)
+                .execute(db)
+                .await?;
+                waiting = claimed[claimed.len()..].iter().enumerate();
+                break;
+            }
+            in_flight.push(async {
+                let outcome = notifier.deliver(message, &targets).await;
+                let sent = outcome.is_ok();
+                record(db, message, outcome, lease).await.map(|()| sent)
+            });
         }
-        let outcome = notifier.deliver(db, message.id, &message.kind, &message.payload).await;
-        if outcome.is_ok() {
-            delivered += 1;
+        match in_flight.next().await {
+            Some(sent) => delivered += usize::from(sent?),
+            None => break,
         }
-        record(db, message, outcome, lease).await?;
     }
     Ok(delivered)
+}
+
+/// The webhook endpoints of the events the claimed webhooks are about, in
+/// one query per batch.
+async fn webhook_targets(
+    db: &PgPool,
+    claimed: &[Claimed],
+) -> Result<HashMap<uuid::Uuid, WebhookTarget>, sqlx::Error> {
+    let events: Vec<uuid::Uuid> = claimed
+        .iter()
+        .filter(|m| m.kind.starts_with("webhook."))
+        .filter_map(|m| webhook_event(&m.payload))
+        .collect();
+    if events.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(uuid::Uuid, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT e.id, o.webhook_url, o.webhook_secret FROM events e JOIN organizers o ON o.id = e.organizer_id
+         WHERE e.id = ANY($1)",
+    )
+    .bind(&events)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(event, url, secret)| (event, url.zip(secret))).collect())
 }
 
 /// Records an outcome, retrying for a while if Postgres is away: a message

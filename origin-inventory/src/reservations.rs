@@ -84,7 +84,7 @@ impl From<HoldError> for ApiError {
 }
 
 /// A seat as buyers see it, in reservations and on tickets.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct HeldSeat {
     pub seat_id: Uuid,
     pub section: String,
@@ -112,49 +112,45 @@ pub struct Reservation {
 struct ReservationRow {
     id: Uuid,
     event_id: Uuid,
-    buyer_id: String,
     status: String,
     total_cents: i64,
     currency: String,
     expires_at: DateTime<Utc>,
     extended: bool,
+    seats: sqlx::types::Json<Vec<HeldSeat>>,
 }
 
-/// Loads a reservation if it belongs to `buyer`.
+/// Loads a reservation if it belongs to `buyer`, seats and all, in one query.
 pub async fn load(
-    db: impl sqlx::PgExecutor<'_> + Copy,
+    db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
     buyer: &str,
 ) -> Result<Option<Reservation>, sqlx::Error> {
     let row: Option<ReservationRow> = sqlx::query_as(
-        "SELECT id, event_id, buyer_id, status, total_cents, currency, expires_at, extended
-         FROM reservations WHERE id = $1 AND buyer_id = $2",
+        "SELECT r.id, r.event_id, r.status, r.total_cents, r.currency, r.expires_at, r.extended,
+                coalesce((SELECT json_agg(json_build_object('seat_id', rs.seat_id, 'section', sec.name,
+                                  'row', s.row_label, 'number', s.number, 'tier', t.name, 'price_cents', rs.price_cents)
+                                  ORDER BY sec.position, s.row_label, s.number)
+                          FROM reservation_seats rs
+                          JOIN seats s ON s.id = rs.seat_id
+                          JOIN sections sec ON sec.id = s.section_id
+                          JOIN price_tiers t ON t.id = s.tier_id
+                          WHERE rs.reservation_id = r.id), '[]') AS seats
+         FROM reservations r WHERE r.id = $1 AND r.buyer_id = $2",
     )
     .bind(id)
     .bind(buyer)
     .fetch_optional(db)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let seats = sqlx::query_as(
-        "SELECT rs.seat_id, sec.name AS section, s.row_label AS row, s.number, t.name AS tier, rs.price_cents
-         FROM reservation_seats rs
-         JOIN seats s ON s.id = rs.seat_id
-         JOIN sections sec ON sec.id = s.section_id
-         JOIN price_tiers t ON t.id = s.tier_id
-         WHERE rs.reservation_id = $1 ORDER BY sec.position, s.row_label, s.number",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await?;
     // A lapsed hold reads as expired even before the sweeper marks it.
     let status =
         if row.status == "held" && row.expires_at <= Utc::now() { "expired".into() } else { row.status };
-    debug_assert_eq!(row.buyer_id, buyer);
     Ok(Some(Reservation {
         reservation_id: row.id,
         event_id: row.event_id,
         status,
-        seats,
+        seats: row.seats.0,
         total_cents: row.total_cents,
         total_price: format!("{}.{:02}", row.total_cents / 100, row.total_cents % 100),
         currency: row.currency,
@@ -163,6 +159,8 @@ pub async fn load(
     }))
 }
 
+/// The event's rules for a hold, and an earlier reservation under the same
+/// client id, read in one query.
 #[derive(sqlx::FromRow)]
 struct SaleRules {
     on_sale: bool,
@@ -170,6 +168,8 @@ struct SaleRules {
     max_tickets_per_buyer: i32,
     hold_ttl_seconds: i32,
     currency: String,
+    earlier: Option<Uuid>,
+    earlier_event: Option<Uuid>,
 }
 
 /// Takes seats for `buyer`: all requested seats or none.
@@ -180,20 +180,31 @@ pub async fn hold(
     buyer: &str,
     body: HoldBody,
 ) -> Result<(Reservation, bool), HoldError> {
-    if let Some(existing) = replay(db, event_id, buyer, body.client_reservation_id).await? {
-        return Ok((existing, false));
-    }
     let rules: SaleRules = sqlx::query_as(
         "SELECT e.status = 'on_sale' AND coalesce(e.sale_starts_at <= now(), true)
                 AND coalesce(e.sale_ends_at > now(), true) AS on_sale,
                 e.max_tickets_per_order, e.max_tickets_per_buyer, e.hold_ttl_seconds,
-                (SELECT min(t.currency) FROM price_tiers t WHERE t.venue_id = e.venue_id) AS currency
-         FROM events e WHERE e.id = $1",
+                (SELECT min(t.currency) FROM price_tiers t WHERE t.venue_id = e.venue_id) AS currency,
+                r.id AS earlier, r.event_id AS earlier_event
+         FROM events e
+         LEFT JOIN reservations r ON r.buyer_id = $2 AND r.client_reservation_id = $3
+         WHERE e.id = $1",
     )
     .bind(event_id)
+    .bind(buyer)
+    .bind(body.client_reservation_id)
     .fetch_optional(db)
     .await?
     .ok_or(HoldError::EventNotFound)?;
+    match (rules.earlier, rules.earlier_event) {
+        (Some(_), Some(other)) if other != event_id => return Err(HoldError::ClientIdReused),
+        (Some(earlier), _) => {
+            if let Some(existing) = load(db, earlier, buyer).await? {
+                return Ok((existing, false));
+            }
+        }
+        _ => {}
+    }
     if !rules.on_sale {
         return Err(HoldError::SaleNotOpen);
     }
@@ -203,7 +214,7 @@ pub async fn hold(
     })?;
 
     // Overlapping requests lock seats in one order, but the scoped expiry
-    // below frees seats in any order; a rare deadlock is simply retried.
+    // frees seats in any order; a rare deadlock is simply retried.
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -233,7 +244,14 @@ fn is_deadlock(e: &sqlx::Error) -> bool {
     e.as_database_error().and_then(|d| d.code()).is_some_and(|code| code == "40P01")
 }
 
-/// One attempt in one transaction; `None` when a duplicate request got there first.
+/// Why `hold_seats` refused (see migration 0007): its SQLSTATE and DETAIL.
+fn refusal(e: &sqlx::Error) -> Option<(String, String)> {
+    let e = e.as_database_error()?.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    e.code().starts_with("SH").then(|| (e.code().to_owned(), e.detail().unwrap_or_default().to_owned()))
+}
+
+/// One attempt, one statement (`hold_seats`, one transaction on the
+/// server); `None` when a duplicate request got there first.
 async fn try_hold(
     db: &PgPool,
     event_id: Uuid,
@@ -241,51 +259,53 @@ async fn try_hold(
     plan: &HoldPlan,
     rules: &SaleRules,
 ) -> Result<Option<Uuid>, HoldError> {
-    let reservation_id = Uuid::new_v4();
-    let mut tx = db.begin().await?;
-    // The buyer's own lapsed holds must not count against their limit.
-    expire_lapsed(&mut tx, Some((event_id, buyer))).await?;
-    reserve_buyer_quota(
-        &mut tx,
-        event_id,
-        buyer,
-        plan.selection.quantity(),
-        rules.max_tickets_per_buyer.into(),
-    )
-    .await?;
-    let taken = take_seats(&mut tx, event_id, reservation_id, plan).await?;
-    let total: i64 = taken.iter().map(|(_, price)| price).sum();
-    // `now()` is the transaction's start, so expires_at equals the seats' held_until.
-    let inserted = sqlx::query(
-        "INSERT INTO reservations (id, event_id, buyer_id, client_reservation_id, seat_count, total_cents, currency, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
-         ON CONFLICT (buyer_id, client_reservation_id) DO NOTHING",
-    )
-    .bind(reservation_id)
-    .bind(event_id)
-    .bind(buyer)
-    .bind(plan.client_reservation_id)
-    .bind(taken.len() as i32)
-    .bind(total)
-    .bind(&rules.currency)
-    .bind(plan.ttl_seconds as f64)
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        tx.rollback().await?;
-        return Ok(None);
+    let (seats, section, tier, quantity) = match &plan.selection {
+        Selection::Seats(ids) => (Some(ids.as_slice()), None, None, ids.len() as i64),
+        Selection::BestAvailable { pool: SeatPool::Section(id), quantity } => {
+            (None, Some(*id), None, *quantity)
+        }
+        Selection::BestAvailable { pool: SeatPool::Tier(id), quantity } => (None, None, Some(*id), *quantity),
+    };
+    let limit = i64::from(rules.max_tickets_per_buyer);
+    // First without waiting for locked seats; if too few are unlocked, the
+    // missing ones may belong to requests that will fail: wait for them.
+    for wait in [false, true] {
+        let reservation_id = Uuid::new_v4();
+        let held = sqlx::query("SELECT hold_seats($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+            .bind(event_id)
+            .bind(buyer)
+            .bind(plan.client_reservation_id)
+            .bind(reservation_id)
+            .bind(plan.ttl_seconds as f64)
+            .bind(rules.max_tickets_per_buyer)
+            .bind(&rules.currency)
+            .bind(seats)
+            .bind(section)
+            .bind(tier)
+            .bind(quantity as i32)
+            .bind(wait)
+            .execute(db)
+            .await;
+        let e = match held {
+            Ok(_) => return Ok(Some(reservation_id)),
+            Err(e) => e,
+        };
+        match refusal(&e) {
+            Some((code, _)) if code == "SH004" => continue,
+            Some((code, _)) if code == "SH005" => return Ok(None),
+            Some((code, _)) if code == "SH001" => return Err(HoldError::BuyerLimit { limit }),
+            Some((code, free)) if code == "SH002" => {
+                let free: Vec<Uuid> =
+                    free.trim_matches(['{', '}']).split(',').filter_map(|id| id.parse().ok()).collect();
+                return Err(explain_conflict(db, event_id, seats.unwrap_or_default(), &free).await?);
+            }
+            Some((code, available)) if code == "SH003" => {
+                return Err(HoldError::NotEnoughSeats { available: available.parse().unwrap_or(0) });
+            }
+            _ => return Err(HoldError::Database(e)),
+        }
     }
-    sqlx::query(
-        "INSERT INTO reservation_seats (reservation_id, seat_id, price_cents)
-         SELECT $1, seat_id, price FROM unnest($2::uuid[], $3::bigint[]) AS t(seat_id, price)",
-    )
-    .bind(reservation_id)
-    .bind(taken.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-    .bind(taken.iter().map(|(_, price)| *price).collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Some(reservation_id))
+    unreachable!("the waiting attempt never asks to wait")
 }
 
 async fn replay(
@@ -308,156 +328,25 @@ async fn replay(
     }
 }
 
-/// Counts `quantity` more tickets against the buyer's limit, atomically.
-async fn reserve_buyer_quota(
-    tx: &mut PgConnection,
-    event_id: Uuid,
-    buyer: &str,
-    quantity: i64,
-    limit: i64,
-) -> Result<(), HoldError> {
-    let counted: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO buyer_tickets AS b (event_id, buyer_id, tickets) VALUES ($1, $2, $3)
-         ON CONFLICT (event_id, buyer_id) DO UPDATE SET tickets = b.tickets + EXCLUDED.tickets
-         WHERE b.tickets + EXCLUDED.tickets <= $4
-         RETURNING tickets",
-    )
-    .bind(event_id)
-    .bind(buyer)
-    .bind(quantity as i32)
-    .bind(limit as i32)
-    .fetch_optional(&mut *tx)
-    .await?;
-    match counted {
-        Some(n) if i64::from(n) <= limit => Ok(()),
-        _ => Err(HoldError::BuyerLimit { limit }),
-    }
-}
-
-/// The compare-and-swap: marks free seats as held by `reservation_id`.
-async fn take_seats(
-    tx: &mut PgConnection,
-    event_id: Uuid,
-    reservation_id: Uuid,
-    plan: &HoldPlan,
-) -> Result<Vec<(Uuid, i64)>, HoldError> {
-    // Rows are locked in seat_id order, so overlapping requests cannot deadlock.
-    const FREE: &str = "(status = 'AVAILABLE' OR (status = 'HELD' AND held_until < now()))";
-    const TAKE: &str = "UPDATE inventory i
-         SET status = 'HELD', hold_id = $2, held_until = now() + make_interval(secs => $3), version = i.version + 1
-         FROM picked WHERE i.event_id = $1 AND i.seat_id = picked.seat_id
-         RETURNING i.seat_id, i.price_cents";
-    let ttl = plan.ttl_seconds as f64;
-    match &plan.selection {
-        Selection::Seats(ids) => {
-            let taken: Vec<(Uuid, i64)> = sqlx::query_as(&format!(
-                "WITH picked AS (SELECT seat_id FROM inventory
-                     WHERE event_id = $1 AND seat_id = ANY($4) AND {FREE} ORDER BY seat_id FOR UPDATE)
-                 {TAKE}"
-            ))
-            .bind(event_id)
-            .bind(reservation_id)
-            .bind(ttl)
-            .bind(ids)
-            .fetch_all(&mut *tx)
-            .await?;
-            if taken.len() == ids.len() {
-                return Ok(taken);
-            }
-            Err(explain_conflict(tx, event_id, ids, &taken).await?)
-        }
-        Selection::BestAvailable { pool, quantity } => {
-            let (column, pool_id) = match pool {
-                SeatPool::Section(id) => ("section_id", id),
-                SeatPool::Tier(id) => ("tier_id", id),
-            };
-            // First, SKIP LOCKED: a crowd asking for "any 2 seats" spreads over
-            // free seats instead of queueing. Under a savepoint, so a short
-            // take can be undone, its row locks released with it.
-            let take =
-                BestAvailable { event_id, reservation_id, ttl, pool_id: *pool_id, quantity: *quantity };
-            sqlx::query("SAVEPOINT best_available").execute(&mut *tx).await?;
-            let taken = take
-                .run(
-                    tx,
-                    &format!(
-                        "WITH picked AS (SELECT seat_id FROM inventory
-                             WHERE event_id = $1 AND {column} = $4 AND {FREE}
-                             ORDER BY sort_key LIMIT $5 FOR UPDATE SKIP LOCKED)
-                         {TAKE}"
-                    ),
-                )
-                .await?;
-            if taken.len() as i64 == *quantity {
-                return Ok(taken);
-            }
-            // Too few unlocked: the missing seats may be locked by requests
-            // that will fail and let them go. Wait for every free seat (they
-            // are few now), in seat_id order like all locking here, and take
-            // the best of those still free. The last seats always sell.
-            sqlx::query("ROLLBACK TO SAVEPOINT best_available").execute(&mut *tx).await?;
-            let taken = take
-                .run(
-                    tx,
-                    &format!(
-                        "WITH free AS MATERIALIZED (SELECT seat_id, sort_key FROM inventory
-                             WHERE event_id = $1 AND {column} = $4 AND {FREE}
-                             ORDER BY seat_id FOR UPDATE),
-                         picked AS (SELECT seat_id FROM free ORDER BY sort_key LIMIT $5)
-                         {TAKE}"
-                    ),
-                )
-                .await?;
-            if taken.len() as i64 == *quantity {
-                return Ok(taken);
-            }
-            Err(HoldError::NotEnoughSeats { available: taken.len() as i64 })
-        }
-    }
-}
-
-/// What both best-available passes bind: $1 event, $2 hold, $3 TTL,
-/// $4 the section or tier, $5 how many seats.
-struct BestAvailable {
-    event_id: Uuid,
-    reservation_id: Uuid,
-    ttl: f64,
-    pool_id: Uuid,
-    quantity: i64,
-}
-
-impl BestAvailable {
-    async fn run(&self, tx: &mut PgConnection, sql: &str) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
-        sqlx::query_as(sql)
-            .bind(self.event_id)
-            .bind(self.reservation_id)
-            .bind(self.ttl)
-            .bind(self.pool_id)
-            .bind(self.quantity)
-            .fetch_all(tx)
-            .await
-    }
-}
-
-/// Tells unknown seats from taken ones, and suggests free seats nearby.
+/// Tells unknown seats from taken ones (`free`: those that were free),
+/// and suggests free seats nearby.
 async fn explain_conflict(
-    tx: &mut PgConnection,
+    db: &PgPool,
     event_id: Uuid,
     requested: &[Uuid],
-    taken: &[(Uuid, i64)],
+    free: &[Uuid],
 ) -> Result<HoldError, sqlx::Error> {
     let known: Vec<Uuid> =
         sqlx::query_scalar("SELECT seat_id FROM inventory WHERE event_id = $1 AND seat_id = ANY($2)")
             .bind(event_id)
             .bind(requested)
-            .fetch_all(&mut *tx)
+            .fetch_all(db)
             .await?;
     let unknown: Vec<Uuid> = requested.iter().filter(|id| !known.contains(id)).copied().collect();
     if !unknown.is_empty() {
         return Ok(HoldError::UnknownSeats(unknown));
     }
-    let unavailable: Vec<Uuid> =
-        requested.iter().filter(|id| !taken.iter().any(|(t, _)| t == *id)).copied().collect();
+    let unavailable: Vec<Uuid> = requested.iter().filter(|id| !free.contains(id)).copied().collect();
     let alternatives: Vec<Uuid> = sqlx::query_scalar(
         "SELECT seat_id FROM inventory
          WHERE event_id = $1 AND status = 'AVAILABLE' AND NOT seat_id = ANY($2)
@@ -466,42 +355,18 @@ async fn explain_conflict(
     )
     .bind(event_id)
     .bind(requested)
-    .fetch_all(&mut *tx)
+    .fetch_all(db)
     .await?;
     Ok(HoldError::SeatsUnavailable { unavailable, alternatives })
 }
 
-/// Marks lapsed holds expired and frees what they still hold; scoped to one
-/// buyer of one event, or everything (the sweeper). Holds with a payment in
-/// flight are left to the payment's outcome.
+/// Marks lapsed holds expired and frees what they still hold (migration
+/// 0007's `expire_lapsed_holds`); scoped to one buyer of one event, or
+/// everything (the sweeper). Holds with a payment in flight are left to
+/// the payment's outcome.
 pub async fn expire_lapsed(tx: &mut PgConnection, scope: Option<(Uuid, &str)>) -> Result<i64, sqlx::Error> {
     let (event, buyer) = scope.map_or((None, None), |(e, b)| (Some(e), Some(b)));
-    sqlx::query_scalar(
-        "WITH lapsed AS (
-             SELECT r.id FROM reservations r
-             WHERE r.status = 'held' AND r.expires_at < now()
-               AND ($1::uuid IS NULL OR (r.event_id = $1 AND r.buyer_id = $2))
-               AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id = r.id AND p.status = 'pending')
-             ORDER BY r.expires_at LIMIT 500 FOR UPDATE SKIP LOCKED),
-         marked AS (
-             UPDATE reservations r SET status = 'expired', updated_at = now()
-             FROM lapsed WHERE r.id = lapsed.id
-             RETURNING r.id, r.event_id, r.buyer_id, r.seat_count),
-         freed AS (
-             UPDATE inventory i SET status = 'AVAILABLE', hold_id = NULL, held_until = NULL, version = i.version + 1
-             FROM marked WHERE i.hold_id = marked.id AND i.status = 'HELD'
-             RETURNING 1),
-         uncounted AS (
-             UPDATE buyer_tickets b SET tickets = b.tickets - m.seats
-             FROM (SELECT event_id, buyer_id, sum(seat_count)::int AS seats FROM marked GROUP BY 1, 2) m
-             WHERE b.event_id = m.event_id AND b.buyer_id = m.buyer_id
-             RETURNING 1)
-         SELECT count(*) FROM marked",
-    )
-    .bind(event)
-    .bind(buyer)
-    .fetch_one(tx)
-    .await
+    sqlx::query_scalar("SELECT expire_lapsed_holds($1, $2)").bind(event).bind(buyer).fetch_one(tx).await
 }
 
 /// Ends a hold for good (`status` = released or expired): frees its seats

@@ -85,6 +85,7 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
         smtp_url: std::env::var("STAMPEDE_TEST_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:9".into()),
         mail_from: "Stampede Tests <tests@stampede.local>".into(),
         outbox_lease: crate::outbox::LEASE,
+        outbox_lanes: crate::outbox::LANES,
         access: Some(test_keyring().verifier().clone()),
         edge_cache: options.edge_cache,
     };

@@ -5,7 +5,8 @@
 //! - `test`: the same set-up on private ports, then formatting, clippy and
 //!   every test. Exits non-zero on any failure;
 //! - `bench`: the same set-up again, then the benchmark report
-//!   (`load-tests/reports/latest.md`);
+//!   (`load-tests/reports/latest.md`); `bench origin` measures the origin
+//!   alone (`latest-origin.md`);
 //! - `worker`: build the Cloudflare Worker (`wrangler.toml`'s `[build]`);
 //! - `keys`: draw a waiting-room signing key and print it with the JWKS the
 //!   origin needs; `keys --rotate CURRENT` prints the three rotation steps.
@@ -34,18 +35,21 @@ fn main() -> anyhow::Result<()> {
         "up" => up(&root),
         "test" => test(&root),
         "bench" => {
+            let scope = bench::Scope::parse(std::env::args().nth(2).as_deref())?;
             setup::install_prerequisites()?;
-            build::components()?;
-            build::worker(&root)?;
+            if scope == bench::Scope::All {
+                build::components()?;
+                build::worker(&root)?;
+            }
             build::native()?;
-            bench::bench(&root)
+            bench::bench(&root, scope)
         }
         "worker" => {
             setup::workers_toolchain()?;
             build::worker(&root)
         }
         "keys" => keys::print(&std::env::args().skip(2).collect::<Vec<_>>()),
-        _ => bail!("usage: cargo xtask <up|test|bench|worker|keys [--rotate CURRENT_KEYS]>"),
+        _ => bail!("usage: cargo xtask <up|test|bench [origin]|worker|keys [--rotate CURRENT_KEYS]>"),
     }
 }
 

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
-use origin_inventory::outbox::{Notifier, deliver_due, deliver_due_until};
+use origin_inventory::outbox::{LANES, Notifier, deliver_due, deliver_due_until};
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
@@ -39,7 +39,7 @@ async fn an_order_confirmation_reaches_a_real_smtp_server() {
     let app = spawn_app().await;
     let email = format!("ada+{}@example.com", Uuid::new_v4().simple());
     let number = buy(&app, &email).await;
-    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>").unwrap();
+    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>", LANES).unwrap();
     assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), 2, "the email and the (unconfigured) webhook");
     let mail = mail_containing(&maildir, &number).expect("the confirmation is in the maildir");
     assert!(mail.contains(&email), "{mail}");
@@ -84,7 +84,8 @@ async fn failed_deliveries_back_off_and_organizer_webhooks_are_signed() {
     let number = buy(&app, "ada@example.com").await;
 
     // The mail server is unreachable: nothing is lost, the email waits.
-    let unreachable = Notifier::new("smtp://127.0.0.1:9", "Stampede <tickets@stampede.local>").unwrap();
+    let unreachable =
+        Notifier::new("smtp://127.0.0.1:9", "Stampede <tickets@stampede.local>", LANES).unwrap();
     assert_eq!(deliver_due(&app.db, &unreachable).await.unwrap(), 1, "only the webhook got through");
     let (attempts, waits): (i32, bool) = sqlx::query_as(
         "SELECT attempts, next_attempt_at > now() FROM outbox WHERE kind = 'email.order_confirmed'",
@@ -94,7 +95,7 @@ async fn failed_deliveries_back_off_and_organizer_webhooks_are_signed() {
     .unwrap();
     assert_eq!((attempts, waits), (1, true));
     assert_eq!(
-        deliver_due(&app.db, &Notifier::new(&url, "S <s@s.local>").unwrap()).await.unwrap(),
+        deliver_due(&app.db, &Notifier::new(&url, "S <s@s.local>", LANES).unwrap()).await.unwrap(),
         0,
         "not due yet"
     );
@@ -120,7 +121,7 @@ async fn a_stopping_sender_hands_its_claims_back_at_once() {
     let (url, _) = smtp();
     let app = spawn_app().await;
     buy(&app, &format!("ada+{}@example.com", Uuid::new_v4().simple())).await;
-    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>").unwrap();
+    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>", LANES).unwrap();
     let stopping = || true;
     let delivered =
         deliver_due_until(&app.db, &notifier, origin_inventory::outbox::LEASE, &stopping).await.unwrap();

@@ -1,0 +1,196 @@
+//! Whole orders straight at the origin (buyer session, hold, pay), what
+//! each costs Postgres, and whether the outbox keeps up with them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::*;
+
+/// Buyers at once, as in the issue's side-by-side table.
+const CONCURRENCY: [u32; 3] = [1, 16, 64];
+/// The concurrency whose Postgres work per order is reported.
+const REPORTED: u32 = 16;
+
+/// `ceiling`: pgbench's hold-and-release cycles on `inventory` without triggers.
+pub(super) fn rows(
+    root: &Path,
+    stack: &Stack,
+    ceiling: f64,
+    verdict: &mut Verdict,
+) -> anyhow::Result<Vec<Row>> {
+    let started = stack.sql("SELECT now()")?;
+    let mut rows = Vec::new();
+    let mut peak_rate: f64 = 0.0;
+    for buyers in CONCURRENCY {
+        eprintln!("bench: orders straight at the origin, {buyers} buyers");
+        let before = PgCounters::read(stack)?;
+        let activity = Activity::sample(stack);
+        let run = k6_summary(
+            root,
+            &stack.scratch,
+            "load-tests/bench/orders.js",
+            &[],
+            &[
+                ("ORIGIN_URL", &stack.origin.url()),
+                ("API_KEY", &stack.demo.api_key),
+                ("VUS", &buyers.to_string()),
+                ("SECONDS", SECONDS),
+            ],
+        )?;
+        let activity = activity.stop();
+        let spent = PgCounters::read(stack)?.since(&before);
+        verdict.passed &= run.passed;
+        let metrics = &run.summary["metrics"];
+        let orders = metrics["orders"]["count"].as_f64().unwrap_or(0.0);
+        // k6's own rate counts `setup` (building the venue) as running time.
+        let rate = orders / SECONDS.parse::<f64>()?;
+        peak_rate = peak_rate.max(rate);
+        let latency = &metrics["order_duration"];
+        rows.push(Row {
+            what: format!("origin: orders/s, {buyers} buyers (session + hold + pay, fresh buyer each)"),
+            result: run.mark(format!(
+                "{rate:.0} (order p50 {:.1} ms, p99 {:.1} ms)",
+                latency["med"].as_f64().unwrap_or(0.0),
+                latency["p(99)"].as_f64().unwrap_or(0.0)
+            )),
+            baseline: format!("{ceiling:.0} pgbench tps, one seat's hold + release without triggers"),
+            ratio: Some(rate / ceiling),
+            target: if buyers == REPORTED { "≥ 1,500 orders/s, p99 < 100 ms" } else { "—" }.into(),
+        });
+        if buyers == REPORTED {
+            let per = orders.max(1.0);
+            rows.push(Row {
+                what: format!("origin: Postgres work per order, {buyers} buyers"),
+                result: format!(
+                    "{:.1} transactions, {:.1} WAL flushes, {:.0} buffer reads; backends idle in transaction {:.1} of {:.1} busy",
+                    spent.transactions / per,
+                    spent.wal_syncs / per,
+                    spent.buffers / per,
+                    activity.idle_in_transaction,
+                    activity.busy,
+                ),
+                baseline: format!("{orders:.0} orders; background workers included"),
+                ratio: None,
+                target: "≤ 3 transactions, ≤ 2 WAL flushes, ≤ 60 buffer reads, none idle in transaction".into(),
+            });
+        }
+    }
+    rows.push(outbox_row(stack, &started, peak_rate)?);
+    Ok(rows)
+}
+
+/// How fast the outbox delivered what the order runs wrote, and how late.
+fn outbox_row(stack: &Stack, since: &str, peak_orders: f64) -> anyhow::Result<Row> {
+    let undelivered =
+        format!("SELECT count(*) FROM outbox WHERE created_at >= '{since}' AND delivered_at IS NULL");
+    for _ in 0..300 {
+        if stack.sql(&undelivered)? == "0" {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let left = stack.sql(&undelivered)?;
+    let figures = stack.sql(&format!(
+        "SELECT count(*), coalesce(extract(epoch FROM max(delivered_at) - min(delivered_at)), 0),
+                coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - created_at)), 0)
+         FROM outbox WHERE created_at >= '{since}' AND delivered_at IS NOT NULL"
+    ))?;
+    let numbers: Vec<f64> = figures.split('|').filter_map(|n| n.parse().ok()).collect();
+    let [delivered, span, lag_p99] = numbers[..] else { bail!("unexpected outbox figures: {figures}") };
+    let rate = delivered / span.max(1.0);
+    Ok(Row {
+        what: "origin: outbox delivery during the order runs (SMTP on loopback)".into(),
+        result: format!(
+            "{rate:.0} messages/s, lag p99 {lag_p99:.1} s, {delivered:.0} delivered, {left} not delivered after 5 min"
+        ),
+        baseline: format!("{peak_orders:.0} orders/s at peak, 2 messages each"),
+        ratio: Some(rate / (2.0 * peak_orders).max(1.0)),
+        target: "≥ 200% (2× the commit rate), lag p99 < 10 s".into(),
+    })
+}
+
+/// The books after the order runs, for `cargo xtask bench origin`.
+pub(super) fn check(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow::Result<String> {
+    let (balanced, table) = invariant_check(root, stack)?;
+    verdict.passed &= balanced;
+    Ok(table)
+}
+
+/// Postgres's cumulative counters for the bench database.
+struct PgCounters {
+    transactions: f64,
+    buffers: f64,
+    wal_syncs: f64,
+}
+
+impl PgCounters {
+    fn read(stack: &Stack) -> anyhow::Result<Self> {
+        // Backends publish their statistics within a second of a transaction.
+        std::thread::sleep(Duration::from_millis(1500));
+        let line = stack.sql(
+            "SELECT d.xact_commit + d.xact_rollback, d.blks_read + d.blks_hit, w.wal_sync
+             FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()",
+        )?;
+        let numbers: Vec<f64> = line.split('|').filter_map(|n| n.parse().ok()).collect();
+        let [transactions, buffers, wal_syncs] = numbers[..] else { bail!("unexpected statistics: {line}") };
+        Ok(Self { transactions, buffers, wal_syncs })
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            transactions: self.transactions - before.transactions,
+            buffers: self.buffers - before.buffers,
+            wal_syncs: self.wal_syncs - before.wal_syncs,
+        }
+    }
+}
+
+/// Backends of the bench database, sampled four times a second while a
+/// load runs: how many are busy, how many of those wait idle in a
+/// transaction for the origin's next statement.
+struct Activity {
+    stop: Arc<AtomicBool>,
+    sampler: std::thread::JoinHandle<Vec<(f64, f64)>>,
+}
+
+struct Averages {
+    idle_in_transaction: f64,
+    busy: f64,
+}
+
+impl Activity {
+    fn sample(stack: &Stack) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let url = stack.database_url.clone();
+        let stopping = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !stopping.load(Ordering::Relaxed) {
+                let line = output(Command::new("psql").args([
+                    &url,
+                    "-tAc",
+                    "SELECT count(*) FILTER (WHERE state = 'idle in transaction'),
+                            count(*) FILTER (WHERE state IN ('active', 'idle in transaction'))
+                     FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                ]));
+                if let Some((idle, busy)) = line.ok().as_deref().and_then(|l| l.trim().split_once('|')) {
+                    samples.push((idle.parse().unwrap_or(0.0), busy.parse().unwrap_or(0.0)));
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            samples
+        });
+        Self { stop, sampler }
+    }
+
+    fn stop(self) -> Averages {
+        self.stop.store(true, Ordering::Relaxed);
+        let samples = self.sampler.join().unwrap_or_default();
+        let n = samples.len().max(1) as f64;
+        Averages {
+            idle_in_transaction: samples.iter().map(|s| s.0).sum::<f64>() / n,
+            busy: samples.iter().map(|s| s.1).sum::<f64>() / n,
+        }
+    }
+}
