@@ -23,18 +23,30 @@ CREATE FUNCTION seat_is_free(status text, held_until timestamptz) RETURNS boolea
 -- Marks lapsed holds expired and frees what they still hold: of one buyer
 -- of one event, or (both NULL) any, at most 500 at a time. Holds with a
 -- payment in flight are left to the payment's outcome. Returns how many.
+-- PL/pgSQL, so its plans are kept from call to call.
 CREATE FUNCTION expire_lapsed_holds(p_event uuid, p_buyer text) RETURNS bigint
-    LANGUAGE sql
-BEGIN ATOMIC
-    WITH lapsed AS (
-        SELECT r.id FROM reservations r
-        WHERE r.status = 'held' AND r.expires_at < now()
-          AND (p_event IS NULL OR (r.event_id = p_event AND r.buyer_id = p_buyer))
-          AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id = r.id AND p.status = 'pending')
-        ORDER BY r.expires_at LIMIT 500 FOR UPDATE SKIP LOCKED),
-    marked AS (
+    LANGUAGE plpgsql AS $$
+DECLARE
+    lapsed uuid[];
+    expired bigint;
+BEGIN
+    IF p_event IS NULL THEN
+        lapsed := ARRAY(SELECT r.id FROM reservations r
+                        WHERE r.status = 'held' AND r.expires_at < now()
+                          AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id = r.id AND p.status = 'pending')
+                        ORDER BY r.expires_at LIMIT 500 FOR UPDATE SKIP LOCKED);
+    ELSE
+        lapsed := ARRAY(SELECT r.id FROM reservations r
+                        WHERE r.status = 'held' AND r.event_id = p_event AND r.buyer_id = p_buyer AND r.expires_at < now()
+                          AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id = r.id AND p.status = 'pending')
+                        FOR UPDATE SKIP LOCKED);
+    END IF;
+    IF cardinality(lapsed) = 0 THEN
+        RETURN 0;
+    END IF;
+    WITH marked AS (
         UPDATE reservations r SET status = 'expired', updated_at = now()
-        FROM lapsed WHERE r.id = lapsed.id
+        WHERE r.id = ANY (lapsed)
         RETURNING r.id, r.event_id, r.buyer_id, r.seat_count),
     freed AS (
         UPDATE inventory i SET status = 'AVAILABLE', hold_id = NULL, held_until = NULL, version = i.version + 1
@@ -45,8 +57,10 @@ BEGIN ATOMIC
         FROM (SELECT event_id, buyer_id, sum(seat_count)::int AS seats FROM marked GROUP BY 1, 2) m
         WHERE b.event_id = m.event_id AND b.buyer_id = m.buyer_id
         RETURNING 1)
-    SELECT count(*) FROM marked;
-END;
+    SELECT count(*) INTO expired FROM marked;
+    RETURN expired;
+END
+$$;
 
 -- Free seats of a section or a tier (whichever is given), best first,
 -- locked. Without p_wait, locked seats are skipped: a crowd asking for
@@ -151,3 +165,52 @@ $$;
 -- The sandbox payment provider stands for another company's service: its
 -- ledger stays out of our WAL (see `SandboxProvider`).
 ALTER TABLE sandbox_charges SET UNLOGGED;
+
+-- Settling a charged payment in one statement: book the hold's seats,
+-- write the order, its tickets, the answer saved for replays and the
+-- notifications, all under the payment's and the hold's row locks. The
+-- origin computes what it can beforehand (ticket ids and codes, the
+-- order's number, secret and answer). Returns false when the payment was
+-- settled meanwhile (by a retry or the reconciler: read its saved answer);
+-- raises SH010 when the hold lost seats while the card was charged (the
+-- origin refunds).
+CREATE FUNCTION settle_paid(
+    p_payment uuid, p_provider_id text, p_order uuid, p_number text, p_secret text, p_created_at timestamptz,
+    p_ticket_ids uuid[], p_seat_ids uuid[], p_prices bigint[], p_codes text[],
+    p_answer jsonb, p_notifications jsonb
+) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    paying record;
+    booked int;
+BEGIN
+    SELECT p.status, p.reservation_id, r.event_id, r.buyer_id, r.seat_count, p.amount_cents, p.currency,
+           p.billing_name, p.billing_email
+        INTO paying
+        FROM payments p JOIN reservations r ON r.id = p.reservation_id
+        WHERE p.id = p_payment FOR UPDATE OF p, r;
+    IF paying.status <> 'pending' THEN
+        RETURN false;
+    END IF;
+    UPDATE inventory SET status = 'BOOKED', held_until = NULL, version = version + 1
+        WHERE hold_id = paying.reservation_id AND status = 'HELD';
+    GET DIAGNOSTICS booked = ROW_COUNT;
+    IF booked <> paying.seat_count THEN
+        RAISE EXCEPTION 'hold_lost' USING ERRCODE = 'SH010';
+    END IF;
+    INSERT INTO orders (id, order_number, secret, reservation_id, payment_id, event_id, buyer_id, buyer_name,
+                        buyer_email, total_cents, currency, created_at)
+        VALUES (p_order, p_number, p_secret, paying.reservation_id, p_payment, paying.event_id, paying.buyer_id,
+                paying.billing_name, paying.billing_email, paying.amount_cents, paying.currency, p_created_at);
+    INSERT INTO tickets (id, order_id, event_id, seat_id, price_cents, code)
+        SELECT ticket, p_order, paying.event_id, seat, price, code
+        FROM unnest(p_ticket_ids, p_seat_ids, p_prices, p_codes) AS t(ticket, seat, price, code);
+    UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = paying.reservation_id;
+    UPDATE payments
+        SET status = 'succeeded', provider_payment_id = p_provider_id, failure_code = NULL,
+            response_status = 200, response_body = p_answer, updated_at = now()
+        WHERE id = p_payment;
+    INSERT INTO outbox (kind, payload)
+        SELECT n ->> 'kind', n -> 'payload' FROM jsonb_array_elements(p_notifications) AS n;
+    RETURN true;
+END
+$$;

@@ -29,10 +29,10 @@ use uuid::Uuid;
 use crate::access::{Checkout, CommitOf, session_ended, verified_subject};
 use crate::app::AppState;
 use crate::error::ApiPath;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, sql_refusal};
 use crate::metrics::Outcome;
 use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
-use crate::reservations::{HeldSeat, end_hold, expire_lapsed};
+use crate::reservations::{HeldSeat, Reservation, end_hold, expire_lapsed, load};
 use crate::tickets::{order_number, qr_svg, ticket_code};
 
 /// A pending payment older than this is presumed abandoned by its request
@@ -363,11 +363,24 @@ struct Settling {
     reservation_id: Uuid,
     event_id: Uuid,
     buyer_id: String,
-    seat_count: i32,
     total_cents: i64,
     currency: String,
     billing_name: String,
     billing_email: String,
+}
+
+/// The payment being settled and its hold; none of it changes once the
+/// payment exists, so it is read without locks.
+async fn settling(db: &PgPool, payment: Uuid) -> Result<Settling, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.status, p.response_status, p.response_body, p.reservation_id, r.event_id, r.buyer_id,
+                p.amount_cents AS total_cents, p.currency, p.billing_name, p.billing_email
+         FROM payments p JOIN reservations r ON r.id = p.reservation_id
+         WHERE p.id = $1",
+    )
+    .bind(payment)
+    .fetch_one(db)
+    .await
 }
 
 async fn settle(
@@ -376,117 +389,92 @@ async fn settle(
     payment: Uuid,
     outcome: ChargeOutcome,
 ) -> Result<Answer, ApiError> {
-    let mut tx = db.begin().await?;
-    let p: Settling = sqlx::query_as(
-        "SELECT p.status, p.response_status, p.response_body, p.reservation_id, r.event_id, r.buyer_id,
-                r.seat_count, p.amount_cents AS total_cents, p.currency, p.billing_name, p.billing_email
-         FROM payments p JOIN reservations r ON r.id = p.reservation_id
-         WHERE p.id = $1 FOR UPDATE OF p, r",
-    )
-    .bind(payment)
-    .fetch_one(&mut *tx)
-    .await?;
+    let p = settling(db, payment).await?;
     if p.status != "pending" {
         // Settled meanwhile by the reconciler or a retry: same answer.
         return Answer::saved(p.response_status.unwrap_or(500), p.response_body.unwrap_or(Value::Null));
     }
     let provider_id = match outcome {
         ChargeOutcome::Declined { code, message } => {
-            let answer = Answer {
-                status: StatusCode::PAYMENT_REQUIRED,
-                body: json!({"error": "payment_failed", "decline_code": code, "message": message,
-                             "reservation_id": p.reservation_id}),
-            };
-            finish(&mut tx, payment, "failed", None, Some(&code), &answer).await?;
-            notify(
-                &mut tx,
-                "email.payment_failed",
-                json!({"to": p.billing_email, "name": p.billing_name,
-                "reservation_id": p.reservation_id, "reason": message}),
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(answer);
+            return settle_declined(db, payment, &p, &code, &message).await;
         }
         ChargeOutcome::Succeeded { provider_payment_id } => provider_payment_id,
     };
-
-    let booked: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE inventory SET status = 'BOOKED', held_until = NULL, version = version + 1
-         WHERE hold_id = $1 AND status = 'HELD' RETURNING seat_id",
-    )
-    .bind(p.reservation_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    if booked.len() as i32 != p.seat_count {
-        // The hold lapsed and someone else took seats while the card was charged.
-        tx.rollback().await?;
-        return refund_lost_hold(db, payments, payment, &provider_id).await;
-    }
-
-    let order_id = Uuid::new_v4();
-    let number = order_number();
-    sqlx::query(
-        "INSERT INTO orders (id, order_number, reservation_id, payment_id, event_id, buyer_id, buyer_name, buyer_email,
-                             total_cents, currency)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(order_id)
-    .bind(&number)
-    .bind(p.reservation_id)
-    .bind(payment)
-    .bind(p.event_id)
-    .bind(&p.buyer_id)
-    .bind(&p.billing_name)
-    .bind(&p.billing_email)
-    .bind(p.total_cents)
-    .bind(&p.currency)
-    .execute(&mut *tx)
-    .await?;
-    let seats: Vec<(Uuid, i64)> =
-        sqlx::query_as("SELECT seat_id, price_cents FROM reservation_seats WHERE reservation_id = $1")
-            .bind(p.reservation_id)
-            .fetch_all(&mut *tx)
-            .await?;
-    let ticket_ids: Vec<Uuid> = seats.iter().map(|_| Uuid::new_v4()).collect();
-    let codes: Vec<String> = ticket_ids
-        .iter()
-        .zip(&seats)
-        .map(|(ticket, (seat, _))| ticket_code(&payments.ticket_secret, *ticket, p.event_id, *seat))
-        .collect();
-    sqlx::query(
-        "INSERT INTO tickets (id, order_id, event_id, seat_id, price_cents, code)
-         SELECT id, $1, $2, seat_id, price, code FROM unnest($3::uuid[], $4::uuid[], $5::bigint[], $6::text[])
-              AS t(id, seat_id, price, code)",
-    )
-    .bind(order_id)
-    .bind(p.event_id)
-    .bind(&ticket_ids)
-    .bind(seats.iter().map(|(seat, _)| *seat).collect::<Vec<_>>())
-    .bind(seats.iter().map(|(_, price)| *price).collect::<Vec<_>>())
-    .bind(&codes)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = $1")
-        .bind(p.reservation_id)
-        .execute(&mut *tx)
-        .await?;
-    let order = load_order(&mut tx, &number).await?.expect("inserted above");
+    let hold = load(db, p.reservation_id, &p.buyer_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("a paying reservation is gone"))?;
+    let order = OrderView::paid(&p, &hold, &payments.ticket_secret);
     let answer =
         Answer { status: StatusCode::OK, body: serde_json::to_value(&order).map_err(ApiError::internal)? };
-    finish(&mut tx, payment, "succeeded", Some(&provider_id), None, &answer).await?;
-    notify(
-        &mut tx,
-        "email.order_confirmed",
-        json!({"to": p.billing_email, "name": p.billing_name,
-        "order_number": number, "order_url": order.order_url}),
+    let notifications = json!([
+        {"kind": "email.order_confirmed",
+         "payload": {"to": p.billing_email, "name": p.billing_name,
+                     "order_number": order.order_number, "order_url": order.order_url}},
+        {"kind": "webhook.order.created",
+         "payload": {"event_id": p.event_id, "order_number": order.order_number,
+                     "tickets": order.tickets.len(), "total_cents": p.total_cents, "currency": p.currency}},
+    ]);
+    // One statement (migration 0007's `settle_paid`): no lock is held
+    // while the origin is elsewhere.
+    let settled = sqlx::query_scalar("SELECT settle_paid($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+        .bind(payment)
+        .bind(&provider_id)
+        .bind(order.id)
+        .bind(&order.order_number)
+        .bind(&order.secret)
+        .bind(order.created_at)
+        .bind(order.tickets.iter().map(|t| t.ticket_id).collect::<Vec<_>>())
+        .bind(order.tickets.iter().map(|t| t.seat.seat_id).collect::<Vec<_>>())
+        .bind(order.tickets.iter().map(|t| t.seat.price_cents).collect::<Vec<_>>())
+        .bind(order.tickets.iter().map(|t| t.code.as_str()).collect::<Vec<_>>())
+        .bind(&answer.body)
+        .bind(&notifications)
+        .fetch_one(db)
+        .await;
+    match settled {
+        Ok(true) => Ok(answer),
+        // Settled meanwhile by the reconciler or a retry: same answer.
+        Ok(false) => {
+            let p = settling(db, payment).await?;
+            Answer::saved(p.response_status.unwrap_or(500), p.response_body.unwrap_or(Value::Null))
+        }
+        // The hold lapsed and someone else took seats while the card was charged.
+        Err(e) if sql_refusal(&e).is_some_and(|(code, _)| code == "SH010") => {
+            refund_lost_hold(db, payments, payment, &provider_id).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records a declined charge, once, and tells the buyer.
+async fn settle_declined(
+    db: &PgPool,
+    payment: Uuid,
+    p: &Settling,
+    code: &str,
+    message: &str,
+) -> Result<Answer, ApiError> {
+    let mut tx = db.begin().await?;
+    let (status, saved_status, saved_body): (String, Option<i32>, Option<Value>) = sqlx::query_as(
+        "SELECT status, response_status, response_body FROM payments WHERE id = $1 FOR UPDATE",
     )
+    .bind(payment)
+    .fetch_one(&mut *tx)
     .await?;
+    if status != "pending" {
+        return Answer::saved(saved_status.unwrap_or(500), saved_body.unwrap_or(Value::Null));
+    }
+    let answer = Answer {
+        status: StatusCode::PAYMENT_REQUIRED,
+        body: json!({"error": "payment_failed", "decline_code": code, "message": message,
+                     "reservation_id": p.reservation_id}),
+    };
+    finish(&mut tx, payment, "failed", None, Some(code), &answer).await?;
     notify(
         &mut tx,
-        "webhook.order.created",
-        json!({"event_id": p.event_id, "order_number": number,
-        "tickets": seats.len(), "total_cents": p.total_cents, "currency": p.currency}),
+        "email.payment_failed",
+        json!({"to": p.billing_email, "name": p.billing_name,
+        "reservation_id": p.reservation_id, "reason": message}),
     )
     .await?;
     tx.commit().await?;
@@ -646,6 +634,48 @@ pub struct OrderView {
     secret: String,
     #[sqlx(skip)]
     pub tickets: Vec<TicketView>,
+}
+
+impl OrderView {
+    /// The order a successful charge makes of `hold`, as `load_order` will
+    /// read it back: numbered, with its secret link and a ticket per seat.
+    fn paid(p: &Settling, hold: &Reservation, ticket_secret: &[u8]) -> Self {
+        let number = order_number();
+        let secret = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+        let now = Utc::now();
+        // Postgres keeps microseconds: the answer shows what is stored.
+        let created_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+        let tickets = hold
+            .seats
+            .iter()
+            .map(|seat| {
+                let ticket_id = Uuid::new_v4();
+                let code = ticket_code(ticket_secret, ticket_id, p.event_id, seat.seat_id);
+                TicketView {
+                    ticket_id,
+                    seat: seat.clone(),
+                    qr_svg_url: format!("/api/v1/tickets/{code}/qr.svg"),
+                    code,
+                }
+            })
+            .collect();
+        Self {
+            id: Uuid::new_v4(),
+            order_url: format!("/orders/{number}/{secret}"),
+            order_number: number,
+            status: "paid".into(),
+            event_id: p.event_id,
+            reservation_id: p.reservation_id,
+            buyer_id: p.buyer_id.clone(),
+            name: p.billing_name.clone(),
+            email: p.billing_email.clone(),
+            total_cents: p.total_cents,
+            currency: p.currency.clone(),
+            created_at,
+            secret,
+            tickets,
+        }
+    }
 }
 
 pub async fn load_order(db: &mut PgConnection, number: &str) -> Result<Option<OrderView>, sqlx::Error> {

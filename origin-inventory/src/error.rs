@@ -269,6 +269,13 @@ fn code_of(status: StatusCode) -> &'static str {
     }
 }
 
+/// Why one of our SQL functions refused (see migration 0007): its SQLSTATE
+/// (class `SH`) and DETAIL. Any other error is `None`.
+pub fn sql_refusal(e: &sqlx::Error) -> Option<(String, String)> {
+    let e = e.as_database_error()?.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    e.code().starts_with("SH").then(|| (e.code().to_owned(), e.detail().unwrap_or_default().to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::access::{Checkout, EventId, ReservationId};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, sql_refusal};
 use crate::holds::{
     ExtendError, HoldBody, HoldLimits, HoldPlan, PlanError, SeatPool, Selection, extended_expiry,
 };
@@ -244,12 +244,6 @@ fn is_deadlock(e: &sqlx::Error) -> bool {
     e.as_database_error().and_then(|d| d.code()).is_some_and(|code| code == "40P01")
 }
 
-/// Why `hold_seats` refused (see migration 0007): its SQLSTATE and DETAIL.
-fn refusal(e: &sqlx::Error) -> Option<(String, String)> {
-    let e = e.as_database_error()?.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
-    e.code().starts_with("SH").then(|| (e.code().to_owned(), e.detail().unwrap_or_default().to_owned()))
-}
-
 /// One attempt, one statement (`hold_seats`, one transaction on the
 /// server); `None` when a duplicate request got there first.
 async fn try_hold(
@@ -290,7 +284,7 @@ async fn try_hold(
             Ok(_) => return Ok(Some(reservation_id)),
             Err(e) => e,
         };
-        match refusal(&e) {
+        match sql_refusal(&e) {
             Some((code, _)) if code == "SH004" => continue,
             Some((code, _)) if code == "SH005" => return Ok(None),
             Some((code, _)) if code == "SH001" => return Err(HoldError::BuyerLimit { limit }),

@@ -105,10 +105,10 @@ impl Stack {
     }
 
     /// An organizer API call with the demo organizer's key.
-    fn organizer(&self, path: &str, body: &str) -> anyhow::Result<String> {
+    fn organizer(&self, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
         curl(&[
             "-X",
-            "PUT",
+            method,
             "-H",
             &format!("Authorization: Bearer {}", self.demo.api_key),
             "-H",
@@ -244,6 +244,7 @@ fn edge_rows(
 
     // One admission a minute and one active session: the third visitor waits.
     stack.organizer(
+        "PUT",
         &format!("/api/v1/organizer/events/{event}/queue"),
         r#"{"enabled": true, "new_users_per_minute": 1, "total_active_users": 1, "session_duration_seconds": 600}"#,
     )?;
@@ -331,7 +332,10 @@ fn hold_rows(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow::Resul
     let hold_latency = &holds.summary["metrics"]["http_req_duration{kind:hold}"];
     let with_trigger = pgbench_hold_cycles(stack, &jazz, "inventory")?;
     // The physical ceiling: the same UPDATEs on a copy with no trigger.
-    stack.sql("CREATE TABLE bench_inventory (LIKE inventory INCLUDING ALL); INSERT INTO bench_inventory SELECT * FROM inventory")?;
+    stack.sql(
+        "CREATE TABLE bench_inventory (LIKE inventory INCLUDING ALL);
+         INSERT INTO bench_inventory SELECT * FROM inventory; ANALYZE bench_inventory",
+    )?;
     let ceiling = pgbench_hold_cycles(stack, &jazz, "bench_inventory")?;
     let row = Row {
         what: "origin: seat hold + release cycles/s (32 buyers)".into(),
@@ -363,6 +367,7 @@ fn flash_sale_rows(
     let event = &demo.on_sale_event;
     eprintln!("bench: flash sale");
     stack.organizer(
+        "PUT",
         &format!("/api/v1/organizer/events/{event}/queue"),
         r#"{"enabled": true, "new_users_per_minute": 6000, "total_active_users": 2000, "session_duration_seconds": 600}"#,
     )?;
@@ -651,7 +656,7 @@ fn pgbench_hold_cycles(stack: &Stack, event: &str, table: &str) -> anyhow::Resul
     stack.sql(&format!(
         "DROP TABLE IF EXISTS bench_seats; CREATE TABLE bench_seats AS
          SELECT row_number() OVER (ORDER BY seat_id) AS n, seat_id FROM inventory WHERE event_id = '{event}';
-         CREATE UNIQUE INDEX ON bench_seats (n);"
+         CREATE UNIQUE INDEX ON bench_seats (n); ANALYZE bench_seats;"
     ))?;
     let seats = stack.sql("SELECT count(*) FROM bench_seats")?;
     let script = stack.scratch.join("hold.sql");
