@@ -214,3 +214,22 @@ BEGIN
     RETURN true;
 END
 $$;
+
+-- Records the outcome of one outbox delivery without waiting for the disk.
+-- A record lost in a crash of Postgres (the last moments before it) only
+-- sends its message once more, which delivery at least once allows:
+-- receivers deduplicate by the message's stable id. p_error NULL means
+-- delivered; otherwise the next attempt comes p_retry_after seconds later.
+CREATE FUNCTION outbox_record(p_id bigint, p_error text, p_retry_after double precision) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    IF p_error IS NULL THEN
+        UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = p_id;
+    ELSE
+        UPDATE outbox SET attempts = attempts + 1, last_error = p_error,
+                          next_attempt_at = now() + make_interval(secs => p_retry_after)
+        WHERE id = p_id;
+    END IF;
+END
+$$;

@@ -1,11 +1,14 @@
-//! Live seat maps: committed seat changes, heard once from Postgres
-//! (`LISTEN seat_changes`, fed by the inventory trigger) and fanned out to
-//! every open checkout page as server-sent events.
+//! Live seat maps: committed seat changes, read once per origin from
+//! Postgres's `seat_changes` journal (written by the inventory trigger,
+//! migration 0008) and fanned out to every open checkout page as
+//! server-sent events.
 //!
-//! One listener connection serves the whole origin; each stream filters
-//! the shared feed by its event. A stream that falls behind, or a feed
-//! that lost its connection (notifications are not replayed), tells its
-//! page to reload the seat map instead of guessing.
+//! The journal is read every [`POLL`] on a connection of its own: each read
+//! takes the rows of the transactions that ended since the last one, which
+//! are those whose xid lies between the oldest xid still running at the
+//! last read and the oldest running now. Each stream filters the shared
+//! feed by its event. A stream that falls behind, or a feed that lost its
+//! connection, tells its page to reload the seat map instead of guessing.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -14,14 +17,19 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use sqlx::PgPool;
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use crate::access::{Checkout, EventId};
 use crate::app::AppState;
 
-const CHANNEL: &str = "seat_changes";
+/// How often the journal is read: how late a seat map hears of a change.
+const POLL: Duration = Duration::from_millis(200);
+/// The reader connection's `application_name`, as `pg_stat_activity` shows it.
+pub const READER: &str = "stampede seat changes";
+/// Journal rows are kept this long; readers need a few polls' worth.
+const KEEP: Duration = Duration::from_secs(600);
 
 /// A stream ends after this long and the browser reconnects (after
 /// [`RECONNECT`]): an edge that limits request time never cuts one off
@@ -41,15 +49,6 @@ pub enum Feed {
 }
 
 impl Feed {
-    /// Parses the trigger's payload, "<event> <seat> <STATUS>".
-    fn parse(payload: &str) -> Option<Self> {
-        let mut parts = payload.split(' ');
-        let event = parts.next()?.parse().ok()?;
-        let seat = parts.next()?.parse().ok()?;
-        let status = parts.next()?.to_owned();
-        parts.next().is_none().then_some(Feed::Seat { event, seat, status })
-    }
-
     /// What the page of `event` hears of this, if anything.
     fn for_event(&self, event: Uuid) -> Option<Event> {
         match self {
@@ -66,66 +65,104 @@ impl Feed {
 #[derive(Clone)]
 pub struct SeatChanges {
     sender: broadcast::Sender<Feed>,
-    /// Whether `LISTEN` is in effect: a page that loads its seat map
+    /// Whether the journal is being read: a page that loads its seat map
     /// before then could miss a change.
-    listening: watch::Sender<bool>,
+    reading: watch::Sender<bool>,
 }
 
 impl Default for SeatChanges {
     fn default() -> Self {
         // Room for a burst of a few thousand changes before a slow page
         // is told to resync.
-        Self { sender: broadcast::channel(4096).0, listening: watch::Sender::new(false) }
+        Self { sender: broadcast::channel(4096).0, reading: watch::Sender::new(false) }
     }
 }
 
 impl SeatChanges {
-    /// Listens for as long as the origin runs, reconnecting after failures.
-    /// The listener has a connection of its own, outside the request pool:
-    /// it holds it for good, and a pool of one must still serve requests.
+    /// Reads the journal for as long as the origin runs, reconnecting
+    /// after failures. The reader has a connection of its own, outside
+    /// the request pool: a pool of one must still serve requests.
     pub async fn run(self, db: PgPool) {
         let own = PgPoolOptions::new()
             .max_connections(1)
             .max_lifetime(None)
             .idle_timeout(None)
-            .connect_lazy_with((*db.connect_options()).clone());
+            .connect_lazy_with((*db.connect_options()).clone().application_name(READER));
         loop {
-            if let Err(e) = self.listen(&own).await {
-                tracing::warn!(error = %e, "seat change listener failed; retrying");
+            if let Err(e) = self.follow(&own).await {
+                tracing::warn!(error = %e, "seat change reader failed; retrying");
             }
-            self.listening.send_replace(false);
+            self.reading.send_replace(false);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
-    async fn listen(&self, db: &PgPool) -> Result<(), sqlx::Error> {
-        let mut listener = PgListener::connect_with(db).await?;
-        listener.listen(CHANNEL).await?;
-        self.listening.send_replace(true);
-        // Pages that connected while nobody listened reload their maps.
+    async fn follow(&self, db: &PgPool) -> Result<(), sqlx::Error> {
+        // From now on: what ended before is in the seat maps pages load.
+        let mut horizon: String =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetch_one(db).await?;
+        self.reading.send_replace(true);
+        // Pages that connected while nobody read the journal reload their maps.
         drop(self.sender.send(Feed::Resync));
+        let mut ticks = tokio::time::interval(POLL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            match listener.try_recv().await? {
-                Some(notification) => match Feed::parse(notification.payload()) {
+            ticks.tick().await;
+            // One statement, so one snapshot: every transaction below its
+            // xmin has ended, and its rows (if it committed) are visible.
+            let rows: Vec<JournalRow> = sqlx::query_as(
+                "SELECT h.horizon::text AS horizon, c.event_id, c.seats, c.statuses
+                 FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
+                 LEFT JOIN seat_changes c ON c.xid >= $1::text::xid8 AND c.xid < h.horizon
+                 ORDER BY c.id",
+            )
+            .bind(&horizon)
+            .fetch_all(db)
+            .await?;
+            for row in &rows {
+                let (Some(event), Some(seats), Some(statuses)) = (row.event_id, &row.seats, &row.statuses)
+                else {
+                    continue;
+                };
+                for (seat, status) in seats.iter().zip(statuses) {
                     // No subscribers is not an error: nobody is watching.
-                    Some(feed) => drop(self.sender.send(feed)),
-                    None => tracing::warn!(payload = notification.payload(), "unreadable seat change"),
-                },
-                // Reconnected: whatever was announced meanwhile is lost.
-                None => drop(self.sender.send(Feed::Resync)),
+                    drop(self.sender.send(Feed::Seat { event, seat: *seat, status: status.clone() }));
+                }
+            }
+            if let Some(row) = rows.into_iter().next() {
+                horizon = row.horizon;
             }
         }
     }
 
     /// Subscribes, then waits (briefly) until changes are being heard, so
     /// that a seat map loaded after this call misses nothing. If the
-    /// listener is down, the page gets a `resync` once it is back.
+    /// reader is down, the page gets a `resync` once it is back.
     async fn subscribe(&self) -> broadcast::Receiver<Feed> {
         let feed = self.sender.subscribe();
-        let mut listening = self.listening.subscribe();
-        let _ = tokio::time::timeout(Duration::from_secs(5), listening.wait_for(|on| *on)).await;
+        let mut reading = self.reading.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(5), reading.wait_for(|on| *on)).await;
         feed
     }
+}
+
+/// A journal row, beside the horizon of the read that found it (a read
+/// that found nothing is one row of horizon alone).
+#[derive(sqlx::FromRow)]
+struct JournalRow {
+    horizon: String,
+    event_id: Option<Uuid>,
+    seats: Option<Vec<Uuid>>,
+    statuses: Option<Vec<String>>,
+}
+
+/// Drops journal rows every reader has long read.
+pub async fn forget_old_changes(db: &PgPool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM seat_changes WHERE at < now() - make_interval(secs => $1)")
+        .bind(KEEP.as_secs_f64())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// `GET /events/{id}/checkout/seat-changes`: `seat` events ("<seat id>
@@ -157,19 +194,6 @@ pub async fn seat_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn payloads_parse_into_seat_changes() {
-        let event = Uuid::new_v4();
-        let seat = Uuid::new_v4();
-        assert_eq!(
-            Feed::parse(&format!("{event} {seat} BOOKED")),
-            Some(Feed::Seat { event, seat, status: "BOOKED".into() })
-        );
-        assert_eq!(Feed::parse(&format!("{event} {seat}")), None);
-        assert_eq!(Feed::parse(&format!("{event} {seat} HELD extra")), None);
-        assert_eq!(Feed::parse("not-a-uuid x HELD"), None);
-    }
 
     #[test]
     fn a_page_hears_only_its_own_event_and_every_resync() {

@@ -275,7 +275,9 @@ async fn webhook_targets(
 }
 
 /// Records an outcome, retrying for a while if Postgres is away: a message
-/// that was sent and never recorded is sent again once its lease ends.
+/// that was sent and never recorded is sent again once its lease ends. The
+/// record does not wait for the disk, so a crash of Postgres itself may
+/// also send again the messages recorded in its last moments.
 async fn record(
     db: &PgPool,
     message: &Claimed,
@@ -291,23 +293,13 @@ async fn record(
             "notification not delivered; will retry"
         );
     }
+    // Migration 0007's `outbox_record`: an asynchronous commit.
     let write = || {
-        match &outcome {
-        Ok(()) => sqlx::query(
-            "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1",
-        )
-        .bind(message.id)
-        .execute(db),
-        Err(error) => sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
-                    next_attempt_at = now() + make_interval(secs => $3)
-             WHERE id = $1",
-        )
-        .bind(message.id)
-        .bind(error)
-        .bind(backoff(message.attempts).as_secs_f64())
-        .execute(db),
-    }
+        sqlx::query("SELECT outbox_record($1, $2, $3)")
+            .bind(message.id)
+            .bind(outcome.as_ref().err())
+            .bind(backoff(message.attempts).as_secs_f64())
+            .execute(db)
     };
     let give_up = tokio::time::Instant::now() + lease / 2;
     loop {

@@ -479,6 +479,7 @@ pub async fn run_sweeper(
             let n = expire_lapsed(&mut tx, None).await?;
             tx.commit().await?;
             crate::access::forget_expired_sessions(&db).await?;
+            crate::live::forget_old_changes(&db).await?;
             Ok::<_, sqlx::Error>(n)
         };
         match swept.await {

@@ -68,6 +68,11 @@ pub fn native() -> anyhow::Result<()> {
     cargo(&["test", "--release", "--workspace", "--no-run"], &[])
 }
 
+/// What `cargo xtask bench origin` runs: the origin and the Upstash gateway.
+pub fn origin_binaries() -> anyhow::Result<()> {
+    cargo(&["build", "--release", "-p", "origin-inventory", "-p", "upstash-gateway"], &[])
+}
+
 pub fn check_formatting() -> anyhow::Result<()> {
     cargo(&["fmt", "--all", "--check"], &[])
 }

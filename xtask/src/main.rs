@@ -40,8 +40,10 @@ fn main() -> anyhow::Result<()> {
             if scope == bench::Scope::All {
                 build::components()?;
                 build::worker(&root)?;
+                build::native()?;
+            } else {
+                build::origin_binaries()?;
             }
-            build::native()?;
             bench::bench(&root, scope)
         }
         "worker" => {

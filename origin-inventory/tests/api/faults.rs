@@ -196,8 +196,8 @@ async fn the_origin_serves_on_after_its_connections_are_dropped() {
     assert_eq!(app.get("/health/ready").await.0, 200);
 }
 
-/// The live seat-map listener has its own connection: a request pool of
-/// one still serves requests while a page listens.
+/// The live seat-map reader has its own connection: a request pool of
+/// one still serves requests while the journal is read.
 #[tokio::test]
 async fn a_pool_of_one_is_ready_and_serves_beside_a_live_seat_map() {
     let origin =
@@ -209,19 +209,20 @@ async fn a_pool_of_one_is_ready_and_serves_beside_a_live_seat_map() {
         let events = client.get(format!("{}/api/v1/events", origin.base)).send().await.unwrap();
         assert_eq!(events.status(), 200);
     }
-    // The listener connects in the background: wait for it, then serve again.
+    // The reader connects in the background: wait for it, then serve again.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let listeners: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        let readers: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
         )
+        .bind(origin_inventory::live::READER)
         .fetch_one(&origin.db)
         .await
         .unwrap();
-        if listeners == 1 {
+        if readers == 1 {
             break;
         }
-        assert!(Instant::now() < deadline, "the seat-change listener never connected");
+        assert!(Instant::now() < deadline, "the seat-change reader never connected");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let events = client.get(format!("{}/api/v1/events", origin.base)).send().await.unwrap();
