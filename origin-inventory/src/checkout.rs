@@ -159,20 +159,26 @@ enum Begin {
     Charge(PendingPayment),
 }
 
+/// One commit request: which hold, whose, under which `Idempotency-Key`,
+/// paid how.
+pub struct CommitRequest<'a> {
+    pub reservation: Uuid,
+    pub buyer: &'a str,
+    pub key: &'a str,
+    pub body: &'a CommitBody,
+}
+
 /// `POST /api/v1/reservations/{id}/commit`.
 pub async fn commit(
     db: &PgPool,
     payments: &Payments,
-    reservation: Uuid,
-    buyer: &str,
-    key: &str,
-    body: &CommitBody,
+    request: &CommitRequest<'_>,
 ) -> Result<Answer, ApiError> {
-    body.validate().map_err(ApiError::invalid)?;
-    if let Some(payment) = begin_at_once(db, payments, reservation, buyer, key, body).await? {
+    request.body.validate().map_err(ApiError::invalid)?;
+    if let Some(payment) = begin_at_once(db, payments, request).await? {
         return drive(db, payments, payment).await;
     }
-    match begin(db, payments, reservation, buyer, key, body).await? {
+    match begin(db, payments, request).await? {
         Begin::Replay(answer) => Ok(answer),
         Begin::Charge(payment) => drive(db, payments, payment).await,
     }
@@ -186,11 +192,9 @@ pub async fn commit(
 async fn begin_at_once(
     db: &PgPool,
     payments: &Payments,
-    reservation: Uuid,
-    buyer: &str,
-    key: &str,
-    body: &CommitBody,
+    request: &CommitRequest<'_>,
 ) -> Result<Option<PendingPayment>, ApiError> {
+    let CommitRequest { reservation, buyer, key, body } = *request;
     let payment = sqlx::query_as(
         "INSERT INTO payments (id, reservation_id, idempotency_key, request_hash, provider, amount_cents, currency,
                                payment_method, billing_name, billing_email)
@@ -215,14 +219,8 @@ async fn begin_at_once(
     Ok(payment)
 }
 
-async fn begin(
-    db: &PgPool,
-    payments: &Payments,
-    reservation: Uuid,
-    buyer: &str,
-    key: &str,
-    body: &CommitBody,
-) -> Result<Begin, ApiError> {
+async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) -> Result<Begin, ApiError> {
+    let CommitRequest { reservation, buyer, key, body } = *request;
     let fingerprint = body.fingerprint(reservation);
     let mut tx = db.begin().await?;
     // Serializes every commit of this reservation, whatever its key.
@@ -731,7 +729,8 @@ async fn post_commit(
             }
         };
     }
-    let answer = commit(&state.db, &state.payments, reservation, buyer, key, &body).await;
+    let request = CommitRequest { reservation, buyer, key, body: &body };
+    let answer = commit(&state.db, &state.payments, &request).await;
     let answer = state.metrics.observe(answer, |a| a.status, Outcome::of_commit)?;
     let ended = if answer.status == StatusCode::OK { checkout.end_session(&state.db).await? } else { None };
     Ok((ended, answer).into_response())

@@ -8,7 +8,10 @@
 //!   CPU time per request;
 //! - queue joins through the edge, beside raw `INCR` on the same Redis;
 //! - origin: seat hold-and-release cycles, beside `pgbench` running the same
-//!   conditional UPDATEs on the same database;
+//!   conditional UPDATEs on a copy of the table without triggers (the
+//!   physical ceiling) and on the table itself; whole orders (session, hold,
+//!   pay) at 1, 16 and 64 buyers with Postgres's work per order, and the
+//!   outbox's delivery rate and lag behind them (`orders.rs`);
 //! - peak memory of the edge host and the origin;
 //! - a flash sale end to end (k6, every visitor from its own loopback
 //!   address against the join limit as shipped), with the invariant check
