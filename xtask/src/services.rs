@@ -164,6 +164,12 @@ impl Postgres {
         Ok(Self { bin, data, port })
     }
 
+    /// The postmaster's process id (the first line of `postmaster.pid`).
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        let file = std::fs::read_to_string(self.data.join("postmaster.pid"))?;
+        file.lines().next().and_then(|l| l.trim().parse().ok()).context("a pid in postmaster.pid")
+    }
+
     pub fn url(&self, database: &str) -> String {
         format!("postgres://stampede@127.0.0.1:{}/{database}", self.port)
     }

@@ -18,6 +18,11 @@ pub(super) fn rows(
     ceiling: f64,
     verdict: &mut Verdict,
 ) -> anyhow::Result<Vec<Row>> {
+    // The sale starts on a quiet database, as an on-sale does: the scratch
+    // tables of the hold rows go, and nothing is left for autovacuum to do
+    // during the runs.
+    stack.sql("DROP TABLE IF EXISTS bench_inventory, bench_seats")?;
+    stack.sql("VACUUM ANALYZE")?;
     // Warm-up: the origin's pooled connections prepare their statements
     // and Postgres's backends fill their caches, as they long have in a
     // running origin.
@@ -31,7 +36,9 @@ pub(super) fn rows(
         let sale = BenchSale::create(stack)?;
         let before = PgCounters::read(stack)?;
         let activity = Activity::sample(stack);
+        let cpu_before = CpuTime::read(stack)?;
         let run = run_orders(root, stack, &sale, buyers, SECONDS)?;
+        let cpu = CpuTime::read(stack)?.since(&cpu_before);
         let activity = activity.stop();
         let spent = PgCounters::read(stack)?.since(&before);
         verdict.passed &= run.passed;
@@ -67,6 +74,20 @@ pub(super) fn rows(
                 baseline: format!("{orders:.0} orders; background workers included"),
                 ratio: None,
                 target: "≤ 3 transactions, ≤ 2 WAL flushes, ≤ 60 buffer reads, none idle in transaction".into(),
+            });
+            // Linux counts CPU time in ticks of 1/100 s.
+            let per_order_us = |ticks: u64| ticks as f64 * 10_000.0 / per;
+            rows.push(Row {
+                what: format!("origin: CPU per order, {buyers} buyers"),
+                result: format!(
+                    "origin {:.0} µs, Postgres {:.0} µs, everything else (k6, kernel) {:.0} µs",
+                    per_order_us(cpu.origin),
+                    per_order_us(cpu.postgres),
+                    per_order_us(cpu.machine.saturating_sub(cpu.origin + cpu.postgres)),
+                ),
+                baseline: format!("{:.0} µs of machine CPU per order", per_order_us(cpu.machine)),
+                ratio: None,
+                target: "—".into(),
             });
         }
     }
@@ -192,6 +213,52 @@ pub(super) fn check(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow
     let (balanced, table) = invariant_check(root, stack)?;
     verdict.passed &= balanced;
     Ok(table)
+}
+
+/// CPU ticks spent so far by the origin, by Postgres (the postmaster and
+/// its children) and by the whole machine (busy time of every core).
+struct CpuTime {
+    origin: u64,
+    postgres: u64,
+    machine: u64,
+}
+
+impl CpuTime {
+    fn read(stack: &Stack) -> anyhow::Result<Self> {
+        let postmaster = stack.postgres.pid()?;
+        let mut postgres = cpu_ticks(postmaster)?;
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            // The parent's pid is the second field after the command name.
+            let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            if parent.and_then(|p| p.parse::<u32>().ok()) == Some(postmaster) {
+                postgres += cpu_ticks(pid).unwrap_or(0);
+            }
+        }
+        let total = std::fs::read_to_string("/proc/stat")?;
+        // cpu  user nice system idle iowait irq softirq steal …
+        let fields: Vec<u64> = total
+            .lines()
+            .next()
+            .context("a cpu line in /proc/stat")?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // Busy time: all but idle and iowait (guest time is already in user).
+        let machine =
+            fields.iter().take(8).enumerate().filter(|(i, _)| ![3, 4].contains(i)).map(|(_, t)| t).sum();
+        Ok(Self { origin: cpu_ticks(stack.origin.process.pid())?, postgres, machine })
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            origin: self.origin - before.origin,
+            postgres: self.postgres.saturating_sub(before.postgres),
+            machine: self.machine - before.machine,
+        }
+    }
 }
 
 /// Postgres's cumulative counters for the bench database.
