@@ -790,6 +790,6 @@ fn render(rows: &[Row], check: &str) -> anyhow::Result<String> {
         let ratio = row.ratio.map_or("—".to_owned(), |r| format!("{:.0}%", r * 100.0));
         writeln!(out, "| {} | {} | {} | {ratio} | {} |", row.what, row.result, row.baseline, row.target)?;
     }
-    writeln!(out, "\nInvariant check after the flash sale:\n\n```\n{}```", check)?;
+    writeln!(out, "\nInvariant check at the end of the run:\n\n```\n{}```", check)?;
     Ok(out)
 }
