@@ -95,7 +95,10 @@ export const options = {
 http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }, 402, 409, 429));
 
 function noServerError(response) {
-  check(response, { 'no 5xx': (r) => r.status < 500 }, { kind: 'no_5xx' });
+  if (!check(response, { 'no 5xx': (r) => r.status < 500 }, { kind: 'no_5xx' })) {
+    // In the run's log, so a failed threshold says which request and why.
+    console.error(`${response.request.method} ${response.url}: ${response.status} ${String(response.body).slice(0, 300)}`);
+  }
   return response;
 }
 
@@ -189,6 +192,7 @@ export default function (map) {
   let paid = commit();
   if (Math.random() < 0.2) paid = commit(); // a retry with the same key changes nothing
   if (card === 'pm_card_visa') goodCardsPaid.add(paid.status === 200);
+  if (card === 'pm_card_visa' && paid.status !== 200) console.error(`a good card was not charged: ${paid.status} ${paid.body}`);
   if (paid.status === 200) {
     ticketsSold.add((json(paid).tickets || []).length);
   }
