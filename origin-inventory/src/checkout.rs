@@ -130,6 +130,11 @@ impl Answer {
             body,
         })
     }
+
+    /// The answer a settled payment recorded (a missing one reads as a 500).
+    fn recorded(status: Option<i32>, body: Option<Value>) -> Result<Self, ApiError> {
+        Self::saved(status.unwrap_or(500), body.unwrap_or(Value::Null))
+    }
 }
 
 impl IntoResponse for Answer {
@@ -390,7 +395,7 @@ async fn settle(
     let p = settling(db, payment).await?;
     if p.status != "pending" {
         // Settled meanwhile by the reconciler or a retry: same answer.
-        return Answer::saved(p.response_status.unwrap_or(500), p.response_body.unwrap_or(Value::Null));
+        return Answer::recorded(p.response_status, p.response_body);
     }
     let provider_id = match outcome {
         ChargeOutcome::Declined { code, message } => {
@@ -434,7 +439,7 @@ async fn settle(
         // Settled meanwhile by the reconciler or a retry: same answer.
         Ok(false) => {
             let p = settling(db, payment).await?;
-            Answer::saved(p.response_status.unwrap_or(500), p.response_body.unwrap_or(Value::Null))
+            Answer::recorded(p.response_status, p.response_body)
         }
         // The hold lapsed and someone else took seats while the card was charged.
         Err(e) if sql_refusal(&e).is_some_and(|(code, _)| code == "SH010") => {
@@ -460,7 +465,7 @@ async fn settle_declined(
     .fetch_one(&mut *tx)
     .await?;
     if status != "pending" {
-        return Answer::saved(saved_status.unwrap_or(500), saved_body.unwrap_or(Value::Null));
+        return Answer::recorded(saved_status, saved_body);
     }
     let answer = Answer {
         status: StatusCode::PAYMENT_REQUIRED,

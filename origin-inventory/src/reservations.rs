@@ -196,14 +196,8 @@ pub async fn hold(
     .fetch_optional(db)
     .await?
     .ok_or(HoldError::EventNotFound)?;
-    match (rules.earlier, rules.earlier_event) {
-        (Some(_), Some(other)) if other != event_id => return Err(HoldError::ClientIdReused),
-        (Some(earlier), _) => {
-            if let Some(existing) = load(db, earlier, buyer).await? {
-                return Ok((existing, false));
-            }
-        }
-        _ => {}
+    if let Some(existing) = replayed(db, rules.earlier.zip(rules.earlier_event), event_id, buyer).await? {
+        return Ok((existing, false));
     }
     if !rules.on_sale {
         return Err(HoldError::SaleNotOpen);
@@ -315,7 +309,19 @@ async fn replay(
     .bind(client_id)
     .fetch_optional(db)
     .await?;
-    match id {
+    replayed(db, id, event_id, buyer).await
+}
+
+/// The answer to a request whose client id already made reservation
+/// `earlier` (its id and event): that reservation again, or a refusal if
+/// it was for another event.
+async fn replayed(
+    db: &PgPool,
+    earlier: Option<(Uuid, Uuid)>,
+    event_id: Uuid,
+    buyer: &str,
+) -> Result<Option<Reservation>, HoldError> {
+    match earlier {
         None => Ok(None),
         Some((_, other)) if other != event_id => Err(HoldError::ClientIdReused),
         Some((id, _)) => Ok(load(db, id, buyer).await?),
