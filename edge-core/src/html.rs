@@ -40,7 +40,7 @@ main{max-width:60rem;margin:0 auto;padding:1.5rem}\
 form.filters{display:flex;flex-wrap:wrap;gap:.5rem;margin-bottom:1rem}\
 label{display:flex;flex-direction:column;font-size:.85rem}input,button{font:inherit;padding:.35rem}\
 a.button{display:inline-block;background:#4338ca;color:#fff;padding:.6rem 1.2rem;border-radius:.4rem;text-decoration:none}\
-a:focus,button:focus,input:focus{outline:3px solid #f59e0b}\
+a:focus,button:focus,input:focus,select:focus{outline:3px solid #1d4ed8;outline-offset:2px}header a:focus{outline-color:#fff}\
 nav.pages{display:flex;gap:1rem}";
 
 /// A complete page: `title` is text (escaped here), `body` is trusted HTML.

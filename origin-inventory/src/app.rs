@@ -10,6 +10,7 @@ use axum::http::{HeaderName, StatusCode};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -94,6 +95,9 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
         .layer(axum::middleware::from_fn(problems_everywhere))
+        // Pages and seat maps are large and repetitive; event streams and
+        // QR images are left as they are (the layer's default predicate).
+        .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -143,7 +147,12 @@ impl Application {
     /// the waiting-room settings publisher. The binary runs
     /// them (and drains them after serving); tests call their steps directly to control time.
     pub fn start_workers(&self, settings: &Settings) -> anyhow::Result<Workers> {
-        let notifier = Notifier::new(&settings.smtp_url, &settings.mail_from, settings.outbox_lanes)?;
+        let notifier = Notifier::new(
+            &settings.smtp_url,
+            &settings.mail_from,
+            settings.outbox_lanes,
+            &settings.public_url,
+        )?;
         let db = &self.state.db;
         let mut workers = Workers::new();
         workers.spawn(run_sweeper(db.clone(), settings.sweep_interval, workers.stop_signal()));

@@ -51,6 +51,10 @@ pub struct Settings {
     pub smtp_url: String,
     /// `STAMPEDE_MAIL_FROM`, default `Stampede <tickets@stampede.local>`.
     pub mail_from: String,
+    /// `STAMPEDE_PUBLIC_URL`: where buyers reach the site (the edge), an
+    /// absolute `http(s)://` URL; emails link there. Required with Stripe;
+    /// locally `http://127.0.0.1:3000`, where `cargo xtask up` serves.
+    pub public_url: String,
     /// `STAMPEDE_OUTBOX_LEASE_SECONDS`, default 60, at least 21: how long an
     /// instance that claimed notifications keeps them before others may
     /// (see `outbox::deliver_due_until`).
@@ -81,6 +85,7 @@ impl Settings {
         let webhook_secret = secret("STAMPEDE_PAYMENT_WEBHOOK_SECRET", &provider, LOCAL_WEBHOOK_SECRET)?;
         let buyer_session_secret =
             secret("STAMPEDE_BUYER_SESSION_SECRET", &provider, LOCAL_BUYER_SESSION_SECRET)?;
+        let public_url = public_url(&provider)?;
         Ok(Self {
             database_url: std::env::var("DATABASE_URL")
                 .context("DATABASE_URL must be set (postgres://user@host:port/db)")?,
@@ -95,6 +100,7 @@ impl Settings {
             sweep_interval: Duration::from_millis(env_or("STAMPEDE_SWEEP_INTERVAL_MS", "5000")?),
             smtp_url: env_or("STAMPEDE_SMTP_URL", "smtp://127.0.0.1:2525")?,
             mail_from: env_or("STAMPEDE_MAIL_FROM", "Stampede <tickets@stampede.local>")?,
+            public_url,
             outbox_lease: outbox_lease()?,
             outbox_lanes: env_or("STAMPEDE_OUTBOX_LANES", "8")?,
             access: access_from_env()?,
@@ -103,6 +109,34 @@ impl Settings {
                 .zip(std::env::var("UPSTASH_REDIS_REST_TOKEN").ok()),
         })
     }
+}
+
+/// Local address of the edge in `cargo xtask up`.
+pub const LOCAL_PUBLIC_URL: &str = "http://127.0.0.1:3000";
+
+fn public_url(provider: &ProviderSettings) -> anyhow::Result<String> {
+    let url = match (std::env::var("STAMPEDE_PUBLIC_URL").ok(), provider) {
+        (Some(url), _) => url,
+        (None, ProviderSettings::Stripe { .. }) => {
+            bail!("STAMPEDE_PUBLIC_URL must be set when real payments are taken")
+        }
+        (None, ProviderSettings::Sandbox(_)) => LOCAL_PUBLIC_URL.to_owned(),
+    };
+    check_public_url(&url)?;
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// An absolute `http(s)` URL with a host and no query or fragment.
+pub fn check_public_url(url: &str) -> anyhow::Result<()> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("STAMPEDE_PUBLIC_URL={url}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host_str().is_none()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        bail!("STAMPEDE_PUBLIC_URL={url}: give an absolute http(s) URL such as https://tickets.example.com");
+    }
+    Ok(())
 }
 
 fn outbox_lease() -> anyhow::Result<Duration> {
@@ -164,5 +198,27 @@ fn provider_from_env() -> anyhow::Result<ProviderSettings> {
                 .context("STRIPE_SECRET_KEY must be set for the Stripe provider")?,
         }),
         other => bail!("STAMPEDE_PAYMENT_PROVIDER={other}: use `sandbox` or `stripe`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_are_absolute_http_addresses() {
+        for good in ["https://tickets.example.com", "http://127.0.0.1:3000", "https://example.com/shop/"] {
+            assert!(check_public_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "tickets.example.com",
+            "/orders",
+            "ftp://example.com",
+            "https://x.example/?a=1",
+            "https://x.example/#f",
+            "",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
     }
 }

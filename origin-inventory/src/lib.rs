@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod config;
 pub mod demo;
+pub mod email;
 pub mod error;
 pub mod events;
 pub mod health;

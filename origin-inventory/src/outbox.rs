@@ -14,12 +14,13 @@ use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::email::{OrderDetails, render_email};
 use crate::signatures::sign;
 
 /// Longest wait between two attempts.
@@ -31,48 +32,6 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::from_secs(2u64.saturating_pow(exponent + 1)).min(MAX_BACKOFF)
 }
 
-/// An email, rendered from an outbox payload.
-#[derive(Debug, PartialEq)]
-pub struct Email {
-    pub to: String,
-    pub subject: String,
-    pub body: String,
-}
-
-/// The email for an `email.*` notification.
-pub fn render_email(kind: &str, payload: &Value) -> Option<Email> {
-    let to = payload["to"].as_str()?.to_owned();
-    let name = payload["name"].as_str().unwrap_or("there");
-    let (subject, body) = match kind {
-        "email.order_confirmed" => {
-            let number = payload["order_number"].as_str()?;
-            let link =
-                payload["order_url"].as_str().map_or_else(|| format!("/orders/{number}"), str::to_owned);
-            (
-                format!("Your tickets: order {number}"),
-                format!(
-                    "Hello {name},\n\nyour order {number} is confirmed. Your tickets are at {link} \
-                     (keep this link private: it opens your tickets).\n\nStampede"
-                ),
-            )
-        }
-        "email.payment_failed" => (
-            "Your payment did not go through".to_owned(),
-            format!(
-                "Hello {name},\n\nyour payment was declined ({}). Your seats stay held until the hold expires; \
-                 you can try another card.\n\nStampede",
-                payload["reason"].as_str().unwrap_or("declined")
-            ),
-        ),
-        "email.payment_refunded" | "email.order_refunded" => (
-            "Your payment was refunded".to_owned(),
-            format!("Hello {name},\n\nwe refunded your payment in full.\n\nStampede"),
-        ),
-        _ => return None,
-    };
-    Some(Email { to, subject, body })
-}
-
 /// Where notifications go, and how many at once.
 #[derive(Clone)]
 pub struct Notifier {
@@ -80,6 +39,8 @@ pub struct Notifier {
     from: Mailbox,
     http: reqwest::Client,
     lanes: usize,
+    /// Where buyers reach the site: links in emails start with it.
+    public_url: String,
 }
 
 /// An organizer's webhook endpoint and signing secret.
@@ -89,21 +50,25 @@ impl Notifier {
     /// `smtp_url`: `smtp://host:port` (plain, local), `smtp://host?tls=required`, `smtps://host`.
     /// `lanes`: messages in flight at once, each over a pooled SMTP
     /// connection or a kept-alive HTTP one.
-    pub fn new(smtp_url: &str, from: &str, lanes: usize) -> anyhow::Result<Self> {
+    /// `public_url`: where buyers reach the site (`STAMPEDE_PUBLIC_URL`).
+    pub fn new(smtp_url: &str, from: &str, lanes: usize, public_url: &str) -> anyhow::Result<Self> {
         let lanes = lanes.max(1);
         let mailer = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?
             .timeout(Some(SEND_TIMEOUT))
             .pool_config(PoolConfig::new().max_size(lanes as u32))
             .build();
         let http = reqwest::Client::builder().timeout(SEND_TIMEOUT).build()?;
-        Ok(Self { mailer, from: from.parse()?, http, lanes })
+        Ok(Self {
+            mailer,
+            from: from.parse()?,
+            http,
+            lanes,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        })
     }
 
-    async fn deliver(
-        &self,
-        message: &Claimed,
-        targets: &HashMap<uuid::Uuid, WebhookTarget>,
-    ) -> Result<(), String> {
+    async fn deliver(&self, message: &Claimed, batch: &BatchContext) -> Result<(), String> {
+        let targets = &batch.webhook_targets;
         let key = message_key(message.id, &message.kind, &message.payload);
         if let Some(kind) = message.kind.strip_prefix("webhook.") {
             let target =
@@ -113,15 +78,10 @@ impl Notifier {
                 None => Ok(()), // no webhook configured: nothing to deliver
             };
         }
-        let email = render_email(&message.kind, &message.payload)
+        let order = message.payload["order_number"].as_str().and_then(|n| batch.orders.get(n));
+        let email = render_email(&message.kind, &message.payload, order, &self.public_url)
             .ok_or_else(|| format!("cannot render {}", message.kind))?;
-        let mail = Message::builder()
-            .message_id(Some(format!("<{key}@{}>", self.from.email.domain())))
-            .from(self.from.clone())
-            .to(email.to.parse().map_err(|e| format!("bad recipient: {e}"))?)
-            .subject(email.subject)
-            .body(email.body)
-            .map_err(|e| e.to_string())?;
+        let mail = email.message(self.from.clone(), format!("<{key}@{}>", self.from.email.domain()))?;
         self.mailer.send(mail).await.map(drop).map_err(|e| e.to_string())
     }
 
@@ -218,7 +178,10 @@ pub async fn deliver_due_until(
     .fetch_all(db)
     .await?;
     claimed.sort_by_key(|message| message.id);
-    let targets = webhook_targets(db, &claimed).await?;
+    let batch = BatchContext {
+        webhook_targets: webhook_targets(db, &claimed).await?,
+        orders: order_details(db, &claimed).await?,
+    };
     let mut delivered = 0;
     let mut waiting = claimed.iter().enumerate();
     let mut in_flight = FuturesUnordered::new();
@@ -237,7 +200,7 @@ pub async fn deliver_due_until(
                 break;
             }
             in_flight.push(async {
-                let outcome = notifier.deliver(message, &targets).await;
+                let outcome = notifier.deliver(message, &batch).await;
                 let sent = outcome.is_ok();
                 record(db, message, outcome, lease).await.map(|()| sent)
             });
@@ -248,6 +211,50 @@ pub async fn deliver_due_until(
         }
     }
     Ok(delivered)
+}
+
+/// What a batch's messages refer to, read once per batch.
+struct BatchContext {
+    webhook_targets: HashMap<uuid::Uuid, WebhookTarget>,
+    /// The confirmed orders' details, by order number.
+    orders: HashMap<String, OrderDetails>,
+}
+
+/// The event, venue and tickets of the orders the claimed confirmations
+/// are about, in one query per batch (read at sending, so the email shows
+/// the event as it is then).
+async fn order_details(
+    db: &PgPool,
+    claimed: &[Claimed],
+) -> Result<HashMap<String, OrderDetails>, sqlx::Error> {
+    let numbers: Vec<&str> = claimed
+        .iter()
+        .filter(|m| m.kind == "email.order_confirmed")
+        .filter_map(|m| m.payload["order_number"].as_str())
+        .collect();
+    if numbers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<sqlx::types::Json<OrderDetails>> = sqlx::query_scalar(
+        "SELECT json_build_object(
+                    'order_number', o.order_number, 'event_title', e.title, 'venue', v.name, 'city', v.city,
+                    'timezone', v.timezone, 'starts_at', e.starts_at, 'total_cents', o.total_cents,
+                    'currency', o.currency,
+                    'tickets', coalesce((
+                        SELECT json_agg(json_build_object(
+                                   'section', sec.name, 'row', s.row_label, 'number', s.number,
+                                   'general_admission', sec.general_admission, 'tier', pt.name, 'code', t.code)
+                               ORDER BY sec.position, s.row_label, s.number)
+                        FROM tickets t JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
+                        JOIN price_tiers pt ON pt.id = s.tier_id
+                        WHERE t.order_id = o.id), '[]'))
+         FROM orders o JOIN events e ON e.id = o.event_id JOIN venues v ON v.id = e.venue_id
+         WHERE o.order_number = ANY($1)",
+    )
+    .bind(&numbers)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.0.order_number.clone(), row.0)).collect())
 }
 
 /// The webhook endpoints of the events the claimed webhooks are about, in
@@ -356,18 +363,5 @@ mod tests {
         assert_eq!(waits, [2, 4, 8, 16]);
         assert_eq!(backoff(30), MAX_BACKOFF);
         assert_eq!(backoff(-1).as_secs(), 2);
-    }
-
-    #[test]
-    fn emails_are_rendered_per_kind() {
-        let email = render_email(
-            "email.order_confirmed",
-            &json!({"to": "a@b.co", "name": "Ada", "order_number": "STM-1"}),
-        )
-        .unwrap();
-        assert_eq!(email.to, "a@b.co");
-        assert!(email.subject.contains("STM-1") && email.body.contains("Hello Ada"));
-        assert!(render_email("email.unknown", &json!({"to": "a@b.co"})).is_none());
-        assert!(render_email("email.order_confirmed", &json!({"name": "no address"})).is_none());
     }
 }

@@ -58,13 +58,39 @@ pub struct SandboxFaults {
     pub timeout_rate: f64,
 }
 
+/// A test card of the sandbox, named as Stripe's test payment methods are.
+pub struct TestCard {
+    pub id: &'static str,
+    pub label: &'static str,
+    /// The decline code, for a card that declines.
+    pub declines: Option<&'static str>,
+}
+
+/// The sandbox's cards: the one list the checkout page offers and README
+/// names (a test keeps README in step).
+pub const TEST_CARDS: &[TestCard] = &[
+    TestCard { id: "pm_card_visa", label: "Visa — succeeds", declines: None },
+    TestCard { id: "pm_card_mastercard", label: "Mastercard — succeeds", declines: None },
+    TestCard { id: "pm_card_amex", label: "American Express — succeeds", declines: None },
+    TestCard { id: "pm_card_chargeDeclined", label: "Declined card", declines: Some("card_declined") },
+    TestCard {
+        id: "pm_card_chargeDeclinedInsufficientFunds",
+        label: "Declined — insufficient funds",
+        declines: Some("insufficient_funds"),
+    },
+    TestCard {
+        id: "pm_card_chargeDeclinedExpiredCard",
+        label: "Declined — expired card",
+        declines: Some("expired_card"),
+    },
+];
+
 /// A provider following Stripe's test conventions, with its own ledger
 /// (`sandbox_charges`) so a charge outlives a crash of the origin. The
 /// ledger is an unlogged table: it stands for another company's database,
 /// so it stays out of our WAL (a crash of Postgres itself empties it, and
-/// the reconciler's second ask then charges anew, once):
-/// `pm_card_visa` and `pm_card_mastercard` succeed,
-/// `pm_card_chargeDeclined` and `pm_card_chargeDeclinedInsufficientFunds` decline.
+/// the reconciler's second ask then charges anew, once). Its cards are
+/// [`TEST_CARDS`]; any other payment method is refused.
 pub struct SandboxProvider {
     db: PgPool,
     faults: SandboxFaults,
@@ -76,12 +102,10 @@ impl SandboxProvider {
     }
 
     fn outcome_for(payment_method: &str) -> (&'static str, Option<&'static str>) {
-        match payment_method {
-            "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" => ("succeeded", None),
-            "pm_card_chargeDeclined" => ("declined", Some("card_declined")),
-            "pm_card_chargeDeclinedInsufficientFunds" => ("declined", Some("insufficient_funds")),
-            "pm_card_chargeDeclinedExpiredCard" => ("declined", Some("expired_card")),
-            _ => ("declined", Some("invalid_payment_method")),
+        match TEST_CARDS.iter().find(|card| card.id == payment_method) {
+            Some(TestCard { declines: None, .. }) => ("succeeded", None),
+            Some(TestCard { declines: Some(code), .. }) => ("declined", Some(code)),
+            None => ("declined", Some("invalid_payment_method")),
         }
     }
 
@@ -274,5 +298,39 @@ impl PaymentProvider for StripeProvider {
                 _ => Err(ProviderError::Unavailable(format!("stripe refund answered {status}: {body}"))),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readme_names_exactly_the_sandbox_cards() {
+        let readme = include_str!("../../README.md");
+        let sentence = readme.split("test cards (").nth(1).and_then(|s| s.split(" decline.").next()).unwrap();
+        let (succeed, decline) = sentence.split_once(" succeed;").unwrap();
+        let named = |text: &str| text.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>();
+        let cards = |declining: bool| {
+            TEST_CARDS
+                .iter()
+                .filter(|c| c.declines.is_some() == declining)
+                .map(|c| c.id.to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(named(succeed), cards(false));
+        assert_eq!(named(decline), cards(true));
+    }
+
+    #[test]
+    fn test_cards_answer_as_listed_and_others_are_refused() {
+        for card in TEST_CARDS {
+            let expected = if card.declines.is_some() { "declined" } else { "succeeded" };
+            assert_eq!(SandboxProvider::outcome_for(card.id), (expected, card.declines), "{}", card.id);
+        }
+        assert_eq!(
+            SandboxProvider::outcome_for("pm_card_unknown"),
+            ("declined", Some("invalid_payment_method"))
+        );
     }
 }

@@ -159,6 +159,24 @@ pub async fn load(
     }))
 }
 
+/// The buyer's hold on the event that is still running, if any: what a
+/// reloaded checkout page or a second tab shows and pays.
+pub async fn live_hold(db: &PgPool, event: Uuid, buyer: &str) -> Result<Option<Reservation>, sqlx::Error> {
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM reservations
+         WHERE event_id = $1 AND buyer_id = $2 AND status = 'held' AND expires_at > now()
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(event)
+    .bind(buyer)
+    .fetch_optional(db)
+    .await?;
+    match id {
+        Some(id) => load(db, id, buyer).await,
+        None => Ok(None),
+    }
+}
+
 /// The event's rules for a hold, and an earlier reservation under the same
 /// client id, read in one query.
 #[derive(sqlx::FromRow)]
@@ -522,6 +540,16 @@ async fn get_reservation(
         .ok_or_else(|| ApiError::not_found("reservation"))
 }
 
+/// `GET /api/v1/events/{id}/reservations/current`: the buyer's running hold.
+async fn get_current_hold(
+    State(state): State<AppState>,
+    checkout: Checkout<EventId>,
+) -> Result<ApiJson<Reservation>, ApiError> {
+    live_hold(&state.db, checkout.event, checkout.buyer()?).await?.map(ApiJson).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "no_live_hold", "you hold no seats for this event")
+    })
+}
+
 async fn delete_reservation(
     State(state): State<AppState>,
     checkout: Checkout<ReservationId>,
@@ -541,6 +569,7 @@ async fn patch_extend(
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/events/{id}/reservations", post(post_hold))
+        .route("/api/v1/events/{id}/reservations/current", get(get_current_hold))
         .route("/api/v1/reservations/{id}", get(get_reservation).merge(delete(delete_reservation)))
         .route("/api/v1/reservations/{id}/extend", patch(patch_extend))
 }

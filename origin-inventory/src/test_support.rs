@@ -84,6 +84,7 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
         sweep_interval: Duration::from_secs(3600),
         smtp_url: std::env::var("STAMPEDE_TEST_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:9".into()),
         mail_from: "Stampede Tests <tests@stampede.local>".into(),
+        public_url: crate::config::LOCAL_PUBLIC_URL.into(),
         outbox_lease: crate::outbox::LEASE,
         outbox_lanes: crate::outbox::LANES,
         access: Some(test_keyring().verifier().clone()),

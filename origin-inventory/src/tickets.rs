@@ -39,6 +39,34 @@ pub fn qr_svg(code: &str) -> String {
     qr.render::<qrcode::render::svg::Color>().min_dimensions(240, 240).build()
 }
 
+/// The QR code of `code` as a PNG (for email, where SVG is not shown):
+/// black modules of 6 pixels on white, with the standard 4-module margin.
+pub fn qr_png(code: &str) -> Vec<u8> {
+    const SCALE: usize = 6;
+    const MARGIN: usize = 4;
+    let qr = qrcode::QrCode::new(code.as_bytes()).expect("ticket codes fit in a QR code");
+    let modules = qr.width();
+    let colours = qr.to_colors();
+    let side = (modules + 2 * MARGIN) * SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for (i, colour) in colours.iter().enumerate() {
+        if *colour == qrcode::Color::Dark {
+            let (x0, y0) = ((i % modules + MARGIN) * SCALE, (i / modules + MARGIN) * SCALE);
+            for y in y0..y0 + SCALE {
+                pixels[y * side + x0..y * side + x0 + SCALE].fill(0);
+            }
+        }
+    }
+    let mut png = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png, side as u32, side as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("writing to memory");
+    writer.write_image_data(&pixels).expect("writing to memory");
+    writer.finish().expect("writing to memory");
+    png
+}
+
 /// `STM-` and ten Crockford base-32 characters (50 random bits).
 pub fn order_number() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -50,6 +78,25 @@ pub fn order_number() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qr_pngs_decode_to_the_modules_of_the_code() {
+        let png = qr_png("T-123");
+        let decoder = png::Decoder::new(std::io::Cursor::new(png));
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut pixels).unwrap();
+        let qr = qrcode::QrCode::new(b"T-123").unwrap();
+        let side = (qr.width() + 8) * 6;
+        assert_eq!((info.width as usize, info.height as usize), (side, side));
+        for (i, colour) in qr.to_colors().iter().enumerate() {
+            // The centre pixel of each module.
+            let (x, y) = ((i % qr.width() + 4) * 6 + 3, (i / qr.width() + 4) * 6 + 3);
+            let dark = pixels[y * side + x] == 0;
+            assert_eq!(dark, *colour == qrcode::Color::Dark, "module {i}");
+        }
+        assert!(pixels[..side * 24].iter().all(|p| *p == 255), "a white margin");
+    }
 
     #[test]
     fn codes_verify_only_for_their_ticket_event_and_seat_and_secret() {

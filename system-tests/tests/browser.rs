@@ -9,7 +9,7 @@ use chrono::Utc;
 use fantoccini::Locator;
 use origin_inventory::invariants;
 use origin_inventory::test_support::TEST_TICKET_SECRET;
-use support::browser::Browser;
+use support::browser::{Browser, Screen};
 use support::{EdgeRuntime, Stack, Visitor, client, queue};
 use uuid::Uuid;
 
@@ -44,11 +44,21 @@ async fn holds_by_status(stack: &Stack, event: Uuid) -> Vec<(String, i64)> {
 }
 
 async fn hold_seats(browser: &Browser, count: usize) -> Vec<String> {
+    browser.wait_for(".seat[data-status=AVAILABLE]", 15).await;
     let seats = browser.client.find_all(Locator::Css(".seat[data-status=AVAILABLE]")).await.unwrap();
     assert!(seats.len() >= count, "{} free seats", seats.len());
     let mut ids = Vec::new();
     for seat in &seats[..count] {
         ids.push(seat.attr("data-seat").await.unwrap().expect("seats carry their id"));
+        // As a person scrolls a seat out from under the action bar.
+        browser
+            .client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'})",
+                vec![serde_json::to_value(seat).unwrap()],
+            )
+            .await
+            .unwrap();
         seat.click().await.unwrap();
     }
     assert!(browser.text("#selection").await.starts_with(&format!("{count} selected")));
@@ -108,6 +118,13 @@ async fn a_buyer_waits_in_the_room_then_holds_pays_and_gets_tickets() {
     assert!(browser.text("#total").await.contains("60.00"), "two places at 30.00");
     browser.screenshot("4-held").await;
 
+    // A reload (or a second tab) brings the hold back from the server.
+    browser.client.refresh().await.unwrap();
+    browser.wait_for("#hold:not([hidden])", 15).await;
+    assert_eq!(browser.client.find_all(Locator::Css("#held li")).await.unwrap().len(), 2, "after a reload");
+    assert!(browser.text("#total").await.contains("60.00"), "after a reload");
+    browser.screenshot("4b-held-after-reload").await;
+
     pay_with(&browser, "pm_card_visa").await;
     let order = browser.wait_for_path("/orders/", 30).await;
     let tickets = browser.client.find_all(Locator::Css(".ticket")).await.unwrap();
@@ -122,10 +139,32 @@ async fn a_buyer_waits_in_the_room_then_holds_pays_and_gets_tickets() {
     // The page is the order's secret link: `/orders/{number}/{secret}`.
     let link: Vec<&str> = order.trim_start_matches("/orders/").split('/').collect();
     assert!(matches!(link.as_slice(), [_, secret] if secret.len() == 64), "{order}");
-    assert!(browser.text("h1").await.ends_with(link[0]));
+    assert!(browser.text("#order-title").await.ends_with(link[0]));
+    assert_eq!(browser.text("h1").await, "Queue Test");
+    let when = browser.text(".when").await;
+    // 19:00 UTC on New Year's Day is 20:00 in Berlin, where the hall is.
+    assert!(when.contains("Wed 1 Jan 2031, 20:00 CET") && when.contains("Hall, Berlin"), "{when}");
+    let codes = ticket_codes(&browser).await;
+    browser.close().await;
+
+    // The link works in another browser, without the waiting room.
+    let fresh = Browser::start("journey-fresh-browser").await;
+    fresh.goto(&stack.edge.url(&order)).await;
+    fresh.wait_for(".ticket", 15).await;
+    assert_eq!(ticket_codes(&fresh).await, codes, "the same tickets from a fresh browser");
+    fresh.screenshot("tickets-in-a-fresh-browser").await;
+    fresh.close().await;
     let books = invariants::check(&stack.origin.db, TEST_TICKET_SECRET).await.unwrap();
     assert_eq!((books.tickets, books.violations()), (2, 0), "{books}");
-    browser.close().await;
+}
+
+async fn ticket_codes(browser: &Browser) -> Vec<String> {
+    let mut codes = Vec::new();
+    for code in browser.client.find_all(Locator::Css(".ticket code")).await.unwrap() {
+        codes.push(code.text().await.unwrap());
+    }
+    assert!(!codes.is_empty(), "tickets on the page");
+    codes
 }
 
 #[tokio::test]
@@ -147,9 +186,16 @@ async fn too_many_seats_and_a_declined_card_are_explained_and_the_hold_kept() {
 
     hold_seats(&browser, 1).await;
     pay_with(&browser, "pm_card_chargeDeclined").await;
-    let problem = browser.wait_for("#problem:not(:empty)", 15).await.text().await.unwrap();
-    assert!(problem.starts_with("Payment declined"), "{problem}");
-    assert!(problem.contains("still held"), "{problem}");
+    let problem = browser.wait_for("#pay-problem:not(:empty)", 15).await.text().await.unwrap();
+    assert_eq!(
+        problem,
+        "Payment declined: Your card was declined. Your seats are still held; try another card."
+    );
+    // Said where the buyer acted: right below the Pay button, on screen.
+    let (pay, said) =
+        (rect(&browser, "#pay button[type=submit]").await, rect(&browser, "#pay-problem").await);
+    assert!(said.top >= pay.bottom && said.top - pay.bottom < 40.0, "pay {pay:?}, problem {said:?}");
+    assert!(said.bottom <= viewport_height(&browser).await, "the problem is in view");
     assert!(browser.client.find(Locator::Css("#hold:not([hidden])")).await.is_ok(), "the hold stays");
     assert_eq!(holds_by_status(&stack, event).await, [("held".to_owned(), 1)], "the hold stays");
     let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status <> 'failed'")
@@ -215,4 +261,203 @@ async fn typing_the_checkout_url_without_access_lands_in_the_waiting_room() {
     assert!(browser.client.find(Locator::Id("seat-map")).await.is_err(), "no seat map without access");
     browser.screenshot("waiting-room").await;
     browser.close().await;
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Rect {
+    top: f64,
+    bottom: f64,
+    left: f64,
+    right: f64,
+    width: f64,
+    height: f64,
+}
+
+/// Where the first element matching `css` is on screen, in CSS pixels.
+async fn rect(browser: &Browser, css: &str) -> Rect {
+    let script = format!("return document.querySelector({css:?}).getBoundingClientRect().toJSON()");
+    serde_json::from_value(browser.js(&script).await).unwrap()
+}
+
+async fn viewport_height(browser: &Browser) -> f64 {
+    browser.js("return innerHeight").await.as_f64().unwrap()
+}
+
+/// A computed style property of the first element matching `css`.
+async fn style(browser: &Browser, css: &str, property: &str) -> String {
+    let script = format!("return getComputedStyle(document.querySelector({css:?}))[{property:?}]");
+    browser.js(&script).await.as_str().unwrap().to_owned()
+}
+
+/// WCAG 2 contrast ratio of two `rgb(…)` colours as computed styles give them.
+fn contrast(a: &str, b: &str) -> f64 {
+    let luminance = |colour: &str| {
+        let channels: Vec<f64> = colour
+            .trim_start_matches("rgba(")
+            .trim_start_matches("rgb(")
+            .trim_end_matches(')')
+            .split(',')
+            .take(3)
+            .map(|c| c.trim().parse::<f64>().unwrap_or_else(|_| panic!("a colour: {colour}")) / 255.0)
+            .map(|c| if c <= 0.03928 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) })
+            .collect();
+        0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+    };
+    let (l1, l2) = (luminance(a), luminance(b));
+    (l1.max(l2) + 0.05) / (l1.min(l2) + 0.05)
+}
+
+#[test]
+fn contrast_is_computed_as_wcag_defines_it() {
+    assert!((contrast("rgb(0, 0, 0)", "rgb(255, 255, 255)") - 21.0).abs() < 1e-9);
+    assert!((contrast("rgb(118, 118, 118)", "rgb(255, 255, 255)") - 4.54).abs() < 0.01);
+    assert_eq!(contrast("rgb(10, 20, 30)", "rgb(10, 20, 30)"), 1.0);
+}
+
+/// An arena in small: a standing floor and three seated sections, with
+/// wheelchair spaces at the end of each seated section's first row.
+fn arena() -> serde_json::Value {
+    let rows = |count: u8, seats: u32| -> Vec<serde_json::Value> {
+        (0..count)
+            .map(|r| {
+                let accessible: Vec<u32> = if r == 0 { vec![seats - 1, seats] } else { vec![] };
+                serde_json::json!({"label": ((b'A' + r) as char).to_string(), "seats": seats, "accessible": accessible})
+            })
+            .collect()
+    };
+    serde_json::json!({
+        "name": "Arena", "city": "Berlin", "timezone": "Europe/Berlin",
+        "tiers": [{"name": "Floor", "price_cents": 6900, "currency": "EUR"},
+                  {"name": "Lower", "price_cents": 9900, "currency": "EUR"},
+                  {"name": "Balcony", "price_cents": 5900, "currency": "EUR"}],
+        "sections": [
+            {"name": "Floor", "tier": "Floor", "capacity": 600},
+            {"name": "Lower 101", "tier": "Lower", "rows": rows(20, 25)},
+            {"name": "Lower 102", "tier": "Lower", "rows": rows(20, 25)},
+            {"name": "Balcony 201", "tier": "Balcony", "rows": rows(15, 30)},
+        ],
+    })
+}
+
+/// The seat (its `data-place`) that has the keyboard focus.
+async fn focused_place(browser: &Browser) -> String {
+    browser.js("return document.activeElement.dataset.place || ''").await.as_str().unwrap().to_owned()
+}
+
+async fn press(browser: &Browser, key: fantoccini::key::Key) {
+    browser.client.active_element().await.unwrap().send_keys(&key.to_string()).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_arena_is_chosen_by_section_then_seat_with_touch_or_keyboard_on_desktop_and_phone() {
+    use fantoccini::key::Key;
+    let stack = Stack::start(EdgeRuntime::Host).await;
+    let event = stack.event_at(arena(), queue(6000, 100), Utc::now() - chrono::Duration::hours(1)).await;
+    let checkout = stack.edge.url(&format!("/events/{event}/checkout"));
+    for (screen, name) in [(Screen::Desktop, "arena-desktop"), (Screen::Phone, "arena-phone")] {
+        let browser = Browser::start_on(name, screen).await;
+        browser.goto(&checkout).await;
+        browser.wait_for(".section-pick", 30).await;
+        browser.wait_for("#selection strong", 15).await; // the map arrived
+        let width = browser.js("return innerWidth").await.as_f64().unwrap();
+        let height = viewport_height(&browser).await;
+        assert_eq!(
+            browser.client.find_all(Locator::Css(".section-pick")).await.unwrap().len(),
+            4,
+            "{screen:?}"
+        );
+        let floor = browser.text(".section-pick").await;
+        assert!(floor.contains("600 of 600 free") && floor.contains("from EUR 69.00"), "{screen:?}: {floor}");
+        browser.screenshot("1-sections").await;
+
+        // Nothing spills sideways; a handful of tab stops, not one per seat.
+        let page_width = browser.js("return document.documentElement.scrollWidth").await.as_f64().unwrap();
+        assert!(page_width <= width, "{screen:?}: page {page_width} px wide in a {width} px viewport");
+        browser
+            .client
+            .find(Locator::XPath("//button[.//span[text()='Lower 101']]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser.wait_for("#section-view:not([hidden]) .seat", 15).await;
+        let seats = browser.js("return document.querySelectorAll('.seat').length").await;
+        assert_eq!(seats, 500, "{screen:?}: the open section's seats only");
+        let tab_stops = browser
+            .js("return [...document.querySelectorAll('a,button,input,select,[tabindex]')]
+                 .filter(e => e.tabIndex >= 0 && !e.disabled && e.getClientRects().length).length")
+            .await
+            .as_u64()
+            .unwrap();
+        assert!(tab_stops < 25, "{screen:?}: {tab_stops} tab stops");
+        let map = rect(&browser, "#map-box").await;
+        assert!(map.left >= 0.0 && map.right <= width, "{screen:?}: the map's box fits the screen: {map:?}");
+        let seat = rect(&browser, ".seat").await;
+        assert!(seat.width >= 20.0 && seat.height >= 20.0, "{screen:?}: a seat a finger can hit: {seat:?}");
+        let bar = rect(&browser, "#action-bar").await;
+        assert!(
+            bar.bottom <= height + 1.0 && bar.top < height,
+            "{screen:?}: the action bar is on screen: {bar:?}"
+        );
+        browser.screenshot("2-section").await;
+
+        // Keyboard: arrows move through rows and seats, Space picks.
+        browser.js("document.querySelector('.seat[tabindex=\"0\"]').focus()").await;
+        assert_eq!(focused_place(&browser).await, "Lower 101, row A, seat 1");
+        press(&browser, Key::Right).await;
+        assert_eq!(focused_place(&browser).await, "Lower 101, row A, seat 2");
+        press(&browser, Key::Down).await;
+        assert_eq!(focused_place(&browser).await, "Lower 101, row B, seat 2");
+        press(&browser, Key::End).await;
+        assert_eq!(focused_place(&browser).await, "Lower 101, row B, seat 25");
+        press(&browser, Key::Up).await;
+        assert_eq!(focused_place(&browser).await, "Lower 101, row A, seat 25");
+        let label = browser.js("return document.activeElement.getAttribute('aria-label')").await;
+        assert!(label.as_str().unwrap().contains("wheelchair space"), "{screen:?}: {label}");
+        press(&browser, Key::Home).await;
+        press(&browser, Key::Space).await;
+        assert_eq!(
+            browser.js("return document.activeElement.getAttribute('aria-checked')").await,
+            "true",
+            "{screen:?}: Space picks the focused seat"
+        );
+        assert!(browser.text("#selection").await.starts_with("1 selected · EUR 99.00"), "{screen:?}");
+        let hold = rect(&browser, "#hold-selected").await;
+        assert!(hold.bottom <= height && hold.top >= 0.0, "{screen:?}: Hold is on screen: {hold:?}");
+        browser.screenshot("3-picked-by-keyboard").await;
+
+        // Every state stands out from the white map (3:1, WCAG's bar for
+        // graphics) and the tick from the selected seat.
+        let white = "rgb(255, 255, 255)";
+        let available = style(&browser, ".seat[aria-checked=false][data-status=AVAILABLE]", "fill").await;
+        let chosen = style(&browser, ".seat[aria-checked=true]", "fill").await;
+        let tick = style(&browser, ".seat[aria-checked=true] + .tick", "stroke").await;
+        let ring = style(&browser, "#focus-ring", "stroke").await;
+        assert_eq!(style(&browser, "#map-box", "backgroundColor").await, white, "{screen:?}");
+        assert_eq!(style(&browser, "#focus-ring", "display").await, "inline", "{screen:?}: focus shows");
+        for (state, colour, against) in
+            [("available", &available, white), ("selected", &chosen, white), ("focus ring", &ring, white)]
+        {
+            assert!(contrast(colour, against) >= 3.0, "{screen:?}: {state} {colour} on {against}");
+        }
+        assert!(contrast(&tick, &chosen) >= 4.5, "{screen:?}: tick {tick} on {chosen}");
+        assert_ne!(chosen, available, "{screen:?}");
+
+        // Best available is one tap; what it holds shows as taken.
+        browser.client.find(Locator::Css("#best button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.wait_for("#hold:not([hidden])", 15).await;
+        assert_eq!(browser.client.find_all(Locator::Css("#held li")).await.unwrap().len(), 2, "{screen:?}");
+        let taken = style(&browser, ".seat[data-status=HELD]", "stroke").await;
+        assert!(contrast(&taken, white) >= 3.0, "{screen:?}: taken {taken}");
+        assert_eq!(
+            style(&browser, ".seat[data-status=HELD]", "fill").await,
+            white,
+            "{screen:?}: taken is hollow"
+        );
+        browser.screenshot("4-best-available").await;
+        browser.client.find(Locator::Id("release")).await.unwrap().click().await.unwrap();
+        browser.wait_for("#hold[hidden]", 15).await;
+        browser.close().await;
+    }
 }

@@ -25,7 +25,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context as _, bail};
 
-use services::{Edge, EdgeKeys, Origin, Postgres, Redis, Smtp, UpstashGateway, env_port};
+use services::{Edge, EdgeKeys, Origin, OriginPeers, Postgres, Redis, Smtp, UpstashGateway, env_port};
 
 fn main() -> anyhow::Result<()> {
     let root = workspace_root();
@@ -80,17 +80,16 @@ fn up(root: &Path) -> anyhow::Result<()> {
 
     let demo = services::seed_demo(root, &database_url)?;
     let keys = EdgeKeys::load_or_create(&state.join("edge-signing-keys"))?;
-    let mut origin = Origin::start(
-        root,
-        &database_url,
-        &smtp,
-        &keys,
-        &upstash,
-        env_port("STAMPEDE_ORIGIN_PORT", 8080)?,
-        &logs,
-    )?;
-    let mut edge =
-        Edge::start(root, env_port("STAMPEDE_EDGE_PORT", 3000)?, &origin.url(), &upstash, &keys, &[], &logs)?;
+    let edge_port = env_port("STAMPEDE_EDGE_PORT", 3000)?;
+    let peers = OriginPeers {
+        smtp: &smtp,
+        keys: &keys,
+        upstash: &upstash,
+        public_url: Some(format!("http://127.0.0.1:{edge_port}")),
+    };
+    let mut origin =
+        Origin::start(root, &database_url, &peers, env_port("STAMPEDE_ORIGIN_PORT", 8080)?, &logs)?;
+    let mut edge = Edge::start(root, edge_port, &origin.url(), &upstash, &keys, &[], &logs)?;
 
     println!();
     println!("Stampede is up.");

@@ -336,25 +336,36 @@ pub struct Origin {
     port: u16,
 }
 
+/// What the origin talks to besides Postgres.
+pub struct OriginPeers<'a> {
+    pub smtp: &'a Smtp,
+    pub keys: &'a EdgeKeys,
+    pub upstash: &'a UpstashGateway,
+    /// Where buyers reach the site (the edge), for the links in emails;
+    /// `None` keeps the origin's local default.
+    pub public_url: Option<String>,
+}
+
 impl Origin {
     pub fn start(
         root: &Path,
         database_url: &str,
-        smtp: &Smtp,
-        keys: &EdgeKeys,
-        upstash: &UpstashGateway,
+        peers: &OriginPeers,
         port: u16,
         logs: &Path,
     ) -> anyhow::Result<Self> {
         let mut command = Command::new(binary_dir(root).join("origin-inventory"));
+        if let Some(url) = &peers.public_url {
+            command.env("STAMPEDE_PUBLIC_URL", url);
+        }
         command
             .env("DATABASE_URL", database_url)
             .env("STAMPEDE_ORIGIN_LISTEN", format!("127.0.0.1:{port}"))
-            .env("STAMPEDE_SMTP_URL", smtp.url())
-            .env("STAMPEDE_ACCESS_JWKS", &keys.jwks)
+            .env("STAMPEDE_SMTP_URL", peers.smtp.url())
+            .env("STAMPEDE_ACCESS_JWKS", &peers.keys.jwks)
             .env("STAMPEDE_ACCESS_ISSUER", EDGE_ISSUER)
-            .env("UPSTASH_REDIS_REST_URL", upstash.url())
-            .env("UPSTASH_REDIS_REST_TOKEN", &upstash.token);
+            .env("UPSTASH_REDIS_REST_URL", peers.upstash.url())
+            .env("UPSTASH_REDIS_REST_TOKEN", &peers.upstash.token);
         let mut process = Process::spawn("origin-inventory", &mut command, logs.join("origin.log"))?;
         process.wait_for_port(port)?;
         wait_until_ready(port, "/health/ready", &mut process)?;

@@ -18,31 +18,49 @@ use crate::buyers::session_cookie;
 use crate::catalog::{self, SeatRow};
 use crate::checkout::{OrderView, readable_order};
 use crate::error::{ApiError, ApiPath};
+use crate::payments::TEST_CARDS;
+use crate::reservations::live_hold;
 use crate::tickets::qr_svg;
-
-/// The sandbox's test cards, offered in local mode.
-const TEST_CARDS: &[(&str, &str)] = &[
-    ("pm_card_visa", "Visa — succeeds"),
-    ("pm_card_mastercard", "Mastercard — succeeds"),
-    ("pm_card_chargeDeclined", "Declined card"),
-    ("pm_card_chargeDeclinedInsufficientFunds", "Declined — insufficient funds"),
-];
+use uuid::Uuid;
 
 const SCRIPT: &str = include_str!("checkout.js");
 const STYLE: &str = include_str!("checkout.css");
 
-/// Seat fill per price tier, in the order tiers first appear.
+/// Seat fill per price tier, in the order tiers first appear; each is at
+/// least 4.5:1 against the page's white.
 const TIER_COLOURS: &[&str] = &["#4338ca", "#0e7490", "#a21caf", "#b45309", "#15803d", "#be123c"];
-const UNAVAILABLE: &str = "#c8c8cc";
-const SEAT_PITCH: usize = 18;
-const LABEL_WIDTH: usize = 70;
-const SEATS_PER_LINE: usize = 30;
 
 #[derive(sqlx::FromRow)]
 struct Limits {
     max_tickets_per_order: i32,
 }
 
+/// One section of the overview: how much is free and from what price.
+struct SectionSummary<'a> {
+    id: Uuid,
+    name: &'a str,
+    free: usize,
+    total: usize,
+    cheapest_cents: i64,
+}
+
+fn section_summaries(seats: &[SeatRow]) -> Vec<SectionSummary<'_>> {
+    seats
+        .chunk_by(|a, b| a.section_id == b.section_id)
+        .map(|section| SectionSummary {
+            id: section[0].section_id,
+            name: &section[0].section,
+            free: section.iter().filter(|s| s.status == "AVAILABLE").count(),
+            total: section.len(),
+            cheapest_cents: section.iter().map(|s| s.price_cents).min().unwrap_or(0),
+        })
+        .collect()
+}
+
+/// `GET /events/{id}/checkout`: an overview of sections with what is free
+/// in each; a section opens as a seat map drawn by the script from the
+/// seat-map API (so the page stays small at arena scale). The buyer's live
+/// hold, if any, comes with the page: a reload or a second tab shows it.
 async fn checkout_page(
     State(state): State<AppState>,
     checkout: Result<Checkout<EventId>, ApiError>,
@@ -60,52 +78,79 @@ async fn checkout_page(
         .bind(event_id)
         .fetch_one(&state.db)
         .await?;
+    let live_hold = match checkout.buyer() {
+        Ok(buyer) => live_hold(&state.db, event_id, buyer).await?,
+        Err(_) => None,
+    };
     let text = |value: &serde_json::Value| escape(value.as_str().unwrap_or_default());
     let currency = event["price_range"]["currency"].as_str().unwrap_or("EUR").to_owned();
     let tiers = tiers(&seats);
+    let sections = section_summaries(&seats);
+    let overview: String = sections
+        .iter()
+        .map(|s| {
+            format!(
+                "<li><button type=\"button\" class=\"section-pick\" data-section=\"{id}\" aria-pressed=\"false\">\
+                 <span class=\"name\">{name}</span> <span class=\"free\"><span data-free>{free}</span> of {total} free</span> \
+                 <span class=\"from\">from {from}</span></button></li>",
+                id = s.id,
+                name = escape(s.name),
+                free = s.free,
+                total = s.total,
+                from = money(s.cheapest_cents, &currency),
+            )
+        })
+        .collect();
+    let section_options: String =
+        sections.iter().map(|s| format!("<option value=\"{}\">{}</option>", s.id, escape(s.name))).collect();
     let legend: String = tiers
         .iter()
         .enumerate()
         .map(|(i, (tier, cents))| {
             format!(
-                "<li><svg width=\"14\" height=\"14\" aria-hidden=\"true\"><circle cx=\"7\" cy=\"7\" r=\"6\" fill=\"{}\"/></svg> {} · {}</li>",
+                "<li><svg width=\"16\" height=\"16\" aria-hidden=\"true\"><circle cx=\"8\" cy=\"8\" r=\"7\" \
+                 fill=\"{}\"/></svg> {} · {}</li>",
                 TIER_COLOURS[i % TIER_COLOURS.len()],
                 escape(tier),
                 money(*cents, &currency)
             )
         })
         .collect();
-    let sections: String = seats
-        .chunk_by(|a, b| a.section_id == b.section_id)
-        .map(|s| format!("<option value=\"{}\">{}</option>", s[0].section_id, escape(&s[0].section)))
-        .collect();
-    let payment = if state.payments.provider.name() == "sandbox" {
-        let cards: String =
-            TEST_CARDS.iter().map(|(id, label)| format!("<option value=\"{id}\">{label}</option>")).collect();
-        format!("<label>Test card <select name=\"payment_method_id\">{cards}</select></label>")
-    } else {
-        "<label>Payment method id <input name=\"payment_method_id\" required placeholder=\"pm_…\"></label>"
-            .into()
-    };
     let config = serde_json::json!({
         "event": event_id,
         "limit": limits.max_tickets_per_order,
         "currency": currency,
+        "tiers": tiers.iter().enumerate().map(|(i, (name, _))| (name.clone(), TIER_COLOURS[i % TIER_COLOURS.len()].into()))
+            .collect::<serde_json::Map<_, _>>(),
+        "hold": live_hold,
     });
     let body = format!(
         "<h1>{title}</h1><p class=\"muted\">{venue}, {city} · {starts}</p>\
-         <section class=\"card\" aria-labelledby=\"map-title\"><h2 id=\"map-title\">Choose your seats</h2>\
-         <ul class=\"legend\" aria-label=\"Price tiers\">{legend}<li><svg width=\"14\" height=\"14\" aria-hidden=\"true\">\
-         <circle cx=\"7\" cy=\"7\" r=\"6\" fill=\"{UNAVAILABLE}\"/></svg> Unavailable</li></ul>\
-         {map}\
-         <p id=\"selection\" aria-live=\"polite\">No seats selected. Pick up to {limit} seats with the mouse, \
-         or with Tab and Space.</p>\
-         <p><button id=\"hold-selected\" disabled>Hold selected seats</button></p>\
-         <form id=\"best\"><fieldset><legend>Best available</legend>\
-         <label>Seats <input type=\"number\" name=\"quantity\" min=\"1\" value=\"2\" required></label>\
-         <label>Section <select name=\"section_id\">{sections}</select></label>\
-         <button type=\"submit\">Find seats</button></fieldset></form>\
-         <p id=\"problem\" class=\"problem\" role=\"alert\"></p></section>\
+         <section id=\"overview\" class=\"card\" aria-labelledby=\"sections-title\"><h2 id=\"sections-title\">Choose a section</h2>\
+         <ul id=\"sections\" class=\"sections\">{overview}</ul></section>\
+         <section id=\"section-view\" class=\"card\" aria-labelledby=\"section-title\" hidden>\
+         <div class=\"view-head\"><h2 id=\"section-title\" tabindex=\"-1\"></h2>\
+         <div class=\"zoom\" role=\"group\" aria-label=\"Zoom the seat map\">\
+         <button type=\"button\" id=\"zoom-out\" aria-label=\"Zoom out\">−</button>\
+         <button type=\"button\" id=\"zoom-in\" aria-label=\"Zoom in\">+</button></div></div>\
+         <ul class=\"legend\" aria-label=\"Seat key\">{legend}\
+         <li><svg width=\"16\" height=\"16\" aria-hidden=\"true\"><circle class=\"key-selected\" cx=\"8\" cy=\"8\" r=\"7\"/>\
+         <path class=\"tick\" d=\"M4.5 8.2l2.3 2.3 4.7-4.9\"/></svg> Your choice</li>\
+         <li><svg width=\"16\" height=\"16\" aria-hidden=\"true\"><circle class=\"key-taken\" cx=\"8\" cy=\"8\" r=\"6\"/></svg> Taken</li>\
+         <li><svg width=\"16\" height=\"16\" aria-hidden=\"true\"><rect class=\"key-access\" x=\"1.5\" y=\"1.5\" width=\"13\" \
+         height=\"13\" rx=\"3\"/></svg> Wheelchair space</li></ul>\
+         <p class=\"muted hint\">Arrow keys move between seats, Space or Enter picks one.</p>\
+         <div class=\"map\" id=\"map-box\"><svg id=\"seat-map\" role=\"group\" aria-labelledby=\"section-title\">\
+         <circle id=\"focus-ring\" r=\"15\"/></svg></div>\
+         </section>\
+         <div id=\"action-bar\" class=\"action-bar\" role=\"region\" aria-label=\"Your selection\">\
+         <p id=\"selection\" aria-live=\"polite\"></p>\
+         <div class=\"actions\"><button id=\"hold-selected\" class=\"primary\" disabled>Hold selected seats</button>\
+         <form id=\"best\"><label>Seats <input type=\"number\" name=\"quantity\" min=\"1\" value=\"2\" required \
+         inputmode=\"numeric\"></label><label>Section <select name=\"section_id\">\
+         <option value=\"\">Most seats free</option>{section_options}</select></label>\
+         <button type=\"submit\">Best available</button></form></div>\
+         <p id=\"problem\" class=\"problem\" role=\"alert\"></p></div>\
          <section id=\"hold\" class=\"card\" aria-labelledby=\"hold-title\" hidden>\
          <h2 id=\"hold-title\" tabindex=\"-1\">Your seats are held</h2><ul id=\"held\"></ul>\
          <p>Total <strong id=\"total\"></strong> · held for <strong id=\"countdown\" aria-live=\"off\"></strong></p>\
@@ -113,14 +158,15 @@ async fn checkout_page(
          <form id=\"pay\"><fieldset><legend>Payment</legend>\
          <label>Name <input name=\"name\" required autocomplete=\"name\"></label>\
          <label>Email <input type=\"email\" name=\"email\" required autocomplete=\"email\"></label>\
-         {payment}<button type=\"submit\">Pay</button></fieldset></form></section>\
+         {payment}<button type=\"submit\" class=\"primary\">Pay</button></fieldset>\
+         <p id=\"pay-problem\" class=\"problem\" role=\"alert\"></p></form></section>\
          <script type=\"application/json\" id=\"checkout-config\">{config}</script><script>{SCRIPT}</script>",
         title = text(&event["title"]),
         venue = text(&event["venue"]["name"]),
         city = text(&event["venue"]["city"]),
         starts = escape(&starts_at(&event)),
-        map = seat_map_svg(&seats, &tiers, &currency),
-        limit = limits.max_tickets_per_order,
+        payment = payment_field(state.payments.provider.name() == "sandbox"),
+        config = script_json(&config),
     );
     let title = format!("Choose seats: {}", event["title"].as_str().unwrap_or_default());
     let mut page = no_store(Html(page_with_head(&title, &format!("<style>{STYLE}</style>"), &body)));
@@ -131,6 +177,27 @@ async fn checkout_page(
         page.headers_mut().append(header::SET_COOKIE, session_cookie(&session));
     }
     Ok(page)
+}
+
+/// The card field: the sandbox's test cards in local mode, else a payment
+/// method id from the provider's own form.
+fn payment_field(sandbox: bool) -> String {
+    if sandbox {
+        let cards: String = TEST_CARDS
+            .iter()
+            .map(|card| format!("<option value=\"{}\">{}</option>", card.id, escape(card.label)))
+            .collect();
+        format!("<label>Test card <select name=\"payment_method_id\">{cards}</select></label>")
+    } else {
+        "<label>Payment method id <input name=\"payment_method_id\" required placeholder=\"pm_…\"></label>"
+            .into()
+    }
+}
+
+/// JSON for an inline `<script type="application/json">`: `<` is escaped so
+/// no value can close the element.
+fn script_json(value: &serde_json::Value) -> String {
+    value.to_string().replace('<', "\\u003c")
 }
 
 /// When the event starts, in its venue's time zone.
@@ -151,76 +218,6 @@ fn tiers(seats: &[SeatRow]) -> Vec<(String, i64)> {
         }
     }
     tiers
-}
-
-/// Sections stacked, one line per row; each free seat is a focusable
-/// checkbox the script toggles.
-fn seat_map_svg(seats: &[SeatRow], tiers: &[(String, i64)], currency: &str) -> String {
-    let mut out = String::new();
-    let mut y = 0;
-    let widest = seats
-        .chunk_by(|a, b| a.section_id == b.section_id && a.row_label == b.row_label)
-        .map(|row| row.len().min(SEATS_PER_LINE))
-        .max()
-        .unwrap_or(0);
-    for section in seats.chunk_by(|a, b| a.section_id == b.section_id) {
-        y += 22;
-        out.push_str(&format!(
-            "<text x=\"0\" y=\"{y}\" class=\"section\">{}</text>",
-            escape(&section[0].section)
-        ));
-        for row in section.chunk_by(|a, b| a.row_label == b.row_label) {
-            // A long row (a standing area is one) wraps onto several lines.
-            for (line, places) in row.chunks(SEATS_PER_LINE).enumerate() {
-                y += SEAT_PITCH;
-                let label =
-                    if section[0].general_admission || line > 0 { "" } else { row[0].row_label.as_str() };
-                out.push_str(&format!(
-                    "<text x=\"0\" y=\"{}\" class=\"row\">{}</text>",
-                    y + 4,
-                    escape(label)
-                ));
-                for (i, seat) in places.iter().enumerate() {
-                    out.push_str(&seat_svg(seat, LABEL_WIDTH + i * SEAT_PITCH, y, tiers, currency));
-                }
-            }
-        }
-        y += 8;
-    }
-    format!(
-        "<div class=\"map\"><svg id=\"seat-map\" role=\"group\" aria-label=\"Seat map\" width=\"{w}\" height=\"{h}\" \
-         viewBox=\"0 0 {w} {h}\">{out}</svg></div>",
-        w = LABEL_WIDTH + widest * SEAT_PITCH,
-        h = y + 10
-    )
-}
-
-fn seat_svg(seat: &SeatRow, x: usize, y: usize, tiers: &[(String, i64)], currency: &str) -> String {
-    let tier = tiers.iter().position(|(name, _)| *name == seat.tier).unwrap_or(0);
-    let colour = TIER_COLOURS[tier % TIER_COLOURS.len()];
-    let place = if seat.general_admission {
-        format!("{}, standing place {}", seat.section, seat.number)
-    } else {
-        format!("{}, row {}, seat {}", seat.section, seat.row_label, seat.number)
-    };
-    let free = seat.status == "AVAILABLE";
-    let label = format!(
-        "{place}, {}, {}{}",
-        seat.tier,
-        money(seat.price_cents, currency),
-        if free { "" } else { ", unavailable" }
-    );
-    let focus = if free { "tabindex=\"0\" aria-checked=\"false\"" } else { "aria-disabled=\"true\"" };
-    format!(
-        "<circle class=\"seat\" cx=\"{x}\" cy=\"{y}\" r=\"7\" role=\"checkbox\" {focus} data-seat=\"{id}\" \
-         data-status=\"{status}\" data-colour=\"{colour}\" data-place=\"{place}\" fill=\"{fill}\" \
-         aria-label=\"{label}\"><title>{label}</title></circle>",
-        id = seat.id,
-        status = escape(&seat.status),
-        place = escape(&place),
-        fill = if free { colour } else { UNAVAILABLE },
-        label = escape(&label),
-    )
 }
 
 fn money(cents: i64, currency: &str) -> String {
@@ -252,13 +249,18 @@ async fn order_page_for(
     secret: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    match readable_order(state, number, secret, headers).await? {
-        Some(order) => Ok(no_store(Html(order_html(&order)))),
-        None => Ok(not_found_page("order")),
-    }
+    let Some(order) = readable_order(state, number, secret, headers).await? else {
+        return Ok(not_found_page("order"));
+    };
+    let event = catalog::find_event(&state.db, order.event_id).await?.unwrap_or_default();
+    Ok(no_store(Html(order_html(&order, &event))))
 }
 
-fn order_html(order: &OrderView) -> String {
+/// The order as its buyer keeps it: what, where and when (in the venue's
+/// time zone), then a ticket per seat with its QR code.
+fn order_html(order: &OrderView, event: &serde_json::Value) -> String {
+    let text = |value: &serde_json::Value| escape(value.as_str().unwrap_or_default());
+    let timezone = event["venue"]["timezone"].as_str().unwrap_or("UTC");
     let tickets: String = order
         .tickets
         .iter()
@@ -278,12 +280,19 @@ fn order_html(order: &OrderView) -> String {
         })
         .collect();
     let body = format!(
-        "<h1>Order {number}</h1><p class=\"muted\">{status} · {created} · total {total}</p>\
-         <p>Thank you, {name}. Your tickets are below and on their way to {email}.</p>\
+        "<h1>{title}</h1><p class=\"when\"><strong>{starts}</strong><br>{venue}, {city}</p>\
+         <section class=\"card\" aria-labelledby=\"order-title\"><h2 id=\"order-title\">Order {number}</h2>\
+         <p class=\"muted\">{status} · ordered {created} · total {total}</p>\
+         <p>Thank you, {name}. Your tickets are below and on their way to {email}. This page's address opens them \
+         from any browser: keep it private.</p></section>\
          <ul class=\"tickets\" aria-label=\"Tickets\">{tickets}</ul>",
+        title = text(&event["title"]),
+        starts = escape(&starts_at(event)),
+        venue = text(&event["venue"]["name"]),
+        city = text(&event["venue"]["city"]),
         number = escape(&order.order_number),
         status = escape(&order.status),
-        created = order.created_at.format("%Y-%m-%d %H:%M UTC"),
+        created = escape(&local_time(order.created_at, timezone)),
         total = money(order.total_cents, &order.currency),
         name = escape(&order.name),
         email = escape(&order.email),

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::checkout::card_for;
 use crate::checkout::held;
-use crate::helpers::{TEST_TICKET_SECRET, spawn_app, spawn_app_with};
+use crate::helpers::{TEST_PUBLIC_URL, TEST_TICKET_SECRET, spawn_app, spawn_app_with};
 
 /// A Postgres cluster of the test's own, which it stops and starts.
 struct PrivatePostgres {
@@ -406,7 +406,8 @@ async fn mail_waits_out_an_smtp_outage_and_is_sent_once_it_is_back() {
         .execute(&app.db)
         .await
         .unwrap();
-    let notifier = Notifier::new(&smtp.url(), "Stampede <tickets@stampede.local>", LANES).unwrap();
+    let notifier =
+        Notifier::new(&smtp.url(), "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL).unwrap();
 
     // The server is down: nothing is lost, the message waits with a backoff.
     assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), 0);

@@ -8,6 +8,9 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+/// Where the tests' buyers reach the site, as emails link to it.
+pub const TEST_PUBLIC_URL: &str = "https://tickets.test";
+
 pub struct TestApp {
     pub base: String,
     pub db: PgPool,

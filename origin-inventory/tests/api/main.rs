@@ -12,5 +12,6 @@ mod invariants;
 mod live;
 mod notifications;
 mod organizer;
+mod pages;
 mod security;
 mod stripe;

@@ -2,13 +2,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
+use mail_parser::MimeHeaders as _;
 use origin_inventory::outbox::{LANES, Notifier, deliver_due, deliver_due_until};
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::checkout::{card_for, held};
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TEST_PUBLIC_URL, TestApp, spawn_app};
 
 /// The real SMTP server (aiosmtpd) that `cargo xtask test` starts, and its maildir.
 fn smtp() -> (String, PathBuf) {
@@ -39,11 +40,40 @@ async fn an_order_confirmation_reaches_a_real_smtp_server() {
     let app = spawn_app().await;
     let email = format!("ada+{}@example.com", Uuid::new_v4().simple());
     let number = buy(&app, &email).await;
-    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>", LANES).unwrap();
+    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL).unwrap();
     assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), 2, "the email and the (unconfigured) webhook");
     let mail = mail_containing(&maildir, &number).expect("the confirmation is in the maildir");
     assert!(mail.contains(&email), "{mail}");
-    assert!(mail.contains(&format!("Your tickets: order {number}")));
+    let parsed = mail_parser::MessageParser::default().parse(mail.as_bytes()).expect("a MIME message");
+    assert_eq!(parsed.subject(), Some(format!("Your tickets for Hot Show: order {number}").as_str()));
+    assert!(parsed.date().is_some(), "a Date header");
+    // The absolute secret link, in both bodies, and what the order is for.
+    let (secret,): (String,) = sqlx::query_as("SELECT secret FROM orders").fetch_one(&app.db).await.unwrap();
+    let link = format!("{TEST_PUBLIC_URL}/orders/{number}/{secret}");
+    let text = parsed.body_text(0).expect("a plain-text body");
+    let html = parsed.body_html(0).expect("an HTML body");
+    for body in [&text, &html] {
+        assert!(body.contains(&link), "{body}");
+        assert!(body.contains("Hot Show") && body.contains("Hall, Paris"), "{body}");
+        assert!(body.contains("Sat 1 Jun 2030, 21:00 CEST"), "the start in the venue's time: {body}");
+        assert!(body.contains("Main, row R0, seat 1"), "{body}");
+    }
+    // A QR code per ticket, inline and referenced from the HTML.
+    let images: Vec<_> =
+        parsed.attachments().filter(|a| a.content_type().is_some_and(|t| t.ctype() == "image")).collect();
+    assert_eq!(images.len(), 2, "two tickets, two QR codes");
+    for image in &images {
+        assert!(image.contents().starts_with(b"\x89PNG"), "a PNG");
+        let cid = image.content_id().expect("an inline image has a Content-ID");
+        assert!(html.contains(&format!("cid:{cid}")), "the HTML shows {cid}");
+    }
+    let calendar = parsed
+        .attachments()
+        .find(|a| a.content_type().is_some_and(|t| t.subtype() == Some("calendar")))
+        .expect("the show as a calendar entry");
+    assert_eq!(calendar.attachment_name(), Some("show.ics"));
+    let ics = String::from_utf8_lossy(calendar.contents()).replace("\r\n ", "");
+    assert!(ics.contains("DTSTART:20300601T190000Z") && ics.contains("SUMMARY:Hot Show"), "{ics}");
     // A stable Message-ID from the outbox row lets a receiver drop the rare
     // duplicate (a crash between sending and recording).
     let (id, kind, payload): (i64, String, serde_json::Value) =
@@ -85,7 +115,8 @@ async fn failed_deliveries_back_off_and_organizer_webhooks_are_signed() {
 
     // The mail server is unreachable: nothing is lost, the email waits.
     let unreachable =
-        Notifier::new("smtp://127.0.0.1:9", "Stampede <tickets@stampede.local>", LANES).unwrap();
+        Notifier::new("smtp://127.0.0.1:9", "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL)
+            .unwrap();
     assert_eq!(deliver_due(&app.db, &unreachable).await.unwrap(), 1, "only the webhook got through");
     let (attempts, waits): (i32, bool) = sqlx::query_as(
         "SELECT attempts, next_attempt_at > now() FROM outbox WHERE kind = 'email.order_confirmed'",
@@ -95,7 +126,9 @@ async fn failed_deliveries_back_off_and_organizer_webhooks_are_signed() {
     .unwrap();
     assert_eq!((attempts, waits), (1, true));
     assert_eq!(
-        deliver_due(&app.db, &Notifier::new(&url, "S <s@s.local>", LANES).unwrap()).await.unwrap(),
+        deliver_due(&app.db, &Notifier::new(&url, "S <s@s.local>", LANES, TEST_PUBLIC_URL).unwrap())
+            .await
+            .unwrap(),
         0,
         "not due yet"
     );
@@ -121,7 +154,7 @@ async fn a_stopping_sender_hands_its_claims_back_at_once() {
     let (url, _) = smtp();
     let app = spawn_app().await;
     buy(&app, &format!("ada+{}@example.com", Uuid::new_v4().simple())).await;
-    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>", LANES).unwrap();
+    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL).unwrap();
     let stopping = || true;
     let delivered =
         deliver_due_until(&app.db, &notifier, origin_inventory::outbox::LEASE, &stopping).await.unwrap();

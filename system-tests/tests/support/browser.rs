@@ -13,6 +13,15 @@ use serde_json::json;
 
 use super::root;
 
+/// The screens a buyer uses: a laptop's browser window and a phone.
+#[derive(Clone, Copy, Debug)]
+pub enum Screen {
+    /// 1280×761 CSS pixels.
+    Desktop,
+    /// 390×844 CSS pixels at twice the density, with a phone's user agent.
+    Phone,
+}
+
 pub struct Browser {
     pub client: Client,
     driver: Child,
@@ -22,6 +31,10 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start(test: &str) -> Self {
+        Self::start_on(test, Screen::Desktop).await
+    }
+
+    pub async fn start_on(test: &str, screen: Screen) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut command = Command::new("chromedriver");
         command.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null());
@@ -34,14 +47,20 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = std::env::temp_dir().join(format!("stampede-chromium-{}-{port}", std::process::id()));
-        let options = json!({
+        let mut options = json!({
             "binary": "/usr/bin/chromium",
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1200,1000",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,761",
                 format!("--user-data-dir={}", profile.display()),
             ],
         });
+        if let Screen::Phone = screen {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0, "touch": true, "mobile": true},
+                "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile",
+            });
+        }
         let capabilities = serde_json::Map::from_iter([("goog:chromeOptions".to_owned(), options)]);
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
@@ -85,6 +104,11 @@ impl Browser {
             assert!(started.elapsed() < Duration::from_secs(seconds), "still at {url} after {seconds} s");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Runs `script` in the page and returns what it returns.
+    pub async fn js(&self, script: &str) -> serde_json::Value {
+        self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("{script}: {e}"))
     }
 
     pub async fn text(&self, css: &str) -> String {

@@ -168,12 +168,17 @@ impl Stack {
     /// A published event over a 200-place standing venue with these queue
     /// settings (JSON as the organizer API takes them) and sale start.
     pub async fn event(&self, queue: Value, sale_starts_at: DateTime<Utc>) -> Uuid {
-        let venue: venues::VenueSpec = serde_json::from_value(json!({
+        let hall = json!({
             "name": "Hall", "city": "Berlin", "timezone": "Europe/Berlin",
             "tiers": [{"name": "GA", "price_cents": 3000, "currency": "EUR"}],
             "sections": [{"name": "Floor", "tier": "GA", "capacity": 200}],
-        }))
-        .unwrap();
+        });
+        self.event_at(hall, queue, sale_starts_at).await
+    }
+
+    /// A published event "Queue Test" at a venue of `venue` (the organizer API's venue JSON).
+    pub async fn event_at(&self, venue: Value, queue: Value, sale_starts_at: DateTime<Utc>) -> Uuid {
+        let venue: venues::VenueSpec = serde_json::from_value(venue).unwrap();
         let venue = venues::create_venue(&self.origin.db, self.organizer, &venue).await.unwrap();
         let new: events::NewEvent = serde_json::from_value(json!({
             "venue_id": venue.id, "title": "Queue Test", "category": "music",

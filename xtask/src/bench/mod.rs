@@ -35,8 +35,8 @@ use wrangler_dev::Wrangler;
 mod orders;
 
 use crate::services::{
-    EDGE_ISSUER, Edge, EdgeKeys, LOCAL_UPSTASH_TOKEN, Origin, Postgres, Process, Redis, Smtp, UpstashGateway,
-    free_port, seed_demo,
+    EDGE_ISSUER, Edge, EdgeKeys, LOCAL_UPSTASH_TOKEN, Origin, OriginPeers, Postgres, Process, Redis, Smtp,
+    UpstashGateway, free_port, seed_demo,
 };
 use crate::setup::output;
 
@@ -98,7 +98,13 @@ impl Stack {
         let upstash = UpstashGateway::start(root, &redis, free_port()?, LOCAL_UPSTASH_TOKEN, &logs)?;
         let demo = seed_demo(root, &database_url)?;
         let keys = EdgeKeys::load_or_create(&scratch.join("edge-signing-keys"))?;
-        let origin = Origin::start(root, &database_url, &smtp, &keys, &upstash, free_port()?, &logs)?;
+        let origin = Origin::start(
+            root,
+            &database_url,
+            &OriginPeers { smtp: &smtp, keys: &keys, upstash: &upstash, public_url: None },
+            free_port()?,
+            &logs,
+        )?;
         Ok(Self { scratch, logs, postgres, database_url, redis, upstash, keys, demo, origin, _smtp: smtp })
     }
 
