@@ -84,7 +84,7 @@ impl Problem {
                 "the catalog is unavailable, try again shortly".into(),
             ),
         };
-        if api {
+        let mut response = if api {
             let body = serde_json::json!({ "error": code, "message": message }).to_string();
             respond(status, "application/json", NO_STORE, body.into_bytes())
         } else {
@@ -93,7 +93,11 @@ impl Problem {
                 &format!("<h1>{}</h1><p><a href=\"/events\">All events</a></p>", escape(&message)),
             );
             respond(status, "text/html; charset=utf-8", NO_STORE, html.into_bytes())
+        };
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            set(&mut response, header::ALLOW, "GET, HEAD");
         }
+        response
     }
 }
 

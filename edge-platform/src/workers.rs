@@ -34,8 +34,15 @@ impl Runtime for Fetch {
         let outbound = to_worker_request(request).map_err(failed)?;
         let response = worker::Fetch::Request(outbound).send().await.map_err(failed)?;
         let mut head = http::Response::builder().status(response.status_code());
+        // Workers ask for compressed answers themselves and hand the body
+        // over decoded: the encoding and length describe bytes we no longer
+        // hold (kept, the runtime would encode the body again for a client
+        // that never asked). Cloudflare compresses for clients that do.
         for (name, value) in response.headers().entries() {
-            head = head.header(name, value);
+            if !name.eq_ignore_ascii_case("content-encoding") && !name.eq_ignore_ascii_case("content-length")
+            {
+                head = head.header(name, value);
+            }
         }
         head.body(response).map_err(|e| SendError(e.to_string()))
     }

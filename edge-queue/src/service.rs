@@ -23,7 +23,7 @@ use queue_core::page::{Puzzle, waiting_room};
 use queue_core::pow;
 use queue_core::settings::Phase;
 use queue_core::status::{
-    State, Status, checkout_path, prequeue_refresh_after_seconds, prequeue_wait_range_seconds,
+    State, Status, WaitReason, checkout_path, prequeue_refresh_after_seconds, prequeue_wait_range_seconds,
     refresh_after_seconds,
 };
 use queue_tokens::{
@@ -49,6 +49,9 @@ enum Problem {
     Store(#[from] StoreError),
     #[error("no such page")]
     NotFound,
+    /// The path exists; `allow` lists the methods it takes.
+    #[error("this address takes {allow} only")]
+    MethodNotAllowed { allow: &'static str },
     #[error("{0}")]
     BadRequest(String),
     #[error("you are not in this event's queue; join first")]
@@ -76,6 +79,7 @@ impl Problem {
             }
             Problem::Store(StoreError::Origin(_)) => (StatusCode::BAD_GATEWAY, "origin_unavailable"),
             Problem::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
+            Problem::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Problem::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             Problem::NotInQueue => (StatusCode::NOT_FOUND, "not_in_queue"),
             Problem::SessionEnded => (StatusCode::GONE, "session_ended"),
@@ -93,7 +97,13 @@ impl Problem {
             runtime.log(&format!("edge-queue: {self}"));
         }
         let mut response = json(status, &serde_json::json!({ "error": code, "message": self.to_string() }));
+        if let Problem::MethodNotAllowed { allow } = self {
+            set(&mut response, header::ALLOW, allow);
+        }
         match status {
+            StatusCode::UNAUTHORIZED => {
+                set(&mut response, header::WWW_AUTHENTICATE, "Bearer realm=\"stampede\"")
+            }
             StatusCode::TOO_MANY_REQUESTS => set(&mut response, header::RETRY_AFTER, "60"),
             // The store or origin is briefly away: a few seconds, not a storm.
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY => {
@@ -151,6 +161,7 @@ impl<R: Runtime> Room<'_, R> {
                 set(&mut response, header::CACHE_CONTROL, "public, max-age=300");
                 Ok(response.into_reply())
             }
+            (_, [".well-known", "jwks.json"]) => Err(Problem::MethodNotAllowed { allow: "GET" }),
             (method, ["api", "v1", "events", event, "queue", action]) => {
                 let event = event_id(event)?;
                 match (method, *action) {
@@ -159,12 +170,15 @@ impl<R: Runtime> Room<'_, R> {
                     (Method::GET, "challenge") => self.challenge(&event).await,
                     (Method::POST, "leave") => self.leave(&event).await,
                     (Method::GET, "stats") => self.stats(&event).await,
+                    (_, "join" | "leave") => Err(Problem::MethodNotAllowed { allow: "POST" }),
+                    (_, "status" | "challenge" | "stats") => Err(Problem::MethodNotAllowed { allow: "GET" }),
                     _ => Err(Problem::NotFound),
                 }
                 .map(IntoReply::into_reply)
             }
             (_, ["events", event, "checkout", ..])
-            | (_, ["api", "v1", "events", event, "seatmap" | "reservations"]) => {
+            | (_, ["api", "v1", "events", event, "seatmap" | "reservations"])
+            | (_, ["api", "v1", "events", event, "reservations", "current"]) => {
                 let event = event_id(event)?;
                 self.gate(&event).await
             }
@@ -185,7 +199,7 @@ impl<R: Runtime> Room<'_, R> {
                 }
                 self.forward(&[]).await
             }
-            (_, ["api", "v1", "organizer", _, ..])
+            (_, ["api", "v1", "organizer", _, ..] | ["organizer", ..])
             | (_, ["webhooks", "payments", _])
             | (_, ["api", "v1", "buyer-sessions"])
             | (_, ["api", "v1", "tickets", _, "qr.svg"])
@@ -426,6 +440,8 @@ impl<R: Runtime> Room<'_, R> {
         let wait = view.frontier.estimated_wait_seconds(&limits, now_ms, position);
         status.position = Some(position);
         status.ahead = Some(ahead);
+        status.reason =
+            Some(if view.frontier.capped { WaitReason::CheckoutFull } else { WaitReason::InLine });
         status.estimated_wait_seconds = Some(wait);
         status.refresh_after_seconds = Some(refresh_after_seconds(ahead, wait, self.jitter()));
         Ok(status)
@@ -527,12 +543,18 @@ impl<R: Runtime> Room<'_, R> {
             .send(check.body(Vec::new()).expect("a valid request"))
             .await
             .map_err(|e| StoreError::Origin(e.to_string()))?;
-        if answer.status() != StatusCode::OK {
-            let status = answer.status();
-            return Err(Problem::Organizer(
-                "the organizer API key was refused for this event".into(),
-                status,
-            ));
+        match answer.status() {
+            StatusCode::OK => {}
+            // The origin failing is not the key being refused.
+            status if status.is_server_error() => {
+                return Err(StoreError::Origin(format!("the origin answered {status}")).into());
+            }
+            status => {
+                return Err(Problem::Organizer(
+                    "the organizer API key was refused for this event".into(),
+                    status,
+                ));
+            }
         }
         let view = self.store.view(event).await?.live()?;
         let stats = self.store.stats(event).await?;

@@ -114,6 +114,8 @@ pub struct WaitingRoom {
     #[sqlx(flatten)]
     #[serde(flatten)]
     queue: QueueSettings,
+    /// The venue's: the waiting room shows the sale start in it.
+    timezone: String,
 }
 
 impl WaitingRoom {
@@ -130,8 +132,9 @@ fn waiting_rooms_where(condition: &str) -> String {
                 ) AS sold_out,
                 e.sale_starts_at, e.sale_ends_at, e.queue_enabled, e.queue_paused,
                 e.new_users_per_minute, e.total_active_users, e.session_duration_seconds,
-                e.prequeue_starts_at, e.queue_pow_difficulty, e.queue_message, e.queue_accent_color
-         FROM events e WHERE {PUBLIC} AND {condition}"
+                e.prequeue_starts_at, e.queue_pow_difficulty, e.queue_message, e.queue_accent_color,
+                v.timezone
+         FROM events e JOIN venues v ON v.id = e.venue_id WHERE {PUBLIC} AND {condition}"
     )
 }
 

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::auth;
 use crate::error::ApiError;
-use crate::events::{self, NewEvent, QueueSettings, StatusAction};
+use crate::events::{self, NewEvent, QueuePatch, StatusAction};
 use crate::venues::{self, RowSpec, SectionSpec, TierSpec, VenueSpec};
 
 /// The demo organizer's key, unless `STAMPEDE_DEMO_API_KEY` sets another.
@@ -88,14 +88,14 @@ async fn create(db: &PgPool, api_key: &str) -> Result<Uuid, ApiError> {
     // Shows start at 19:00 UTC (20:00 in Berlin in winter), some days from now.
     let evening =
         |days: i32| (now + day * days).date_naive().and_hms_opt(19, 0, 0).expect("valid time").and_utc();
-    let queue = |enabled, prequeue_starts_at| QueueSettings {
-        queue_enabled: enabled,
-        new_users_per_minute: 300,
-        total_active_users: 500,
-        session_duration_seconds: 600,
-        prequeue_starts_at,
-        message: "Tickets are limited to four per order. Keep this page open.".into(),
-        ..QueueSettings::default()
+    let queue = |enabled, prequeue_starts_at| QueuePatch {
+        enabled: Some(enabled),
+        new_users_per_minute: Some(300),
+        total_active_users: Some(500),
+        session_duration_seconds: Some(600),
+        prequeue_starts_at: Some(prequeue_starts_at),
+        message: Some("Tickets are limited to four per order. Keep this page open.".into()),
+        ..QueuePatch::default()
     };
     let event =
         |title: &str, description: &str, category: &str, starts_in: i32, sale_starts, queue| NewEvent {

@@ -3,6 +3,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::Organizer;
-use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::error::{ApiError, ApiJson, ApiPath, created};
 
 /// An event's lifecycle: `draft → on_sale → sold_out / closed / cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
@@ -34,14 +35,37 @@ pub enum StatusAction {
     Cancel,
 }
 
+impl StatusAction {
+    fn verb(self) -> &'static str {
+        match self {
+            StatusAction::Publish => "publish",
+            StatusAction::Close => "close",
+            StatusAction::Cancel => "cancel",
+        }
+    }
+}
+
 impl EventStatus {
+    /// The status in words, for messages.
+    fn describe(self) -> &'static str {
+        match self {
+            EventStatus::Draft => "a draft",
+            EventStatus::OnSale => "already on sale",
+            EventStatus::SoldOut => "sold out",
+            EventStatus::Closed => "closed",
+            EventStatus::Cancelled => "cancelled",
+        }
+    }
+
     pub fn apply(self, action: StatusAction) -> Result<Self, String> {
         use EventStatus::*;
         match (action, self) {
             (StatusAction::Publish, Draft) => Ok(OnSale),
             (StatusAction::Close, OnSale | SoldOut) => Ok(Closed),
             (StatusAction::Cancel, Draft | OnSale | SoldOut | Closed) => Ok(Cancelled),
-            (action, status) => Err(format!("cannot {action:?} an event that is {status:?}").to_lowercase()),
+            (action, status) => {
+                Err(format!("cannot {} an event that is {}", action.verb(), status.describe()))
+            }
         }
     }
 }
@@ -90,6 +114,46 @@ impl Default for QueueSettings {
             pow_difficulty: 0,
             message: String::new(),
             accent_color: default_accent_color(),
+        }
+    }
+}
+
+/// A change to the waiting room: the fields sent replace the current
+/// values, the others stay as they are (`PUT` and `PATCH …/queue` alike, and
+/// a new event's `queue` over the defaults). `prequeue_starts_at: null`
+/// removes the pre-queue.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueuePatch {
+    pub enabled: Option<bool>,
+    pub new_users_per_minute: Option<i32>,
+    pub total_active_users: Option<i32>,
+    pub session_duration_seconds: Option<i32>,
+    #[serde(default, deserialize_with = "present")]
+    pub prequeue_starts_at: Option<Option<DateTime<Utc>>>,
+    pub paused: Option<bool>,
+    pub pow_difficulty: Option<i16>,
+    pub message: Option<String>,
+    pub accent_color: Option<String>,
+}
+
+/// A field that is present, even as `null` (absent fields take the default, `None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl QueuePatch {
+    pub fn apply(self, q: QueueSettings) -> QueueSettings {
+        QueueSettings {
+            queue_enabled: self.enabled.unwrap_or(q.queue_enabled),
+            new_users_per_minute: self.new_users_per_minute.unwrap_or(q.new_users_per_minute),
+            total_active_users: self.total_active_users.unwrap_or(q.total_active_users),
+            session_duration_seconds: self.session_duration_seconds.unwrap_or(q.session_duration_seconds),
+            prequeue_starts_at: self.prequeue_starts_at.unwrap_or(q.prequeue_starts_at),
+            queue_paused: self.paused.unwrap_or(q.queue_paused),
+            pow_difficulty: self.pow_difficulty.unwrap_or(q.pow_difficulty),
+            message: self.message.unwrap_or(q.message),
+            accent_color: self.accent_color.unwrap_or(q.accent_color),
         }
     }
 }
@@ -182,7 +246,7 @@ pub struct NewEvent {
     pub hold_ttl_seconds: Option<i32>,
     pub max_tickets_per_order: Option<i32>,
     pub max_tickets_per_buyer: Option<i32>,
-    pub queue: Option<QueueSettings>,
+    pub queue: Option<QueuePatch>,
 }
 
 impl NewEvent {
@@ -197,7 +261,7 @@ impl NewEvent {
             hold_ttl_seconds: self.hold_ttl_seconds.unwrap_or(600),
             max_tickets_per_order: self.max_tickets_per_order.unwrap_or(4),
             max_tickets_per_buyer: self.max_tickets_per_buyer.unwrap_or(8),
-            queue: self.queue.unwrap_or_default(),
+            queue: self.queue.unwrap_or_default().apply(QueueSettings::default()),
         }
     }
 }
@@ -417,8 +481,9 @@ async fn post_event(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
     ApiJson(new): ApiJson<NewEvent>,
-) -> Result<(StatusCode, ApiJson<OrganizerEvent>), ApiError> {
-    Ok((StatusCode::CREATED, ApiJson(create_event(&state.db, organizer, new).await?)))
+) -> Result<Response, ApiError> {
+    let event = create_event(&state.db, organizer, new).await?;
+    Ok(created(format!("/api/v1/organizer/events/{}", event.id), event))
 }
 
 async fn list_events(
@@ -453,13 +518,18 @@ async fn patch_event(
     Ok(ApiJson(event))
 }
 
-async fn put_queue(
+/// `PUT` or `PATCH …/events/{id}/queue`: the fields sent change, the rest stay.
+async fn change_queue(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJson(queue): ApiJson<QueueSettings>,
+    ApiJson(change): ApiJson<QueuePatch>,
 ) -> Result<ApiJson<OrganizerEvent>, ApiError> {
-    let event = update_settings(&state.db, organizer, id, |s| EventSettings { queue, ..s }).await?;
+    let event = update_settings(&state.db, organizer, id, |s| EventSettings {
+        queue: change.apply(s.queue.clone()),
+        ..s
+    })
+    .await?;
     state.purge.event_changed(&state.db, id).await;
     Ok(ApiJson(event))
 }
@@ -478,7 +548,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/organizer/events", post(post_event).get(list_events))
         .route("/api/v1/organizer/events/{id}", get(get_event).patch(patch_event))
-        .route("/api/v1/organizer/events/{id}/queue", put(put_queue))
+        .route("/api/v1/organizer/events/{id}/queue", put(change_queue).patch(change_queue))
         .route("/api/v1/organizer/events/{id}/{action}", post(post_status))
 }
 

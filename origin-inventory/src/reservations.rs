@@ -8,7 +8,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post};
 use chrono::{DateTime, Utc};
@@ -519,15 +519,17 @@ async fn post_hold(
     State(state): State<AppState>,
     checkout: Checkout<EventId>,
     ApiJson(body): ApiJson<HoldBody>,
-) -> Result<(StatusCode, ApiJson<Reservation>), ApiError> {
+) -> Result<(StatusCode, [(HeaderName, String); 1], ApiJson<Reservation>), ApiError> {
     let buyer = checkout.buyer()?;
     let answer = match hold(&state.db, checkout.event, buyer, body).await {
-        Ok((reservation, created)) => {
-            Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, ApiJson(reservation)))
-        }
+        Ok((reservation, created)) => Ok((
+            if created { StatusCode::CREATED } else { StatusCode::OK },
+            [(header::LOCATION, format!("/api/v1/reservations/{}", reservation.reservation_id))],
+            ApiJson(reservation),
+        )),
         Err(e) => Err(ApiError::from(e)),
     };
-    state.metrics.observe(answer, |(status, _)| *status, Outcome::of_hold)
+    state.metrics.observe(answer, |(status, _, _)| *status, Outcome::of_hold)
 }
 
 async fn get_reservation(

@@ -20,11 +20,17 @@ pub struct SalesSummary {
     pub refunded_orders: i64,
     pub tickets_sold: i64,
     pub revenue_cents: i64,
+    /// The venue's prices' currency.
+    pub currency: Option<String>,
     pub seats_total: i64,
     pub seats_available: i64,
     pub seats_held: i64,
     pub seats_booked: i64,
     pub seats_blocked: i64,
+    /// Per section, in venue order: `{section_id, name, total, available, held, booked}`.
+    pub sections: sqlx::types::Json<serde_json::Value>,
+    /// The last 30 minutes, per minute with orders: `{minute, orders, tickets, revenue_cents}`.
+    pub per_minute: sqlx::types::Json<serde_json::Value>,
 }
 
 async fn get_sales(
@@ -39,8 +45,27 @@ async fn get_sales(
                 (SELECT count(*) FROM tickets t WHERE t.event_id = e.id AND NOT t.voided) AS tickets_sold,
                 (SELECT coalesce(sum(total_cents), 0)::bigint FROM orders o WHERE o.event_id = e.id AND o.status = 'paid')
                     AS revenue_cents,
+                (SELECT min(t.currency) FROM price_tiers t WHERE t.venue_id = e.venue_id) AS currency,
                 inv.total AS seats_total, inv.available AS seats_available, inv.held AS seats_held,
-                inv.booked AS seats_booked, inv.blocked AS seats_blocked
+                inv.booked AS seats_booked, inv.blocked AS seats_blocked,
+                (SELECT coalesce(json_agg(json_build_object(
+                            'section_id', s.id, 'name', s.name, 'total', s.total, 'available', s.available,
+                            'held', s.held, 'booked', s.booked) ORDER BY s.position), '[]')
+                 FROM (SELECT sec.id, sec.name, sec.position, count(*) AS total,
+                              count(*) FILTER (WHERE seat_is_free(i.status, i.held_until)) AS available,
+                              count(*) FILTER (WHERE i.status = 'HELD' AND i.held_until >= now()) AS held,
+                              count(*) FILTER (WHERE i.status = 'BOOKED') AS booked
+                       FROM inventory i JOIN sections sec ON sec.id = i.section_id
+                       WHERE i.event_id = e.id GROUP BY sec.id) s) AS sections,
+                (SELECT coalesce(json_agg(json_build_object(
+                            'minute', m.minute, 'orders', m.orders, 'tickets', m.tickets,
+                            'revenue_cents', m.revenue_cents) ORDER BY m.minute), '[]')
+                 FROM (SELECT date_trunc('minute', o.created_at) AS minute, count(*) AS orders,
+                              sum((SELECT count(*) FROM tickets t WHERE t.order_id = o.id)) AS tickets,
+                              sum(o.total_cents)::bigint AS revenue_cents
+                       FROM orders o
+                       WHERE o.event_id = e.id AND o.status = 'paid' AND o.created_at > now() - interval '30 minutes'
+                       GROUP BY 1) m) AS per_minute
          FROM events e CROSS JOIN LATERAL (
              SELECT count(*) AS total,
                     count(*) FILTER (WHERE status = 'AVAILABLE' OR (status = 'HELD' AND held_until < now())) AS available,

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::Organizer;
-use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::error::{ApiError, ApiJson, ApiPath, created};
 
 const MAX_SEATS_PER_VENUE: usize = 200_000;
 
@@ -259,9 +259,9 @@ async fn post_venue(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
     ApiJson(spec): ApiJson<VenueSpec>,
-) -> Result<(StatusCode, ApiJson<VenueCreated>), ApiError> {
-    let created = create_venue(&state.db, organizer, &spec).await?;
-    Ok((StatusCode::CREATED, ApiJson(created)))
+) -> Result<Response, ApiError> {
+    let venue = create_venue(&state.db, organizer, &spec).await?;
+    Ok(created(format!("/api/v1/organizer/venues/{}", venue.id), venue))
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]

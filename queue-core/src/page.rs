@@ -3,10 +3,11 @@
 //! (polls the status API when told to, solves the proof of work, moves on
 //! to checkout when admitted).
 
+use edge_core::catalog::local_time;
 use edge_core::html::{escape, page_with_head};
 
 use crate::settings::RoomSettings;
-use crate::status::{State, Status};
+use crate::status::{State, Status, WaitReason};
 
 /// A proof-of-work puzzle the page must solve before it may join.
 pub struct Puzzle<'a> {
@@ -40,37 +41,71 @@ pub fn waiting_room(room: &RoomSettings, status: &Status, puzzle: Option<Puzzle>
     };
     let body = format!(
         "<section class=\"card room\" aria-labelledby=\"room-title\" \
-         data-event=\"{event}\" data-refresh=\"{refresh}\"{puzzle}>\
+         data-event=\"{event}\" data-refresh=\"{refresh}\" data-state=\"{state}\"{puzzle}>\
          <h1 id=\"room-title\">{title}</h1>{message}\
-         <div id=\"room-state\" role=\"status\" aria-live=\"polite\">{state}</div>\
+         <div id=\"room-state\" role=\"status\" aria-live=\"polite\">{html}</div>\
          </section><script>{SCRIPT}</script>",
         event = escape(&status.event_id),
+        state = state_key(status),
         puzzle = puzzle
             .map(|p| format!(" data-challenge=\"{}\" data-bits=\"{}\"", escape(p.challenge), p.bits))
             .unwrap_or_default(),
         title = escape(&room.title),
-        state = state_html(status),
+        html = state_html(room, status),
     );
     page_with_head(&format!("Waiting room: {}", room.title), &head, &body)
 }
 
-fn state_html(status: &Status) -> String {
+/// The state and, in line, the reason: the script reloads the page when
+/// this changes (a new sentence), and updates the figures in place otherwise.
+fn state_key(status: &Status) -> String {
+    let state = serde_json::to_value(status.state).ok();
+    let reason = status.reason.and_then(|r| serde_json::to_value(r).ok());
+    let name =
+        |v: Option<serde_json::Value>| v.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    match status.reason {
+        Some(_) => format!("{}:{}", name(state), name(reason)),
+        None => name(state),
+    }
+}
+
+/// The sale start in the venue's time zone, as a `<time>` the script
+/// counts down to.
+fn start_time(room: &RoomSettings, status: &Status) -> Option<String> {
+    let start = status.sale_starts_at.as_deref()?;
+    let at = chrono::DateTime::parse_from_rfc3339(start).ok()?.with_timezone(&chrono::Utc);
+    Some(format!(
+        "<time datetime=\"{}\" data-countdown>{}</time>",
+        escape(start),
+        escape(&local_time(at, &room.timezone))
+    ))
+}
+
+fn state_html(room: &RoomSettings, status: &Status) -> String {
     let wait = status.estimated_wait_seconds.map(minutes).unwrap_or_else(|| "—".into());
     match status.state {
         State::Waiting => {
             let position = status.position.unwrap_or(0);
             let ahead = status.ahead.unwrap_or(0);
             let done = position.saturating_sub(ahead);
+            let why = match (status.reason, ahead) {
+                (Some(WaitReason::CheckoutFull), _) => {
+                    "Checkout is full right now: the line moves as the buyers in it finish."
+                }
+                (_, 0) => "You are next in line.",
+                _ => "You are in line.",
+            };
             format!(
-                "<p>You are in line. Keep this page open: it moves on by itself when it is your turn.</p>\
-                 <div class=\"figures\"><div>{position}<span>your place</span></div>\
-                 <div>{ahead}<span>people ahead of you</span></div>\
-                 <div>{wait}<span>estimated wait</span></div></div>\
-                 <p><label>Progress <progress max=\"{position}\" value=\"{done}\">{done} of {position}</progress></label></p>"
+                "<p id=\"reason\">{why} Keep this page open: it moves on by itself when it is your turn.</p>\
+                 <div class=\"figures\"><div><b id=\"place\">{position}</b><span>your place</span></div>\
+                 <div><b id=\"ahead\">{ahead}</b><span>people ahead of you</span></div>\
+                 <div><b id=\"wait\">{wait}</b><span>estimated wait</span></div></div>\
+                 <p><label>Progress <progress id=\"progress\" max=\"{position}\" value=\"{done}\">{done} of {position}\
+                 </progress></label></p>"
             )
         }
         State::Prequeue => {
-            let start = status.sale_starts_at.as_deref().unwrap_or("soon");
+            let start = start_time(room, status).unwrap_or_else(|| "soon".into());
             let range = match status.wait_range_seconds {
                 Some([shortest, longest]) => format!(
                     "<p>Your wait: between {} and {}, depending on the place you draw.</p>",
@@ -80,25 +115,26 @@ fn state_html(status: &Status) -> String {
                 None => String::new(),
             };
             format!(
-                "<p>You are in the pre-queue. When the sale starts at <time datetime=\"{start}\">{start}</time>, \
-                 everyone here gets a random place ahead of later arrivals: arriving earlier gives no advantage.</p>\
-                 <p>Starts in <strong id=\"countdown\">{wait}</strong>.</p>{range}",
-                start = escape(start)
+                "<p>The sale has not started yet. It starts at {start}; then everyone here gets a random place \
+                 ahead of later arrivals: arriving earlier gives no advantage.</p>\
+                 <p>Starts in <strong id=\"countdown\">{wait}</strong>.</p>{range}"
             )
         }
         State::Admitted => {
             let url = escape(status.checkout_url.as_deref().unwrap_or("/"));
             format!("<p>It is your turn. <a class=\"button\" href=\"{url}\">Continue to checkout</a></p>")
         }
-        State::Paused => "<p>The sale is paused for a moment. You keep your place in line.</p>".to_owned(),
+        State::Paused => "<p>The organizer has paused the sale for a moment. You keep your place in line; \
+             this page goes on by itself when the sale resumes.</p>"
+            .to_owned(),
         State::SoldOut => "<p>This event is sold out.</p>".to_owned(),
-        State::Closed => {
-            let when = status
-                .sale_starts_at
-                .as_deref()
-                .map(|s| format!(" It opens at <time datetime=\"{0}\">{0}</time>.", escape(s)));
-            format!("<p>The sale is not open.{}</p>", when.unwrap_or_default())
-        }
+        State::Closed => match start_time(room, status) {
+            Some(start) => format!(
+                "<p>The sale has not started yet. It opens at {start}: come back then.</p>\
+                 <p>Opens in <strong id=\"countdown\">{wait}</strong>.</p>"
+            ),
+            None => "<p>The sale is not open.</p>".to_owned(),
+        },
     }
 }
 
@@ -112,31 +148,37 @@ fn minutes(seconds: u64) -> String {
 
 /// Polls the status API at the pace the server asks for, solves the proof
 /// of work before joining, and follows the checkout link once admitted.
+/// The figures change in place; a new state (or reason) reloads the page,
+/// so every sentence is the server's. The countdown ticks every second.
 const SCRIPT: &str = r#"(function(){
 var room=document.querySelector('.room'),ev=room.dataset.event,box=document.getElementById('room-state');
 var api='/api/v1/events/'+ev+'/queue/';
+function $(id){return document.getElementById(id)}
+function minutes(s){return s<60?'under a minute':s<3600?'about '+Math.ceil(s/60)+' min':
+ 'about '+Math.floor(s/3600)+' h '+Math.floor(s%3600/60)+' min'}
 function hex(buf){return Array.from(new Uint8Array(buf)).map(function(b){return b.toString(16).padStart(2,'0')}).join('')}
 async function solve(challenge,bits){var enc=new TextEncoder();for(var n=0;;n++){
  var h=new Uint8Array(await crypto.subtle.digest('SHA-256',enc.encode(challenge+':'+n)));var z=0;
  for(var i=0;i<h.length;i++){if(h[i]===0){z+=8;continue}z+=Math.clz32(h[i])-24;break}
  if(z>=bits)return String(n)}}
-function text(t){box.textContent=t}
+var start=document.querySelector('time[data-countdown]');
+if(start){var at=Date.parse(start.getAttribute('datetime'));setInterval(function(){
+ var left=Math.max(0,Math.round((at-Date.now())/1000)),c=$('countdown');if(!c)return;
+ c.textContent=left>=3600?minutes(left):Math.floor(left/60)+' min '+String(left%60).padStart(2,'0')+' s'},1000)}
 function show(s){
  if(s.state==='admitted'&&s.checkout_url){location.assign(s.checkout_url);return 0}
- if(s.state==='waiting'){text('You are number '+s.position+' in line; '+s.ahead+' ahead of you. Estimated wait: '+
-  Math.ceil((s.estimated_wait_seconds||0)/60)+' min.');var p=document.createElement('progress');
-  p.max=s.position;p.value=s.position-s.ahead;p.setAttribute('aria-label','progress');box.appendChild(p)}
- else if(s.state==='prequeue'){var r=s.wait_range_seconds||[0,0];text('You are in the pre-queue. The sale starts in '+Math.ceil((s.estimated_wait_seconds||0)/60)+' min; places are then drawn at random. Your wait: between '+Math.ceil(r[0]/60)+' and '+Math.ceil(r[1]/60)+' min, depending on the place you draw.')}
- else if(s.state==='paused'){text('The sale is paused for a moment. You keep your place.')}
- else if(s.state==='sold_out'){text('This event is sold out.');return 0}
- else if(s.state==='closed'){text('The sale is not open.')}
+ if((s.reason?s.state+':'+s.reason:s.state)!==room.dataset.state){location.reload();return 0}
+ if(s.state==='waiting'){$('place').textContent=s.position;$('ahead').textContent=s.ahead;
+  $('wait').textContent=minutes(s.estimated_wait_seconds||0);var p=$('progress');
+  p.max=s.position;p.value=s.position-s.ahead;p.textContent=(s.position-s.ahead)+' of '+s.position}
+ if(s.state==='sold_out')return 0;
  return s.refresh_after_seconds||10}
 async function poll(){var wait=10;try{
  var r=await fetch(api+'status',{credentials:'same-origin',headers:{accept:'application/json'}});
  var s=await r.json();if(s.error==='not_in_queue'){await join();return}wait=show(s)}catch(e){}
  if(wait)setTimeout(poll,wait*1000)}
 async function join(){var body={};
- if(room.dataset.challenge){text('Checking your browser…');body={challenge:room.dataset.challenge,
+ if(room.dataset.challenge){box.textContent='Checking your browser…';body={challenge:room.dataset.challenge,
   nonce:await solve(room.dataset.challenge,+room.dataset.bits)}}
  var r=await fetch(api+'join',{method:'POST',credentials:'same-origin',
   headers:{'content-type':'application/json',accept:'application/json'},body:JSON.stringify(body)});
@@ -163,10 +205,11 @@ mod tests {
     fn shows_place_wait_and_progress_and_refreshes_without_javascript() {
         let html = waiting_room(&example(), &waiting(), None);
         assert!(html.contains("<meta http-equiv=\"refresh\" content=\"12\">"));
-        assert!(html.contains("120<span>your place</span>"));
-        assert!(html.contains("20<span>people ahead of you</span>"));
-        assert!(html.contains("about 3 min"));
-        assert!(html.contains("<progress max=\"120\" value=\"100\">"));
+        assert!(html.contains("<b id=\"place\">120</b><span>your place</span>"));
+        assert!(html.contains("<b id=\"ahead\">20</b><span>people ahead of you</span>"));
+        assert!(html.contains("<b id=\"wait\">about 3 min</b>"));
+        assert!(html.contains("<progress id=\"progress\" max=\"120\" value=\"100\">"));
+        assert!(html.contains("You are in line."));
         assert!(html.contains("role=\"status\""));
         assert!(!html.contains("src=\"http"), "no external assets");
     }
@@ -203,8 +246,35 @@ mod tests {
             html.contains("between about 10 min and about 30 min, depending on the place you draw"),
             "{html}"
         );
-        assert!(html.contains("<time datetime=\"2027-01-01T10:00:00Z\">"));
+        assert!(
+            html.contains(
+                "<time datetime=\"2027-01-01T10:00:00Z\" data-countdown>Fri 1 Jan 2027, 11:00 CET</time>"
+            ),
+            "the start in the venue's time: {html}"
+        );
         assert!(html.contains("data-challenge=\"abc.def\" data-bits=\"16\""));
+    }
+
+    #[test]
+    fn the_page_says_why_a_visitor_waits() {
+        let said = |status: Status| waiting_room(&example(), &status, None);
+        let full = said(Status { reason: Some(WaitReason::CheckoutFull), ahead: Some(0), ..waiting() });
+        assert!(full.contains("Checkout is full right now"), "{full}");
+        assert!(full.contains("data-state=\"waiting:checkout_full\""));
+        let next = said(Status { reason: Some(WaitReason::InLine), ahead: Some(0), ..waiting() });
+        assert!(next.contains("You are next in line.") && next.contains("data-state=\"waiting:in_line\""));
+        let zero = said(Status { estimated_wait_seconds: Some(0), ..waiting() });
+        assert!(zero.contains("<b id=\"wait\">under a minute</b>"), "never \"0 min\"");
+        assert!(said(Status::new(State::Paused, "e1")).contains("paused the sale"));
+        let closed = said(Status {
+            sale_starts_at: Some("2027-01-01T10:00:00Z".into()),
+            ..Status::new(State::Closed, "e1")
+        });
+        assert!(
+            closed.contains("has not started yet") && closed.contains("Fri 1 Jan 2027, 11:00 CET"),
+            "{closed}"
+        );
+        assert!(said(Status::new(State::SoldOut, "e1")).contains("sold out"));
     }
 
     #[test]

@@ -26,6 +26,14 @@ pub struct RoomSettings {
     pub message: String,
     /// Accent colour of the waiting room, `#rrggbb`.
     pub accent_color: String,
+    /// The venue's time zone (IANA name): the page shows times there.
+    /// Settings published before it existed read as UTC.
+    #[serde(default = "utc")]
+    pub timezone: String,
+}
+
+fn utc() -> String {
+    "UTC".into()
 }
 
 /// Where the sale stands for someone arriving now.
@@ -91,6 +99,7 @@ pub(crate) fn example() -> RoomSettings {
         pow_difficulty: 0,
         message: String::new(),
         accent_color: "#5b3cc4".into(),
+        timezone: "Europe/Berlin".into(),
     }
 }
 

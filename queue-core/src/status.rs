@@ -13,6 +13,16 @@ pub enum State {
     Closed,
 }
 
+/// Why a visitor in line still waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitReason {
+    /// Others are ahead; admissions run at the configured rate.
+    InLine,
+    /// Checkout holds as many buyers as it may: the line moves as they finish.
+    CheckoutFull,
+}
+
 /// The body of `GET /api/v1/events/{id}/queue/status` (and of a join).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
@@ -30,6 +40,9 @@ pub struct Status {
     /// place drawn at the start decides.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wait_range_seconds: Option<[u64; 2]>,
+    /// While waiting in line: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<WaitReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_after_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,6 +67,7 @@ impl Status {
             ahead: None,
             estimated_wait_seconds: None,
             wait_range_seconds: None,
+            reason: None,
             refresh_after_seconds: None,
             sale_starts_at: None,
             queue_token: None,

@@ -101,9 +101,14 @@ async fn a_buyer_waits_in_the_room_then_holds_pays_and_gets_tickets() {
     assert_eq!(browser.wait_for_path(&format!("/events/{event}"), 10).await, format!("/events/{event}"));
     browser.screenshot("1-event-page").await;
     browser.client.find(Locator::LinkText("Buy tickets")).await.unwrap().click().await.unwrap();
-    browser.wait_for("#room-state", 10).await;
+    let state = browser.wait_for("#room-state", 10).await.text().await.unwrap();
     assert!(browser.client.title().await.unwrap().starts_with("Waiting room"));
+    assert!(state.starts_with("Checkout is full right now"), "why the visitor waits: {state}");
     browser.screenshot("2-waiting-room").await;
+    // Polls keep the place and the estimate on the page.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let polled = browser.text("#room-state").await;
+    assert!(polled.contains("your place") && polled.contains("estimated wait"), "after polls: {polled}");
 
     leave(&stack, event, &mut first).await;
     // The room's own polling sends the browser on once it is admitted.
@@ -256,8 +261,11 @@ async fn typing_the_checkout_url_without_access_lands_in_the_waiting_room() {
     let browser = Browser::start("no-access").await;
     browser.goto(&stack.edge.url(&format!("/events/{event}/checkout"))).await;
     let state = browser.wait_for("#room-state", 10).await.text().await.unwrap();
-    assert!(state.starts_with("You are in line"), "{state}");
+    // The app visitor holds the one checkout place: this visitor is next,
+    // held back by the cap, and told so.
+    assert!(state.starts_with("Checkout is full right now"), "{state}");
     assert!(state.contains("0\npeople ahead of you"), "next after the app visitor: {state}");
+    assert!(!state.contains("0 min"), "{state}");
     assert!(browser.client.find(Locator::Id("seat-map")).await.is_err(), "no seat map without access");
     browser.screenshot("waiting-room").await;
     browser.close().await;
@@ -460,4 +468,73 @@ async fn an_arena_is_chosen_by_section_then_seat_with_touch_or_keyboard_on_deskt
         browser.wait_for("#hold[hidden]", 15).await;
         browser.close().await;
     }
+}
+
+#[tokio::test]
+async fn an_organizer_signs_in_watches_the_sale_live_and_pauses_it() {
+    let stack = Stack::start(EdgeRuntime::Host).await;
+    let event = stack.event(queue(600, 100), Utc::now() - chrono::Duration::hours(1)).await;
+    // A buyer holds two places, through the edge as an app does.
+    let (mut buyer, _) = support::admitted(&stack, event).await;
+    let map = buyer.send(client().get(stack.edge.url(&format!("/api/v1/events/{event}/seatmap")))).await;
+    let section = map.json()["sections"][0]["id"].as_str().unwrap().to_owned();
+    let hold =
+        serde_json::json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 2});
+    let held = buyer
+        .send(client().post(stack.edge.url(&format!("/api/v1/events/{event}/reservations"))).json(&hold))
+        .await;
+    assert_eq!(held.status, 201, "{}", held.text);
+
+    let browser = Browser::start("organizer").await;
+    browser.goto(&stack.edge.url("/organizer")).await;
+    let form = browser.wait_for("#sign-in:not([hidden]) form", 15).await;
+    browser.screenshot("1-sign-in").await;
+    form.find(Locator::Css("input[name=key]")).await.unwrap().send_keys("sk_wrong").await.unwrap();
+    browser.client.form(Locator::Id("sign-in-form")).await.unwrap().submit().await.unwrap();
+    let refused = browser.wait_for("#problem:not(:empty)", 15).await.text().await.unwrap();
+    assert_eq!(refused, "That key was not accepted.");
+    let key = browser.wait_for("#sign-in:not([hidden]) input[name=key]", 15).await;
+    key.send_keys(support::ORGANIZER_KEY).await.unwrap();
+    browser.client.form(Locator::Id("sign-in-form")).await.unwrap().submit().await.unwrap();
+    browser.wait_for("#events tr", 15).await;
+    assert!(browser.text("#events").await.contains("Queue Test"));
+    browser.screenshot("2-events").await;
+
+    browser.client.find(Locator::LinkText("Dashboard")).await.unwrap().click().await.unwrap();
+    browser.wait_for("#content:not([hidden])", 15).await;
+    // The queue's figures come from the edge beside its Redis.
+    browser.wait_for("#admit-goal:not(:empty)", 15).await;
+    assert_eq!(browser.text("#admit-goal").await, "of 600");
+    assert_eq!(browser.text("#active").await, "1", "the buyer's checkout session");
+    assert_eq!(browser.text("#cap").await, "of 100");
+    assert_eq!(browser.text("#sections li").await, "Floor: 0 sold, 2 held, 198 free of 200");
+    assert_eq!(browser.text("#revenue").await, "EUR 0.00");
+    for chart in ["admissions", "waiting", "active", "sales"] {
+        let shapes =
+            browser.js(&format!("return document.querySelector('#chart-{chart}').children.length")).await;
+        assert!(shapes.as_u64().unwrap() >= 3, "{chart} is drawn: {shapes}");
+    }
+    browser.screenshot("3-dashboard").await;
+
+    let paused = || async {
+        sqlx::query_scalar::<_, bool>("SELECT queue_paused FROM events WHERE id = $1")
+            .bind(event)
+            .fetch_one(&stack.origin.db)
+            .await
+            .unwrap()
+    };
+    browser.client.find(Locator::Id("pause")).await.unwrap().click().await.unwrap();
+    browser.wait_for("#saved:not(:empty)", 15).await;
+    assert!(browser.text("#room-state").await.starts_with("Paused"));
+    assert!(paused().await, "the pause reached the database");
+    assert_eq!(browser.text("#pause").await, "Resume the sale");
+    browser.screenshot("4-paused").await;
+    browser.client.find(Locator::Id("pause")).await.unwrap().click().await.unwrap();
+    browser.wait_for("#pause:not(:disabled)", 15).await;
+    let started = std::time::Instant::now();
+    while paused().await {
+        assert!(started.elapsed().as_secs() < 15, "resumed");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    browser.close().await;
 }

@@ -22,15 +22,43 @@ async fn the_organizer_api_passes_through_with_its_credentials(runtime: EdgeRunt
     let venues = stack.edge.url("/api/v1/organizer/venues");
     let created = client().post(&venues).bearer_auth(ORGANIZER_KEY).json(&venue).send().await.unwrap();
     assert_eq!(created.status(), 201);
+    let created_location = created.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
     let id = created.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
 
     let url = stack.edge.url(&format!("/api/v1/organizer/venues/{id}"));
     let read = client().get(&url).bearer_auth(ORGANIZER_KEY).send().await.unwrap();
     assert_eq!(read.status(), 200);
     assert_eq!(read.json::<serde_json::Value>().await.unwrap()["name"], "Edge Hall");
-    // The origin's own refusal reaches the caller.
+    assert_eq!(created_at(&created_location), format!("/api/v1/organizer/venues/{id}"));
+    // The origin's own refusal reaches the caller, saying how to authenticate.
     let anonymous = client().get(&url).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer realm=\"stampede\"");
+}
+
+fn created_at(location: &Option<String>) -> String {
+    location.clone().expect("a 201 says where the resource is")
+}
+
+/// A method an edge path does not take is a 405 that lists the ones it does.
+async fn wrong_methods_are_told_which_ones_work(runtime: EdgeRuntime) {
+    let stack = Stack::start(runtime).await;
+    let event = stack.event(queue(600, 100), chrono::Utc::now()).await;
+    let cases = [
+        ("GET", format!("/api/v1/events/{event}/queue/join"), "POST"),
+        ("DELETE", format!("/api/v1/events/{event}/queue/status"), "GET"),
+        ("POST", "/.well-known/jwks.json".to_owned(), "GET"),
+        ("POST", "/events".to_owned(), "GET, HEAD"),
+        ("PUT", format!("/api/v1/events/{event}"), "GET, HEAD"),
+    ];
+    for (method, path, allow) in cases {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let answer = client().request(method.clone(), stack.edge.url(&path)).send().await.unwrap();
+        assert_eq!(answer.status(), 405, "{method} {path}");
+        assert_eq!(answer.headers()["allow"], allow, "{method} {path}");
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(body["error"], "method_not_allowed", "{method} {path}");
+    }
 }
 
 async fn payment_webhooks_arrive_byte_for_byte(runtime: EdgeRuntime) {
@@ -95,4 +123,5 @@ on_every_edge!(
     payment_webhooks_arrive_byte_for_byte,
     apps_get_buyer_sessions_and_the_api_description,
     the_origins_private_paths_stay_private,
+    wrong_methods_are_told_which_ones_work,
 );

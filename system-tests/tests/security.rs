@@ -63,6 +63,14 @@ async fn no_spelling_of_a_checkout_path_passes_the_edge_without_access(runtime: 
         .await;
     assert_eq!(held.status, 201, "{}", held.text);
     let reservation = held.json()["reservation_id"].as_str().unwrap().to_owned();
+    // The visitor's running hold, as a reloaded app asks for it.
+    let current = visitor
+        .send(client().get(stack.edge.url(&format!("/api/v1/events/{event}/reservations/current"))))
+        .await;
+    assert_eq!(
+        (current.status, current.json()["reservation_id"].as_str()),
+        (200, Some(reservation.as_str()))
+    );
     let event = event.to_string();
 
     // Every checkout request without a token, then other spellings of its
@@ -70,6 +78,7 @@ async fn no_spelling_of_a_checkout_path_passes_the_edge_without_access(runtime: 
     let checkout = [
         (reqwest::Method::GET, format!("/api/v1/events/{event}/seatmap"), &event),
         (reqwest::Method::POST, format!("/api/v1/events/{event}/reservations"), &event),
+        (reqwest::Method::GET, format!("/api/v1/events/{event}/reservations/current"), &event),
         (reqwest::Method::GET, format!("/events/{event}/checkout"), &event),
         (reqwest::Method::GET, format!("/api/v1/reservations/{reservation}"), &reservation),
         (reqwest::Method::POST, format!("/api/v1/reservations/{reservation}/commit"), &reservation),

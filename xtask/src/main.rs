@@ -102,6 +102,7 @@ fn up(root: &Path) -> anyhow::Result<()> {
         edge.url(),
         demo.on_sale_event
     );
+    println!("  organizer dashboard: {}/organizer (sign in with the demo organizer key)", edge.url());
     println!("  origin API:          {}/api/v1/events", origin.url());
     println!("  Postgres:            {database_url}");
     println!("  Redis:               {}", redis.url());

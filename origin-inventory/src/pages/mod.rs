@@ -1,7 +1,11 @@
-//! The buyer's pages, served by the origin behind the edge's gatekeeper:
-//! the checkout page (seat map as SVG, hold, payment) and the order page
-//! (tickets with QR codes). Server-rendered HTML with an inline script and
-//! no external assets; the script talks to the same JSON API apps use.
+//! The pages the origin serves: the buyer's checkout page (an overview of
+//! sections, one section's seats drawn from the seat-map API, hold,
+//! payment) and order page (tickets with QR codes), behind the edge's
+//! gatekeeper, and the organizer's pages ([`organizer`]). Server-rendered
+//! HTML with inline scripts and no external assets; the scripts talk to
+//! the same JSON API apps use.
+
+mod organizer;
 
 use axum::Router;
 use axum::extract::State;
@@ -316,4 +320,5 @@ pub fn routes() -> Router<AppState> {
         .route("/events/{id}/checkout/seat-changes", get(crate::live::seat_changes))
         .route("/orders/{number}", get(order_page))
         .route("/orders/{number}/{secret}", get(order_link_page))
+        .merge(organizer::routes())
 }

@@ -73,6 +73,99 @@ async fn requests_without_a_valid_key_are_unauthorized() {
     assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
     let response = app.client.get(app.url("/api/v1/organizer/events")).send().await.unwrap();
     assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"stampede\"",
+        "says how to authenticate"
+    );
+}
+
+#[tokio::test]
+async fn created_resources_say_where_they_are() {
+    let app = spawn_app().await;
+    let created = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), 201);
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let body: serde_json::Value = response.json().await.unwrap();
+        (location, body)
+    };
+    let venue =
+        app.client.post(app.url("/api/v1/organizer/venues")).bearer_auth(&app.key).json(&small_venue_spec());
+    let (location, venue) = created(venue.send().await.unwrap()).await;
+    assert_eq!(location, format!("/api/v1/organizer/venues/{}", venue["id"].as_str().unwrap()));
+    let (status, read) = app.organizer(&app.key, Method::GET, &location, None).await;
+    assert_eq!((status, &read["id"]), (200, &venue["id"]), "{read}");
+
+    let event = json!({"venue_id": venue["id"], "title": "Show", "category": "music",
+        "starts_at": "2030-01-01T20:00:00Z", "sale_starts_at": "2020-01-01T00:00:00Z"});
+    let post = app.client.post(app.url("/api/v1/organizer/events")).bearer_auth(&app.key).json(&event);
+    let (location, event) = created(post.send().await.unwrap()).await;
+    let (status, read) = app.organizer(&app.key, Method::GET, &location, None).await;
+    assert_eq!((status, &read["id"]), (200, &event["id"]), "{read}");
+    let id = event["id"].as_str().unwrap();
+    app.post(&format!("/api/v1/organizer/events/{id}/publish"), json!({})).await;
+
+    let section = app.a_section_of(id).await;
+    let hold = app
+        .client
+        .post(app.url(&format!("/api/v1/events/{id}/reservations")))
+        .bearer_auth(app.session("ada").await)
+        .json(&json!({"client_reservation_id": uuid::Uuid::new_v4(), "section_id": section, "quantity": 1}));
+    let (location, hold) = created(hold.send().await.unwrap()).await;
+    let (status, read) = app.buyer("ada", Method::GET, &location, None).await;
+    assert_eq!((status, &read["reservation_id"]), (200, &hold["reservation_id"]), "{read}");
+}
+
+#[tokio::test]
+async fn queue_settings_change_only_the_fields_sent() {
+    let app = spawn_app().await;
+    // A new event's queue needs only what differs from the defaults.
+    let event = app
+        .on_sale_event(json!({"queue": {"enabled": true, "message": "Hello", "accent_color": "#0e7490"}}))
+        .await;
+    assert_eq!(event["queue"]["enabled"], true);
+    assert_eq!(event["queue"]["new_users_per_minute"], 600, "the documented default");
+    let path = format!("/api/v1/organizer/events/{}/queue", event["id"].as_str().unwrap());
+
+    let (status, paused) = app.organizer(&app.key, Method::PUT, &path, Some(json!({"paused": true}))).await;
+    assert_eq!(status, 200, "{paused}");
+    let mut expected = event["queue"].clone();
+    expected["paused"] = json!(true);
+    assert_eq!(paused["queue"], expected, "only `paused` changed: message and colour kept");
+
+    let (status, resumed) = app
+        .organizer(
+            &app.key,
+            Method::PATCH,
+            &path,
+            Some(json!({"paused": false, "new_users_per_minute": 120})),
+        )
+        .await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(
+        (resumed["queue"]["paused"].as_bool(), resumed["queue"]["new_users_per_minute"].as_i64()),
+        (Some(false), Some(120))
+    );
+    assert_eq!(resumed["queue"]["message"], "Hello");
+
+    let (status, refused) = app.organizer(&app.key, Method::PATCH, &path, Some(json!({"pause": true}))).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (422, Some("invalid_request")),
+        "a misspelt field is refused"
+    );
+    let (status, refused) =
+        app.organizer(&app.key, Method::PATCH, &path, Some(json!({"total_active_users": 0}))).await;
+    assert_eq!(status, 422, "the whole result is validated: {refused}");
+    let (_, now) = app
+        .organizer(
+            &app.key,
+            Method::GET,
+            &format!("/api/v1/organizer/events/{}", event["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(now["queue"], resumed["queue"], "a refused change changes nothing");
 }
 
 #[tokio::test]
@@ -87,6 +180,10 @@ async fn changes_bump_the_catalog_version_and_follow_the_lifecycle() {
     assert!(changed["catalog_version"].as_i64() > event["catalog_version"].as_i64());
     let (status, body) = app.post(&format!("{path}/publish"), json!({})).await;
     assert_eq!((status, body["error"].as_str()), (409, Some("invalid_status_transition")));
+    assert_eq!(
+        body["message"], "cannot publish an event that is already on sale",
+        "in words, not state names"
+    );
     let (status, queue) = app
         .organizer(
             &app.key,
@@ -196,6 +293,26 @@ async fn sales_are_summarised_and_a_refund_puts_seats_back_on_sale() {
         (Some(2), &order["total_cents"])
     );
     assert_eq!((summary["seats_booked"].as_i64(), summary["seats_available"].as_i64()), (Some(2), Some(18)));
+    // What the dashboard draws: seats per section and orders per minute.
+    let sections: Vec<(String, i64, i64)> = summary["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["booked"].as_i64().unwrap(),
+                s["available"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // The first two seats by sort key: one of each section.
+    assert_eq!(sections, [("Seated".to_owned(), 1, 9), ("Standing".to_owned(), 1, 9)]);
+    let minutes = summary["per_minute"].as_array().unwrap();
+    assert_eq!(minutes.len(), 1, "{summary}");
+    assert_eq!((minutes[0]["orders"].as_i64(), minutes[0]["tickets"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(minutes[0]["revenue_cents"], order["total_cents"]);
+    assert_eq!(summary["currency"], "EUR");
 
     let other = app.other_organizer().await;
     let refund = format!("/api/v1/organizer/orders/{number}/refund");
