@@ -87,7 +87,9 @@ fn state_html(room: &RoomSettings, status: &Status) -> String {
         State::Waiting => {
             let position = status.position.unwrap_or(0);
             let ahead = status.ahead.unwrap_or(0);
-            let done = position.saturating_sub(ahead);
+            // Those who went in before you, out of everyone up to you: the
+            // bar fills only when you are in.
+            let done = position.saturating_sub(ahead + 1);
             let why = match (status.reason, ahead) {
                 (Some(WaitReason::CheckoutFull), _) => {
                     "Checkout is full right now: the line moves as the buyers in it finish."
@@ -170,7 +172,7 @@ function show(s){
  if((s.reason?s.state+':'+s.reason:s.state)!==room.dataset.state){location.reload();return 0}
  if(s.state==='waiting'){$('place').textContent=s.position;$('ahead').textContent=s.ahead;
   $('wait').textContent=minutes(s.estimated_wait_seconds||0);var p=$('progress');
-  p.max=s.position;p.value=s.position-s.ahead;p.textContent=(s.position-s.ahead)+' of '+s.position}
+  var done=Math.max(0,s.position-s.ahead-1);p.max=s.position;p.value=done;p.textContent=done+' of '+s.position}
  if(s.state==='sold_out')return 0;
  return s.refresh_after_seconds||10}
 async function poll(){var wait=10;try{
@@ -208,7 +210,7 @@ mod tests {
         assert!(html.contains("<b id=\"place\">120</b><span>your place</span>"));
         assert!(html.contains("<b id=\"ahead\">20</b><span>people ahead of you</span>"));
         assert!(html.contains("<b id=\"wait\">about 3 min</b>"));
-        assert!(html.contains("<progress id=\"progress\" max=\"120\" value=\"100\">"));
+        assert!(html.contains("<progress id=\"progress\" max=\"120\" value=\"99\">"), "full only once in");
         assert!(html.contains("You are in line."));
         assert!(html.contains("role=\"status\""));
         assert!(!html.contains("src=\"http"), "no external assets");
