@@ -694,6 +694,7 @@ pub async fn load_order(db: &mut PgConnection, number: &str) -> Result<Option<Or
     let Some(mut order) = order else { return Ok(None) };
     order.tickets = sqlx::query_as(
         "SELECT t.id AS ticket_id, t.seat_id, sec.name AS section, s.row_label AS row, s.number, pt.name AS tier,
+                sec.general_admission,
                 t.price_cents, t.code, '/api/v1/tickets/' || t.code || '/qr.svg' AS qr_svg_url
          FROM tickets t JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
          JOIN price_tiers pt ON pt.id = s.tier_id

@@ -12,6 +12,8 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::pages::money;
+use crate::reservations::place_name;
 use crate::tickets::qr_png;
 
 /// What an order confirmation tells beyond the outbox payload, read when
@@ -41,11 +43,7 @@ pub struct TicketLine {
 
 impl TicketLine {
     fn place(&self) -> String {
-        if self.general_admission {
-            format!("{}, standing place {}", self.section, self.number)
-        } else {
-            format!("{}, row {}, seat {}", self.section, self.row, self.number)
-        }
+        place_name(&self.section, &self.row, self.number, self.general_admission)
     }
 }
 
@@ -119,7 +117,7 @@ pub fn render_email(
 
 fn confirmation(to: String, name: &str, link: &str, order: &OrderDetails) -> Email {
     let when = local_time(order.starts_at, &order.timezone);
-    let total = format!("{} {}.{:02}", order.currency, order.total_cents / 100, order.total_cents % 100);
+    let total = money(order.total_cents, &order.currency);
     let count = order.tickets.len();
     let places: Vec<String> = order.tickets.iter().map(TicketLine::place).collect();
     let text = format!(

@@ -92,6 +92,26 @@ pub struct HeldSeat {
     pub number: i32,
     pub tier: String,
     pub price_cents: i64,
+    /// A standing area's place rather than a numbered seat.
+    #[serde(default)]
+    pub general_admission: bool,
+}
+
+impl HeldSeat {
+    /// How buyers are told where they are: "Floor, standing place 12" or
+    /// "Lower 101, row B, seat 4".
+    pub fn place(&self) -> String {
+        place_name(&self.section, &self.row, self.number, self.general_admission)
+    }
+}
+
+/// The wording of a place, shared by pages and emails.
+pub fn place_name(section: &str, row: &str, number: i32, general_admission: bool) -> String {
+    if general_admission {
+        format!("{section}, standing place {number}")
+    } else {
+        format!("{section}, row {row}, seat {number}")
+    }
 }
 
 /// A reservation as the API shows it.
@@ -129,7 +149,8 @@ pub async fn load(
     let row: Option<ReservationRow> = sqlx::query_as(
         "SELECT r.id, r.event_id, r.status, r.total_cents, r.currency, r.expires_at, r.extended,
                 coalesce((SELECT json_agg(json_build_object('seat_id', rs.seat_id, 'section', sec.name,
-                                  'row', s.row_label, 'number', s.number, 'tier', t.name, 'price_cents', rs.price_cents)
+                                  'row', s.row_label, 'number', s.number, 'tier', t.name, 'price_cents', rs.price_cents,
+                                  'general_admission', sec.general_admission)
                                   ORDER BY sec.position, s.row_label, s.number)
                           FROM reservation_seats rs
                           JOIN seats s ON s.id = rs.seat_id

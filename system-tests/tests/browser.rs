@@ -68,6 +68,11 @@ async fn hold_seats(browser: &Browser, count: usize) -> Vec<String> {
     ids
 }
 
+/// The free places the overview shows for the first section.
+async fn free_in_first_section(browser: &Browser) -> serde_json::Value {
+    browser.js("return document.querySelector('.section-pick [data-free]').textContent").await
+}
+
 /// Waits until the map shows each of `seats` with `status`.
 async fn wait_for_seats(browser: &Browser, seats: &[String], status: &str, seconds: u64) {
     for seat in seats {
@@ -169,6 +174,8 @@ async fn journey(screen: Screen, name: &str, redis_db: u8) {
     let order = browser.wait_for_path("/orders/", 30).await;
     let tickets = browser.client.find_all(Locator::Css(".ticket")).await.unwrap();
     assert_eq!(tickets.len(), 2);
+    let ticket = browser.text(".ticket h3").await;
+    assert!(ticket.starts_with("Floor, standing place "), "worded as the hold was: {ticket}");
     assert_eq!(
         browser.client.find_all(Locator::Css(".ticket figure svg")).await.unwrap().len(),
         2,
@@ -266,6 +273,8 @@ async fn another_buyers_map_follows_holds_live_and_an_expired_hold_frees_its_sea
 
     let held = hold_seats(&buyer, 2).await;
     wait_for_seats(&watcher, &held, "HELD", 20).await;
+    // The section's count of free places follows the changes too.
+    assert_eq!(free_in_first_section(&watcher).await, "198");
     watcher.screenshot("1-taken-by-another-buyer").await;
 
     // The hold runs out before the buyer pays.
@@ -283,6 +292,7 @@ async fn another_buyers_map_follows_holds_live_and_an_expired_hold_frees_its_sea
     buyer.screenshot("expired-hold").await;
 
     wait_for_seats(&watcher, &held, "AVAILABLE", 20).await;
+    assert_eq!(free_in_first_section(&watcher).await, "200");
     watcher.screenshot("2-freed-again").await;
     let same_page = watcher.client.execute("return window.neverReloaded === true", vec![]).await.unwrap();
     assert_eq!(same_page, serde_json::Value::Bool(true), "the watcher's map changed without a reload");

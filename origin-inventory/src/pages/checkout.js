@@ -12,6 +12,9 @@
   // Every seat of the event by id: {id, section, row, number, status, tier,
   // price_cents, accessible, place}. Filled from the seat-map API.
   const seatsById = new Map();
+  // Free seats per section: counted at each map load, then moved by each
+  // change (setStatus), so a live change costs no pass over the arena.
+  const free = new Map();
   let sections = [];
   let openSection = null;
   const selected = new Set();
@@ -60,14 +63,14 @@
         seatsById.set(seat.id, entry);
       }
     }
+    free.clear();
+    for (const seat of seatsById.values()) {
+      if (seat.status === 'AVAILABLE') free.set(seat.section, (free.get(seat.section) || 0) + 1);
+    }
   }
 
   // --- the overview: free seats per section, kept live ---------------------
   function showCounts() {
-    const free = new Map();
-    for (const seat of seatsById.values()) {
-      if (seat.status === 'AVAILABLE') free.set(seat.section, (free.get(seat.section) || 0) + 1);
-    }
     for (const button of document.querySelectorAll('.section-pick')) {
       const count = free.get(button.dataset.section) || 0;
       button.querySelector('[data-free]').textContent = count;
@@ -278,6 +281,8 @@
   function setStatus(id, status) {
     const seat = seatsById.get(id);
     if (!seat) return;
+    const change = (status === 'AVAILABLE') - (seat.status === 'AVAILABLE');
+    free.set(seat.section, (free.get(seat.section) || 0) + change);
     seat.status = status;
     const element = seatElement(id);
     if (element) paint(element);
@@ -326,7 +331,8 @@
     $('held').replaceChildren(...held.seats.map((s) => {
       const item = document.createElement('li');
       const seat = seatsById.get(s.seat_id);
-      item.textContent = `${seat ? seat.place : `${s.section}, row ${s.row}, seat ${s.number}`} · ${s.tier}`;
+      const place = seat ? seat.place : placeOf(s, { name: s.section, general_admission: s.general_admission });
+      item.textContent = `${place} · ${s.tier}`;
       return item;
     }));
     $('total').textContent = `${held.currency} ${held.total_price}`;

@@ -224,7 +224,8 @@ fn tiers(seats: &[SeatRow]) -> Vec<(String, i64)> {
     tiers
 }
 
-fn money(cents: i64, currency: &str) -> String {
+/// `EUR 12.50`: how pages and emails show prices.
+pub(crate) fn money(cents: i64, currency: &str) -> String {
     format!("{currency} {}.{:02}", cents / 100, cents % 100)
 }
 
@@ -271,11 +272,9 @@ fn order_html(order: &OrderView, event: &serde_json::Value) -> String {
         .map(|ticket| {
             let seat = &ticket.seat;
             format!(
-                "<li class=\"ticket card\"><h3>{section}, row {row}, seat {number}</h3><p>{tier} · {price}</p>\
+                "<li class=\"ticket card\"><h3>{place}</h3><p>{tier} · {price}</p>\
                  <figure>{qr}<figcaption>Ticket code <code>{code}</code></figcaption></figure></li>",
-                section = escape(&seat.section),
-                row = escape(&seat.row),
-                number = seat.number,
+                place = escape(&seat.place()),
                 tier = escape(&seat.tier),
                 price = money(seat.price_cents, &order.currency),
                 qr = qr_svg(&ticket.code),
