@@ -9,6 +9,7 @@ use crate::html::{escape, page, url_encode};
 use crate::query::ListQuery;
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Venue {
     pub name: String,
     pub city: String,
@@ -16,6 +17,7 @@ pub struct Venue {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PriceRange {
     pub min_cents: Option<i64>,
     pub max_cents: Option<i64>,
@@ -23,6 +25,7 @@ pub struct PriceRange {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Availability {
     pub total_seats: i64,
     pub available_seats: i64,
@@ -30,6 +33,7 @@ pub struct Availability {
 
 /// One event as `GET /api/v1/events[/{id}]` returns it.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub id: Uuid,
     pub title: String,
@@ -44,6 +48,7 @@ pub struct Event {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Meta {
     pub total: u64,
     pub page: u32,
@@ -52,6 +57,7 @@ pub struct Meta {
 
 /// `GET /api/v1/events`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventList {
     pub data: Vec<Event>,
     pub meta: Meta,

@@ -1,5 +1,6 @@
 //! `edge-host [--manifest spin.toml] [--wit wit] [--listen 127.0.0.1:3000]
-//! [--max-reuse 128] [--idle-timeout-ms 1000] [--max-instances 256]`
+//! [--max-reuse 128] [--idle-timeout-ms 1000] [--max-instances 256]
+//! [--profile perfmap]`
 //!
 //! Flags fall back to `STAMPEDE_EDGE_LISTEN` and friends; see README.md.
 
@@ -25,6 +26,7 @@ fn config_from_args() -> anyhow::Result<HostConfig> {
                 config.reuse.idle_timeout = Duration::from_millis(value.parse().context("--idle-timeout-ms")?)
             }
             "--max-instances" => config.max_instances = value.parse().context("--max-instances")?,
+            "--profile" if value == "perfmap" => config.perf_map = true,
             other => bail!("unknown flag {other}; see the top of edge-host/src/main.rs"),
         }
     }

@@ -16,7 +16,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    ProfilingStrategy,
+};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::instance::{LoadedComponent, ReusePolicy, linker};
@@ -35,6 +38,9 @@ pub struct HostConfig {
     /// Upper bound on instances alive at once, across components.
     pub max_instances: u32,
     pub shutdown_grace: Duration,
+    /// Write `/tmp/perf-<pid>.map` so `perf` names the components' compiled
+    /// functions (for profiling; off by default).
+    pub perf_map: bool,
 }
 
 impl Default for HostConfig {
@@ -50,6 +56,7 @@ impl Default for HostConfig {
             },
             max_instances: 256,
             shutdown_grace: Duration::from_secs(10),
+            perf_map: false,
         }
     }
 }
@@ -194,6 +201,9 @@ fn engine(config: &HostConfig) -> anyhow::Result<Engine> {
         .total_tables(config.max_instances * 4)
         .max_memory_size(256 << 20);
     let mut wasm = Config::new();
+    if config.perf_map {
+        wasm.profiler(ProfilingStrategy::PerfMap);
+    }
     wasm.wasm_component_model(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
         // Compiled code is cached on disk (~/.cache/wasmtime): restarts skip Cranelift.

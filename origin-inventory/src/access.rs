@@ -16,19 +16,19 @@
 //! the next request with it is refused, and the answer carries
 //! `Stampede-Session-Ended: <event>` so the edge frees the visitor's slot.
 
-use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::routing::delete;
 use queue_tokens::{ACCESS_COOKIE_PREFIX, AccessClaims, Kind, SESSION_ENDED_HEADER, TokenError, Verifier};
 use sqlx::PgPool;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::bearer;
 use crate::buyers::is_session_token;
-use crate::error::{ApiError, ApiPath};
+use crate::error::{ApiError, ApiPath, Problem};
 use crate::metrics::Outcome;
 
 /// What a checkout route's `{id}` names, and how to find its event.
@@ -297,8 +297,15 @@ pub fn verified_subject(verifier: Option<&Verifier>, headers: &HeaderMap, event:
     check(verifier, &presented_tokens(headers), event, &[], now).ok().map(|claims| claims.sub)
 }
 
-/// `DELETE /api/v1/events/{id}/access`: ends the caller's waiting-room
-/// session (the edge calls it when a visitor leaves the queue). Idempotent.
+/// End the caller's waiting-room session: the edge calls it when a visitor
+/// leaves the queue. Idempotent.
+#[utoipa::path(delete, path = "/api/v1/events/{id}/access", tag = "queue", security(("accessToken" = [])),
+    params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Ended (also when it had already)"),
+    (status = 401, body = Problem, description = "No valid access token"),
+    (status = 403, body = Problem, description = "`access_token_wrong_event`"),
+    (status = 404, body = Problem, description = "Not an event id"),
+))]
 async fn delete_access(
     State(state): State<AppState>,
     ApiPath(event): ApiPath<Uuid>,
@@ -311,8 +318,8 @@ async fn delete_access(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/events/{id}/access", delete(delete_access))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(delete_access))
 }
 
 #[cfg(test)]

@@ -78,20 +78,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .merge(crate::health::routes())
-        .merge(crate::catalog::routes())
-        .merge(crate::venues::routes())
-        .merge(crate::events::routes())
-        .merge(crate::reservations::routes())
-        .merge(crate::checkout::routes())
-        .merge(crate::webhooks::routes())
-        .merge(crate::sales::routes())
-        .merge(crate::auth::routes())
-        .merge(crate::access::routes())
-        .merge(crate::buyers::routes())
-        .merge(crate::metrics::routes())
-        .merge(crate::pages::routes())
+    let (routes, _document) = crate::openapi::api().split_for_parts();
+    routes
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))

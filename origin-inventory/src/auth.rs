@@ -1,17 +1,19 @@
 //! Organizer API keys: random, shown once, stored as SHA-256.
 
-use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::put;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, Problem};
+use crate::openapi::OrganizerRefusals;
 
 /// A new API key: `sk_` and 32 random bytes in hex.
 pub fn generate_api_key() -> String {
@@ -68,19 +70,32 @@ impl FromRequestParts<AppState> for Organizer {
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct WebhookSettings {
+pub struct WebhookSettings {
     url: String,
 }
 
-/// `PUT /api/v1/organizer/webhook`: where order events are posted; answers
-/// with the secret that signs them (`Stampede-Signature`, Stripe's scheme).
+#[derive(serde::Serialize, ToSchema)]
+pub struct WebhookTarget {
+    url: String,
+    /// Signs each delivery (`whsec_…`); shown once.
+    secret: String,
+}
+
+/// Set the URL your order events are posted to; answers the secret that
+/// signs them (`Stampede-Signature`, Stripe's scheme).
+#[utoipa::path(put, path = "/api/v1/organizer/webhook", tag = "organizer", security(("organizerKey" = [])),
+    request_body = WebhookSettings, responses(
+    (status = 200, body = WebhookTarget),
+    (status = 422, body = Problem, description = "`invalid_request`: not an http(s) URL"),
+    OrganizerRefusals,
+))]
 async fn put_webhook(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
     ApiJson(settings): ApiJson<WebhookSettings>,
-) -> Result<ApiJson<serde_json::Value>, ApiError> {
+) -> Result<ApiJson<WebhookTarget>, ApiError> {
     let url = settings.url.trim();
     let valid = (url.starts_with("https://") || url.starts_with("http://"))
         && url.len() <= 2000
@@ -95,11 +110,11 @@ async fn put_webhook(
         .bind(&secret)
         .execute(&state.db)
         .await?;
-    Ok(ApiJson(serde_json::json!({"url": url, "secret": secret})))
+    Ok(ApiJson(WebhookTarget { url: url.to_owned(), secret }))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/organizer/webhook", put(put_webhook))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(put_webhook))
 }
 
 #[cfg(test)]

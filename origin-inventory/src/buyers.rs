@@ -10,14 +10,16 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use hmac::{Hmac, Mac as _};
 use rand::RngCore as _;
 use sha2::Sha256;
+
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::bearer;
@@ -37,10 +39,11 @@ pub struct BuyerSessions {
 }
 
 /// A session just issued.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, ToSchema)]
 pub struct IssuedSession {
     pub buyer_id: String,
     pub buyer_token: String,
+    /// Unix seconds.
     pub expires_at: i64,
 }
 
@@ -106,16 +109,20 @@ pub fn session_cookie(session: &IssuedSession) -> HeaderValue {
     HeaderValue::from_str(&cookie).expect("tokens are cookie-safe")
 }
 
-/// `POST /api/v1/buyer-sessions`: a new buyer, as JSON for apps (send it as
-/// `Authorization: Bearer <buyer_token>`) and as a cookie for browsers.
+/// Start a buyer session: the origin names a new buyer, answered as JSON
+/// for apps (send `buyer_token` as a bearer token) and set as the
+/// `stampede_buyer` cookie for browsers.
+#[utoipa::path(post, path = "/api/v1/buyer-sessions", tag = "checkout", responses(
+    (status = 201, body = IssuedSession, headers(("Set-Cookie" = String, description = "`stampede_buyer`, HttpOnly"))),
+))]
 async fn post_session(State(state): State<AppState>) -> Response {
     let session = state.buyers.issue(chrono::Utc::now().timestamp());
     let cookie = session_cookie(&session);
     (StatusCode::CREATED, [(header::SET_COOKIE, cookie)], ApiJson(session)).into_response()
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/buyer-sessions", post(post_session))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_session))
 }
 
 #[cfg(test)]

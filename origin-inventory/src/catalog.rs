@@ -1,31 +1,40 @@
 //! The public catalog: event listings, event details, seat maps. This is
 //! what the edge caches, so responses carry the event's `catalog_version`.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Checkout, EventId};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, Problem};
 use crate::events::{EventStatus, QueueSettings};
 
 /// Query parameters of `GET /api/v1/events`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Events starting at or after this time.
     pub from: Option<DateTime<Utc>>,
+    /// Events starting at or before this time.
     pub to: Option<DateTime<Utc>>,
     pub category: Option<String>,
     pub city: Option<String>,
+    /// Words in the title or description (at most 100 characters).
     pub q: Option<String>,
+    /// From 1 (the default) to 10000.
+    #[param(minimum = 1, maximum = 10000)]
     pub page: Option<u32>,
+    /// From 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -84,6 +93,11 @@ pub async fn find_event(db: &PgPool, id: Uuid) -> Result<Option<serde_json::Valu
     sqlx::query_scalar("SELECT catalog_event($1)").bind(id).fetch_one(db).await
 }
 
+/// List public events.
+#[utoipa::path(get, path = "/api/v1/events", tag = "catalog", params(ListQuery), responses(
+    (status = 200, body = edge_core::catalog::EventList, description = "Events and paging meta"),
+    (status = 400, body = Problem, description = "`invalid_query`: unknown parameter, unreadable value, page or limit out of range"),
+))]
 async fn get_list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -91,6 +105,11 @@ async fn get_list(
     Ok(ApiJson(list(&state.db, &query).await?))
 }
 
+/// One public event.
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "catalog", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = edge_core::catalog::Event),
+    (status = 404, body = Problem, description = "Unknown or unpublished"),
+))]
 async fn get_event(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -101,7 +120,7 @@ async fn get_event(
 /// What the edge's waiting room needs to know about an event: served at
 /// `GET /api/v1/events/{id}/waiting-room` and published to the edge's Redis
 /// (`purge`), the same JSON either way.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct WaitingRoom {
     event_id: Uuid,
     title: String,
@@ -153,8 +172,14 @@ pub async fn live_waiting_rooms(db: &PgPool) -> Result<Vec<WaitingRoom>, sqlx::E
     .await
 }
 
-/// `GET /api/v1/events/{id}/waiting-room`: what the edge reads when the
-/// origin has not published the settings to its Redis.
+/// The event's waiting-room settings.
+///
+/// Public: the edge reads them when the origin has not published them to
+/// its Redis.
+#[utoipa::path(get, path = "/api/v1/events/{id}/waiting-room", tag = "queue", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = WaitingRoom),
+    (status = 404, body = Problem, description = "Unknown event"),
+))]
 async fn get_waiting_room(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -196,8 +221,18 @@ pub async fn seats(db: &PgPool, event: Uuid) -> Result<Vec<SeatRow>, sqlx::Error
     .await
 }
 
-/// `GET /api/v1/events/{id}/seatmap`: sections → rows → seats, with an ETag
-/// derived from the newest inventory change.
+/// The seat map: sections, rows and seats with status and price.
+///
+/// Its `ETag` changes with any seat's status; send it back in
+/// `If-None-Match` to hear `304` instead of the whole map again.
+#[utoipa::path(get, path = "/api/v1/events/{id}/seatmap", tag = "catalog", params(("id" = Uuid, Path)),
+    security(("accessToken" = []), ("buyerSession" = [])), responses(
+    (status = 200, body = SeatMap, headers(("ETag" = String))),
+    (status = 304, description = "Unchanged since the `ETag` sent"),
+    (status = 401, body = Problem, description = "`access_token_required`, `invalid_access_token`, `access_session_ended` or `buyer_session_required`"),
+    (status = 403, body = Problem, description = "`access_token_wrong_event`"),
+    (status = 404, body = Problem, description = "Unknown event"),
+))]
 async fn get_seatmap(
     State(state): State<AppState>,
     checkout: Checkout<EventId>,
@@ -206,58 +241,94 @@ async fn get_seatmap(
     let id = checkout.event;
     let event = event(&state.db, id).await?;
     let seats = seats(&state.db, id).await?;
-    let map = seat_map(&seats);
-    let etag = format!("\"{:x}\"", fnv1a(&map));
+    let sections = seat_map(&seats);
+    let etag = format!("\"{:x}\"", fnv1a(&serde_json::to_string(&sections).expect("a seat map serializes")));
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    let body = serde_json::json!({
-        "event_id": id,
-        "currency": event["price_range"]["currency"],
-        "last_updated": Utc::now(),
-        "sections": map,
-    });
-    let mut response = ApiJson(body).into_response();
+    let currency = event["price_range"]["currency"].as_str().map(str::to_owned);
+    let map = SeatMap { event_id: id, currency, last_updated: Utc::now(), sections };
+    let mut response = ApiJson(map).into_response();
     response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex etag"));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
 }
 
-fn seat_map(seats: &[SeatRow]) -> serde_json::Value {
-    let mut sections: Vec<serde_json::Value> = Vec::new();
-    for chunk in seats.chunk_by(|a, b| a.section_id == b.section_id) {
-        let rows: Vec<serde_json::Value> = chunk
-            .chunk_by(|a, b| a.row_label == b.row_label)
-            .map(|row| {
-                let seats: Vec<_> = row
-                    .iter()
-                    .map(|s| {
-                        serde_json::json!({"id": s.id, "number": s.number, "status": s.status,
-                            "tier": s.tier, "price_cents": s.price_cents, "accessible": s.accessible})
-                    })
-                    .collect();
-                serde_json::json!({"label": row[0].row_label, "seats": seats})
-            })
-            .collect();
-        sections.push(serde_json::json!({
-            "id": chunk[0].section_id, "name": chunk[0].section,
-            "general_admission": chunk[0].general_admission, "rows": rows,
-        }));
-    }
-    serde_json::Value::Array(sections)
+/// `GET /api/v1/events/{id}/seatmap`.
+#[derive(Serialize, ToSchema)]
+pub struct SeatMap {
+    event_id: Uuid,
+    currency: Option<String>,
+    last_updated: DateTime<Utc>,
+    sections: Vec<SectionMap>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SectionMap {
+    id: Uuid,
+    name: String,
+    /// Standing: places are numbered, not in rows of seats.
+    general_admission: bool,
+    rows: Vec<RowMap>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RowMap {
+    label: String,
+    seats: Vec<SeatOnMap>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SeatOnMap {
+    id: Uuid,
+    number: i32,
+    /// `AVAILABLE`, `HELD`, `SOLD` or `BLOCKED`.
+    status: String,
+    tier: String,
+    price_cents: i64,
+    /// A wheelchair place.
+    accessible: bool,
+}
+
+fn seat_map(seats: &[SeatRow]) -> Vec<SectionMap> {
+    seats
+        .chunk_by(|a, b| a.section_id == b.section_id)
+        .map(|section| SectionMap {
+            id: section[0].section_id,
+            name: section[0].section.clone(),
+            general_admission: section[0].general_admission,
+            rows: section
+                .chunk_by(|a, b| a.row_label == b.row_label)
+                .map(|row| RowMap {
+                    label: row[0].row_label.clone(),
+                    seats: row
+                        .iter()
+                        .map(|s| SeatOnMap {
+                            id: s.id,
+                            number: s.number,
+                            status: s.status.clone(),
+                            tier: s.tier.clone(),
+                            price_cents: s.price_cents,
+                            accessible: s.accessible,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// A stable content hash for ETags (FNV-1a over the JSON text).
-fn fnv1a(value: &serde_json::Value) -> u64 {
-    value.to_string().bytes().fold(0xcbf29ce484222325, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/events", get(get_list))
-        .route("/api/v1/events/{id}", get(get_event))
-        .route("/api/v1/events/{id}/seatmap", get(get_seatmap))
-        .route("/api/v1/events/{id}/waiting-room", get(get_waiting_room))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_list))
+        .routes(routes!(get_event))
+        .routes(routes!(get_seatmap))
+        .routes(routes!(get_waiting_room))
 }
 
 #[cfg(test)]

@@ -14,23 +14,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Checkout, CommitOf, session_ended, verified_subject};
 use crate::app::AppState;
 use crate::error::ApiPath;
-use crate::error::{ApiError, ApiJson, sql_refusal};
+use crate::error::{ApiError, ApiJson, Problem, sql_refusal};
 use crate::metrics::Outcome;
+use crate::openapi::CheckoutRefusals;
 use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
 use crate::reservations::{HeldSeat, Reservation, end_hold, expire_lapsed, load};
 use crate::tickets::{order_number, qr_svg, ticket_code};
@@ -39,16 +41,18 @@ use crate::tickets::{order_number, qr_svg, ticket_code};
 /// and may be driven again (at the provider, idempotently).
 pub const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BillingDetails {
     pub name: String,
     pub email: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommitBody {
+    /// The provider's payment method (`pm_card_visa` and the other test
+    /// cards in the sandbox).
     pub payment_method_id: String,
     pub billing_details: BillingDetails,
 }
@@ -606,7 +610,7 @@ pub async fn run_reconciler(
     .await;
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct TicketView {
     pub ticket_id: Uuid,
     #[serde(flatten)]
@@ -617,11 +621,12 @@ pub struct TicketView {
     pub qr_svg_url: String,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct OrderView {
     #[serde(skip)]
     id: Uuid,
     pub order_number: String,
+    /// `paid` or `refunded`.
     pub status: String,
     pub event_id: Uuid,
     pub reservation_id: Uuid,
@@ -706,6 +711,24 @@ pub async fn load_order(db: &mut PgConnection, number: &str) -> Result<Option<Or
     Ok(Some(order))
 }
 
+/// Pay for a hold and turn it into an order with tickets.
+///
+/// Idempotent by `Idempotency-Key`: the same key and body answer the same
+/// result; a pending payment answers `503` until it settles.
+#[utoipa::path(post, path = "/api/v1/reservations/{id}/commit", tag = "checkout",
+    security(("accessToken" = []), ("buyerSession" = [])), request_body = CommitBody,
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 characters, one per payment attempt")),
+    responses(
+    (status = 200, body = OrderView, description = "The order with its tickets"),
+    (status = 400, body = Problem, description = "`idempotency_key_required`"),
+    (status = 402, body = Problem, description = "`payment_failed`: the card was declined; the hold stays"),
+    (status = 404, body = Problem, description = "Unknown, or another buyer's"),
+    (status = 409, body = Problem, description = "`already_committed` or `commit_in_progress`"),
+    (status = 410, body = Problem, description = "`reservation_expired`"),
+    (status = 422, body = Problem, description = "`invalid_request`, or `idempotency_key_reused` with another body"),
+    (status = 503, body = Problem, description = "`payment_pending`: retry with the same key (`Retry-After`)"),
+    CheckoutRefusals,
+))]
 async fn post_commit(
     State(state): State<AppState>,
     checkout: Checkout<CommitOf>,
@@ -791,7 +814,13 @@ fn same_secret(given: &str, actual: &str) -> bool {
         && given.bytes().zip(actual.bytes()).fold(0, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
-/// `GET /api/v1/orders/{number}`: the buyer's own order.
+/// Your own order with its tickets: a buyer session, or an access token of
+/// the order's event naming you.
+#[utoipa::path(get, path = "/api/v1/orders/{number}", tag = "checkout",
+    security(("accessToken" = []), ("buyerSession" = [])), params(("number" = String, Path)), responses(
+    (status = 200, body = OrderView),
+    (status = 404, body = Problem, description = "Unknown, or not yours"),
+))]
 async fn get_order(
     State(state): State<AppState>,
     ApiPath(number): ApiPath<String>,
@@ -803,7 +832,12 @@ async fn get_order(
         .ok_or_else(|| ApiError::not_found("order"))
 }
 
-/// `GET /api/v1/orders/{number}/{secret}`: the order behind its secret link.
+/// An order behind its secret link (`order_url`): no session needed.
+#[utoipa::path(get, path = "/api/v1/orders/{number}/{secret}", tag = "checkout",
+    params(("number" = String, Path), ("secret" = String, Path)), responses(
+    (status = 200, body = OrderView),
+    (status = 404, body = Problem, description = "Unknown order or wrong secret"),
+))]
 async fn get_order_by_link(
     State(state): State<AppState>,
     ApiPath((number, secret)): ApiPath<(String, String)>,
@@ -815,8 +849,12 @@ async fn get_order_by_link(
         .ok_or_else(|| ApiError::not_found("order"))
 }
 
-/// `GET /api/v1/tickets/{code}/qr.svg`: the code is the credential; only
-/// codes of live tickets are drawn.
+/// The QR code of a live ticket: the code is the credential.
+#[utoipa::path(get, path = "/api/v1/tickets/{code}/qr.svg", tag = "checkout", params(("code" = String, Path)),
+    responses(
+    (status = 200, content_type = "image/svg+xml", description = "The code as a QR image"),
+    (status = 404, body = Problem, description = "Unknown or voided ticket"),
+))]
 async fn get_ticket_qr(
     State(state): State<AppState>,
     ApiPath(code): ApiPath<String>,
@@ -832,12 +870,12 @@ async fn get_ticket_qr(
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], qr_svg(&code)).into_response())
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/reservations/{id}/commit", post(post_commit))
-        .route("/api/v1/orders/{number}", get(get_order))
-        .route("/api/v1/orders/{number}/{secret}", get(get_order_by_link))
-        .route("/api/v1/tickets/{code}/qr.svg", get(get_ticket_qr))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_commit))
+        .routes(routes!(get_order))
+        .routes(routes!(get_order_by_link))
+        .routes(routes!(get_ticket_qr))
 }
 
 #[cfg(test)]

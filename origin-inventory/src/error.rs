@@ -113,12 +113,24 @@ pub fn is_connection_fault(e: &sqlx::Error) -> bool {
     }
 }
 
+/// The body of every error answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A stable code to branch on, e.g. `seat_unavailable`.
+    #[schema(example = "seat_unavailable")]
+    pub error: &'static str,
+    /// What happened, for people.
+    pub message: String,
+    /// Details some codes carry (e.g. `seat_ids` with `seat_unavailable`).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub details: Map<String, Value>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = self.details;
-        body.insert("error".into(), json!(self.code));
-        body.insert("message".into(), json!(self.message));
-        let mut response = (self.status, axum::Json(Value::Object(body))).into_response();
+        let body = Problem { error: self.code, message: self.message, details: self.details };
+        let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         }

@@ -1,21 +1,23 @@
 //! Events: what organizers set up and the rules those settings obey.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::Organizer;
-use crate::error::{ApiError, ApiJson, ApiPath, created};
+use crate::error::{ApiError, ApiJson, ApiPath, Problem, created};
+use crate::openapi::OrganizerRefusals;
 
 /// An event's lifecycle: `draft → on_sale → sold_out / closed / cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum EventStatus {
@@ -27,7 +29,7 @@ pub enum EventStatus {
 }
 
 /// What an organizer can do to an event's status.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusAction {
     Publish,
@@ -71,7 +73,7 @@ impl EventStatus {
 }
 
 /// The waiting room's settings for an event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueSettings {
     #[serde(rename = "enabled")]
@@ -122,18 +124,34 @@ impl Default for QueueSettings {
 /// values, the others stay as they are (`PUT` and `PATCH …/queue` alike, and
 /// a new event's `queue` over the defaults). `prequeue_starts_at: null`
 /// removes the pre-queue.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueuePatch {
+    /// Send buyers through the waiting room (default false).
     pub enabled: Option<bool>,
+    /// Admissions per minute (default 600).
+    #[schema(minimum = 1)]
     pub new_users_per_minute: Option<i32>,
+    /// Buyers in checkout at once (default 1000).
+    #[schema(minimum = 1)]
     pub total_active_users: Option<i32>,
+    /// How long an admission lasts (default 900).
+    #[schema(minimum = 60, maximum = 7200)]
     pub session_duration_seconds: Option<i32>,
+    /// When the pre-queue opens (before `sale_starts_at`; its visitors are
+    /// shuffled at the start); `null` removes it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
     pub prequeue_starts_at: Option<Option<DateTime<Utc>>>,
+    /// Admit nobody new while true (default false).
     pub paused: Option<bool>,
+    /// Leading zero bits of the proof of work a join needs (default 0).
+    #[schema(minimum = 0, maximum = 24)]
     pub pow_difficulty: Option<i16>,
+    /// Text shown in the waiting room (at most 2000 characters).
     pub message: Option<String>,
+    /// Accent colour of the waiting room, `#rrggbb` (default `#4338ca`).
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     pub accent_color: Option<String>,
 }
 
@@ -159,7 +177,7 @@ impl QueuePatch {
 }
 
 /// Everything an organizer sets on an event, validated as a whole.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
 pub struct EventSettings {
     pub title: String,
     pub description: String,
@@ -232,20 +250,31 @@ impl EventSettings {
 }
 
 /// `POST /api/v1/organizer/events`: settings plus the venue; defaults as documented.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvent {
     pub venue_id: Uuid,
+    /// 1 to 300 characters.
     pub title: String,
+    /// At most 20000 characters.
     #[serde(default)]
     pub description: String,
+    /// 1 to 50 characters.
     pub category: String,
     pub starts_at: DateTime<Utc>,
     pub sale_starts_at: Option<DateTime<Utc>>,
+    /// After `sale_starts_at`.
     pub sale_ends_at: Option<DateTime<Utc>>,
+    /// How long a hold lasts (default 600).
+    #[schema(minimum = 60, maximum = 900)]
     pub hold_ttl_seconds: Option<i32>,
+    /// Seats per hold (default 4).
+    #[schema(minimum = 1, maximum = 50)]
     pub max_tickets_per_order: Option<i32>,
+    /// Seats per buyer over the whole sale (default 8, at least the per-order limit).
+    #[schema(maximum = 200)]
     pub max_tickets_per_buyer: Option<i32>,
+    /// The waiting room: the fields sent change the defaults.
     pub queue: Option<QueuePatch>,
 }
 
@@ -267,7 +296,7 @@ impl NewEvent {
 }
 
 /// `PATCH /api/v1/organizer/events/{id}`: any subset of the settings.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventPatch {
     pub title: Option<String>,
@@ -297,7 +326,7 @@ impl EventPatch {
 }
 
 /// An event as its organizer sees it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct OrganizerEvent {
     pub id: Uuid,
     pub venue_id: Uuid,
@@ -477,6 +506,14 @@ pub async fn change_status(
     Ok(event)
 }
 
+/// Create a draft event: one inventory row per seat of the venue.
+#[utoipa::path(post, path = "/api/v1/organizer/events", tag = "organizer", security(("organizerKey" = [])),
+    request_body = NewEvent, responses(
+    (status = 201, body = OrganizerEvent, headers(("Location" = String, description = "The event's address"))),
+    (status = 404, body = Problem, description = "Unknown venue"),
+    (status = 422, body = Problem, description = "`invalid_request`"),
+    OrganizerRefusals,
+))]
 async fn post_event(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
@@ -486,19 +523,35 @@ async fn post_event(
     Ok(created(format!("/api/v1/organizer/events/{}", event.id), event))
 }
 
+/// Your events, by start.
+#[derive(Serialize, ToSchema)]
+pub struct OrganizerEvents {
+    data: Vec<OrganizerEvent>,
+}
+
+/// Your events.
+#[utoipa::path(get, path = "/api/v1/organizer/events", tag = "organizer", security(("organizerKey" = [])),
+    responses((status = 200, body = OrganizerEvents), OrganizerRefusals))]
 async fn list_events(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
-) -> Result<ApiJson<serde_json::Value>, ApiError> {
+) -> Result<ApiJson<OrganizerEvents>, ApiError> {
     let events: Vec<OrganizerEvent> = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE organizer_id = $1 ORDER BY starts_at"
     ))
     .bind(organizer)
     .fetch_all(&state.db)
     .await?;
-    Ok(ApiJson(serde_json::json!({ "data": events })))
+    Ok(ApiJson(OrganizerEvents { data: events }))
 }
 
+/// One of your events.
+#[utoipa::path(get, path = "/api/v1/organizer/events/{id}", tag = "organizer", security(("organizerKey" = [])),
+    params(("id" = Uuid, Path)), responses(
+    (status = 200, body = OrganizerEvent),
+    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
+    OrganizerRefusals,
+))]
 async fn get_event(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
@@ -507,6 +560,15 @@ async fn get_event(
     Ok(ApiJson(fetch_event(&state.db, organizer, id).await?))
 }
 
+/// Change an event's settings (the fields sent); bumps `catalog_version`
+/// and purges the edge's pages.
+#[utoipa::path(patch, path = "/api/v1/organizer/events/{id}", tag = "organizer", security(("organizerKey" = [])),
+    params(("id" = Uuid, Path)), request_body = EventPatch, responses(
+    (status = 200, body = OrganizerEvent),
+    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
+    (status = 422, body = Problem, description = "`invalid_request`"),
+    OrganizerRefusals,
+))]
 async fn patch_event(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
@@ -518,7 +580,15 @@ async fn patch_event(
     Ok(ApiJson(event))
 }
 
-/// `PUT` or `PATCH …/events/{id}/queue`: the fields sent change, the rest stay.
+/// Change waiting-room settings: the fields sent change, the others stay
+/// (`PUT` and `PATCH` alike). The edge hears the change at once.
+#[utoipa::path(method(put, patch), path = "/api/v1/organizer/events/{id}/queue", tag = "organizer",
+    security(("organizerKey" = [])), params(("id" = Uuid, Path)), request_body = QueuePatch, responses(
+    (status = 200, body = OrganizerEvent),
+    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
+    (status = 422, body = Problem, description = "`invalid_request`"),
+    OrganizerRefusals,
+))]
 async fn change_queue(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
@@ -534,6 +604,14 @@ async fn change_queue(
     Ok(ApiJson(event))
 }
 
+/// Publish, close or cancel an event.
+#[utoipa::path(post, path = "/api/v1/organizer/events/{id}/{action}", tag = "organizer",
+    security(("organizerKey" = [])), params(("id" = Uuid, Path), ("action" = inline(StatusAction), Path)), responses(
+    (status = 200, body = OrganizerEvent),
+    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
+    (status = 409, body = Problem, description = "`invalid_status_transition`, e.g. publishing an event already on sale"),
+    OrganizerRefusals,
+))]
 async fn post_status(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
@@ -544,12 +622,12 @@ async fn post_status(
     Ok(ApiJson(event))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/organizer/events", post(post_event).get(list_events))
-        .route("/api/v1/organizer/events/{id}", get(get_event).patch(patch_event))
-        .route("/api/v1/organizer/events/{id}/queue", put(change_queue).patch(change_queue))
-        .route("/api/v1/organizer/events/{id}/{action}", post(post_status))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_event, list_events))
+        .routes(routes!(get_event, patch_event))
+        .routes(routes!(change_queue))
+        .routes(routes!(post_status))
 }
 
 #[cfg(test)]

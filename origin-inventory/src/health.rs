@@ -2,21 +2,36 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, Problem};
 
-async fn live() -> ApiJson<serde_json::Value> {
-    ApiJson(serde_json::json!({"status": "ok"}))
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` (alive) or `ready`.
+    status: &'static str,
 }
 
-/// Ready when requests can be served: not shutting down, and Postgres
-/// answers through the request pool.
-async fn ready(State(state): State<AppState>) -> Result<ApiJson<serde_json::Value>, ApiError> {
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, body = Health)))]
+async fn live() -> ApiJson<Health> {
+    ApiJson(Health { status: "ok" })
+}
+
+/// Readiness: requests can be served.
+///
+/// Not shutting down, and Postgres answers through the request pool.
+#[utoipa::path(get, path = "/health/ready", tag = "operations", responses(
+    (status = 200, body = Health),
+    (status = 503, body = Problem, description = "`draining` or `database_unavailable`"),
+))]
+async fn ready(State(state): State<AppState>) -> Result<ApiJson<Health>, ApiError> {
     if state.draining.load(Ordering::Relaxed) {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -28,19 +43,9 @@ async fn ready(State(state): State<AppState>) -> Result<ApiJson<serde_json::Valu
         tracing::warn!(error = %e, "readiness check failed");
         ApiError::database_unavailable()
     })?;
-    Ok(ApiJson(serde_json::json!({"status": "ready"})))
+    Ok(ApiJson(Health { status: "ready" }))
 }
 
-/// The API description, kept beside the code (`openapi.json`).
-pub const OPENAPI: &str = include_str!("../openapi.json");
-
-async fn openapi() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
-}
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
-        .route("/api/openapi.json", get(openapi))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(live)).routes(routes!(ready)).routes(routes!(crate::openapi::openapi))
 }

@@ -9,14 +9,22 @@ use uuid::Uuid;
 pub const MAX_EXTENSION_SECONDS: i64 = 300;
 
 /// `POST /api/v1/events/{id}/reservations` as sent.
-#[derive(Debug, Clone, Deserialize)]
+///
+/// Either `seat_ids`, or `quantity` best-available seats of a `section_id`
+/// or a `tier_id`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldBody {
+    /// Chosen by the client; sending it again answers the same hold (`200`).
     pub client_reservation_id: Uuid,
+    /// Exactly these seats, all or none.
     pub seat_ids: Option<Vec<Uuid>>,
     pub section_id: Option<Uuid>,
     pub tier_id: Option<Uuid>,
+    /// How many best-available seats.
+    #[schema(minimum = 1)]
     pub quantity: Option<i64>,
+    /// Shorter than the event's hold time, if wanted.
     pub ttl_seconds: Option<i64>,
 }
 

@@ -21,6 +21,7 @@ pub mod holds;
 pub mod invariants;
 pub mod live;
 pub mod metrics;
+pub mod openapi;
 pub mod outbox;
 pub mod pages;
 pub mod payments;

@@ -165,8 +165,14 @@ pub async fn forget_old_changes(db: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(done.rows_affected())
 }
 
-/// `GET /events/{id}/checkout/seat-changes`: `seat` events ("<seat id>
-/// <STATUS>") and `resync` events for one event's seat map.
+/// Live seat changes of one event's seat map, as server-sent events:
+/// `seat` ("<seat id> <STATUS>") and `resync` (refetch the map).
+#[utoipa::path(get, path = "/events/{id}/checkout/seat-changes", tag = "pages",
+    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), responses(
+    (status = 200, content_type = "text/event-stream", description = "The stream; it ends after a while and the page reconnects"),
+    (status = 404, body = crate::error::Problem, description = "No such event"),
+    crate::openapi::CheckoutRefusals,
+))]
 pub async fn seat_changes(
     State(state): State<AppState>,
     checkout: Checkout<EventId>,

@@ -4,11 +4,12 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -120,6 +121,10 @@ impl Metrics {
     }
 }
 
+/// Prometheus metrics: counters of outcomes, the pool, the outbox.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, content_type = "text/plain; version=0.0.4", description = "Prometheus text exposition"),
+))]
 async fn get_metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let mut out = String::new();
     state.metrics.render_counters(&mut out);
@@ -145,8 +150,8 @@ async fn get_metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/metrics", get(get_metrics))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_metrics))
 }
 
 #[cfg(test)]

@@ -6,23 +6,25 @@
 //! the event: concurrent buyers of different seats never wait for each
 //! other, and buyers of the same seat wait only for that seat's row.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, patch, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Checkout, EventId, ReservationId};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiJson, sql_refusal};
+use crate::error::{ApiError, ApiJson, Problem, sql_refusal};
 use crate::holds::{
     ExtendError, HoldBody, HoldLimits, HoldPlan, PlanError, SeatPool, Selection, extended_expiry,
 };
 use crate::metrics::Outcome;
+use crate::openapi::CheckoutRefusals;
 
 /// Why a hold was refused.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +86,7 @@ impl From<HoldError> for ApiError {
 }
 
 /// A seat as buyers see it, in reservations and on tickets.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
 pub struct HeldSeat {
     pub seat_id: Uuid,
     pub section: String,
@@ -115,10 +117,11 @@ pub fn place_name(section: &str, row: &str, number: i32, general_admission: bool
 }
 
 /// A reservation as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Reservation {
     pub reservation_id: Uuid,
     pub event_id: Uuid,
+    /// `held`, `committed`, `released` or `expired`.
     pub status: String,
     pub seats: Vec<HeldSeat>,
     pub total_cents: i64,
@@ -464,9 +467,10 @@ pub async fn release(db: &PgPool, id: Uuid, buyer: &str) -> Result<(), ApiError>
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendBody {
+    #[schema(minimum = 1, maximum = 300)]
     pub additional_seconds: i64,
 }
 
@@ -536,6 +540,21 @@ pub async fn run_sweeper(
     .await;
 }
 
+/// Hold seats: chosen ones, or the best available of a section or tier.
+///
+/// Seats are taken by compare-and-swap; a hold lapses after the event's
+/// hold time unless paid.
+#[utoipa::path(post, path = "/api/v1/events/{id}/reservations", tag = "checkout",
+    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), request_body = HoldBody,
+    responses(
+    (status = 201, body = Reservation, headers(("Location" = String, description = "The reservation's address"))),
+    (status = 200, body = Reservation, description = "The same `client_reservation_id` again: the hold it made"),
+    (status = 404, body = Problem, description = "Unknown event"),
+    (status = 409, body = Problem, description = "`seat_unavailable` (with `seat_ids`) or `sale_not_open`"),
+    (status = 422, body = Problem, description = "`invalid_request`, `unknown_seats`, or more than the per-order limit"),
+    (status = 429, body = Problem, description = "`limit_exceeded`: the buyer's limit for the event"),
+    CheckoutRefusals,
+))]
 async fn post_hold(
     State(state): State<AppState>,
     checkout: Checkout<EventId>,
@@ -553,6 +572,13 @@ async fn post_hold(
     state.metrics.observe(answer, |(status, _, _)| *status, Outcome::of_hold)
 }
 
+/// One of your reservations.
+#[utoipa::path(get, path = "/api/v1/reservations/{id}", tag = "checkout",
+    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Reservation),
+    (status = 404, body = Problem, description = "Unknown, or another buyer's"),
+    CheckoutRefusals,
+))]
 async fn get_reservation(
     State(state): State<AppState>,
     checkout: Checkout<ReservationId>,
@@ -563,7 +589,13 @@ async fn get_reservation(
         .ok_or_else(|| ApiError::not_found("reservation"))
 }
 
-/// `GET /api/v1/events/{id}/reservations/current`: the buyer's running hold.
+/// Your running hold on the event: what a reloaded checkout page shows.
+#[utoipa::path(get, path = "/api/v1/events/{id}/reservations/current", tag = "checkout",
+    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Reservation),
+    (status = 404, body = Problem, description = "`no_live_hold`, or no such event"),
+    CheckoutRefusals,
+))]
 async fn get_current_hold(
     State(state): State<AppState>,
     checkout: Checkout<EventId>,
@@ -573,6 +605,15 @@ async fn get_current_hold(
     })
 }
 
+/// Release a hold: its seats are free again, and a waiting-room session
+/// ends.
+#[utoipa::path(delete, path = "/api/v1/reservations/{id}", tag = "checkout",
+    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Released (also when it was already)"),
+    (status = 404, body = Problem, description = "Unknown, or another buyer's"),
+    (status = 409, body = Problem, description = "`already_committed` or `commit_in_progress`"),
+    CheckoutRefusals,
+))]
 async fn delete_reservation(
     State(state): State<AppState>,
     checkout: Checkout<ReservationId>,
@@ -581,6 +622,17 @@ async fn delete_reservation(
     Ok((checkout.end_session(&state.db).await?, StatusCode::NO_CONTENT))
 }
 
+/// Extend a hold, once, by up to 300 s.
+#[utoipa::path(patch, path = "/api/v1/reservations/{id}/extend", tag = "checkout",
+    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), request_body = ExtendBody,
+    responses(
+    (status = 200, body = Reservation),
+    (status = 404, body = Problem, description = "Unknown, or another buyer's"),
+    (status = 409, body = Problem, description = "`already_extended`"),
+    (status = 410, body = Problem, description = "`reservation_expired`"),
+    (status = 422, body = Problem, description = "`invalid_request`"),
+    CheckoutRefusals,
+))]
 async fn patch_extend(
     State(state): State<AppState>,
     checkout: Checkout<ReservationId>,
@@ -589,10 +641,10 @@ async fn patch_extend(
     Ok(ApiJson(extend(&state.db, checkout.target.0, checkout.buyer()?, body.additional_seconds).await?))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/events/{id}/reservations", post(post_hold))
-        .route("/api/v1/events/{id}/reservations/current", get(get_current_hold))
-        .route("/api/v1/reservations/{id}", get(get_reservation).merge(delete(delete_reservation)))
-        .route("/api/v1/reservations/{id}/extend", patch(patch_extend))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_hold))
+        .routes(routes!(get_current_hold))
+        .routes(routes!(get_reservation, delete_reservation))
+        .routes(routes!(patch_extend))
 }

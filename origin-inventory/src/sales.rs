@@ -1,19 +1,22 @@
 //! The organizer's view of sales: a summary per event and refunds.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::Organizer;
 use crate::checkout::{OrderView, load_order, notify};
-use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::error::{ApiError, ApiJson, ApiPath, Problem};
+use crate::openapi::OrganizerRefusals;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct SalesSummary {
     pub event_id: Uuid,
     pub orders: i64,
@@ -27,12 +30,42 @@ pub struct SalesSummary {
     pub seats_held: i64,
     pub seats_booked: i64,
     pub seats_blocked: i64,
-    /// Per section, in venue order: `{section_id, name, total, available, held, booked}`.
-    pub sections: sqlx::types::Json<serde_json::Value>,
-    /// The last 30 minutes, per minute with orders: `{minute, orders, tickets, revenue_cents}`.
-    pub per_minute: sqlx::types::Json<serde_json::Value>,
+    /// Per section, in venue order.
+    #[schema(value_type = Vec<SectionSales>)]
+    pub sections: sqlx::types::Json<Vec<SectionSales>>,
+    /// The last 30 minutes, the minutes with orders.
+    #[schema(value_type = Vec<MinuteSales>)]
+    pub per_minute: sqlx::types::Json<Vec<MinuteSales>>,
 }
 
+/// One section's seats.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SectionSales {
+    pub section_id: Uuid,
+    pub name: String,
+    pub total: i64,
+    pub available: i64,
+    pub held: i64,
+    pub booked: i64,
+}
+
+/// One minute's orders.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MinuteSales {
+    pub minute: DateTime<Utc>,
+    pub orders: i64,
+    pub tickets: i64,
+    pub revenue_cents: i64,
+}
+
+/// An event's sales: orders, revenue, seats by state and per section, and
+/// orders per minute over the last 30 minutes.
+#[utoipa::path(get, path = "/api/v1/organizer/events/{id}/sales", tag = "organizer", security(("organizerKey" = [])),
+    params(("id" = Uuid, Path)), responses(
+    (status = 200, body = SalesSummary),
+    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
+    OrganizerRefusals,
+))]
 async fn get_sales(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
@@ -83,7 +116,15 @@ async fn get_sales(
     .ok_or_else(|| ApiError::not_found("event"))
 }
 
-/// Refunds a paid order in full and puts its seats back on sale.
+/// Refund an order in full and put its seats back on sale.
+#[utoipa::path(post, path = "/api/v1/organizer/orders/{number}/refund", tag = "organizer",
+    security(("organizerKey" = [])), params(("number" = String, Path)), responses(
+    (status = 200, body = OrderView, description = "The refunded order"),
+    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
+    (status = 409, body = Problem, description = "`already_refunded`"),
+    (status = 502, body = Problem, description = "`refund_failed`: the payment provider refused; nothing changed"),
+    OrganizerRefusals,
+))]
 async fn post_refund(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
@@ -169,8 +210,6 @@ async fn post_refund(
     Ok(ApiJson(view))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/organizer/events/{id}/sales", get(get_sales))
-        .route("/api/v1/organizer/orders/{number}/refund", post(post_refund))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_sales)).routes(routes!(post_refund))
 }

@@ -4,21 +4,23 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::Organizer;
-use crate::error::{ApiError, ApiJson, ApiPath, created};
+use crate::error::{ApiError, ApiJson, ApiPath, Problem, created};
+use crate::openapi::OrganizerRefusals;
 
 const MAX_SEATS_PER_VENUE: usize = 200_000;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VenueSpec {
     pub name: String,
@@ -28,7 +30,7 @@ pub struct VenueSpec {
     pub sections: Vec<SectionSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierSpec {
     pub name: String,
@@ -36,7 +38,7 @@ pub struct TierSpec {
     pub currency: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionSpec {
     pub name: String,
@@ -48,7 +50,7 @@ pub struct SectionSpec {
     pub capacity: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RowSpec {
     pub label: String,
@@ -174,7 +176,7 @@ fn non_empty(what: &str, value: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VenueCreated {
     pub id: Uuid,
     pub seats: usize,
@@ -182,7 +184,7 @@ pub struct VenueCreated {
     pub tiers: Vec<NamedId>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct NamedId {
     pub id: Uuid,
     pub name: String,
@@ -255,6 +257,14 @@ pub async fn create_venue(db: &PgPool, organizer: Uuid, spec: &VenueSpec) -> Res
     })
 }
 
+/// Create a venue with its whole seat map: price tiers, then sections of
+/// rows (label, seat count) or a standing capacity.
+#[utoipa::path(post, path = "/api/v1/organizer/venues", tag = "organizer", security(("organizerKey" = [])),
+    request_body = VenueSpec, responses(
+    (status = 201, body = VenueCreated, headers(("Location" = String, description = "The venue's address"))),
+    (status = 422, body = Problem, description = "`invalid_request`: the seat map does not add up"),
+    OrganizerRefusals,
+))]
 async fn post_venue(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
@@ -264,8 +274,8 @@ async fn post_venue(
     Ok(created(format!("/api/v1/organizer/venues/{}", venue.id), venue))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct VenueSummary {
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+pub struct VenueSummary {
     id: Uuid,
     name: String,
     city: String,
@@ -273,6 +283,13 @@ struct VenueSummary {
     seats: i64,
 }
 
+/// One of your venues.
+#[utoipa::path(get, path = "/api/v1/organizer/venues/{id}", tag = "organizer", security(("organizerKey" = [])),
+    params(("id" = Uuid, Path)), responses(
+    (status = 200, body = VenueSummary),
+    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
+    OrganizerRefusals,
+))]
 async fn get_venue(
     State(state): State<AppState>,
     Organizer(organizer): Organizer,
@@ -290,10 +307,8 @@ async fn get_venue(
     .ok_or_else(|| ApiError::not_found("venue"))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/organizer/venues", post(post_venue))
-        .route("/api/v1/organizer/venues/{id}", get(get_venue))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_venue)).routes(routes!(get_venue))
 }
 
 #[cfg(test)]

@@ -3,26 +3,45 @@
 //! once per event id; settling is idempotent besides, so a replay that
 //! slips through changes nothing.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::checkout::settle_pending;
-use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::error::{ApiError, ApiJson, ApiPath, Problem};
 use crate::payments::ChargeOutcome;
 use crate::signatures::verify;
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WebhookReceipt {
+    received: bool,
+    /// Heard before: nothing was done again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duplicate: bool,
+}
+
+/// The payment provider's notices (`payment_intent.succeeded`,
+/// `payment_intent.payment_failed`), signed in `Stripe-Signature`. Each
+/// notice counts once however often it arrives.
+#[utoipa::path(post, path = "/webhooks/payments/{provider}", tag = "payments",
+    params(("provider" = String, Path, description = "`sandbox` or `stripe`: the configured provider"),
+        ("Stripe-Signature" = String, Header)),
+    request_body(content = Object, description = "The provider's event"), responses(
+    (status = 200, body = WebhookReceipt),
+    (status = 400, body = Problem, description = "`signature_invalid` or `malformed_json`"),
+    (status = 404, body = Problem, description = "Not the configured provider"),
+))]
 async fn post_webhook(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<ApiJson<Value>, ApiError> {
+) -> Result<ApiJson<WebhookReceipt>, ApiError> {
     if provider != state.payments.provider.name() {
         return Err(ApiError::not_found("payment provider"));
     }
@@ -42,7 +61,7 @@ async fn post_webhook(
     .fetch_one(&state.db)
     .await?;
     if seen {
-        return Ok(ApiJson(json!({"received": true, "duplicate": true})));
+        return Ok(ApiJson(WebhookReceipt { received: true, duplicate: true }));
     }
     let object = &event["data"]["object"];
     let payment = object["metadata"]["payment_id"].as_str().and_then(|id| Uuid::try_parse(id).ok());
@@ -72,9 +91,9 @@ async fn post_webhook(
         .bind(event_id)
         .execute(&state.db)
         .await?;
-    Ok(ApiJson(json!({"received": true})))
+    Ok(ApiJson(WebhookReceipt { received: true, duplicate: false }))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/webhooks/payments/{provider}", post(post_webhook))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_webhook))
 }

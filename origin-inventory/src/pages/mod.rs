@@ -7,11 +7,9 @@
 
 mod organizer;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use edge_core::catalog::local_time;
 use edge_core::html::{escape, page, page_with_head};
@@ -22,9 +20,12 @@ use crate::buyers::session_cookie;
 use crate::catalog::{self, SeatRow};
 use crate::checkout::{OrderView, readable_order};
 use crate::error::{ApiError, ApiPath};
+use crate::openapi::CheckoutRefusals;
 use crate::payments::TEST_CARDS;
 use crate::reservations::live_hold;
 use crate::tickets::qr_svg;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 const SCRIPT: &str = include_str!("checkout.js");
@@ -65,6 +66,12 @@ fn section_summaries(seats: &[SeatRow]) -> Vec<SectionSummary<'_>> {
 /// in each; a section opens as a seat map drawn by the script from the
 /// seat-map API (so the page stays small at arena scale). The buyer's live
 /// hold, if any, comes with the page: a reload or a second tab shows it.
+#[utoipa::path(get, path = "/events/{id}/checkout", tag = "pages", security(("accessToken" = []), ("buyerSession" = [])),
+    params(("id" = Uuid, Path)), responses(
+    (status = 200, content_type = "text/html", description = "The page; on events without a queue it also starts a buyer session (`Set-Cookie`)"),
+    (status = 404, content_type = "text/html", description = "No such event"),
+    CheckoutRefusals,
+))]
 async fn checkout_page(
     State(state): State<AppState>,
     checkout: Result<Checkout<EventId>, ApiError>,
@@ -230,6 +237,11 @@ pub(crate) fn money(cents: i64, currency: &str) -> String {
 }
 
 /// `GET /orders/{number}`: the buyer's own order with every ticket's QR code.
+#[utoipa::path(get, path = "/orders/{number}", tag = "pages", security(("accessToken" = []), ("buyerSession" = [])),
+    params(("number" = String, Path)), responses(
+    (status = 200, content_type = "text/html", description = "The order with its tickets' QR codes"),
+    (status = 404, content_type = "text/html", description = "Unknown, or not yours"),
+))]
 async fn order_page(
     State(state): State<AppState>,
     ApiPath(number): ApiPath<String>,
@@ -240,6 +252,11 @@ async fn order_page(
 
 /// `GET /orders/{number}/{secret}`: the order behind its secret link, from
 /// any browser, without the waiting room.
+#[utoipa::path(get, path = "/orders/{number}/{secret}", tag = "pages", params(("number" = String, Path), ("secret" = String, Path)),
+    responses(
+    (status = 200, content_type = "text/html", description = "The order with its tickets' QR codes"),
+    (status = 404, content_type = "text/html", description = "Unknown order or wrong secret"),
+))]
 async fn order_link_page(
     State(state): State<AppState>,
     ApiPath((number, secret)): ApiPath<(String, String)>,
@@ -313,11 +330,11 @@ fn no_store(html: Html<String>) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], html).into_response()
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/events/{id}/checkout", get(checkout_page))
-        .route("/events/{id}/checkout/seat-changes", get(crate::live::seat_changes))
-        .route("/orders/{number}", get(order_page))
-        .route("/orders/{number}/{secret}", get(order_link_page))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(checkout_page))
+        .routes(routes!(crate::live::seat_changes))
+        .routes(routes!(order_page))
+        .routes(routes!(order_link_page))
         .merge(organizer::routes())
 }

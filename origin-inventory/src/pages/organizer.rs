@@ -6,11 +6,11 @@
 //! queue statistics) with the key, which stays in the tab's
 //! `sessionStorage`.
 
-use axum::Router;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
 use edge_core::html::page_with_head;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -24,7 +24,7 @@ const SIGN_IN: &str = "<section id=\"sign-in\" class=\"card\" hidden><h2>Sign in
      <form id=\"sign-in-form\"><label>Organizer API key \
      <input name=\"key\" type=\"password\" autocomplete=\"current-password\" required placeholder=\"sk_…\"></label>\
      <button type=\"submit\" class=\"primary\">Sign in</button></form>\
-     <p class=\"muted\">Create a key with <code>origin-inventory organizer create NAME</code>. It stays in this \
+     <p class=\"muted\">Create a key with <code>origin-inventory organizer create --name NAME</code>. It stays in this \
      tab only.</p></section><p id=\"problem\" class=\"problem\" role=\"alert\"></p>";
 
 fn organizer_page(title: &str, body: &str) -> Response {
@@ -34,6 +34,9 @@ fn organizer_page(title: &str, body: &str) -> Response {
 }
 
 /// `GET /organizer`: the organizer's events.
+#[utoipa::path(get, path = "/organizer", tag = "pages", responses(
+    (status = 200, content_type = "text/html", description = "A shell: its script signs in with the organizer key and reads the organizer API"),
+))]
 async fn events_page() -> Response {
     organizer_page(
         "Your events",
@@ -45,6 +48,10 @@ async fn events_page() -> Response {
 }
 
 /// `GET /organizer/events/{id}`: the live dashboard of one event.
+#[utoipa::path(get, path = "/organizer/events/{id}", tag = "pages", params(("id" = Uuid, Path)), responses(
+    (status = 200, content_type = "text/html", description = "A shell: its script signs in with the organizer key and reads the organizer API and the edge's queue statistics"),
+    (status = 404, body = crate::error::Problem, description = "Not an event id"),
+))]
 async fn dashboard_page(ApiPath(id): ApiPath<Uuid>) -> Response {
     let body = format!(
         "<div data-page=\"dashboard\" data-event=\"{id}\"><p><a href=\"/organizer\">← Your events</a></p>\
@@ -81,6 +88,6 @@ async fn dashboard_page(ApiPath(id): ApiPath<Uuid>) -> Response {
     organizer_page("Sale dashboard", &body)
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/organizer", get(events_page)).route("/organizer/events/{id}", get(dashboard_page))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events_page)).routes(routes!(dashboard_page))
 }
