@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+use edge_core::http_cache::etag;
 use edge_core::page_cache::{CachedPage, Freshness, VERSION_KEY, lock_key, page_key};
 use edge_platform::Runtime;
 use edge_platform::redis::{Redis, RedisError};
@@ -39,6 +40,7 @@ pub enum Source {
 
 pub struct Rendered {
     pub body: Vec<u8>,
+    pub etag: String,
     pub content_type: String,
     pub age_seconds: i64,
     pub source: Source,
@@ -223,23 +225,20 @@ impl<'a, R: Runtime, S: PageStore, C: CatalogSource> PageCache<'a, R, S, C> {
                 return Ok(self.served(&page, Source::Hit));
             }
         }
-        let result = self.render(read, &render).await;
-        if let Ok(body) = &result {
-            let page = CachedPage {
-                version,
-                rendered_ms: self.runtime.now_ms(),
-                content_type: content_type.to_owned(),
-                body: String::from_utf8_lossy(body).into_owned(),
-            };
-            if let Err(e) = store.keep(&key, &page).await {
-                self.runtime.log(&format!("cannot store a page: {e}"));
-            }
+        let result = self.render(read, &render).await.map(|body| {
+            let body = String::from_utf8_lossy(&body).into_owned();
+            CachedPage::rendered(version, self.runtime.now_ms(), content_type, body)
+        });
+        if let Ok(page) = &result
+            && let Err(e) = store.keep(&key, page).await
+        {
+            self.runtime.log(&format!("cannot store a page: {e}"));
         }
         if refresher && let Some(redis) = &self.backends.redis {
             let _ = redis.command(&["DEL", &lock]).await;
         }
         match (result, cached) {
-            (Ok(body), _) => Ok(self.fresh(body, content_type)),
+            (Ok(page), _) => Ok(self.served(&page, Source::Miss)),
             (Err(ReadError::Unavailable), Some(page)) => Ok(self.served(&page, Source::StaleIfError)),
             (Err(e), _) => Err(e),
         }
@@ -266,12 +265,14 @@ impl<'a, R: Runtime, S: PageStore, C: CatalogSource> PageCache<'a, R, S, C> {
     }
 
     fn fresh(&self, body: Vec<u8>, content_type: &str) -> Rendered {
-        Rendered { body, content_type: content_type.to_owned(), age_seconds: 0, source: Source::Miss }
+        let etag = etag(&body);
+        Rendered { body, etag, content_type: content_type.to_owned(), age_seconds: 0, source: Source::Miss }
     }
 
     fn served(&self, page: &CachedPage, source: Source) -> Rendered {
         Rendered {
             body: page.body.clone().into_bytes(),
+            etag: page.etag.clone(),
             content_type: page.content_type.clone(),
             age_seconds: page.age_seconds(self.runtime.now_ms()),
             source,

@@ -4,7 +4,7 @@
 
 use edge_core::catalog::{Event, EventList, event_page, list_page};
 use edge_core::html::{escape, page};
-use edge_core::http_cache::{CachePolicy, NO_STORE, etag, not_modified};
+use edge_core::http_cache::{CachePolicy, NO_STORE, not_modified};
 use edge_core::query::ListQuery;
 use edge_platform::Runtime;
 use edge_platform::redis::Redis;
@@ -194,7 +194,7 @@ impl From<ReadError> for Problem {
 /// A 200 with validators, or a 304 when the client already has these bytes;
 /// `X-Stampede-Cache` says where the page came from.
 fn cacheable(request: &http::Request<Vec<u8>>, config: &Config, rendered: Rendered) -> Response {
-    let tag = etag(&rendered.body);
+    let tag = rendered.etag.clone();
     let policy =
         CachePolicy { s_maxage: config.cache_seconds, stale_while_revalidate: 30, stale_if_error: 600 };
     let if_none_match = request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());

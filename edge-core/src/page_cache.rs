@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::http_cache::etag;
+
 /// The catalog version every page is checked against.
 pub const VERSION_KEY: &str = "catalog:version";
 
@@ -31,6 +33,10 @@ pub struct CachedPage {
     pub rendered_ms: i64,
     pub content_type: String,
     pub body: String,
+    /// The body's validator, computed once when rendered rather than on
+    /// every request that serves it. (Pages stored before it existed do not
+    /// parse, so they count as missing and are rendered again.)
+    pub etag: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +48,11 @@ pub enum Freshness {
 }
 
 impl CachedPage {
+    pub fn rendered(version: String, rendered_ms: i64, content_type: &str, body: String) -> Self {
+        let etag = etag(body.as_bytes());
+        Self { version, rendered_ms, content_type: content_type.to_owned(), body, etag }
+    }
+
     pub fn freshness(&self, current_version: &str, now_ms: i64, fresh_ms: i64) -> Freshness {
         if self.version == current_version && now_ms - self.rendered_ms < fresh_ms {
             Freshness::Fresh
@@ -61,12 +72,17 @@ mod tests {
     use super::*;
 
     fn page(version: &str, rendered_ms: i64) -> CachedPage {
-        CachedPage {
-            version: version.into(),
-            rendered_ms,
-            content_type: "text/html".into(),
-            body: "<p>".into(),
-        }
+        CachedPage::rendered(version.into(), rendered_ms, "text/html", "<p>".into())
+    }
+
+    #[test]
+    fn a_page_carries_its_bodys_validator_and_older_pages_do_not_parse() {
+        let page = page("3", 1_000);
+        assert_eq!(page.etag, etag(b"<p>"));
+        let stored = serde_json::to_string(&page).unwrap();
+        assert_eq!(serde_json::from_str::<CachedPage>(&stored).unwrap(), page);
+        let before = r#"{"version":"3","rendered_ms":1000,"content_type":"text/html","body":"<p>"}"#;
+        assert!(serde_json::from_str::<CachedPage>(before).is_err(), "rendered again, with its validator");
     }
 
     #[test]

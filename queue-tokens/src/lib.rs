@@ -1,17 +1,27 @@
-//! Signed tokens of the waiting room, as standard JWTs (RFC 7519) signed
-//! with EdDSA over Ed25519 (RFC 8037).
+//! Signed tokens of the waiting room, as standard JWTs (RFC 7519).
+//!
+//! Access tokens, which the origin checks, are signed with EdDSA over
+//! Ed25519 (RFC 8037). Queue tickets and join puzzles never leave the edge:
+//! the edge issues them and only the edge checks them, on every status poll.
+//! They are signed with HS256 (RFC 7518) under a key derived from the same
+//! Ed25519 seed, so they need no configuration of their own and are as hard
+//! to forge, and checking one costs a hash instead of a curve operation
+//! (an Ed25519 verification was most of a poll's CPU in Wasm).
 //!
 //! The edge holds a [`Keyring`]: one key signs, older keys still verify, so
 //! a key can be rotated without logging anyone out. The origin holds only a
-//! [`Verifier`] built from the published JWKS, never a private key.
+//! [`Verifier`] built from the published JWKS, never a private key, so it
+//! can check access tokens and nothing else.
 //!
 //! The kind of a token travels in the JOSE `typ` header (`at+jwt` for
-//! access tokens, as in RFC 9068), so a queue ticket can never be replayed
-//! as an access token even though both are signed by the same key.
+//! access tokens, as in RFC 9068) and decides its algorithm, so a queue
+//! ticket can never be replayed as an access token, and no header can pick
+//! the algorithm it is checked with.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::{Signer as _, Verifier as _};
+use hmac::{Hmac, Mac as _};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +46,8 @@ pub enum Kind {
 }
 
 impl Kind {
+    const ALL: [Kind; 3] = [Kind::Queue, Kind::Access, Kind::Challenge];
+
     fn typ(self) -> &'static str {
         match self {
             Kind::Queue => "queue+jwt",
@@ -43,6 +55,31 @@ impl Kind {
             Kind::Challenge => "pow+jwt",
         }
     }
+
+    /// Only access tokens are checked outside the edge, so only they need a
+    /// public-key signature.
+    fn alg(self) -> &'static str {
+        match self {
+            Kind::Access => "EdDSA",
+            Kind::Queue | Kind::Challenge => "HS256",
+        }
+    }
+}
+
+type HmacSha256 = Hmac<sha2::Sha256>;
+
+/// The MAC key of the edge-only kinds, derived from an Ed25519 seed (an
+/// HKDF-Expand step: the seed is already uniformly random).
+fn mac_key(seed: &[u8; 32]) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(seed).expect("HMAC takes any key length");
+    mac.update(b"stampede edge-only tokens v1\x01");
+    mac.finalize().into_bytes().into()
+}
+
+fn mac(key: &[u8; 32], signing_input: &[u8]) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(signing_input);
+    mac
 }
 
 /// Why a token was refused. [`TokenError::code`] is stable: it is counted
@@ -170,7 +207,7 @@ struct Header {
 
 /// The edge's keys: the first signs, all verify.
 pub struct Keyring {
-    signing: (String, ed25519_dalek::SigningKey),
+    signing: (String, ed25519_dalek::SigningKey, [u8; 32]),
     verifier: Verifier,
 }
 
@@ -192,9 +229,14 @@ impl Keyring {
                 .ok_or_else(|| KeyError::Seed(kid.to_owned()))?;
             keys.push((kid.to_owned(), ed25519_dalek::SigningKey::from_bytes(&seed)));
         }
-        let Some(signing) = keys.first().cloned() else { return Err(KeyError::Empty) };
-        let verifying = keys.iter().map(|(kid, key)| (kid.clone(), key.verifying_key())).collect();
-        Ok(Self { signing, verifier: Verifier { keys: verifying, issuer: issuer.to_owned() } })
+        let Some((kid, key)) = keys.first().cloned() else { return Err(KeyError::Empty) };
+        let signing = (kid, key.clone(), mac_key(key.as_bytes()));
+        let verifier = Verifier {
+            keys: keys.iter().map(|(kid, key)| (kid.clone(), key.verifying_key())).collect(),
+            mac_keys: keys.iter().map(|(kid, key)| (kid.clone(), mac_key(key.as_bytes()))).collect(),
+            issuer: issuer.to_owned(),
+        };
+        Ok(Self { signing, verifier })
     }
 
     pub fn issuer(&self) -> &str {
@@ -202,11 +244,16 @@ impl Keyring {
     }
 
     pub fn sign<C: Serialize>(&self, kind: Kind, claims: &C) -> String {
-        let (kid, key) = &self.signing;
-        let header = Header { alg: "EdDSA".into(), typ: kind.typ().into(), kid: kid.clone() };
+        let (kid, key, mac_key) = &self.signing;
+        let header = Header { alg: kind.alg().into(), typ: kind.typ().into(), kid: kid.clone() };
         let signing_input = format!("{}.{}", encode_json(&header), encode_json(claims));
-        let signature = key.sign(signing_input.as_bytes());
-        format!("{signing_input}.{}", B64.encode(signature.to_bytes()))
+        let signature = match kind {
+            Kind::Access => B64.encode(key.sign(signing_input.as_bytes()).to_bytes()),
+            Kind::Queue | Kind::Challenge => {
+                B64.encode(mac(mac_key, signing_input.as_bytes()).finalize().into_bytes())
+            }
+        };
+        format!("{signing_input}.{signature}")
     }
 
     pub fn verifier(&self) -> &Verifier {
@@ -234,11 +281,21 @@ fn encode_json<T: Serialize>(value: &T) -> String {
     B64.encode(serde_json::to_vec(value).expect("token parts serialize"))
 }
 
-/// Checks tokens against public keys only.
-#[derive(Debug, Clone)]
+/// Checks tokens: access tokens against public keys, the edge-only kinds
+/// against MAC keys, which only a [`Keyring`]'s verifier holds.
+#[derive(Clone)]
 pub struct Verifier {
     keys: Vec<(String, ed25519_dalek::VerifyingKey)>,
+    mac_keys: Vec<(String, [u8; 32])>,
     issuer: String,
+}
+
+/// Keys stay out of logs: only their ids are shown.
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|(kid, _)| kid.as_str()).collect();
+        f.debug_struct("Verifier").field("kids", &kids).field("issuer", &self.issuer).finish()
+    }
 }
 
 impl Verifier {
@@ -274,7 +331,7 @@ impl Verifier {
         if keys.is_empty() {
             return Err(KeyError::Empty);
         }
-        Ok(Self { keys, issuer: issuer.to_owned() })
+        Ok(Self { keys, mac_keys: Vec::new(), issuer: issuer.to_owned() })
     }
 
     /// Verifies signature, kind, issuer, audience (the event) and expiry
@@ -307,20 +364,36 @@ impl Verifier {
             return Err(TokenError::Malformed);
         };
         let header: Header = decode_json(header)?;
-        if header.alg != "EdDSA" {
+        // Another kind (or none) is refused before any signature work: the
+        // kinds are no secret, and a poll presents its queue ticket where an
+        // access token could also be.
+        if header.typ != kind.typ() {
+            return Err(if Kind::ALL.iter().any(|k| k.typ() == header.typ) {
+                TokenError::WrongKind
+            } else {
+                TokenError::Malformed
+            });
+        }
+        // The kind decides the algorithm; the header only has to agree.
+        if header.alg != kind.alg() {
             return Err(TokenError::UnsupportedAlgorithm);
         }
-        let key = self.keys.iter().find(|(kid, _)| *kid == header.kid).ok_or(TokenError::UnknownKey)?;
-        let signature: [u8; 64] =
-            B64.decode(signature).ok().and_then(|s| s.try_into().ok()).ok_or(TokenError::Malformed)?;
-        let signing_input = &token[..header_and_payload_len(token)];
-        key.1
-            .verify(signing_input.as_bytes(), &ed25519_dalek::Signature::from_bytes(&signature))
-            .map_err(|_| TokenError::BadSignature)?;
-        // The kind is checked after the signature so a forged header cannot
-        // probe which kinds exist.
-        if header.typ != kind.typ() {
-            return Err(TokenError::WrongKind);
+        let signature = B64.decode(signature).map_err(|_| TokenError::Malformed)?;
+        let signing_input = &token.as_bytes()[..header_and_payload_len(token)];
+        match kind {
+            Kind::Access => {
+                let (_, key) =
+                    self.keys.iter().find(|(kid, _)| *kid == header.kid).ok_or(TokenError::UnknownKey)?;
+                let signature: [u8; 64] = signature.try_into().map_err(|_| TokenError::Malformed)?;
+                key.verify(signing_input, &ed25519_dalek::Signature::from_bytes(&signature))
+                    .map_err(|_| TokenError::BadSignature)?;
+            }
+            Kind::Queue | Kind::Challenge => {
+                let (_, key) =
+                    self.mac_keys.iter().find(|(kid, _)| *kid == header.kid).ok_or(TokenError::UnknownKey)?;
+                // Compared in constant time by the `hmac` crate.
+                mac(key, signing_input).verify_slice(&signature).map_err(|_| TokenError::BadSignature)?;
+            }
         }
         decode_json(payload)
     }
@@ -473,6 +546,72 @@ mod tests {
             kid: "b".into()
         })));
         assert_eq!(rotated.jwks()["keys"].as_array().unwrap().len(), 2);
+    }
+
+    fn ticket(n: u64) -> QueueClaims {
+        QueueClaims { iss: "edge".into(), sub: "v".into(), aud: EVENT.into(), n, pre: false, iat: 1 }
+    }
+
+    #[test]
+    fn edge_only_tokens_are_maced_and_only_the_edge_can_check_them() {
+        let ring = keyring(KEY_A);
+        let token = ring.sign(Kind::Queue, &ticket(7));
+        let header: serde_json::Value =
+            serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header, serde_json::json!({"alg": "HS256", "typ": "queue+jwt", "kid": "a"}));
+        assert_eq!(ring.verifier().verify::<QueueClaims>(&token, Kind::Queue, EVENT, 2), Ok(ticket(7)));
+        // The origin knows the public keys only: it cannot check (or mint) tickets.
+        let origin = Verifier::from_jwks(&ring.jwks().to_string(), "edge").unwrap();
+        assert_eq!(origin.verify::<QueueClaims>(&token, Kind::Queue, EVENT, 2), Err(TokenError::UnknownKey));
+        assert_eq!(origin.verify::<AccessClaims>(&token, Kind::Access, EVENT, 2), Err(TokenError::WrongKind));
+        assert!(!format!("{:?}", ring.verifier()).contains("mac"), "no key material in Debug");
+    }
+
+    #[test]
+    fn a_ticket_cannot_be_forged_altered_or_given_another_algorithm() {
+        let ring = keyring(KEY_A);
+        let token = ring.sign(Kind::Queue, &ticket(7));
+        let (head, rest) = token.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let earlier = format!("{head}.{}.{signature}", encode_json(&ticket(1)));
+        let check = |token: &str| ring.verifier().verify::<QueueClaims>(token, Kind::Queue, EVENT, 2);
+        assert_eq!(check(&earlier), Err(TokenError::BadSignature), "a better place is not for the taking");
+        // Same key id, another seed: another MAC key.
+        let other = Keyring::from_config("a:HxweHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE", "edge").unwrap();
+        assert_eq!(check(&other.sign(Kind::Queue, &ticket(1))), Err(TokenError::BadSignature));
+        // The header cannot choose the algorithm: an EdDSA-signed ticket is refused.
+        let eddsa_header =
+            encode_json(&Header { alg: "EdDSA".into(), typ: "queue+jwt".into(), kid: "a".into() });
+        let input = format!("{eddsa_header}.{}", encode_json(&ticket(1)));
+        let signed = format!("{input}.{}", B64.encode(ring.signing.1.sign(input.as_bytes()).to_bytes()));
+        assert_eq!(check(&signed), Err(TokenError::UnsupportedAlgorithm));
+        // Nor can an access token be MACed with the ticket key.
+        let hs_header = encode_json(&Header { alg: "HS256".into(), typ: "at+jwt".into(), kid: "a".into() });
+        let input = format!("{hs_header}.{}", encode_json(&access(2_000)));
+        let maced =
+            format!("{input}.{}", B64.encode(mac(&ring.signing.2, input.as_bytes()).finalize().into_bytes()));
+        assert_eq!(
+            ring.verifier().verify::<AccessClaims>(&maced, Kind::Access, EVENT, 1),
+            Err(TokenError::UnsupportedAlgorithm)
+        );
+        let unknown = format!(
+            "{}.{}.x",
+            encode_json(&serde_json::json!({"alg": "HS256", "typ": "jwt", "kid": "a"})),
+            encode_json(&ticket(1))
+        );
+        assert_eq!(check(&unknown), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn rotation_keeps_tickets_of_the_previous_key_valid() {
+        let old = keyring(KEY_A).sign(Kind::Queue, &ticket(3));
+        let rotated = keyring(&format!("{KEY_B},{KEY_A}"));
+        assert_eq!(rotated.verifier().verify::<QueueClaims>(&old, Kind::Queue, EVENT, 2), Ok(ticket(3)));
+        let new = rotated.sign(Kind::Queue, &ticket(4));
+        assert_eq!(
+            keyring(KEY_A).verifier().verify::<QueueClaims>(&new, Kind::Queue, EVENT, 2),
+            Err(TokenError::UnknownKey)
+        );
     }
 
     #[test]
