@@ -200,8 +200,9 @@
   async function changeQueue(change, said) {
     try {
       await api('PATCH', `/api/v1/organizer/events/${page.dataset.event}/queue`, change);
-      $('saved').textContent = said;
+      // Said once the dashboard shows the new state, not before.
       await showDashboard();
+      $('saved').textContent = said;
     } catch (e) {
       if (e instanceof SignInNeeded) signIn(e.message); else problem(e.message);
     }
