@@ -17,6 +17,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use queue_tokens::Verifier;
+use secrecy::ExposeSecret as _;
 
 use crate::buyers::BuyerSessions;
 use crate::checkout::{Payments, run_reconciler};
@@ -57,8 +58,8 @@ impl AppState {
         };
         let payments = Payments {
             provider,
-            ticket_secret: settings.ticket_secret.as_bytes().into(),
-            webhook_secret: settings.webhook_secret.as_bytes().into(),
+            ticket_secret: settings.ticket_secret.expose_secret().as_bytes().into(),
+            webhook_secret: settings.webhook_secret.expose_secret().as_bytes().into(),
         };
         Self {
             db,
@@ -67,7 +68,7 @@ impl AppState {
             access: settings.access.clone(),
             purge: CatalogPurge::new(settings.edge_cache.clone()),
             seat_changes: SeatChanges::default(),
-            buyers: BuyerSessions::new(settings.buyer_session_secret.as_bytes()),
+            buyers: BuyerSessions::new(settings.buyer_session_secret.expose_secret().as_bytes()),
             draining: Arc::default(),
         }
     }
@@ -99,7 +100,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
 }
 
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
-    let db = pool_options(settings.pool_size).connect(&settings.database_url).await?;
+    let db = pool_options(settings.pool_size).connect(settings.database_url.expose_secret()).await?;
     migrate(&db).await?;
     Ok(db)
 }
@@ -139,7 +140,7 @@ impl Application {
     /// them (and drains them after serving); tests call their steps directly to control time.
     pub fn start_workers(&self, settings: &Settings) -> anyhow::Result<Workers> {
         let notifier = Notifier::new(
-            &settings.smtp_url,
+            settings.smtp_url.expose_secret(),
             &settings.mail_from,
             settings.outbox_lanes,
             &settings.public_url,

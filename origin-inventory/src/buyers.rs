@@ -102,10 +102,7 @@ fn presented(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 
 /// The `Set-Cookie` value that gives a browser `session`.
 pub fn session_cookie(session: &IssuedSession) -> HeaderValue {
-    let cookie = format!(
-        "{BUYER_COOKIE}={}; Path=/; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Lax",
-        session.buyer_token
-    );
+    let cookie = edge_core::cookies::credential(BUYER_COOKIE, &session.buyer_token, SESSION_SECONDS, false);
     HeaderValue::from_str(&cookie).expect("tokens are cookie-safe")
 }
 

@@ -31,7 +31,7 @@ use crate::access::{Checkout, CommitOf, session_ended, verified_subject};
 use crate::app::AppState;
 use crate::error::ApiPath;
 use crate::error::{ApiError, ApiJson, Problem, sql_refusal};
-use crate::metrics::Outcome;
+use crate::metrics::{Operation, Outcome};
 use crate::openapi::CheckoutRefusals;
 use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
 use crate::reservations::{HeldSeat, Reservation, end_hold, expire_lapsed, load};
@@ -759,8 +759,10 @@ async fn post_commit(
         };
     }
     let request = CommitRequest { reservation, buyer, key, body: &body };
-    let answer = commit(&state.db, &state.payments, &request).await;
-    let answer = state.metrics.observe(answer, |a| a.status, Outcome::of_commit)?;
+    let answer = state
+        .metrics
+        .observe(Operation::Commit, commit(&state.db, &state.payments, &request), |a| a.status)
+        .await?;
     let ended = if answer.status == StatusCode::OK { checkout.end_session(&state.db).await? } else { None };
     Ok((ended, answer).into_response())
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use secrecy::SecretString;
 
 use queue_tokens::Verifier;
 
@@ -16,14 +17,16 @@ pub enum ProviderSettings {
     Sandbox(SandboxFaults),
     Stripe {
         api_base: String,
-        secret_key: String,
+        secret_key: SecretString,
     },
 }
 
+/// The origin's configuration. Secrets (and URLs that may carry
+/// credentials) are [`SecretString`]s: `Debug` prints them redacted.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `DATABASE_URL`
-    pub database_url: String,
+    pub database_url: SecretString,
     /// `STAMPEDE_ORIGIN_LISTEN`, default `127.0.0.1:8080`.
     pub listen: SocketAddr,
     /// `STAMPEDE_DB_POOL_SIZE`, default 32, at least 1 (the live seat-map
@@ -40,15 +43,15 @@ pub struct Settings {
     /// `STAMPEDE_SANDBOX_FAILURE_RATE`, `STAMPEDE_SANDBOX_TIMEOUT_RATE`.
     pub provider: ProviderSettings,
     /// `STAMPEDE_TICKET_SECRET`: signs ticket codes (required with Stripe).
-    pub ticket_secret: String,
+    pub ticket_secret: SecretString,
     /// `STAMPEDE_PAYMENT_WEBHOOK_SECRET`: checks payment webhooks (required with Stripe).
-    pub webhook_secret: String,
+    pub webhook_secret: SecretString,
     /// `STAMPEDE_BUYER_SESSION_SECRET`: signs buyer sessions (required with Stripe).
-    pub buyer_session_secret: String,
+    pub buyer_session_secret: SecretString,
     /// `STAMPEDE_SWEEP_INTERVAL_MS`, default 5000: how often lapsed holds are released.
     pub sweep_interval: Duration,
     /// `STAMPEDE_SMTP_URL`, default `smtp://127.0.0.1:2525` (the local stack's server).
-    pub smtp_url: String,
+    pub smtp_url: SecretString,
     /// `STAMPEDE_MAIL_FROM`, default `Stampede <tickets@stampede.local>`.
     pub mail_from: String,
     /// `STAMPEDE_PUBLIC_URL`: where buyers reach the site (the edge), an
@@ -68,7 +71,7 @@ pub struct Settings {
     pub access: Option<Verifier>,
     /// `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN`: the Redis of the
     /// edge's caches, told about catalog changes. Unset, nothing is purged.
-    pub edge_cache: Option<(String, String)>,
+    pub edge_cache: Option<(String, SecretString)>,
 }
 
 /// Ticket secret for local runs; production (Stripe) must set its own.
@@ -88,7 +91,8 @@ impl Settings {
         let public_url = public_url(&provider)?;
         Ok(Self {
             database_url: std::env::var("DATABASE_URL")
-                .context("DATABASE_URL must be set (postgres://user@host:port/db)")?,
+                .context("DATABASE_URL must be set (postgres://user@host:port/db)")?
+                .into(),
             listen: env_or("STAMPEDE_ORIGIN_LISTEN", "127.0.0.1:8080")?,
             pool_size: env_or("STAMPEDE_DB_POOL_SIZE", "32")?,
             request_timeout: Duration::from_millis(env_or("STAMPEDE_REQUEST_TIMEOUT_MS", "10000")?),
@@ -98,7 +102,7 @@ impl Settings {
             webhook_secret,
             buyer_session_secret,
             sweep_interval: Duration::from_millis(env_or("STAMPEDE_SWEEP_INTERVAL_MS", "5000")?),
-            smtp_url: env_or("STAMPEDE_SMTP_URL", "smtp://127.0.0.1:2525")?,
+            smtp_url: env_or::<String>("STAMPEDE_SMTP_URL", "smtp://127.0.0.1:2525")?.into(),
             mail_from: env_or("STAMPEDE_MAIL_FROM", "Stampede <tickets@stampede.local>")?,
             public_url,
             outbox_lease: outbox_lease()?,
@@ -106,7 +110,7 @@ impl Settings {
             access: access_from_env()?,
             edge_cache: std::env::var("UPSTASH_REDIS_REST_URL")
                 .ok()
-                .zip(std::env::var("UPSTASH_REDIS_REST_TOKEN").ok()),
+                .zip(std::env::var("UPSTASH_REDIS_REST_TOKEN").ok().map(SecretString::from)),
         })
     }
 }
@@ -151,12 +155,12 @@ fn outbox_lease() -> anyhow::Result<Duration> {
 }
 
 /// A secret: set and long enough, or the local default when payments are sandboxed.
-fn secret(name: &str, provider: &ProviderSettings, local: &str) -> anyhow::Result<String> {
+fn secret(name: &str, provider: &ProviderSettings, local: &str) -> anyhow::Result<SecretString> {
     match (std::env::var(name).ok(), provider) {
-        (Some(secret), _) if secret.len() >= 16 => Ok(secret),
+        (Some(secret), _) if secret.len() >= 16 => Ok(secret.into()),
         (Some(_), _) => bail!("{name} must be at least 16 characters"),
         (None, ProviderSettings::Stripe { .. }) => bail!("{name} must be set when real payments are taken"),
-        (None, ProviderSettings::Sandbox(_)) => Ok(local.to_owned()),
+        (None, ProviderSettings::Sandbox(_)) => Ok(local.into()),
     }
 }
 
@@ -195,7 +199,8 @@ fn provider_from_env() -> anyhow::Result<ProviderSettings> {
         "stripe" => Ok(ProviderSettings::Stripe {
             api_base: env_or("STRIPE_API_BASE", "https://api.stripe.com")?,
             secret_key: std::env::var("STRIPE_SECRET_KEY")
-                .context("STRIPE_SECRET_KEY must be set for the Stripe provider")?,
+                .context("STRIPE_SECRET_KEY must be set for the Stripe provider")?
+                .into(),
         }),
         other => bail!("STAMPEDE_PAYMENT_PROVIDER={other}: use `sandbox` or `stripe`"),
     }
@@ -204,6 +209,46 @@ fn provider_from_env() -> anyhow::Result<ProviderSettings> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let secrets = [
+            "postgres://stampede:db-password-1@db.internal/stampede",
+            "sk_live_stripe_key_value",
+            "ticket-secret-value-0000",
+            "webhook-secret-value-000",
+            "buyer-secret-value-00000",
+            "smtp://mailer:smtp-password-2@mail.internal:587",
+            "upstash-token-value-0000",
+        ];
+        let settings = Settings {
+            database_url: secrets[0].into(),
+            listen: "127.0.0.1:8080".parse().unwrap(),
+            pool_size: 1,
+            request_timeout: Duration::from_secs(1),
+            drain_delay: Duration::ZERO,
+            provider: ProviderSettings::Stripe {
+                api_base: "https://api.stripe.com".into(),
+                secret_key: secrets[1].into(),
+            },
+            ticket_secret: secrets[2].into(),
+            webhook_secret: secrets[3].into(),
+            buyer_session_secret: secrets[4].into(),
+            sweep_interval: Duration::from_secs(1),
+            smtp_url: secrets[5].into(),
+            mail_from: "Stampede <tickets@example.com>".into(),
+            public_url: LOCAL_PUBLIC_URL.into(),
+            outbox_lease: Duration::from_secs(60),
+            outbox_lanes: 1,
+            access: None,
+            edge_cache: Some(("https://redis.example".into(), secrets[6].into())),
+        };
+        let printed = format!("{settings:?}");
+        for secret in secrets.iter().chain(&["db-password-1", "smtp-password-2"]) {
+            assert!(!printed.contains(secret), "{printed} shows {secret}");
+        }
+        assert!(printed.contains("REDACTED") && printed.contains("api.stripe.com"), "{printed}");
+    }
 
     #[test]
     fn public_urls_are_absolute_http_addresses() {

@@ -1,6 +1,8 @@
 //! The one error type handlers return, and its JSON problem format:
 //! `{"error": "<stable_code>", "message": "<for humans>", ...details}`.
-//! Internal causes are logged, never sent to clients.
+//! Internal causes are never sent to clients: the answer carries them in
+//! its extensions and [`problems_everywhere`] logs them, once, inside the
+//! request's span (as axum's error-handling example does).
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
@@ -21,11 +23,18 @@ pub struct ApiError {
     details: Map<String, Value>,
     /// Seconds a client should wait before retrying (`Retry-After`).
     retry_after: Option<u32>,
+    /// What went wrong inside, for the log only.
+    cause: Option<String>,
 }
+
+/// An internal error's cause, riding on its response to the logging
+/// middleware.
+#[derive(Clone, Debug)]
+pub struct InternalCause(pub String);
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: Map::new(), retry_after: None }
+        Self { status, code, message: message.into(), details: Map::new(), retry_after: None, cause: None }
     }
 
     /// Adds a machine-readable field next to `error` and `message`.
@@ -65,8 +74,12 @@ impl ApiError {
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
+        let error = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side",
+        );
+        Self { cause: Some(cause.to_string()), ..error }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -131,6 +144,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Problem { error: self.code, message: self.message, details: self.details };
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(InternalCause(cause));
+        }
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         }
@@ -254,9 +270,13 @@ fn strict_decode(text: &str) -> Option<String> {
 /// Outermost safety net: an error answer that some layer produced as plain
 /// text or with no body (axum's 405, a body-limit rejection in a raw-bytes
 /// extractor, a timeout) is rewritten into the problem format, so clients
-/// see `{"error","message"}` for every refusal.
+/// see `{"error","message"}` for every refusal. It also logs the cause of
+/// every internal error, once, in the request's span.
 pub async fn problems_everywhere(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
+    if let Some(InternalCause(cause)) = response.extensions().get() {
+        tracing::error!(error = %cause, "internal error");
+    }
     let status = response.status();
     let is_json_or_html =
         response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| {
@@ -306,6 +326,19 @@ pub fn sql_refusal(e: &sqlx::Error) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_internal_cause_rides_to_the_log_and_never_to_the_client() {
+        let response = ApiError::internal("relation \"payments\" is locked by pid 4242").into_response();
+        assert_eq!(response.status(), 500);
+        let cause = response.extensions().get::<InternalCause>().map(|c| c.0.clone());
+        assert_eq!(cause.as_deref(), Some("relation \"payments\" is locked by pid 4242"));
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!body.contains("4242") && body.contains("internal_error"), "{body}");
+        let refusal = ApiError::not_found("event").into_response();
+        assert!(refusal.extensions().get::<InternalCause>().is_none(), "refusals are not logged as errors");
+    }
 
     #[test]
     fn strict_decoding_refuses_what_lenient_decoders_pass() {

@@ -13,6 +13,7 @@ use anyhow::bail;
 use origin_inventory::app::{Application, connect};
 use origin_inventory::config::Settings;
 use origin_inventory::{auth, demo, invariants, text};
+use secrecy::ExposeSecret as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -45,7 +46,8 @@ async fn main() -> anyhow::Result<()> {
             println!("on_sale_event={}", demo.on_sale_event);
         }
         Some("check") => {
-            let mut report = invariants::check(&db, settings.ticket_secret.as_bytes()).await?;
+            let mut report =
+                invariants::check(&db, settings.ticket_secret.expose_secret().as_bytes()).await?;
             match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
                 ["check"] => {}
                 ["check", "--maildir", maildir] => {

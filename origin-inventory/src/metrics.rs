@@ -1,19 +1,26 @@
-//! `/metrics` in the Prometheus text format: hold and commit outcomes as
-//! counters, outbox lag and pool saturation read at scrape time.
+//! `/metrics` for Prometheus, in the OpenMetrics text format
+//! (`prometheus-client`): hold, commit and access outcomes as counters, hold
+//! and commit latency as histograms, outbox lag and pool use read at scrape
+//! time.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-
 /// Outcomes worth counting, each a labelled counter.
 #[derive(Debug, Clone, Copy)]
 pub enum Outcome {
@@ -47,20 +54,21 @@ impl Outcome {
         Outcome::AccessEnded,
     ];
 
-    fn series(self) -> (&'static str, &'static str) {
+    /// The counter family (an index into `FAMILIES`) and the label.
+    fn series(self) -> (usize, &'static str) {
         match self {
-            Outcome::HoldCreated => ("stampede_holds_total", "created"),
-            Outcome::HoldConflict => ("stampede_holds_total", "conflict"),
-            Outcome::HoldLimited => ("stampede_holds_total", "limit_exceeded"),
-            Outcome::HoldRejected => ("stampede_holds_total", "rejected"),
-            Outcome::CommitPaid => ("stampede_commits_total", "paid"),
-            Outcome::CommitDeclined => ("stampede_commits_total", "declined"),
-            Outcome::CommitPending => ("stampede_commits_total", "pending"),
-            Outcome::CommitRefused => ("stampede_commits_total", "refused"),
-            Outcome::AccessMissing => ("stampede_access_refusals_total", "missing"),
-            Outcome::AccessInvalid => ("stampede_access_refusals_total", "invalid"),
-            Outcome::AccessWrongEvent => ("stampede_access_refusals_total", "wrong_event"),
-            Outcome::AccessEnded => ("stampede_access_refusals_total", "session_ended"),
+            Outcome::HoldCreated => (0, "created"),
+            Outcome::HoldConflict => (0, "conflict"),
+            Outcome::HoldLimited => (0, "limit_exceeded"),
+            Outcome::HoldRejected => (0, "rejected"),
+            Outcome::CommitPaid => (1, "paid"),
+            Outcome::CommitDeclined => (1, "declined"),
+            Outcome::CommitPending => (1, "pending"),
+            Outcome::CommitRefused => (1, "refused"),
+            Outcome::AccessMissing => (2, "missing"),
+            Outcome::AccessInvalid => (2, "invalid"),
+            Outcome::AccessWrongEvent => (2, "wrong_event"),
+            Outcome::AccessEnded => (2, "session_ended"),
         }
     }
 
@@ -85,69 +93,163 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionState {
+    state: &'static str,
+}
+
+/// What is timed: each has its outcomes and a latency histogram.
+#[derive(Debug, Clone, Copy)]
+pub enum Operation {
+    Hold,
+    Commit,
+}
+
+#[derive(Debug)]
 pub struct Metrics {
-    counts: [AtomicU64; Outcome::ALL.len()],
+    registry: Registry,
+    outcomes: [Family<OutcomeLabel, Counter>; 3],
+    hold_seconds: Histogram,
+    commit_seconds: Histogram,
+    outbox_pending: Gauge,
+    outbox_lag_seconds: Gauge<f64, AtomicU64>,
+    pool_connections: Family<ConnectionState, Gauge>,
+    pool_max_connections: Gauge,
+}
+
+/// The counter families, in `Outcome::series` order.
+const FAMILIES: [(&str, &str); 3] = [
+    ("stampede_holds", "Hold requests by outcome"),
+    ("stampede_commits", "Payment requests by outcome"),
+    ("stampede_access_refusals", "Checkout requests refused for their access token, by reason"),
+];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        // 1 ms to about 8 s: a hold takes a few milliseconds, a payment
+        // waits for the provider.
+        let latency = || Histogram::new(exponential_buckets(0.001, 2.0, 14));
+        let metrics = Self {
+            registry: Registry::default(),
+            outcomes: Default::default(),
+            hold_seconds: latency(),
+            commit_seconds: latency(),
+            outbox_pending: Gauge::default(),
+            outbox_lag_seconds: Gauge::default(),
+            pool_connections: Family::default(),
+            pool_max_connections: Gauge::default(),
+        };
+        let mut registry = Registry::default();
+        for ((name, help), family) in FAMILIES.iter().zip(&metrics.outcomes) {
+            registry.register(*name, *help, family.clone());
+        }
+        let m = &metrics;
+        registry.register(
+            "stampede_hold_duration_seconds",
+            "Time to answer a hold request",
+            m.hold_seconds.clone(),
+        );
+        registry.register(
+            "stampede_commit_duration_seconds",
+            "Time to answer a payment request, the provider's included",
+            m.commit_seconds.clone(),
+        );
+        registry.register(
+            "stampede_outbox_pending",
+            "Notifications not yet delivered",
+            m.outbox_pending.clone(),
+        );
+        registry.register(
+            "stampede_outbox_lag_seconds",
+            "Age of the oldest undelivered notification",
+            m.outbox_lag_seconds.clone(),
+        );
+        registry.register(
+            "stampede_db_pool_connections",
+            "Request pool connections by state",
+            m.pool_connections.clone(),
+        );
+        registry.register(
+            "stampede_db_pool_max_connections",
+            "Size of the request pool",
+            m.pool_max_connections.clone(),
+        );
+        // Every outcome is there from the start, at 0.
+        for outcome in Outcome::ALL {
+            m.counter(outcome);
+        }
+        Self { registry, ..metrics }
+    }
 }
 
 impl Metrics {
-    pub fn count(&self, outcome: Outcome) {
-        self.counts[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    fn counter(&self, outcome: Outcome) -> Counter {
+        let (family, label) = outcome.series();
+        self.outcomes[family].get_or_create(&OutcomeLabel { outcome: label }).clone()
     }
 
-    /// Counts a handler's answer by its status and passes it on.
-    pub fn observe<T>(
+    pub fn count(&self, outcome: Outcome) {
+        self.counter(outcome).inc();
+    }
+
+    /// Runs a handler's work, then counts its answer by status and times it.
+    pub async fn observe<T>(
         &self,
-        answer: Result<T, ApiError>,
+        operation: Operation,
+        work: impl Future<Output = Result<T, ApiError>>,
         status_of: impl Fn(&T) -> StatusCode,
-        classify: fn(u16) -> Outcome,
     ) -> Result<T, ApiError> {
-        let status = answer.as_ref().map_or_else(ApiError::status, status_of);
-        self.count(classify(status.as_u16()));
+        let started = Instant::now();
+        let answer = work.await;
+        let status = answer.as_ref().map_or_else(ApiError::status, status_of).as_u16();
+        let (outcome, latency) = match operation {
+            Operation::Hold => (Outcome::of_hold(status), &self.hold_seconds),
+            Operation::Commit => (Outcome::of_commit(status), &self.commit_seconds),
+        };
+        self.count(outcome);
+        latency.observe(started.elapsed().as_secs_f64());
         answer
     }
 
-    fn render_counters(&self, out: &mut String) {
-        let mut last = "";
-        for outcome in Outcome::ALL {
-            let (name, label) = outcome.series();
-            if name != last {
-                let _ = writeln!(out, "# TYPE {name} counter");
-                last = name;
-            }
-            let value = self.counts[outcome as usize].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}{{outcome=\"{label}\"}} {value}");
-        }
+    fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
     }
 }
 
-/// Prometheus metrics: counters of outcomes, the pool, the outbox.
+/// Prometheus metrics: outcomes, latencies, the pool, the outbox.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
-    (status = 200, content_type = "text/plain; version=0.0.4", description = "Prometheus text exposition"),
+    (status = 200, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        description = "OpenMetrics text"),
 ))]
 async fn get_metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let mut out = String::new();
-    state.metrics.render_counters(&mut out);
     let (pending, lag): (i64, f64) = sqlx::query_as(
         "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
          FROM outbox WHERE delivered_at IS NULL",
     )
     .fetch_one(&state.db)
     .await?;
+    let metrics = &state.metrics;
+    metrics.outbox_pending.set(pending);
+    metrics.outbox_lag_seconds.set(lag);
     let pool = &state.db;
-    let _ = write!(
-        out,
-        "# TYPE stampede_outbox_pending gauge\nstampede_outbox_pending {pending}\n\
-         # TYPE stampede_outbox_lag_seconds gauge\nstampede_outbox_lag_seconds {lag}\n\
-         # TYPE stampede_db_pool_connections gauge\n\
-         stampede_db_pool_connections{{state=\"idle\"}} {}\n\
-         stampede_db_pool_connections{{state=\"in_use\"}} {}\n\
-         # TYPE stampede_db_pool_max_connections gauge\nstampede_db_pool_max_connections {}\n",
-        pool.num_idle(),
-        pool.size() as usize - pool.num_idle(),
-        pool.options().get_max_connections(),
-    );
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+    let idle = pool.num_idle() as i64;
+    metrics.pool_connections.get_or_create(&ConnectionState { state: "idle" }).set(idle);
+    metrics
+        .pool_connections
+        .get_or_create(&ConnectionState { state: "in_use" })
+        .set(i64::from(pool.size()) - idle);
+    metrics.pool_max_connections.set(i64::from(pool.options().get_max_connections()));
+    Ok((
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        metrics.render(),
+    ))
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -158,17 +260,30 @@ pub fn routes() -> OpenApiRouter<AppState> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn counters_render_with_one_type_line_per_family() {
+    #[tokio::test]
+    async fn outcomes_and_latencies_render_as_openmetrics() {
         let metrics = Metrics::default();
-        metrics.count(Outcome::of_hold(201));
-        metrics.count(Outcome::of_hold(409));
-        metrics.count(Outcome::of_hold(409));
-        metrics.count(Outcome::of_commit(402));
-        let mut out = String::new();
-        metrics.render_counters(&mut out);
+        let fresh = metrics.render();
+        assert!(
+            fresh.contains("stampede_commits_total{outcome=\"paid\"} 0\n"),
+            "every series from the start: {fresh}"
+        );
+        let held = |status: u16| async move { Ok::<_, ApiError>(StatusCode::from_u16(status).unwrap()) };
+        for status in [201, 409, 409] {
+            metrics.observe(Operation::Hold, held(status), |s| *s).await.unwrap();
+        }
+        let refused = async {
+            Err::<StatusCode, _>(ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_failed", "no"))
+        };
+        assert!(metrics.observe(Operation::Commit, refused, |s| *s).await.is_err());
+        let out = metrics.render();
         assert!(out.contains("stampede_holds_total{outcome=\"conflict\"} 2\n"), "{out}");
-        assert!(out.contains("stampede_commits_total{outcome=\"declined\"} 1\n"));
-        assert_eq!(out.matches("# TYPE stampede_holds_total counter").count(), 1);
+        assert!(out.contains("stampede_commits_total{outcome=\"declined\"} 1\n"), "{out}");
+        assert!(out.contains("# HELP stampede_holds Hold requests by outcome"), "{out}");
+        assert_eq!(out.matches("# TYPE stampede_holds counter").count(), 1, "{out}");
+        assert!(out.contains("# TYPE stampede_hold_duration_seconds histogram"), "{out}");
+        assert!(out.contains("stampede_hold_duration_seconds_count 3\n"), "{out}");
+        assert!(out.contains("stampede_commit_duration_seconds_count 1\n"), "{out}");
+        assert!(out.ends_with("# EOF\n"), "{out}");
     }
 }

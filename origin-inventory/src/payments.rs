@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use rand::Rng as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -202,16 +203,21 @@ impl PaymentProvider for SandboxProvider {
     }
 }
 
+/// The Stripe API version every request names, so the shapes read here
+/// (PaymentIntent, refund, `last_payment_error`) do not change with the
+/// account's default version.
+pub const STRIPE_API_VERSION: &str = "2024-06-20";
+
 /// Stripe over its REST API: PaymentIntents confirmed at once, with
 /// Stripe's own `Idempotency-Key` header.
 pub struct StripeProvider {
     client: reqwest::Client,
     api_base: String,
-    secret_key: String,
+    secret_key: SecretString,
 }
 
 impl StripeProvider {
-    pub fn new(api_base: String, secret_key: String, timeout: Duration) -> Self {
+    pub fn new(api_base: String, secret_key: SecretString, timeout: Duration) -> Self {
         let client =
             reqwest::Client::builder().timeout(timeout).build().expect("static client configuration");
         Self { client, api_base, secret_key }
@@ -226,8 +232,9 @@ impl StripeProvider {
         let response = self
             .client
             .post(format!("{}{path}", self.api_base))
-            .basic_auth(&self.secret_key, Some(""))
+            .basic_auth(self.secret_key.expose_secret(), Some(""))
             .header("Idempotency-Key", key)
+            .header("Stripe-Version", STRIPE_API_VERSION)
             .form(form)
             .send()
             .await

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use queue_core::keys::EventKeys;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -21,12 +22,12 @@ use crate::catalog::{WaitingRoom, live_waiting_rooms, waiting_room};
 #[derive(Clone)]
 pub struct CatalogPurge {
     /// Upstash REST URL and token; `None` when the origin runs without an edge cache.
-    target: Option<(String, String)>,
+    target: Option<(String, SecretString)>,
     client: reqwest::Client,
 }
 
 impl CatalogPurge {
-    pub fn new(target: Option<(String, String)>) -> Self {
+    pub fn new(target: Option<(String, SecretString)>) -> Self {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("HTTP client");
         Self { target, client }
     }
@@ -56,7 +57,7 @@ impl CatalogPurge {
         let Some((url, token)) = &self.target else { return Ok(()) };
         self.client
             .post(format!("{}/pipeline", url.trim_end_matches('/')))
-            .bearer_auth(token)
+            .bearer_auth(token.expose_secret())
             .json(commands)
             .send()
             .await

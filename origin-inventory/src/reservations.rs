@@ -23,7 +23,7 @@ use crate::error::{ApiError, ApiJson, Problem, sql_refusal};
 use crate::holds::{
     ExtendError, HoldBody, HoldLimits, HoldPlan, PlanError, SeatPool, Selection, extended_expiry,
 };
-use crate::metrics::Outcome;
+use crate::metrics::Operation;
 use crate::openapi::CheckoutRefusals;
 
 /// Why a hold was refused.
@@ -561,15 +561,15 @@ async fn post_hold(
     ApiJson(body): ApiJson<HoldBody>,
 ) -> Result<(StatusCode, [(HeaderName, String); 1], ApiJson<Reservation>), ApiError> {
     let buyer = checkout.buyer()?;
-    let answer = match hold(&state.db, checkout.event, buyer, body).await {
-        Ok((reservation, created)) => Ok((
+    let answer = async {
+        let (reservation, created) = hold(&state.db, checkout.event, buyer, body).await?;
+        Ok((
             if created { StatusCode::CREATED } else { StatusCode::OK },
             [(header::LOCATION, format!("/api/v1/reservations/{}", reservation.reservation_id))],
             ApiJson(reservation),
-        )),
-        Err(e) => Err(ApiError::from(e)),
+        ))
     };
-    state.metrics.observe(answer, |(status, _, _)| *status, Outcome::of_hold)
+    state.metrics.observe(Operation::Hold, answer, |(status, _, _)| *status).await
 }
 
 /// One of your reservations.

@@ -72,23 +72,25 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
     migrate(&db).await.expect("migrations");
 
     let settings = Settings {
-        database_url: database_url.clone(),
+        database_url: database_url.clone().into(),
         listen: "127.0.0.1:0".parse().expect("address"),
         pool_size,
         request_timeout: Duration::from_secs(30),
         drain_delay: Duration::ZERO,
         provider: ProviderSettings::Sandbox(options.faults),
-        ticket_secret: String::from_utf8(TEST_TICKET_SECRET.to_vec()).expect("ASCII"),
-        webhook_secret: String::from_utf8(TEST_WEBHOOK_SECRET.to_vec()).expect("ASCII"),
+        ticket_secret: String::from_utf8(TEST_TICKET_SECRET.to_vec()).expect("ASCII").into(),
+        webhook_secret: String::from_utf8(TEST_WEBHOOK_SECRET.to_vec()).expect("ASCII").into(),
         buyer_session_secret: "test-buyer-session-secret".into(),
         sweep_interval: Duration::from_secs(3600),
-        smtp_url: std::env::var("STAMPEDE_TEST_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:9".into()),
+        smtp_url: std::env::var("STAMPEDE_TEST_SMTP_URL")
+            .unwrap_or_else(|_| "smtp://127.0.0.1:9".into())
+            .into(),
         mail_from: "Stampede Tests <tests@stampede.local>".into(),
         public_url: crate::config::LOCAL_PUBLIC_URL.into(),
         outbox_lease: crate::outbox::LEASE,
         outbox_lanes: crate::outbox::LANES,
         access: Some(test_keyring().verifier().clone()),
-        edge_cache: options.edge_cache,
+        edge_cache: options.edge_cache.map(|(url, token)| (url, token.into())),
     };
     let app = Application::build(&settings, db.clone()).await.expect("origin");
     let base = format!("http://{}", app.address());

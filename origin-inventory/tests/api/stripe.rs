@@ -71,6 +71,11 @@ async fn stripe_charges_carry_our_idempotency_key_and_declines_are_parsed() {
     let seen = seen.lock().unwrap();
     let (_, headers, form) = &seen[0];
     assert_eq!(headers["idempotency-key"], "pay_1");
+    assert_eq!(
+        headers["stripe-version"],
+        origin_inventory::payments::STRIPE_API_VERSION,
+        "a pinned API version"
+    );
     assert!(headers["authorization"].to_str().unwrap().starts_with("Basic "));
     assert_eq!(
         (form["amount"].as_str(), form["currency"].as_str(), form["confirm"].as_str()),
