@@ -387,7 +387,7 @@ async fn a_visitors_life_costs_three_redis_writes(runtime: EdgeRuntime) {
 async fn published_settings_spare_the_origin(runtime: EdgeRuntime) {
     let stack = Stack::start(runtime).await;
     let event = stack.event(queue(600, 1000), an_hour_ago()).await;
-    let purge = CatalogPurge::new(Some((stack.gateway.clone(), support::UPSTASH_TOKEN.to_owned())));
+    let purge = CatalogPurge::new(Some((stack.gateway.clone(), support::UPSTASH_TOKEN.to_owned().into())));
     let mut publisher = SettingsPublisher::default();
     let published = || async {
         let key = queue_core::keys::EventKeys::new(&event.to_string()).settings();
