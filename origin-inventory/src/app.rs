@@ -79,8 +79,7 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let (routes, _document) = crate::openapi::api().split_for_parts();
-    routes
+    crate::openapi::routes()
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))

@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+
 /// Outcomes worth counting, each a labelled counter.
 #[derive(Debug, Clone, Copy)]
 pub enum Outcome {
@@ -134,7 +135,7 @@ impl Default for Metrics {
         // 1 ms to about 8 s: a hold takes a few milliseconds, a payment
         // waits for the provider.
         let latency = || Histogram::new(exponential_buckets(0.001, 2.0, 14));
-        let metrics = Self {
+        let mut m = Self {
             registry: Registry::default(),
             outcomes: Default::default(),
             hold_seconds: latency(),
@@ -144,11 +145,11 @@ impl Default for Metrics {
             pool_connections: Family::default(),
             pool_max_connections: Gauge::default(),
         };
-        let mut registry = Registry::default();
-        for ((name, help), family) in FAMILIES.iter().zip(&metrics.outcomes) {
+        // The registry keeps handles to the same metrics this struct updates.
+        let registry = &mut m.registry;
+        for ((name, help), family) in FAMILIES.iter().zip(&m.outcomes) {
             registry.register(*name, *help, family.clone());
         }
-        let m = &metrics;
         registry.register(
             "stampede_hold_duration_seconds",
             "Time to answer a hold request",
@@ -183,7 +184,7 @@ impl Default for Metrics {
         for outcome in Outcome::ALL {
             m.counter(outcome);
         }
-        Self { registry, ..metrics }
+        m
     }
 }
 

@@ -116,7 +116,7 @@ impl IntoResponses for OrganizerRefusals {
 }
 
 /// Every route of the origin, each with its description.
-pub fn api() -> OpenApiRouter<AppState> {
+fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::health::routes())
         .merge(crate::catalog::routes())
@@ -133,15 +133,18 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::pages::routes())
 }
 
-/// The document as JSON, built once.
-pub fn document() -> &'static str {
-    static DOCUMENT: OnceLock<String> = OnceLock::new();
+/// The description as JSON, rendered once, from the same router that serves.
+static DOCUMENT: OnceLock<String> = OnceLock::new();
+
+/// The origin's routes; their description is kept for `/api/openapi.json`.
+pub fn routes() -> axum::Router<AppState> {
+    let (routes, document) = api().split_for_parts();
     DOCUMENT.get_or_init(|| {
-        let mut document =
-            serde_json::to_value(api().into_openapi()).expect("the API description serializes");
+        let mut document = serde_json::to_value(document).expect("the API description serializes");
         describe_every_response(&mut document);
         serde_json::to_string_pretty(&document).expect("JSON serializes")
-    })
+    });
+    routes
 }
 
 /// OpenAPI 3.1 requires a description on every response; utoipa leaves it
@@ -167,5 +170,6 @@ fn describe_every_response(document: &mut serde_json::Value) {
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, body = Object, description = "OpenAPI 3.1, generated from the handlers")))]
 pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], document())
+    let document = DOCUMENT.get().expect("the routes are built before they serve");
+    ([(header::CONTENT_TYPE, "application/json")], document.as_str())
 }
