@@ -28,7 +28,7 @@ use crate::metrics::Metrics;
 use crate::outbox::{Notifier, run_outbox};
 use crate::payments::{PaymentProvider, SandboxProvider, StripeProvider};
 use crate::purge::CatalogPurge;
-use crate::reservations::run_sweeper;
+use crate::reservations::{KnownLimits, run_sweeper};
 use crate::workers::Workers;
 
 /// Shared by every handler.
@@ -41,6 +41,7 @@ pub struct AppState {
     pub access: Option<Verifier>,
     pub purge: CatalogPurge,
     pub seat_changes: SeatChanges,
+    pub hold_limits: KnownLimits,
     /// Issues and checks buyer sessions.
     pub buyers: BuyerSessions,
     /// Set when shutdown begins: readiness fails first, so load balancers
@@ -68,6 +69,7 @@ impl AppState {
             access: settings.access.clone(),
             purge: CatalogPurge::new(settings.edge_cache.clone()),
             seat_changes: SeatChanges::default(),
+            hold_limits: KnownLimits::default(),
             buyers: BuyerSessions::new(settings.buyer_session_secret.expose_secret().as_bytes()),
             draining: Arc::default(),
         }

@@ -34,7 +34,7 @@ use crate::error::{ApiError, ApiJson, Problem, sql_refusal};
 use crate::metrics::{Operation, Outcome};
 use crate::openapi::CheckoutRefusals;
 use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
-use crate::reservations::{HeldSeat, Reservation, end_hold, expire_lapsed, load};
+use crate::reservations::{HeldSeat, end_hold, expire_lapsed};
 use crate::tickets::{order_number, qr_svg, ticket_code};
 
 /// A pending payment older than this is presumed abandoned by its request
@@ -98,13 +98,20 @@ pub struct Payments {
     pub webhook_secret: Arc<[u8]>,
 }
 
+/// A pending payment with everything settling it needs; none of it changes
+/// once the payment exists. Read with it (migration 0009), never again.
 #[derive(sqlx::FromRow)]
 struct PendingPayment {
     id: Uuid,
     reservation_id: Uuid,
+    event_id: Uuid,
+    buyer_id: String,
     amount_cents: i64,
     currency: String,
     payment_method: String,
+    billing_name: String,
+    billing_email: String,
+    seats: sqlx::types::Json<Vec<HeldSeat>>,
 }
 
 impl PendingPayment {
@@ -116,6 +123,11 @@ impl PendingPayment {
             payment_method: self.payment_method.clone(),
             description: format!("Stampede reservation {}", self.reservation_id),
         }
+    }
+
+    /// The payment if it is still pending.
+    async fn read(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Self>, sqlx::Error> {
+        sqlx::query_as("SELECT * FROM pending_payment($1)").bind(id).fetch_optional(db).await
     }
 }
 
@@ -199,20 +211,24 @@ pub async fn commit(
 /// is answered by [`begin`]. The hold's row is locked as in [`begin`], so
 /// a release or the sweeper either waits for this payment or wins first.
 async fn begin_at_once(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     payments: &Payments,
     request: &CommitRequest<'_>,
-) -> Result<Option<PendingPayment>, ApiError> {
+) -> Result<Option<PendingPayment>, sqlx::Error> {
     let CommitRequest { reservation, buyer, key, body } = *request;
-    let payment = sqlx::query_as(
-        "INSERT INTO payments (id, reservation_id, idempotency_key, request_hash, provider, amount_cents, currency,
-                               payment_method, billing_name, billing_email)
-         SELECT $1, r.id, $3, $4, $5, r.total_cents, r.currency, $6, $7, $8
-         FROM reservations r
-         WHERE r.id = $2 AND r.buyer_id = $9 AND r.status = 'held' AND r.expires_at > now()
-         FOR UPDATE
-         ON CONFLICT DO NOTHING
-         RETURNING id, reservation_id, amount_cents, currency, payment_method",
+    sqlx::query_as(
+        "WITH paying AS (
+             INSERT INTO payments (id, reservation_id, idempotency_key, request_hash, provider, amount_cents,
+                                   currency, payment_method, billing_name, billing_email)
+             SELECT $1, r.id, $3, $4, $5, r.total_cents, r.currency, $6, $7, $8
+             FROM reservations r
+             WHERE r.id = $2 AND r.buyer_id = $9 AND r.status = 'held' AND r.expires_at > now()
+             FOR UPDATE
+             ON CONFLICT DO NOTHING
+             RETURNING id, reservation_id, amount_cents, currency, payment_method, billing_name, billing_email)
+         SELECT p.id, p.reservation_id, r.event_id, r.buyer_id, p.amount_cents, p.currency, p.payment_method,
+                p.billing_name, p.billing_email, reservation_seats_json(r.id) AS seats
+         FROM paying p JOIN reservations r ON r.id = p.reservation_id",
     )
     .bind(Uuid::new_v4())
     .bind(reservation)
@@ -224,8 +240,7 @@ async fn begin_at_once(
     .bind(body.billing_details.email.trim())
     .bind(buyer)
     .fetch_optional(db)
-    .await?;
-    Ok(payment)
+    .await
 }
 
 async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) -> Result<Begin, ApiError> {
@@ -233,16 +248,14 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
     let fingerprint = body.fingerprint(reservation);
     let mut tx = db.begin().await?;
     // Serializes every commit of this reservation, whatever its key.
-    let held: Option<(String, DateTime<Utc>, i64, String, Uuid)> = sqlx::query_as(
-        "SELECT status, expires_at, total_cents, currency, event_id FROM reservations
-         WHERE id = $1 AND buyer_id = $2 FOR UPDATE",
+    let held: Option<(String, DateTime<Utc>, Uuid)> = sqlx::query_as(
+        "SELECT status, expires_at, event_id FROM reservations WHERE id = $1 AND buyer_id = $2 FOR UPDATE",
     )
     .bind(reservation)
     .bind(buyer)
     .fetch_optional(&mut *tx)
     .await?;
-    let (status, expires_at, total, currency, event) =
-        held.ok_or_else(|| ApiError::not_found("reservation"))?;
+    let (status, expires_at, event) = held.ok_or_else(|| ApiError::not_found("reservation"))?;
 
     let earlier: Option<EarlierAttempt> = sqlx::query_as(
         "SELECT id, reservation_id, request_hash, response_status, response_body,
@@ -315,42 +328,26 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
             "a payment for this hold is in progress",
         ));
     }
-    let payment: PendingPayment = sqlx::query_as(
-        "INSERT INTO payments (id, reservation_id, idempotency_key, request_hash, provider, amount_cents, currency,
-                               payment_method, billing_name, billing_email)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         RETURNING id, reservation_id, amount_cents, currency, payment_method",
-    )
-    .bind(Uuid::new_v4())
-    .bind(reservation)
-    .bind(key)
-    .bind(&fingerprint)
-    .bind(payments.provider.name())
-    .bind(total)
-    .bind(&currency)
-    .bind(body.payment_method_id.trim())
-    .bind(body.billing_details.name.trim())
-    .bind(body.billing_details.email.trim())
-    .fetch_one(&mut *tx)
-    .await?;
+    // The hold is locked and live: the same statement as the first attempt.
+    let payment = begin_at_once(&mut *tx, payments, request)
+        .await?
+        .ok_or_else(|| ApiError::internal("a live, locked hold took no payment"))?;
     tx.commit().await?;
     Ok(Begin::Charge(payment))
 }
 
-async fn touch(tx: &mut PgConnection, id: Uuid) -> Result<PendingPayment, sqlx::Error> {
-    sqlx::query_as(
-        "UPDATE payments SET updated_at = now() WHERE id = $1
-         RETURNING id, reservation_id, amount_cents, currency, payment_method",
-    )
-    .bind(id)
-    .fetch_one(tx)
-    .await
+/// Takes over a pending payment its request abandoned.
+async fn touch(tx: &mut PgConnection, id: Uuid) -> Result<PendingPayment, ApiError> {
+    sqlx::query("UPDATE payments SET updated_at = now() WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    PendingPayment::read(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ApiError::internal("a stale payment is not pending"))
 }
 
 /// Asks the provider and settles on a definite answer.
 async fn drive(db: &PgPool, payments: &Payments, payment: PendingPayment) -> Result<Answer, ApiError> {
     match payments.provider.charge(&payment.charge_request()).await {
-        Ok(outcome) => settle(db, payments, payment.id, outcome).await,
+        Ok(outcome) => settle(db, payments, &payment, outcome).await,
         Err(e) => {
             tracing::warn!(payment = %payment.id, error = %e, "payment outcome unknown; left for reconciliation");
             Ok(problem(
@@ -362,55 +359,30 @@ async fn drive(db: &PgPool, payments: &Payments, payment: PendingPayment) -> Res
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct Settling {
-    status: String,
-    response_status: Option<i32>,
-    response_body: Option<Value>,
-    reservation_id: Uuid,
-    event_id: Uuid,
-    buyer_id: String,
-    total_cents: i64,
-    currency: String,
-    billing_name: String,
-    billing_email: String,
-}
-
-/// The payment being settled and its hold; none of it changes once the
-/// payment exists, so it is read without locks.
-async fn settling(db: &PgPool, payment: Uuid) -> Result<Settling, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT p.status, p.response_status, p.response_body, p.reservation_id, r.event_id, r.buyer_id,
-                p.amount_cents AS total_cents, p.currency, p.billing_name, p.billing_email
-         FROM payments p JOIN reservations r ON r.id = p.reservation_id
-         WHERE p.id = $1",
-    )
-    .bind(payment)
-    .fetch_one(db)
-    .await
+/// The answer a settled payment recorded (a missing one reads as a 500).
+async fn recorded_answer(db: &PgPool, payment: Uuid) -> Result<Answer, ApiError> {
+    let (status, body): (Option<i32>, Option<Value>) =
+        sqlx::query_as("SELECT response_status, response_body FROM payments WHERE id = $1")
+            .bind(payment)
+            .fetch_one(db)
+            .await?;
+    Answer::recorded(status, body)
 }
 
 async fn settle(
     db: &PgPool,
     payments: &Payments,
-    payment: Uuid,
+    p: &PendingPayment,
     outcome: ChargeOutcome,
 ) -> Result<Answer, ApiError> {
-    let p = settling(db, payment).await?;
-    if p.status != "pending" {
-        // Settled meanwhile by the reconciler or a retry: same answer.
-        return Answer::recorded(p.response_status, p.response_body);
-    }
+    let payment = p.id;
     let provider_id = match outcome {
         ChargeOutcome::Declined { code, message } => {
-            return settle_declined(db, payment, &p, &code, &message).await;
+            return settle_declined(db, p, &code, &message).await;
         }
         ChargeOutcome::Succeeded { provider_payment_id } => provider_payment_id,
     };
-    let hold = load(db, p.reservation_id, &p.buyer_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("a paying reservation is gone"))?;
-    let order = OrderView::paid(&p, &hold, &payments.ticket_secret);
+    let order = OrderView::paid(p, &payments.ticket_secret);
     let answer =
         Answer { status: StatusCode::OK, body: serde_json::to_value(&order).map_err(ApiError::internal)? };
     let notifications = json!([
@@ -419,10 +391,11 @@ async fn settle(
                      "order_number": order.order_number, "order_url": order.order_url}},
         {"kind": "webhook.order.created",
          "payload": {"event_id": p.event_id, "order_number": order.order_number,
-                     "tickets": order.tickets.len(), "total_cents": p.total_cents, "currency": p.currency}},
+                     "tickets": order.tickets.len(), "total_cents": p.amount_cents, "currency": p.currency}},
     ]);
     // One statement (migration 0007's `settle_paid`): no lock is held
-    // while the origin is elsewhere.
+    // while the origin is elsewhere. It checks under lock that the payment
+    // is still pending.
     let settled = sqlx::query_scalar("SELECT settle_paid($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
         .bind(payment)
         .bind(&provider_id)
@@ -441,10 +414,7 @@ async fn settle(
     match settled {
         Ok(true) => Ok(answer),
         // Settled meanwhile by the reconciler or a retry: same answer.
-        Ok(false) => {
-            let p = settling(db, payment).await?;
-            Answer::recorded(p.response_status, p.response_body)
-        }
+        Ok(false) => recorded_answer(db, payment).await,
         // The hold lapsed and someone else took seats while the card was charged.
         Err(e) if sql_refusal(&e).is_some_and(|(code, _)| code == "SH010") => {
             refund_lost_hold(db, payments, payment, &provider_id).await
@@ -456,11 +426,11 @@ async fn settle(
 /// Records a declined charge, once, and tells the buyer.
 async fn settle_declined(
     db: &PgPool,
-    payment: Uuid,
-    p: &Settling,
+    p: &PendingPayment,
     code: &str,
     message: &str,
 ) -> Result<Answer, ApiError> {
+    let payment = p.id;
     let mut tx = db.begin().await?;
     let (status, saved_status, saved_body): (String, Option<i32>, Option<Value>) = sqlx::query_as(
         "SELECT status, response_status, response_body FROM payments WHERE id = $1 FOR UPDATE",
@@ -495,13 +465,8 @@ pub async fn settle_pending(
     payment: Uuid,
     outcome: ChargeOutcome,
 ) -> Result<(), ApiError> {
-    let pending: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM payments WHERE id = $1 AND status = 'pending')")
-            .bind(payment)
-            .fetch_one(db)
-            .await?;
-    if pending {
-        settle(db, payments, payment, outcome).await?;
+    if let Some(pending) = PendingPayment::read(db, payment).await? {
+        settle(db, payments, &pending, outcome).await?;
     }
     Ok(())
 }
@@ -577,9 +542,9 @@ pub async fn notify(tx: &mut PgConnection, kind: &str, payload: Value) -> Result
 /// or a provider timeout. Returns how many were settled.
 pub async fn reconcile(db: &PgPool, payments: &Payments, older_than: Duration) -> Result<usize, ApiError> {
     let stale: Vec<PendingPayment> = sqlx::query_as(
-        "SELECT id, reservation_id, amount_cents, currency, payment_method FROM payments
-         WHERE status = 'pending' AND updated_at <= now() - make_interval(secs => $1)
-         ORDER BY created_at LIMIT 100",
+        "SELECT c.* FROM (SELECT id FROM payments
+                          WHERE status = 'pending' AND updated_at <= now() - make_interval(secs => $1)
+                          ORDER BY created_at LIMIT 100) s, pending_payment(s.id) c",
     )
     .bind(older_than.as_secs_f64())
     .fetch_all(db)
@@ -645,15 +610,15 @@ pub struct OrderView {
 }
 
 impl OrderView {
-    /// The order a successful charge makes of `hold`, as `load_order` will
+    /// The order a successful charge makes of its hold, as `load_order` will
     /// read it back: numbered, with its secret link and a ticket per seat.
-    fn paid(p: &Settling, hold: &Reservation, ticket_secret: &[u8]) -> Self {
+    fn paid(p: &PendingPayment, ticket_secret: &[u8]) -> Self {
         let number = order_number();
         let secret = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
         let now = Utc::now();
         // Postgres keeps microseconds: the answer shows what is stored.
         let created_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
-        let tickets = hold
+        let tickets = p
             .seats
             .iter()
             .map(|seat| {
@@ -677,7 +642,7 @@ impl OrderView {
             buyer_id: p.buyer_id.clone(),
             name: p.billing_name.clone(),
             email: p.billing_email.clone(),
-            total_cents: p.total_cents,
+            total_cents: p.amount_cents,
             currency: p.currency.clone(),
             created_at,
             secret,

@@ -6,6 +6,9 @@
 //! the event: concurrent buyers of different seats never wait for each
 //! other, and buyers of the same seat wait only for that seat's row.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use axum::extract::State;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::IntoResponse;
@@ -45,6 +48,12 @@ pub enum HoldError {
     BuyerLimit { limit: i64 },
     #[error("client_reservation_id was already used for another event")]
     ClientIdReused,
+    /// The event's limits changed since the request was planned (retried
+    /// with these).
+    #[error("the event's limits changed")]
+    StaleLimits(HoldLimits),
+    #[error("the hold kept meeting concurrent changes; try again")]
+    Contended,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -79,6 +88,9 @@ impl From<HoldError> for ApiError {
             }
             HoldError::ClientIdReused => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "client_reservation_id_reused", message)
+            }
+            HoldError::StaleLimits(_) | HoldError::Contended => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "try_again", message)
             }
             HoldError::Database(e) => e.into(),
         }
@@ -143,136 +155,153 @@ struct ReservationRow {
     seats: sqlx::types::Json<Vec<HeldSeat>>,
 }
 
-/// Loads a reservation if it belongs to `buyer`, seats and all, in one query.
+impl From<ReservationRow> for Reservation {
+    fn from(row: ReservationRow) -> Self {
+        // A lapsed hold reads as expired even before the sweeper marks it.
+        let status =
+            if row.status == "held" && row.expires_at <= Utc::now() { "expired".into() } else { row.status };
+        Reservation {
+            reservation_id: row.id,
+            event_id: row.event_id,
+            status,
+            seats: row.seats.0,
+            total_cents: row.total_cents,
+            total_price: format!("{}.{:02}", row.total_cents / 100, row.total_cents % 100),
+            currency: row.currency,
+            expires_at: row.expires_at,
+            extended: row.extended,
+        }
+    }
+}
+
+/// Loads a reservation if it belongs to `buyer`, seats and all, in one query
+/// (migration 0009's `reservation_view`, which `hold_seats` answers with too).
 pub async fn load(
     db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
     buyer: &str,
 ) -> Result<Option<Reservation>, sqlx::Error> {
-    let row: Option<ReservationRow> = sqlx::query_as(
-        "SELECT r.id, r.event_id, r.status, r.total_cents, r.currency, r.expires_at, r.extended,
-                coalesce((SELECT json_agg(json_build_object('seat_id', rs.seat_id, 'section', sec.name,
-                                  'row', s.row_label, 'number', s.number, 'tier', t.name, 'price_cents', rs.price_cents,
-                                  'general_admission', sec.general_admission)
-                                  ORDER BY sec.position, s.row_label, s.number)
-                          FROM reservation_seats rs
-                          JOIN seats s ON s.id = rs.seat_id
-                          JOIN sections sec ON sec.id = s.section_id
-                          JOIN price_tiers t ON t.id = s.tier_id
-                          WHERE rs.reservation_id = r.id), '[]') AS seats
-         FROM reservations r WHERE r.id = $1 AND r.buyer_id = $2",
-    )
-    .bind(id)
-    .bind(buyer)
-    .fetch_optional(db)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    // A lapsed hold reads as expired even before the sweeper marks it.
-    let status =
-        if row.status == "held" && row.expires_at <= Utc::now() { "expired".into() } else { row.status };
-    Ok(Some(Reservation {
-        reservation_id: row.id,
-        event_id: row.event_id,
-        status,
-        seats: row.seats.0,
-        total_cents: row.total_cents,
-        total_price: format!("{}.{:02}", row.total_cents / 100, row.total_cents % 100),
-        currency: row.currency,
-        expires_at: row.expires_at,
-        extended: row.extended,
-    }))
+    let row: Option<ReservationRow> =
+        sqlx::query_as("SELECT * FROM reservation_view($1) WHERE buyer_id = $2")
+            .bind(id)
+            .bind(buyer)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(Reservation::from))
 }
 
 /// The buyer's hold on the event that is still running, if any: what a
 /// reloaded checkout page or a second tab shows and pays.
 pub async fn live_hold(db: &PgPool, event: Uuid, buyer: &str) -> Result<Option<Reservation>, sqlx::Error> {
-    let id: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM reservations
-         WHERE event_id = $1 AND buyer_id = $2 AND status = 'held' AND expires_at > now()
-         ORDER BY created_at DESC LIMIT 1",
+    let row: Option<ReservationRow> = sqlx::query_as(
+        "SELECT v.* FROM reservations r, reservation_view(r.id) v
+         WHERE r.event_id = $1 AND r.buyer_id = $2 AND r.status = 'held' AND r.expires_at > now()
+         ORDER BY r.created_at DESC LIMIT 1",
     )
     .bind(event)
     .bind(buyer)
     .fetch_optional(db)
     .await?;
-    match id {
-        Some(id) => load(db, id, buyer).await,
-        None => Ok(None),
-    }
+    Ok(row.map(Reservation::from))
 }
 
-/// The event's rules for a hold, and an earlier reservation under the same
-/// client id, read in one query.
-#[derive(sqlx::FromRow)]
-struct SaleRules {
-    on_sale: bool,
-    max_tickets_per_order: i32,
-    max_tickets_per_buyer: i32,
-    hold_ttl_seconds: i32,
-    currency: String,
-    earlier: Option<Uuid>,
-    earlier_event: Option<Uuid>,
+/// The per-order limit and hold time last seen for each event, so a hold is
+/// planned without asking Postgres first. `hold_seats` refuses a plan made
+/// with limits the organizer has changed since, and names the current ones.
+#[derive(Clone, Default)]
+pub struct KnownLimits(Arc<Mutex<HashMap<Uuid, HoldLimits>>>);
+
+impl KnownLimits {
+    /// More events than this are forgotten at once (they are read again).
+    const MAX_EVENTS: usize = 10_000;
+
+    fn get(&self, event: Uuid) -> Option<HoldLimits> {
+        self.0.lock().expect("limits lock").get(&event).copied()
+    }
+
+    /// Reads the event's limits now (and remembers them).
+    async fn read(&self, db: &PgPool, event: Uuid) -> Result<HoldLimits, HoldError> {
+        let (max_tickets_per_order, hold_ttl_seconds): (i32, i32) =
+            sqlx::query_as("SELECT max_tickets_per_order, hold_ttl_seconds FROM events WHERE id = $1")
+                .bind(event)
+                .fetch_optional(db)
+                .await?
+                .ok_or(HoldError::EventNotFound)?;
+        let limits = HoldLimits {
+            max_tickets_per_order: max_tickets_per_order.into(),
+            hold_ttl_seconds: hold_ttl_seconds.into(),
+        };
+        self.learn(event, limits);
+        Ok(limits)
+    }
+
+    fn learn(&self, event: Uuid, limits: HoldLimits) {
+        let mut known = self.0.lock().expect("limits lock");
+        if known.len() >= Self::MAX_EVENTS {
+            known.clear();
+        }
+        known.insert(event, limits);
+    }
 }
 
 /// Takes seats for `buyer`: all requested seats or none.
 /// Returns the reservation and whether it was created now (`false` on replay).
 pub async fn hold(
     db: &PgPool,
+    known: &KnownLimits,
     event_id: Uuid,
     buyer: &str,
     body: HoldBody,
 ) -> Result<(Reservation, bool), HoldError> {
-    let rules: SaleRules = sqlx::query_as(
-        "SELECT e.status = 'on_sale' AND coalesce(e.sale_starts_at <= now(), true)
-                AND coalesce(e.sale_ends_at > now(), true) AS on_sale,
-                e.max_tickets_per_order, e.max_tickets_per_buyer, e.hold_ttl_seconds,
-                (SELECT min(t.currency) FROM price_tiers t WHERE t.venue_id = e.venue_id) AS currency,
-                r.id AS earlier, r.event_id AS earlier_event
-         FROM events e
-         LEFT JOIN reservations r ON r.buyer_id = $2 AND r.client_reservation_id = $3
-         WHERE e.id = $1",
-    )
-    .bind(event_id)
-    .bind(buyer)
-    .bind(body.client_reservation_id)
-    .fetch_optional(db)
-    .await?
-    .ok_or(HoldError::EventNotFound)?;
-    if let Some(existing) = replayed(db, rules.earlier.zip(rules.earlier_event), event_id, buyer).await? {
-        return Ok((existing, false));
-    }
-    if !rules.on_sale {
-        return Err(HoldError::SaleNotOpen);
-    }
-    let plan = body.plan(HoldLimits {
-        max_tickets_per_order: rules.max_tickets_per_order.into(),
-        hold_ttl_seconds: rules.hold_ttl_seconds.into(),
-    })?;
-
+    let client_id = body.client_reservation_id;
+    let (mut limits, mut fresh) = match known.get(event_id) {
+        Some(limits) => (limits, false),
+        None => (known.read(db, event_id).await?, true),
+    };
     // Overlapping requests lock seats in one order, but the scoped expiry
-    // frees seats in any order; a rare deadlock is simply retried.
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match try_hold(db, event_id, buyer, &plan, &rules).await {
-            Err(HoldError::Database(e)) if attempts < 3 && is_deadlock(&e) => continue,
-            Ok(Some(id)) => {
-                let reservation = load(db, id, buyer).await?.expect("just committed");
-                return Ok((reservation, true));
+    // frees seats in any order; a rare deadlock is simply retried, as is a
+    // plan made with limits that changed meanwhile.
+    for _ in 0..3 {
+        let plan = match body.clone().plan(limits) {
+            Ok(plan) => plan,
+            // Remembered limits may since have loosened: refuse only by current ones.
+            Err(_) if !fresh => {
+                (limits, fresh) = (known.read(db, event_id).await?, true);
+                continue;
             }
+            // The limits may have tightened since this request first held.
+            Err(e) => return answer_replay_or(db, event_id, buyer, client_id, e.into()).await,
+        };
+        match try_hold(db, event_id, buyer, &plan, limits).await {
+            Err(HoldError::StaleLimits(current)) => {
+                known.learn(event_id, current);
+                (limits, fresh) = (current, true);
+            }
+            Err(HoldError::Database(e)) if is_deadlock(&e) => {}
+            Ok(Some(reservation)) => return Ok((reservation, true)),
             // A concurrent duplicate of this request won: answer with theirs.
             Ok(None) => {
-                let existing = replay(db, event_id, buyer, plan.client_reservation_id).await?;
+                let existing = replay(db, event_id, buyer, client_id).await?;
                 return existing.map(|r| (r, false)).ok_or(HoldError::ClientIdReused);
             }
             // A duplicate that committed first took our seats or quota: answer with it.
-            Err(e) => {
-                return match replay(db, event_id, buyer, plan.client_reservation_id).await? {
-                    Some(existing) => Ok((existing, false)),
-                    None => Err(e),
-                };
-            }
+            Err(e) => return answer_replay_or(db, event_id, buyer, client_id, e).await,
         }
+    }
+    Err(HoldError::Contended)
+}
+
+/// The hold an earlier request with the same client id made, or `refusal`.
+async fn answer_replay_or(
+    db: &PgPool,
+    event_id: Uuid,
+    buyer: &str,
+    client_id: Uuid,
+    refusal: HoldError,
+) -> Result<(Reservation, bool), HoldError> {
+    match replay(db, event_id, buyer, client_id).await? {
+        Some(existing) => Ok((existing, false)),
+        None => Err(refusal),
     }
 }
 
@@ -281,14 +310,15 @@ fn is_deadlock(e: &sqlx::Error) -> bool {
 }
 
 /// One attempt, one statement (`hold_seats`, one transaction on the
-/// server); `None` when a duplicate request got there first.
+/// server) that answers with the reservation; `None` when a request with the
+/// same client id got there first.
 async fn try_hold(
     db: &PgPool,
     event_id: Uuid,
     buyer: &str,
     plan: &HoldPlan,
-    rules: &SaleRules,
-) -> Result<Option<Uuid>, HoldError> {
+    limits: HoldLimits,
+) -> Result<Option<Reservation>, HoldError> {
     let (seats, section, tier, quantity) = match &plan.selection {
         Selection::Seats(ids) => (Some(ids.as_slice()), None, None, ids.len() as i64),
         Selection::BestAvailable { pool: SeatPool::Section(id), quantity } => {
@@ -296,44 +326,50 @@ async fn try_hold(
         }
         Selection::BestAvailable { pool: SeatPool::Tier(id), quantity } => (None, None, Some(*id), *quantity),
     };
-    let limit = i64::from(rules.max_tickets_per_buyer);
     // First without waiting for locked seats; if too few are unlocked, the
     // missing ones may belong to requests that will fail: wait for them.
     for wait in [false, true] {
-        let reservation_id = Uuid::new_v4();
-        let held = sqlx::query("SELECT hold_seats($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
-            .bind(event_id)
-            .bind(buyer)
-            .bind(plan.client_reservation_id)
-            .bind(reservation_id)
-            .bind(plan.ttl_seconds as f64)
-            .bind(rules.max_tickets_per_buyer)
-            .bind(&rules.currency)
-            .bind(seats)
-            .bind(section)
-            .bind(tier)
-            .bind(quantity as i32)
-            .bind(wait)
-            .execute(db)
-            .await;
+        let held: Result<ReservationRow, _> =
+            sqlx::query_as("SELECT * FROM hold_seats($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+                .bind(event_id)
+                .bind(buyer)
+                .bind(plan.client_reservation_id)
+                .bind(Uuid::new_v4())
+                .bind(limits.max_tickets_per_order as i32)
+                .bind(limits.hold_ttl_seconds as i32)
+                .bind(plan.ttl_seconds as i32)
+                .bind(seats)
+                .bind(section)
+                .bind(tier)
+                .bind(quantity as i32)
+                .bind(wait)
+                .fetch_one(db)
+                .await;
         let e = match held {
-            Ok(_) => return Ok(Some(reservation_id)),
+            Ok(row) => return Ok(Some(row.into())),
             Err(e) => e,
         };
-        match sql_refusal(&e) {
-            Some((code, _)) if code == "SH004" => continue,
-            Some((code, _)) if code == "SH005" => return Ok(None),
-            Some((code, _)) if code == "SH001" => return Err(HoldError::BuyerLimit { limit }),
-            Some((code, free)) if code == "SH002" => {
+        let Some((code, detail)) = sql_refusal(&e) else { return Err(HoldError::Database(e)) };
+        return Err(match code.as_str() {
+            "SH004" => continue,
+            "SH005" => return Ok(None),
+            "SH001" => HoldError::BuyerLimit { limit: detail.parse().unwrap_or_default() },
+            "SH002" => {
                 let free: Vec<Uuid> =
-                    free.trim_matches(['{', '}']).split(',').filter_map(|id| id.parse().ok()).collect();
-                return Err(explain_conflict(db, event_id, seats.unwrap_or_default(), &free).await?);
+                    detail.trim_matches(['{', '}']).split(',').filter_map(|id| id.parse().ok()).collect();
+                explain_conflict(db, event_id, seats.unwrap_or_default(), &free).await?
             }
-            Some((code, available)) if code == "SH003" => {
-                return Err(HoldError::NotEnoughSeats { available: available.parse().unwrap_or(0) });
-            }
-            _ => return Err(HoldError::Database(e)),
-        }
+            "SH003" => HoldError::NotEnoughSeats { available: detail.parse().unwrap_or(0) },
+            "SH006" => HoldError::SaleNotOpen,
+            "SH007" => match detail.split_once(',').map(|(m, t)| (m.parse(), t.parse())) {
+                Some((Ok(max_tickets_per_order), Ok(hold_ttl_seconds))) => {
+                    HoldError::StaleLimits(HoldLimits { max_tickets_per_order, hold_ttl_seconds })
+                }
+                _ => HoldError::Database(e),
+            },
+            "SH008" => HoldError::EventNotFound,
+            _ => HoldError::Database(e),
+        });
     }
     unreachable!("the waiting attempt never asks to wait")
 }
@@ -344,29 +380,18 @@ async fn replay(
     buyer: &str,
     client_id: Uuid,
 ) -> Result<Option<Reservation>, HoldError> {
-    let id: Option<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT id, event_id FROM reservations WHERE buyer_id = $1 AND client_reservation_id = $2",
+    let earlier: Option<ReservationRow> = sqlx::query_as(
+        "SELECT v.* FROM reservations r, reservation_view(r.id) v
+         WHERE r.buyer_id = $1 AND r.client_reservation_id = $2",
     )
     .bind(buyer)
     .bind(client_id)
     .fetch_optional(db)
     .await?;
-    replayed(db, id, event_id, buyer).await
-}
-
-/// The answer to a request whose client id already made reservation
-/// `earlier` (its id and event): that reservation again, or a refusal if
-/// it was for another event.
-async fn replayed(
-    db: &PgPool,
-    earlier: Option<(Uuid, Uuid)>,
-    event_id: Uuid,
-    buyer: &str,
-) -> Result<Option<Reservation>, HoldError> {
     match earlier {
         None => Ok(None),
-        Some((_, other)) if other != event_id => Err(HoldError::ClientIdReused),
-        Some((id, _)) => Ok(load(db, id, buyer).await?),
+        Some(row) if row.event_id != event_id => Err(HoldError::ClientIdReused),
+        Some(row) => Ok(Some(row.into())),
     }
 }
 
@@ -562,7 +587,7 @@ async fn post_hold(
 ) -> Result<(StatusCode, [(HeaderName, String); 1], ApiJson<Reservation>), ApiError> {
     let buyer = checkout.buyer()?;
     let answer = async {
-        let (reservation, created) = hold(&state.db, checkout.event, buyer, body).await?;
+        let (reservation, created) = hold(&state.db, &state.hold_limits, checkout.event, buyer, body).await?;
         Ok((
             if created { StatusCode::CREATED } else { StatusCode::OK },
             [(header::LOCATION, format!("/api/v1/reservations/{}", reservation.reservation_id))],

@@ -427,3 +427,69 @@ async fn the_last_seats_sell_while_another_request_has_one_locked() {
         }
     }
 }
+
+/// The origin plans a hold with the limits it last saw; another origin (here:
+/// SQL) may change them at any time, and the next hold obeys the new ones.
+#[tokio::test]
+async fn a_hold_obeys_limits_changed_behind_this_origins_back() {
+    let app = spawn_app().await;
+    let (event, seats) =
+        event_with_seats(&app, 2, json!({"max_tickets_per_order": 4, "hold_ttl_seconds": 600})).await;
+    let hold_of = |buyer: &'static str, quantity: usize| {
+        let body = json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": seats[..quantity]});
+        let (app, event) = (&app, &event);
+        async move { app.hold(buyer, event, body).await }
+    };
+    let set_limits = |per_order: i32, ttl: i32| {
+        let (app, event) = (&app, &event);
+        async move {
+            sqlx::query(
+                "UPDATE events SET max_tickets_per_order = $2, max_tickets_per_buyer = 50, hold_ttl_seconds = $3
+                 WHERE id = $1::text::uuid",
+            )
+            .bind(event)
+            .bind(per_order)
+            .bind(ttl)
+            .execute(&app.db)
+            .await
+            .unwrap();
+        }
+    };
+    let seconds_held = |held: &Value| {
+        let until: chrono::DateTime<chrono::Utc> = held["expires_at"].as_str().unwrap().parse().unwrap();
+        (until - chrono::Utc::now()).num_seconds()
+    };
+    // The origin learns 4 per order and 600 s.
+    let (status, held) = hold_of("a", 1).await;
+    assert_eq!(status, 201, "{held}");
+    assert!((590..=600).contains(&seconds_held(&held)), "{held}");
+    app.buyer(
+        "a",
+        Method::DELETE,
+        &format!("/api/v1/reservations/{}", held["reservation_id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+
+    // Tightened: 3 seats are now too many, and the default hold is 120 s.
+    set_limits(2, 120).await;
+    let (status, refused) = hold_of("b", 3).await;
+    assert_eq!((status, refused["max_per_order"].as_i64()), (422, Some(2)), "{refused}");
+    let (status, held) = hold_of("c", 2).await;
+    assert_eq!(status, 201, "{held}");
+    assert!((110..=120).contains(&seconds_held(&held)), "the new default hold time: {held}");
+    app.buyer(
+        "c",
+        Method::DELETE,
+        &format!("/api/v1/reservations/{}", held["reservation_id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+
+    // Loosened: what the origin last saw would refuse 6 seats; the event allows 8.
+    set_limits(8, 900).await;
+    let (status, held) = hold_of("d", 6).await;
+    assert_eq!(status, 201, "{held}");
+    assert!((890..=900).contains(&seconds_held(&held)), "{held}");
+    assert_consistent(&app, &event).await;
+}
