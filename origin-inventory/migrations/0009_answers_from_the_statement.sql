@@ -147,3 +147,25 @@ CREATE FUNCTION pending_payment(p_payment uuid)
     FROM payments p JOIN reservations r ON r.id = p.reservation_id
     WHERE p.id = p_payment AND p.status = 'pending'
 $$;
+
+-- Records the outcomes of several outbox deliveries in one asynchronous
+-- commit (see outbox_record, which it replaces): the delivery worker writes
+-- together whatever outcomes arrived while its previous write was under way.
+-- p_errors[i] NULL means delivered; otherwise the next attempt comes
+-- p_retry_after[i] seconds later.
+DROP FUNCTION outbox_record(bigint, text, double precision);
+
+CREATE FUNCTION outbox_record_all(p_ids bigint[], p_errors text[], p_retry_after double precision[])
+    RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    UPDATE outbox o
+    SET delivered_at = CASE WHEN r.error IS NULL THEN now() END,
+        attempts = o.attempts + 1,
+        last_error = r.error,
+        next_attempt_at = CASE WHEN r.error IS NULL THEN o.next_attempt_at
+                               ELSE now() + make_interval(secs => r.retry_after) END
+    FROM unnest(p_ids, p_errors, p_retry_after) AS r(id, error, retry_after)
+    WHERE o.id = r.id;
+END
+$$;

@@ -150,11 +150,11 @@ pub async fn deliver_due(db: &PgPool, notifier: &Notifier) -> Result<usize, sqlx
 /// The delivery protocol. Claiming leases a batch in one short statement
 /// (its `next_attempt_at` moves a lease ahead); the claimed messages are
 /// then sent, up to the notifier's lanes at once, and each outcome is
-/// recorded as soon as its send ends, with no transaction or row lock held
-/// across the network. So a crash or lost connection can send again only
-/// the messages that were sent and not yet recorded, at most one per lane;
-/// receivers can tell them by their stable `Message-ID` (`webhook-id` for
-/// webhooks).
+/// recorded before its lane sends again, with no transaction or row lock
+/// held across the network. Lanes share their writes ([`Records`]). So a
+/// crash or lost connection can send again only the messages that were
+/// sent and not yet recorded, at most one per lane; receivers can tell
+/// them by their stable `Message-ID` (`webhook-id` for webhooks).
 ///
 /// Before each send `stopping` is asked; once it says yes (or half the
 /// lease is gone), the unsent claims are handed back and the call returns
@@ -182,6 +182,7 @@ pub async fn deliver_due_until(
         webhook_targets: webhook_targets(db, &claimed).await?,
         orders: order_details(db, &claimed).await?,
     };
+    let records = Records { db, lease, waiting: Default::default(), writing: Default::default() };
     let mut delivered = 0;
     let mut waiting = claimed.iter().enumerate();
     let mut in_flight = FuturesUnordered::new();
@@ -200,9 +201,9 @@ pub async fn deliver_due_until(
                 break;
             }
             in_flight.push(async {
-                let outcome = notifier.deliver(message, &batch).await;
-                let sent = outcome.is_ok();
-                record(db, message, outcome, lease).await.map(|()| sent)
+                let outcome = Outcome::of(message, notifier.deliver(message, &batch).await);
+                let sent = outcome.error.is_none();
+                records.write(outcome).await.map(|()| sent)
             });
         }
         match in_flight.next().await {
@@ -211,6 +212,52 @@ pub async fn deliver_due_until(
         }
     }
     Ok(delivered)
+}
+
+/// How one delivery attempt ended.
+struct Outcome {
+    id: i64,
+    /// `None` when delivered.
+    error: Option<String>,
+    /// Wait before the next attempt, if this one failed.
+    retry_after: Duration,
+}
+
+impl Outcome {
+    fn of(message: &Claimed, sent: Result<(), String>) -> Self {
+        if let Err(error) = &sent {
+            tracing::warn!(
+                id = message.id,
+                kind = message.kind,
+                attempts = message.attempts + 1,
+                error,
+                "notification not delivered; will retry"
+            );
+        }
+        Self { id: message.id, error: sent.err(), retry_after: backoff(message.attempts) }
+    }
+}
+
+/// Outcomes written in groups, as Postgres commits in groups: one write
+/// at a time, and each takes every outcome that arrived while the previous
+/// one was under way (one write per message when sends are slow, one per
+/// round of lanes when they are fast).
+struct Records<'a> {
+    db: &'a PgPool,
+    lease: Duration,
+    waiting: std::sync::Mutex<Vec<Outcome>>,
+    writing: tokio::sync::Mutex<()>,
+}
+
+impl Records<'_> {
+    /// Returns once `outcome` is written (or the write that took it failed).
+    async fn write(&self, outcome: Outcome) -> Result<(), sqlx::Error> {
+        self.waiting.lock().expect("outcomes lock").push(outcome);
+        let _turn = self.writing.lock().await;
+        let group = std::mem::take(&mut *self.waiting.lock().expect("outcomes lock"));
+        // Empty: an earlier turn took ours and has finished writing it.
+        if group.is_empty() { Ok(()) } else { record(self.db, &group, self.lease).await }
+    }
 }
 
 /// What a batch's messages refer to, read once per batch.
@@ -281,31 +328,20 @@ async fn webhook_targets(
     Ok(rows.into_iter().map(|(event, url, secret)| (event, url.zip(secret))).collect())
 }
 
-/// Records an outcome, retrying for a while if Postgres is away: a message
+/// Records outcomes, retrying for a while if Postgres is away: a message
 /// that was sent and never recorded is sent again once its lease ends. The
 /// record does not wait for the disk, so a crash of Postgres itself may
 /// also send again the messages recorded in its last moments.
-async fn record(
-    db: &PgPool,
-    message: &Claimed,
-    outcome: Result<(), String>,
-    lease: Duration,
-) -> Result<(), sqlx::Error> {
-    if let Err(error) = &outcome {
-        tracing::warn!(
-            id = message.id,
-            kind = message.kind,
-            attempts = message.attempts + 1,
-            error,
-            "notification not delivered; will retry"
-        );
-    }
-    // Migration 0007's `outbox_record`: an asynchronous commit.
+async fn record(db: &PgPool, outcomes: &[Outcome], lease: Duration) -> Result<(), sqlx::Error> {
+    let ids: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
+    let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
+    let retry_after: Vec<f64> = outcomes.iter().map(|o| o.retry_after.as_secs_f64()).collect();
+    // Migration 0009's `outbox_record_all`: an asynchronous commit.
     let write = || {
-        sqlx::query("SELECT outbox_record($1, $2, $3)")
-            .bind(message.id)
-            .bind(outcome.as_ref().err())
-            .bind(backoff(message.attempts).as_secs_f64())
+        sqlx::query("SELECT outbox_record_all($1, $2, $3)")
+            .bind(&ids)
+            .bind(&errors)
+            .bind(&retry_after)
             .execute(db)
     };
     let give_up = tokio::time::Instant::now() + lease / 2;
@@ -313,7 +349,7 @@ async fn record(
         match write().await {
             Ok(_) => return Ok(()),
             Err(e) if tokio::time::Instant::now() < give_up => {
-                tracing::warn!(id = message.id, error = %e, "cannot record a delivery yet; retrying");
+                tracing::warn!(messages = ids.len(), error = %e, "cannot record deliveries yet; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => return Err(e),

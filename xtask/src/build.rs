@@ -68,9 +68,10 @@ pub fn native() -> anyhow::Result<()> {
     cargo(&["test", "--release", "--workspace", "--no-run"], &[])
 }
 
-/// What `cargo xtask bench origin` runs: the origin and the Upstash gateway.
+/// What `cargo xtask bench origin` runs: the origin, the Upstash gateway
+/// and the load generators.
 pub fn origin_binaries() -> anyhow::Result<()> {
-    cargo(&["build", "--release", "-p", "origin-inventory", "-p", "upstash-gateway"], &[])
+    cargo(&["build", "--release", "-p", "origin-inventory", "-p", "upstash-gateway", "-p", "load-tests"], &[])
 }
 
 pub fn check_formatting() -> anyhow::Result<()> {

@@ -9,13 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::StatusCode;
+use load_tests::{Connection, Latencies};
 
 struct Tally {
-    latencies_us: Vec<u32>,
+    latencies: Latencies,
     errors: u64,
 }
 
@@ -43,28 +41,23 @@ async fn main() -> anyhow::Result<()> {
     let workers: Vec<_> = (0..connections)
         .map(|_| tokio::spawn(run_connection(method.clone(), uri.clone(), headers.clone(), deadline)))
         .collect();
-    let mut latencies = Vec::new();
+    let mut latencies = Latencies::default();
     let mut errors = 0;
     for worker in workers {
         let tally = worker.await??;
-        latencies.extend(tally.latencies_us);
+        latencies.extend(tally.latencies);
         errors += tally.errors;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let percentile = |p: f64| {
-        latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied()
-    };
-    let ms = |us: Option<u32>| us.map_or(0.0, |us| f64::from(us) / 1000.0);
     println!(
         "{}",
         serde_json::json!({
-            "requests": latencies.len(),
+            "requests": latencies.count(),
             "errors": errors,
             "seconds": elapsed,
-            "rps": latencies.len() as f64 / elapsed,
-            "p50_ms": ms(percentile(0.50)),
-            "p99_ms": ms(percentile(0.99)),
+            "rps": latencies.count() as f64 / elapsed,
+            "p50_ms": latencies.percentile_ms(0.50),
+            "p99_ms": latencies.percentile_ms(0.99),
         })
     );
     Ok(())
@@ -76,41 +69,18 @@ async fn run_connection(
     headers: Vec<(String, String)>,
     deadline: Instant,
 ) -> anyhow::Result<Tally> {
-    let mut tally = Tally { latencies_us: Vec::new(), errors: 0 };
-    let authority = uri.authority().context("url without host")?.clone();
+    let mut tally = Tally { latencies: Latencies::default(), errors: 0 };
+    let mut connection = Connection::to(&uri)?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     while Instant::now() < deadline {
-        let stream = TcpStream::connect(authority.as_str()).await?;
-        stream.set_nodelay(true)?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        while Instant::now() < deadline {
-            let mut request = Request::builder()
-                .method(method.clone())
-                .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
-                .header(hyper::header::HOST, authority.as_str());
-            for (name, value) in &headers {
-                request = request.header(name, value);
+        let started = Instant::now();
+        match connection.send(method.clone(), path, &headers, Bytes::new()).await {
+            Ok((status, _)) if status.is_success() || status == StatusCode::NOT_MODIFIED => {
+                tally.latencies.record(started.elapsed())
             }
-            let started = Instant::now();
-            let outcome = async {
-                let response = sender.send_request(request.body(Empty::<Bytes>::new())?).await?;
-                let ok =
-                    response.status().is_success() || response.status() == hyper::StatusCode::NOT_MODIFIED;
-                response.into_body().collect().await?;
-                anyhow::Ok(ok)
-            }
-            .await;
-            match outcome {
-                Ok(true) => {
-                    tally.latencies_us.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32)
-                }
-                Ok(false) => tally.errors += 1,
-                // The connection broke: count it and open a new one.
-                Err(_) => {
-                    tally.errors += 1;
-                    break;
-                }
-            }
+            // A refusal, or a broken connection (the next request opens a new one).
+            Ok(_) | Err(_) => tally.errors += 1,
         }
     }
     Ok(tally)
