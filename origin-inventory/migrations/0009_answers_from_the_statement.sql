@@ -16,9 +16,12 @@
 --   SH007 stale limits (DETAIL: 'max_tickets_per_order,hold_ttl_seconds');
 --   SH008 no such event.
 
--- A reservation's seats as the API shows them, best first.
+-- A reservation's seats as the API shows them, best first. PL/pgSQL, so
+-- its plan is kept from call to call (a SQL function with a subquery is
+-- neither inlined nor cached: it would be planned at every call).
 CREATE FUNCTION reservation_seats_json(p_reservation uuid) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
     RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
                        'seat_id', rs.seat_id, 'section', sec.name, 'row', s.row_label, 'number', s.number,
                        'tier', t.name, 'price_cents', rs.price_cents, 'general_admission', sec.general_admission)
@@ -28,6 +31,8 @@ CREATE FUNCTION reservation_seats_json(p_reservation uuid) RETURNS jsonb
             JOIN sections sec ON sec.id = s.section_id
             JOIN price_tiers t ON t.id = s.tier_id
             WHERE rs.reservation_id = p_reservation);
+END
+$$;
 
 -- A reservation as the API shows it (the origin reads a lapsed hold as
 -- expired).

@@ -2,10 +2,13 @@
 //! connections each play one fresh buyer after another (buyer session,
 //! best-available hold of one seat in a random section, payment with the
 //! sandbox's test card) for `SECONDS`, then print one JSON line: orders,
-//! refusals per step, orders/s and latency percentiles of whole orders.
+//! refusals per step, orders/s and latency percentiles of whole orders, and
+//! the rate of each tenth of the orders in the order they were placed.
 //! Native, so the client costs the machine little beside what it measures.
+//! With `--until-sold-out`, a buyer told there are no seats left (409)
+//! stops, and so does the run when every buyer has: a whole sale.
 //!
-//! `order-load <origin-url> <event-id> <section-id,...> <buyers> <seconds>`
+//! `order-load [--until-sold-out] <origin-url> <event-id> <section-id,...> <buyers> <seconds>`
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +30,11 @@ struct Refusals {
 #[derive(Default)]
 struct Tally {
     orders: Latencies,
+    /// When each order was paid, from the start of the run.
+    paid_at: Vec<Duration>,
     refused: Refusals,
+    /// Holds answered "no seats left".
+    sold_out: u64,
 }
 
 struct Sale {
@@ -38,9 +45,15 @@ struct Sale {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let until_sold_out = args.first().is_some_and(|a| a == "--until-sold-out");
+    if until_sold_out {
+        args.remove(0);
+    }
     let [origin, event, sections, buyers, seconds] = args.as_slice() else {
-        bail!("usage: order-load <origin-url> <event-id> <section-id,...> <buyers> <seconds>");
+        bail!(
+            "usage: order-load [--until-sold-out] <origin-url> <event-id> <section-id,...> <buyers> <seconds>"
+        );
     };
     let sale = std::sync::Arc::new(Sale {
         origin: origin.parse().context("origin url")?,
@@ -48,16 +61,22 @@ async fn main() -> anyhow::Result<()> {
         sections: sections.split(',').map(str::to_owned).collect(),
     });
     let buyers: usize = buyers.parse().context("buyers")?;
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds.parse().context("seconds")?);
     let started = Instant::now();
-    let workers: Vec<_> = (0..buyers).map(|_| tokio::spawn(buy_until(sale.clone(), deadline))).collect();
+    let run = Run {
+        started,
+        deadline: started + Duration::from_secs_f64(seconds.parse().context("seconds")?),
+        until_sold_out,
+    };
+    let workers: Vec<_> = (0..buyers).map(|_| tokio::spawn(buy_until(sale.clone(), run))).collect();
     let mut all = Tally::default();
     for worker in workers {
         let tally = worker.await??;
         all.orders.extend(tally.orders);
+        all.paid_at.extend(tally.paid_at);
         all.refused.session += tally.refused.session;
         all.refused.hold += tally.refused.hold;
         all.refused.commit += tally.refused.commit;
+        all.sold_out += tally.sold_out;
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!(
@@ -65,7 +84,9 @@ async fn main() -> anyhow::Result<()> {
         json!({
             "orders": all.orders.count(),
             "refused": {"session": all.refused.session, "hold": all.refused.hold, "commit": all.refused.commit},
+            "sold_out_answers": all.sold_out,
             "seconds": elapsed,
+            "tenths_per_second": tenths_per_second(all.paid_at),
             "orders_per_second": all.orders.count() as f64 / elapsed,
             "p50_ms": all.orders.percentile_ms(0.50),
             "p99_ms": all.orders.percentile_ms(0.99),
@@ -74,14 +95,47 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn buy_until(sale: std::sync::Arc<Sale>, deadline: Instant) -> anyhow::Result<Tally> {
+/// Orders per second in each tenth of the orders, by the time they were
+/// paid: is the last seat as quick to sell as the first?
+fn tenths_per_second(mut paid_at: Vec<Duration>) -> Vec<f64> {
+    paid_at.sort_unstable();
+    let n = paid_at.len();
+    if n < 10 {
+        return Vec::new();
+    }
+    (0..10)
+        .map(|tenth| {
+            let (first, last) = (tenth * n / 10, (tenth + 1) * n / 10 - 1);
+            let from = if tenth == 0 { Duration::ZERO } else { paid_at[first - 1] };
+            (last + 1 - first) as f64 / (paid_at[last] - from).as_secs_f64().max(1e-6)
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+struct Run {
+    started: Instant,
+    deadline: Instant,
+    until_sold_out: bool,
+}
+
+async fn buy_until(sale: std::sync::Arc<Sale>, run: Run) -> anyhow::Result<Tally> {
     let mut tally = Tally::default();
     let mut connection = Connection::to(&sale.origin)?;
-    while Instant::now() < deadline {
+    while Instant::now() < run.deadline {
         let started = Instant::now();
         match one_order(&mut connection, &sale).await {
-            Ok(()) => tally.orders.record(started.elapsed()),
+            Ok(()) => {
+                tally.orders.record(started.elapsed());
+                tally.paid_at.push(run.started.elapsed());
+            }
             Err(Step::Session) => tally.refused.session += 1,
+            Err(Step::SoldOut) => {
+                tally.sold_out += 1;
+                if run.until_sold_out {
+                    break;
+                }
+            }
             Err(Step::Hold) => tally.refused.hold += 1,
             Err(Step::Commit) => tally.refused.commit += 1,
         }
@@ -93,14 +147,16 @@ async fn buy_until(sale: std::sync::Arc<Sale>, deadline: Instant) -> anyhow::Res
 enum Step {
     Session,
     Hold,
+    /// The hold was told no seats are left.
+    SoldOut,
     Commit,
 }
 
 async fn one_order(connection: &mut Connection, sale: &Sale) -> Result<(), Step> {
     const JSON: (&str, &str) = ("content-type", "application/json");
-    let session = post(connection, "/api/v1/buyer-sessions", &[], Value::Null, StatusCode::CREATED)
-        .await
-        .ok_or(Step::Session)?;
+    let session =
+        expect(post(connection, "/api/v1/buyer-sessions", &[], Value::Null).await, StatusCode::CREATED)
+            .ok_or(Step::Session)?;
     let token = session["buyer_token"].as_str().ok_or(Step::Session)?;
     let authorization = format!("Bearer {token}");
     let buyer = [JSON, ("authorization", authorization.as_str())];
@@ -109,7 +165,13 @@ async fn one_order(connection: &mut Connection, sale: &Sale) -> Result<(), Step>
     let section = &sale.sections[(pick.as_u128() % sale.sections.len() as u128) as usize];
     let hold = json!({"client_reservation_id": pick, "section_id": section, "quantity": 1});
     let path = format!("/api/v1/events/{}/reservations", sale.event);
-    let held = post(connection, &path, &buyer, hold, StatusCode::CREATED).await.ok_or(Step::Hold)?;
+    let held = match post(connection, &path, &buyer, hold).await {
+        Some((StatusCode::CREATED, held)) => held,
+        Some((StatusCode::CONFLICT, refusal)) if refusal["error"] == "seat_unavailable" => {
+            return Err(Step::SoldOut);
+        }
+        _ => return Err(Step::Hold),
+    };
     let reservation = held["reservation_id"].as_str().ok_or(Step::Hold)?;
 
     let key = Uuid::new_v4().to_string();
@@ -117,21 +179,23 @@ async fn one_order(connection: &mut Connection, sale: &Sale) -> Result<(), Step>
     let pay = json!({"payment_method_id": "pm_card_visa",
                      "billing_details": {"name": "Bench Buyer", "email": "bench@example.com"}});
     let path = format!("/api/v1/reservations/{reservation}/commit");
-    post(connection, &path, &paying, pay, StatusCode::OK).await.ok_or(Step::Commit)?;
+    expect(post(connection, &path, &paying, pay).await, StatusCode::OK).ok_or(Step::Commit)?;
     Ok(())
 }
 
-/// The answer's JSON if the status is `expected`.
+/// The answer's status and JSON; `None` if there was no JSON answer.
 async fn post(
     connection: &mut Connection,
     path: &str,
     headers: &[(&str, &str)],
     body: Value,
-    expected: StatusCode,
-) -> Option<Value> {
+) -> Option<(StatusCode, Value)> {
     let body = if body.is_null() { Bytes::new() } else { Bytes::from(body.to_string()) };
-    match connection.send(Method::POST, path, headers, body).await {
-        Ok((status, answer)) if status == expected => serde_json::from_slice(&answer).ok(),
-        _ => None,
-    }
+    let (status, answer) = connection.send(Method::POST, path, headers, body).await.ok()?;
+    Some((status, serde_json::from_slice(&answer).ok()?))
+}
+
+/// The JSON of an answer with the `expected` status.
+fn expect(answer: Option<(StatusCode, Value)>, expected: StatusCode) -> Option<Value> {
+    answer.filter(|(status, _)| *status == expected).map(|(_, json)| json)
 }

@@ -26,14 +26,14 @@ pub(super) fn rows(
     // Warm-up: the origin's pooled connections prepare their statements
     // and Postgres's backends fill their caches, as they long have in a
     // running origin.
-    let sale = BenchSale::create(stack)?;
+    let sale = BenchSale::create(stack, 40)?;
     run_orders(root, stack, &sale, 16, "3")?;
     let started = stack.sql("SELECT now()")?;
     let mut rows = Vec::new();
     let mut peak_rate: f64 = 0.0;
     for buyers in CONCURRENCY {
         eprintln!("bench: orders straight at the origin, {buyers} buyers");
-        let sale = BenchSale::create(stack)?;
+        let sale = BenchSale::create(stack, 40)?;
         let before = PgCounters::read(stack)?;
         let activity = Activity::sample(stack);
         let cpu_before = CpuTime::read(stack)?;
@@ -85,12 +85,99 @@ pub(super) fn rows(
         }
     }
     rows.push(outbox_row(stack, &started, peak_rate)?);
+    rows.extend(sell_out_rows(root, stack, verdict)?);
     Ok(rows)
 }
 
-/// A venue of 40 sections × 40 rows × 50 seats, more than a run can sell,
-/// and an event on sale there without a waiting room; created before the
-/// run so that Postgres's counters see orders only.
+/// Seats of the whole sales: one section of 40 rows × 50.
+const SELL_OUT_SEATS: f64 = 2000.0;
+
+/// Whole sales to the last seat, 16 buyers: whether the last tenth of the
+/// orders sells as fast as the first, and whether a long snapshot (a
+/// report, a `pg_dump`) open all along slows the sale.
+fn sell_out_rows(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow::Result<Vec<Row>> {
+    eprintln!("bench: a whole sale to the last seat");
+    let plain = sell_out(root, stack)?;
+    eprintln!("bench: a whole sale with a REPEATABLE READ snapshot open");
+    let mut snapshot = Command::new("psql")
+        .args([&stack.database_url, "-q"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    writeln!(
+        snapshot.stdin.as_mut().context("psql's stdin")?,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM inventory;"
+    )?;
+    let under_snapshot = sell_out(root, stack);
+    // Ending its input ends the session, and the snapshot with it.
+    drop(snapshot.stdin.take());
+    snapshot.wait()?;
+    let under_snapshot = under_snapshot?;
+    let mut rows = Vec::new();
+    for (run, what, baseline, ratio, target) in [
+        (
+            &plain,
+            "origin: a whole sale, 2,000 seats, 16 buyers (orders/s in the first → last tenth of the orders)",
+            format!("{:.0} orders/s in the first tenth", plain.first_tenth()),
+            plain.last_tenth() / plain.first_tenth().max(1e-9),
+            "flat: last tenth ≥ 90% of the first",
+        ),
+        (
+            &under_snapshot,
+            "origin: the same sale with a REPEATABLE READ snapshot open all along",
+            format!("{:.0} orders/s without the snapshot", plain.run.rate),
+            under_snapshot.run.rate / plain.run.rate.max(1e-9),
+            "≥ 90% of the sale without it",
+        ),
+    ] {
+        let sold_all = run.run.orders == SELL_OUT_SEATS;
+        verdict.passed &= run.run.passed() && sold_all;
+        let sold = if sold_all { "all sold".to_owned() } else { format!("ONLY {:.0} SOLD", run.run.orders) };
+        rows.push(Row {
+            what: what.into(),
+            result: run.run.mark(format!(
+                "{:.0} overall, {:.0} → {:.0}; {sold} in {:.1} s",
+                run.run.rate,
+                run.first_tenth(),
+                run.last_tenth(),
+                run.seconds
+            )),
+            baseline,
+            ratio: Some(ratio),
+            target: target.into(),
+        });
+    }
+    Ok(rows)
+}
+
+/// One whole sale: `order-load --until-sold-out`.
+struct SellOut {
+    run: OrderRun,
+    tenths: Vec<f64>,
+    seconds: f64,
+}
+
+impl SellOut {
+    fn first_tenth(&self) -> f64 {
+        self.tenths.first().copied().unwrap_or(0.0)
+    }
+
+    fn last_tenth(&self) -> f64 {
+        self.tenths.last().copied().unwrap_or(0.0)
+    }
+}
+
+fn sell_out(root: &Path, stack: &Stack) -> anyhow::Result<SellOut> {
+    let sale = BenchSale::create(stack, 1)?;
+    let (run, result) = order_load(root, stack, &sale, &["--until-sold-out"], 16, "120")?;
+    let tenths =
+        result["tenths_per_second"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+    Ok(SellOut { run, tenths, seconds: result["seconds"].as_f64().unwrap_or(0.0) })
+}
+
+/// A venue of `sections` × 40 rows × 50 seats (40 sections: more than a
+/// run can sell) and an event on sale there without a waiting room;
+/// created before the run so that Postgres's counters see orders only.
 struct BenchSale {
     event: String,
     /// Comma-separated section ids.
@@ -98,10 +185,10 @@ struct BenchSale {
 }
 
 impl BenchSale {
-    fn create(stack: &Stack) -> anyhow::Result<Self> {
+    fn create(stack: &Stack, sections: u32) -> anyhow::Result<Self> {
         let rows: Vec<Value> =
             (1..=40).map(|r| serde_json::json!({"label": format!("R{r}"), "seats": 50})).collect();
-        let sections: Vec<Value> = (1..=40)
+        let sections: Vec<Value> = (1..=sections)
             .map(|s| serde_json::json!({"name": format!("S{s}"), "tier": "Standard", "rows": rows}))
             .collect();
         let venue: Value = serde_json::from_str(
@@ -178,7 +265,19 @@ fn run_orders(
     buyers: u32,
     seconds: &str,
 ) -> anyhow::Result<OrderRun> {
-    let out = output(Command::new(binary_dir(root).join("order-load")).args([
+    order_load(root, stack, sale, &[], buyers, seconds).map(|(run, _)| run)
+}
+
+/// `order-load` with `flags`: its figures, and its whole answer.
+fn order_load(
+    root: &Path,
+    stack: &Stack,
+    sale: &BenchSale,
+    flags: &[&str],
+    buyers: u32,
+    seconds: &str,
+) -> anyhow::Result<(OrderRun, Value)> {
+    let out = output(Command::new(binary_dir(root).join("order-load")).args(flags).args([
         &stack.origin.url(),
         &sale.event,
         &sale.sections,
@@ -191,13 +290,14 @@ fn run_orders(
     if refused > 0.0 {
         eprintln!("bench: orders refused with {buyers} buyers: {}", result["refused"]);
     }
-    Ok(OrderRun {
+    let run = OrderRun {
         orders: number(&result["orders"]),
         refused,
         rate: number(&result["orders_per_second"]),
         p50_ms: number(&result["p50_ms"]),
         p99_ms: number(&result["p99_ms"]),
-    })
+    };
+    Ok((run, result))
 }
 
 /// How fast the outbox delivered what the order runs wrote, and how late.
