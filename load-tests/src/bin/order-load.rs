@@ -199,3 +199,24 @@ async fn post(
 fn expect(answer: Option<(StatusCode, Value)>, expected: StatusCode) -> Option<Value> {
     answer.filter(|(status, _)| *status == expected).map(|(_, json)| json)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenths_show_a_sale_that_slows_down() {
+        // 100 orders, one every 10 ms: ten tenths of 100 orders/s.
+        let steady: Vec<Duration> = (1..=100).map(|n| Duration::from_millis(10 * n)).collect();
+        let tenths = tenths_per_second(steady);
+        assert_eq!(tenths.len(), 10);
+        assert!(tenths.iter().all(|rate| (rate - 100.0).abs() < 0.01), "{tenths:?}");
+        // The last 10 orders take 20 ms each: the last tenth sells at half the rate.
+        let slowing: Vec<Duration> = (1..=100)
+            .map(|n| Duration::from_millis(if n <= 90 { 10 * n } else { 900 + 20 * (n - 90) }))
+            .collect();
+        let tenths = tenths_per_second(slowing);
+        assert!((tenths[0] - 100.0).abs() < 0.01 && (tenths[9] - 50.0).abs() < 0.01, "{tenths:?}");
+        assert!(tenths_per_second(vec![Duration::from_millis(1); 9]).is_empty(), "too few to split");
+    }
+}
