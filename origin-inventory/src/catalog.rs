@@ -208,7 +208,7 @@ pub async fn seats(db: &PgPool, event: Uuid) -> Result<Vec<SeatRow>, sqlx::Error
     sqlx::query_as(
         "SELECT i.seat_id AS id, i.section_id, sec.name AS section, sec.general_admission, s.row_label, s.number,
                 s.accessible, t.name AS tier, i.price_cents,
-                CASE WHEN i.status = 'HELD' AND i.held_until < now() THEN 'AVAILABLE' ELSE i.status END AS status
+                CASE WHEN seat_is_free(i.status, i.held_until) THEN 'AVAILABLE' ELSE i.status END AS status
          FROM inventory i
          JOIN seats s ON s.id = i.seat_id
          JOIN sections sec ON sec.id = i.section_id

@@ -125,7 +125,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages claimed at once.
 pub const BATCH: usize = 100;
 /// Messages in flight at once, by default (`STAMPEDE_OUTBOX_LANES`).
-pub const LANES: usize = 8;
+pub const LANES: usize = 16;
 
 /// A message claimed for delivery.
 #[derive(sqlx::FromRow)]

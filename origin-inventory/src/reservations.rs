@@ -416,7 +416,7 @@ async fn explain_conflict(
     let unavailable: Vec<Uuid> = requested.iter().filter(|id| !free.contains(id)).copied().collect();
     let alternatives: Vec<Uuid> = sqlx::query_scalar(
         "SELECT seat_id FROM inventory
-         WHERE event_id = $1 AND status = 'AVAILABLE' AND NOT seat_id = ANY($2)
+         WHERE event_id = $1 AND seat_is_free(status, held_until) AND NOT seat_id = ANY($2)
            AND section_id IN (SELECT section_id FROM inventory WHERE event_id = $1 AND seat_id = ANY($2))
          ORDER BY sort_key LIMIT 10",
     )

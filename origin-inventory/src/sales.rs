@@ -101,7 +101,7 @@ async fn get_sales(
                        GROUP BY 1) m) AS per_minute
          FROM events e CROSS JOIN LATERAL (
              SELECT count(*) AS total,
-                    count(*) FILTER (WHERE status = 'AVAILABLE' OR (status = 'HELD' AND held_until < now())) AS available,
+                    count(*) FILTER (WHERE seat_is_free(status, held_until)) AS available,
                     count(*) FILTER (WHERE status = 'HELD' AND held_until >= now()) AS held,
                     count(*) FILTER (WHERE status = 'BOOKED') AS booked,
                     count(*) FILTER (WHERE status = 'BLOCKED') AS blocked

@@ -298,7 +298,8 @@ async fn concurrent_lanes_send_again_at_most_one_message_each_after_a_sigkill() 
 /// second stopped, the third finishing. Only the kill may send messages
 /// twice: at most the one in hand on each of the `lanes`.
 async fn outbox_through_sigkill_and_sigterm(lanes: usize) {
-    const MESSAGES: usize = 300;
+    // Enough that sixteen lanes are still busy when the signals come.
+    const MESSAGES: usize = 600;
     let maildir = std::env::var("STAMPEDE_TEST_MAILDIR").expect("STAMPEDE_TEST_MAILDIR is not set");
     let maildir = Path::new(&maildir);
     let origin = spawn_origin_with_options(OriginOptions::default()).await;

@@ -671,7 +671,7 @@ fn pgbench_hold_cycles(stack: &Stack, event: &str, table: &str) -> anyhow::Resul
     let script = stack.scratch.join("hold.sql");
     std::fs::write(&script, format!(
         "\\set n random(1, {seats})
-UPDATE {table} i SET status = 'HELD', hold_id = gen_random_uuid(), held_until = now() + interval '10 minutes', version = version + 1 FROM bench_seats b WHERE b.n = :n AND i.event_id = '{event}' AND i.seat_id = b.seat_id AND (i.status = 'AVAILABLE' OR (i.status = 'HELD' AND i.held_until < now()));
+UPDATE {table} i SET status = 'HELD', hold_id = gen_random_uuid(), held_until = now() + interval '10 minutes', version = version + 1 FROM bench_seats b WHERE b.n = :n AND i.event_id = '{event}' AND i.seat_id = b.seat_id AND seat_is_free(i.status, i.held_until);
 UPDATE {table} i SET status = 'AVAILABLE', hold_id = NULL, held_until = NULL, version = version + 1 FROM bench_seats b WHERE b.n = :n AND i.event_id = '{event}' AND i.seat_id = b.seat_id AND i.status = 'HELD';
 "))?;
     let out = output(
