@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures::future::join_all;
+use futures::StreamExt as _;
 use origin_inventory::purge::{CatalogPurge, SettingsPublisher};
 use origin_inventory::test_support::{EventStream, TEST_ACCESS_ISSUER, test_keyring};
 use queue_tokens::{AccessClaims, Kind, QueueClaims, Verifier};
@@ -56,11 +56,14 @@ async fn stats(stack: &Stack, event: Uuid) -> Value {
 async fn a_crowd_of_concurrent_joins_gets_distinct_tickets_and_enters_in_ticket_order(runtime: EdgeRuntime) {
     let stack = Stack::start(runtime).await;
     // wrangler dev's local proxy runs out of sockets long before a thousand
-    // concurrent connections; deployed Workers do not have it.
-    let crowd = if runtime == EdgeRuntime::Host { 1000 } else { 200 };
+    // concurrent connections, and now and then loses a request when two
+    // hundred arrive at once; deployed Workers do neither. Under it the
+    // crowd comes fifty at a time.
+    let (crowd, at_once) = if runtime == EdgeRuntime::Host { (1000, 1000) } else { (200, 50) };
     // Ten seconds' worth of credit is 100, but only 40 may be active.
     let event = stack.event(queue(600, 40), an_hour_ago()).await;
-    let joins = join_all((0..crowd).map(|_| join(&stack, event))).await;
+    let joins: Vec<_> =
+        futures::stream::iter((0..crowd).map(|_| join(&stack, event))).buffered(at_once).collect().await;
     let tickets: BTreeSet<u64> = joins.iter().map(|(_, body)| body["ticket"].as_u64().unwrap()).collect();
     assert_eq!(tickets, (1..=crowd).collect(), "{crowd} distinct tickets, no gaps");
 
