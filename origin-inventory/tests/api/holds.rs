@@ -455,41 +455,30 @@ async fn a_hold_obeys_limits_changed_behind_this_origins_back() {
             .unwrap();
         }
     };
-    let seconds_held = |held: &Value| {
-        let until: chrono::DateTime<chrono::Utc> = held["expires_at"].as_str().unwrap().parse().unwrap();
-        (until - chrono::Utc::now()).num_seconds()
+    // Holds `quantity` seats, releases them, and says for how long they were held.
+    let held_for = |buyer: &'static str, quantity: usize| {
+        let hold = hold_of(buyer, quantity);
+        let app = &app;
+        async move {
+            let (status, held) = hold.await;
+            assert_eq!(status, 201, "{held}");
+            let until: chrono::DateTime<chrono::Utc> = held["expires_at"].as_str().unwrap().parse().unwrap();
+            let path = format!("/api/v1/reservations/{}", held["reservation_id"].as_str().unwrap());
+            assert_eq!(app.buyer(buyer, Method::DELETE, &path, None).await.0, 204);
+            (until - chrono::Utc::now()).num_seconds()
+        }
     };
     // The origin learns 4 per order and 600 s.
-    let (status, held) = hold_of("a", 1).await;
-    assert_eq!(status, 201, "{held}");
-    assert!((590..=600).contains(&seconds_held(&held)), "{held}");
-    app.buyer(
-        "a",
-        Method::DELETE,
-        &format!("/api/v1/reservations/{}", held["reservation_id"].as_str().unwrap()),
-        None,
-    )
-    .await;
+    assert!((590..=600).contains(&held_for("a", 1).await));
 
     // Tightened: 3 seats are now too many, and the default hold is 120 s.
     set_limits(2, 120).await;
     let (status, refused) = hold_of("b", 3).await;
     assert_eq!((status, refused["max_per_order"].as_i64()), (422, Some(2)), "{refused}");
-    let (status, held) = hold_of("c", 2).await;
-    assert_eq!(status, 201, "{held}");
-    assert!((110..=120).contains(&seconds_held(&held)), "the new default hold time: {held}");
-    app.buyer(
-        "c",
-        Method::DELETE,
-        &format!("/api/v1/reservations/{}", held["reservation_id"].as_str().unwrap()),
-        None,
-    )
-    .await;
+    assert!((110..=120).contains(&held_for("c", 2).await), "the new default hold time");
 
     // Loosened: what the origin last saw would refuse 6 seats; the event allows 8.
     set_limits(8, 900).await;
-    let (status, held) = hold_of("d", 6).await;
-    assert_eq!(status, 201, "{held}");
-    assert!((890..=900).contains(&seconds_held(&held)), "{held}");
+    assert!((890..=900).contains(&held_for("d", 6).await));
     assert_consistent(&app, &event).await;
 }
