@@ -65,6 +65,8 @@ pub struct HoldPlan {
 #[derive(Debug, Clone, Copy)]
 pub struct HoldLimits {
     pub max_tickets_per_order: i64,
+    /// Counted by the database across the buyer's holds; named in refusals.
+    pub max_tickets_per_buyer: i64,
     pub hold_ttl_seconds: i64,
 }
 
@@ -152,7 +154,8 @@ pub fn extended_expiry(
 mod tests {
     use super::*;
 
-    const LIMITS: HoldLimits = HoldLimits { max_tickets_per_order: 4, hold_ttl_seconds: 600 };
+    const LIMITS: HoldLimits =
+        HoldLimits { max_tickets_per_order: 4, max_tickets_per_buyer: 8, hold_ttl_seconds: 600 };
 
     fn body(json: serde_json::Value) -> HoldBody {
         let mut json = json;

@@ -175,7 +175,7 @@ impl From<ReservationRow> for Reservation {
 }
 
 /// Loads a reservation if it belongs to `buyer`, seats and all, in one query
-/// (migration 0009's `reservation_view`, which `hold_seats` answers with too).
+/// (migration 0009's `reservation_view`, which `hold_as_planned` answers with too).
 pub async fn load(
     db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
@@ -205,9 +205,9 @@ pub async fn live_hold(db: &PgPool, event: Uuid, buyer: &str) -> Result<Option<R
     Ok(row.map(Reservation::from))
 }
 
-/// The per-order limit and hold time last seen for each event, so a hold is
-/// planned without asking Postgres first. `hold_seats` refuses a plan made
-/// with limits the organizer has changed since, and names the current ones.
+/// The limits and hold time last seen for each event, so a hold is planned
+/// without asking Postgres first. `hold_as_planned` refuses a plan made with
+/// limits the organizer has changed since, and names the current ones.
 #[derive(Clone, Default)]
 pub struct KnownLimits(Arc<Mutex<HashMap<Uuid, HoldLimits>>>);
 
@@ -221,14 +221,16 @@ impl KnownLimits {
 
     /// Reads the event's limits now (and remembers them).
     async fn read(&self, db: &PgPool, event: Uuid) -> Result<HoldLimits, HoldError> {
-        let (max_tickets_per_order, hold_ttl_seconds): (i32, i32) =
-            sqlx::query_as("SELECT max_tickets_per_order, hold_ttl_seconds FROM events WHERE id = $1")
-                .bind(event)
-                .fetch_optional(db)
-                .await?
-                .ok_or(HoldError::EventNotFound)?;
+        let (max_tickets_per_order, max_tickets_per_buyer, hold_ttl_seconds): (i32, i32, i32) = sqlx::query_as(
+            "SELECT max_tickets_per_order, max_tickets_per_buyer, hold_ttl_seconds FROM events WHERE id = $1",
+        )
+        .bind(event)
+        .fetch_optional(db)
+        .await?
+        .ok_or(HoldError::EventNotFound)?;
         let limits = HoldLimits {
             max_tickets_per_order: max_tickets_per_order.into(),
+            max_tickets_per_buyer: max_tickets_per_buyer.into(),
             hold_ttl_seconds: hold_ttl_seconds.into(),
         };
         self.learn(event, limits);
@@ -309,7 +311,7 @@ fn is_deadlock(e: &sqlx::Error) -> bool {
     e.as_database_error().and_then(|d| d.code()).is_some_and(|code| code == "40P01")
 }
 
-/// One attempt, one statement (`hold_seats`, one transaction on the
+/// One attempt, one statement (`hold_as_planned`, one transaction on the
 /// server) that answers with the reservation; `None` when a request with the
 /// same client id got there first.
 async fn try_hold(
@@ -329,22 +331,24 @@ async fn try_hold(
     // First without waiting for locked seats; if too few are unlocked, the
     // missing ones may belong to requests that will fail: wait for them.
     for wait in [false, true] {
-        let held: Result<ReservationRow, _> =
-            sqlx::query_as("SELECT * FROM hold_seats($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
-                .bind(event_id)
-                .bind(buyer)
-                .bind(plan.client_reservation_id)
-                .bind(Uuid::new_v4())
-                .bind(limits.max_tickets_per_order as i32)
-                .bind(limits.hold_ttl_seconds as i32)
-                .bind(plan.ttl_seconds as i32)
-                .bind(seats)
-                .bind(section)
-                .bind(tier)
-                .bind(quantity as i32)
-                .bind(wait)
-                .fetch_one(db)
-                .await;
+        let held: Result<ReservationRow, _> = sqlx::query_as(
+            "SELECT * FROM hold_as_planned($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(event_id)
+        .bind(buyer)
+        .bind(plan.client_reservation_id)
+        .bind(Uuid::new_v4())
+        .bind(limits.max_tickets_per_order as i32)
+        .bind(limits.max_tickets_per_buyer as i32)
+        .bind(limits.hold_ttl_seconds as i32)
+        .bind(plan.ttl_seconds as i32)
+        .bind(seats)
+        .bind(section)
+        .bind(tier)
+        .bind(quantity as i32)
+        .bind(wait)
+        .fetch_one(db)
+        .await;
         let e = match held {
             Ok(row) => return Ok(Some(row.into())),
             Err(e) => e,
@@ -353,7 +357,7 @@ async fn try_hold(
         return Err(match code.as_str() {
             "SH004" => continue,
             "SH005" => return Ok(None),
-            "SH001" => HoldError::BuyerLimit { limit: detail.parse().unwrap_or_default() },
+            "SH001" => HoldError::BuyerLimit { limit: limits.max_tickets_per_buyer },
             "SH002" => {
                 let free: Vec<Uuid> =
                     detail.trim_matches(['{', '}']).split(',').filter_map(|id| id.parse().ok()).collect();
@@ -361,9 +365,13 @@ async fn try_hold(
             }
             "SH003" => HoldError::NotEnoughSeats { available: detail.parse().unwrap_or(0) },
             "SH006" => HoldError::SaleNotOpen,
-            "SH007" => match detail.split_once(',').map(|(m, t)| (m.parse(), t.parse())) {
-                Some((Ok(max_tickets_per_order), Ok(hold_ttl_seconds))) => {
-                    HoldError::StaleLimits(HoldLimits { max_tickets_per_order, hold_ttl_seconds })
+            "SH007" => match detail.split(',').map(str::parse).collect::<Result<Vec<i64>, _>>().as_deref() {
+                Ok(&[max_tickets_per_order, max_tickets_per_buyer, hold_ttl_seconds]) => {
+                    HoldError::StaleLimits(HoldLimits {
+                        max_tickets_per_order,
+                        max_tickets_per_buyer,
+                        hold_ttl_seconds,
+                    })
                 }
                 _ => HoldError::Database(e),
             },
