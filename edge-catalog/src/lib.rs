@@ -22,10 +22,16 @@ mod spin_component {
 
     use crate::service::{Config, handle};
 
+    /// Read once per instance, as the waiting room does: variables do not
+    /// change under a running instance, and each read crosses into the host.
+    fn config() -> &'static Config {
+        static CONFIG: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
+        CONFIG.get_or_init(|| Config::from_runtime(&Wasi))
+    }
+
     #[http_component]
     async fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
-        let config = Config::from_runtime(&Wasi);
-        serve(request, out, |incoming| async move { handle(&Wasi, &config, &incoming.request).await }).await
+        serve(request, out, |incoming| async move { handle(&Wasi, config(), &incoming.request).await }).await
     }
 }
 

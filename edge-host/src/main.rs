@@ -1,5 +1,5 @@
 //! `edge-host [--manifest spin.toml] [--wit wit] [--listen 127.0.0.1:3000]
-//! [--max-reuse 128] [--idle-timeout-ms 1000] [--max-instances 256]
+//! [--max-reuse 1024] [--idle-timeout-ms 1000] [--max-instances 256]
 //! [--profile perfmap]`
 //!
 //! Flags fall back to `STAMPEDE_EDGE_LISTEN` and friends; see README.md.

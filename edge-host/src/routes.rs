@@ -49,16 +49,17 @@ impl RoutePattern {
         self.raw.strip_suffix("/...").unwrap_or(&self.raw)
     }
 
-    fn matches(&self, path: &str) -> bool {
-        let mut parts = path.split('/').filter(|s| !s.is_empty());
-        for segment in &self.segments {
-            match (segment, parts.next()) {
-                (_, None) => return false,
-                (Segment::Literal(expected), Some(part)) if expected != part => return false,
-                _ => {}
-            }
-        }
-        self.wildcard || parts.next().is_none()
+    /// Whether the route matches a path split into its non-empty `parts`.
+    fn matches(&self, parts: &[&str]) -> bool {
+        let fits = if self.wildcard {
+            parts.len() >= self.segments.len()
+        } else {
+            parts.len() == self.segments.len()
+        };
+        fits && self.segments.iter().zip(parts).all(|(segment, part)| match segment {
+            Segment::Literal(expected) => expected == part,
+            Segment::Param => true,
+        })
     }
 
     fn specificity(&self) -> (bool, usize, usize) {
@@ -71,22 +72,28 @@ impl RoutePattern {
 #[derive(Debug)]
 pub struct Router {
     routes: Vec<(RoutePattern, usize)>,
+    /// Indexes into `routes`, most specific first (the earlier on a tie),
+    /// so the first match is the one to take: every request is routed,
+    /// and a manifest has dozens of routes.
+    by_specificity: Vec<usize>,
 }
 
 impl Router {
     pub fn new(routes: Vec<(RoutePattern, usize)>) -> Self {
-        Self { routes }
+        let mut by_specificity: Vec<usize> = (0..routes.len()).collect();
+        // Stable: ties keep the manifest's order.
+        by_specificity.sort_by_key(|&i| std::cmp::Reverse(routes[i].0.specificity()));
+        Self { routes, by_specificity }
     }
 
     /// The most specific route matching `path`; the earlier one on a tie.
     pub fn route(&self, path: &str) -> Option<(&RoutePattern, usize)> {
-        let mut best: Option<&(RoutePattern, usize)> = None;
-        for candidate in self.routes.iter().filter(|(pattern, _)| pattern.matches(path)) {
-            if best.is_none_or(|(b, _)| candidate.0.specificity() > b.specificity()) {
-                best = Some(candidate);
-            }
-        }
-        best.map(|(pattern, index)| (pattern, *index))
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        self.by_specificity
+            .iter()
+            .map(|&i| &self.routes[i])
+            .find(|(pattern, _)| pattern.matches(&parts))
+            .map(|(pattern, index)| (pattern, *index))
     }
 
     pub fn routes(&self) -> impl Iterator<Item = (&RoutePattern, usize)> {
@@ -121,6 +128,57 @@ mod tests {
         assert_eq!(r.route("/events/42").unwrap().1, 0);
         assert!(r.route("/events").is_none());
         assert!(r.route("/events/42/checkout").is_none());
+    }
+
+    /// The first match in order of specificity is the best match of all.
+    #[test]
+    fn every_path_goes_where_the_most_specific_match_says() {
+        let routes = [
+            "/...",
+            "/api/...",
+            "/api/v1/events/:id",
+            "/api/v1/events/:id/queue/...",
+            "/api/v1/events/:id/queue/join",
+            "/api/v1/:kind/...",
+            "/events/:id",
+            "/events/new",
+            "/events/:id/checkout/...",
+            "/events/:id/:page",
+            "/health",
+        ];
+        let r = router(&routes);
+        let patterns: Vec<RoutePattern> = routes.iter().map(|p| RoutePattern::parse(p).unwrap()).collect();
+        for path in [
+            "/",
+            "/health",
+            "/health/x",
+            "/api",
+            "/api/v1",
+            "/api/v1/events",
+            "/api/v1/events/7",
+            "/api/v1/events/7/queue",
+            "/api/v1/events/7/queue/join",
+            "/api/v1/events/7/queue/status",
+            "/api/v1/orders/x/y",
+            "/events",
+            "/events/new",
+            "/events/7",
+            "/events/7/checkout",
+            "/events/7/checkout/a/b",
+            "/events/7/seats",
+            "/events/7/seats/x",
+            "//events//7/",
+        ] {
+            let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            // The definition: every match, the most specific, the earliest on a tie.
+            let mut best: Option<usize> = None;
+            for (i, pattern) in patterns.iter().enumerate().filter(|(_, p)| p.matches(&parts)) {
+                if best.is_none_or(|b| pattern.specificity() > patterns[b].specificity()) {
+                    best = Some(i);
+                }
+            }
+            assert_eq!(r.route(path).map(|(_, i)| i), best, "{path}");
+        }
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl Default for HostConfig {
             wit: "wit".into(),
             listen: ([127, 0, 0, 1], 3000).into(),
             reuse: ReusePolicy {
-                max_reuse: 128,
+                max_reuse: 1024,
                 idle_timeout: Duration::from_secs(1),
                 request_timeout: Duration::from_secs(60),
             },

@@ -24,6 +24,7 @@ use ed25519_dalek::{Signer as _, Verifier as _};
 use hmac::{Hmac, Mac as _};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// Access tokens travel in a cookie named this prefix plus the event id
 /// (or as a bearer token); the edge sets it, edge and origin read it.
@@ -76,8 +77,14 @@ fn mac_key(seed: &[u8; 32]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-fn mac(key: &[u8; 32], signing_input: &[u8]) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+/// HMAC keyed once per key: each token then costs a copy of the keyed
+/// state instead of hashing the key again.
+fn keyed(key: &[u8; 32]) -> HmacSha256 {
+    HmacSha256::new_from_slice(key).expect("HMAC takes any key length")
+}
+
+fn mac(key: &HmacSha256, signing_input: &[u8]) -> HmacSha256 {
+    let mut mac = key.clone();
     mac.update(signing_input);
     mac
 }
@@ -198,7 +205,7 @@ claims!(QueueClaims, |_| None);
 claims!(AccessClaims, |c| Some(c.exp));
 claims!(ChallengeClaims, |c| Some(c.exp));
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Header {
     alg: String,
     typ: String,
@@ -207,7 +214,8 @@ struct Header {
 
 /// The edge's keys: the first signs, all verify.
 pub struct Keyring {
-    signing: (String, ed25519_dalek::SigningKey, [u8; 32]),
+    /// The first key's MAC key (its id and Ed25519 key are the verifier's first).
+    signing_mac: HmacSha256,
     verifier: Verifier,
 }
 
@@ -227,17 +235,12 @@ impl Keyring {
                 .ok()
                 .and_then(|s| s.try_into().ok())
                 .ok_or_else(|| KeyError::Seed(kid.to_owned()))?;
-            keys.push((kid.to_owned(), ed25519_dalek::SigningKey::from_bytes(&seed)));
+            keys.push((kid.to_owned(), seed));
         }
-        let Some((kid, key)) = keys.first().cloned() else { return Err(KeyError::Empty) };
-        let mac_keys: Vec<_> = keys.iter().map(|(kid, key)| (kid.clone(), mac_key(key.as_bytes()))).collect();
-        let signing = (kid, key, mac_keys[0].1);
-        let verifier = Verifier {
-            keys: keys.iter().map(|(kid, key)| (kid.clone(), key.verifying_key())).collect(),
-            mac_keys,
-            issuer: issuer.to_owned(),
-        };
-        Ok(Self { signing, verifier })
+        let mac_keys: Vec<_> = keys.iter().map(|(kid, seed)| (kid.clone(), keyed(&mac_key(seed)))).collect();
+        let Some((_, signing_mac)) = mac_keys.first().cloned() else { return Err(KeyError::Empty) };
+        let public = PublicKeys::Seeds { seeds: keys, expanded: OnceLock::new() };
+        Ok(Self { signing_mac, verifier: Verifier::new(public, mac_keys, issuer) })
     }
 
     pub fn issuer(&self) -> &str {
@@ -245,13 +248,12 @@ impl Keyring {
     }
 
     pub fn sign<C: Serialize>(&self, kind: Kind, claims: &C) -> String {
-        let (kid, key, mac_key) = &self.signing;
-        let header = Header { alg: kind.alg().into(), typ: kind.typ().into(), kid: kid.clone() };
-        let signing_input = format!("{}.{}", encode_json(&header), encode_json(claims));
+        let kid = &self.verifier.mac_keys[0].0;
+        let signing_input = format!("{}.{}", encode_json(&Header::of(kind, kid)), encode_json(claims));
         let signature = match kind {
-            Kind::Access => B64.encode(key.sign(signing_input.as_bytes()).to_bytes()),
+            Kind::Access => B64.encode(self.signing_key().sign(signing_input.as_bytes()).to_bytes()),
             Kind::Queue | Kind::Challenge => {
-                B64.encode(mac(mac_key, signing_input.as_bytes()).finalize().into_bytes())
+                B64.encode(mac(&self.signing_mac, signing_input.as_bytes()).finalize().into_bytes())
             }
         };
         format!("{signing_input}.{signature}")
@@ -261,12 +263,18 @@ impl Keyring {
         &self.verifier
     }
 
+    /// The first key's; a keyring's keys are seeds, never none.
+    fn signing_key(&self) -> &ed25519_dalek::SigningKey {
+        &self.verifier.keys.expanded()[0].1
+    }
+
     /// The public keys as a JWKS document (RFC 7517, OKP keys per RFC 8037).
     pub fn jwks(&self) -> serde_json::Value {
         let keys: Vec<_> = self
             .verifier
             .keys
-            .iter()
+            .public()
+            .into_iter()
             .map(|(kid, key)| {
                 serde_json::json!({
                     "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
@@ -286,15 +294,77 @@ fn encode_json<T: Serialize>(value: &T) -> String {
 /// against MAC keys, which only a [`Keyring`]'s verifier holds.
 #[derive(Clone)]
 pub struct Verifier {
-    keys: Vec<(String, ed25519_dalek::VerifyingKey)>,
-    mac_keys: Vec<(String, [u8; 32])>,
+    keys: PublicKeys,
+    mac_keys: Vec<(String, HmacSha256)>,
     issuer: String,
+    /// Every header a [`Keyring`] with these key ids writes, encoded as it
+    /// writes them: a token starting with one needs no decoding to tell its
+    /// kind and key (most of the work of refusing a token of another kind).
+    known_headers: Vec<(String, Header)>,
+}
+
+impl Header {
+    /// The header [`Keyring::sign`] writes.
+    fn of(kind: Kind, kid: &str) -> Self {
+        Header { alg: kind.alg().into(), typ: kind.typ().into(), kid: kid.to_owned() }
+    }
+}
+
+/// The Ed25519 keys that sign and check access tokens, by id.
+#[derive(Clone)]
+enum PublicKeys {
+    /// Public keys only (from a JWKS): the origin's.
+    Given(Vec<(String, ed25519_dalek::VerifyingKey)>),
+    /// Seeds, expanded on first use: expanding one is a scalar
+    /// multiplication (~0.2 ms in Wasm), and the instance that only checks
+    /// tickets and answers polls (on Spin, every request's) never needs it.
+    Seeds { seeds: Vec<(String, [u8; 32])>, expanded: OnceLock<Vec<(String, ed25519_dalek::SigningKey)>> },
+}
+
+impl PublicKeys {
+    fn kids(&self) -> Vec<&str> {
+        match self {
+            PublicKeys::Given(keys) => keys.iter().map(|(kid, _)| kid.as_str()).collect(),
+            PublicKeys::Seeds { seeds, .. } => seeds.iter().map(|(kid, _)| kid.as_str()).collect(),
+        }
+    }
+
+    /// The signing keys, expanded once; none for public keys only.
+    fn expanded(&self) -> &[(String, ed25519_dalek::SigningKey)] {
+        match self {
+            PublicKeys::Seeds { seeds, expanded } => expanded.get_or_init(|| {
+                let expand = |(kid, seed): &(String, [u8; 32])| {
+                    (kid.clone(), ed25519_dalek::SigningKey::from_bytes(seed))
+                };
+                seeds.iter().map(expand).collect()
+            }),
+            PublicKeys::Given(_) => &[],
+        }
+    }
+
+    fn public(&self) -> Vec<(&str, ed25519_dalek::VerifyingKey)> {
+        match self {
+            PublicKeys::Given(keys) => keys.iter().map(|(kid, key)| (kid.as_str(), *key)).collect(),
+            PublicKeys::Seeds { .. } => {
+                self.expanded().iter().map(|(kid, key)| (kid.as_str(), key.verifying_key())).collect()
+            }
+        }
+    }
+
+    fn find(&self, kid: &str) -> Option<ed25519_dalek::VerifyingKey> {
+        match self {
+            PublicKeys::Given(keys) => keys.iter().find(|(k, _)| k == kid).map(|(_, key)| *key),
+            PublicKeys::Seeds { .. } => {
+                self.expanded().iter().find(|(k, _)| k == kid).map(|(_, key)| key.verifying_key())
+            }
+        }
+    }
 }
 
 /// Keys stay out of logs: only their ids are shown.
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kids: Vec<&str> = self.keys.iter().map(|(kid, _)| kid.as_str()).collect();
+        let kids = self.keys.kids();
         f.debug_struct("Verifier").field("kids", &kids).field("issuer", &self.issuer).finish()
     }
 }
@@ -332,7 +402,16 @@ impl Verifier {
         if keys.is_empty() {
             return Err(KeyError::Empty);
         }
-        Ok(Self { keys, mac_keys: Vec::new(), issuer: issuer.to_owned() })
+        Ok(Self::new(PublicKeys::Given(keys), Vec::new(), issuer))
+    }
+
+    fn new(keys: PublicKeys, mac_keys: Vec<(String, HmacSha256)>, issuer: &str) -> Self {
+        let known_headers = Kind::ALL
+            .iter()
+            .flat_map(|&kind| keys.kids().into_iter().map(move |kid| Header::of(kind, kid)))
+            .map(|header| (encode_json(&header), header))
+            .collect();
+        Self { keys, mac_keys, issuer: issuer.to_owned(), known_headers }
     }
 
     /// Verifies signature, kind, issuer, audience (the event) and expiry
@@ -364,7 +443,10 @@ impl Verifier {
         else {
             return Err(TokenError::Malformed);
         };
-        let header: Header = decode_json(header)?;
+        let header = match self.known_headers.iter().find(|(encoded, _)| encoded == header) {
+            Some((_, known)) => std::borrow::Cow::Borrowed(known),
+            None => std::borrow::Cow::Owned(decode_json::<Header>(header)?),
+        };
         // Another kind (or none) is refused before any signature work: the
         // kinds are no secret, and a poll presents its queue ticket where an
         // access token could also be.
@@ -383,8 +465,7 @@ impl Verifier {
         let signing_input = &token.as_bytes()[..header_and_payload_len(token)];
         match kind {
             Kind::Access => {
-                let (_, key) =
-                    self.keys.iter().find(|(kid, _)| *kid == header.kid).ok_or(TokenError::UnknownKey)?;
+                let key = self.keys.find(&header.kid).ok_or(TokenError::UnknownKey)?;
                 let signature: [u8; 64] = signature.try_into().map_err(|_| TokenError::Malformed)?;
                 key.verify(signing_input, &ed25519_dalek::Signature::from_bytes(&signature))
                     .map_err(|_| TokenError::BadSignature)?;
@@ -582,13 +663,15 @@ mod tests {
         let eddsa_header =
             encode_json(&Header { alg: "EdDSA".into(), typ: "queue+jwt".into(), kid: "a".into() });
         let input = format!("{eddsa_header}.{}", encode_json(&ticket(1)));
-        let signed = format!("{input}.{}", B64.encode(ring.signing.1.sign(input.as_bytes()).to_bytes()));
+        let signed = format!("{input}.{}", B64.encode(ring.signing_key().sign(input.as_bytes()).to_bytes()));
         assert_eq!(check(&signed), Err(TokenError::UnsupportedAlgorithm));
         // Nor can an access token be MACed with the ticket key.
         let hs_header = encode_json(&Header { alg: "HS256".into(), typ: "at+jwt".into(), kid: "a".into() });
         let input = format!("{hs_header}.{}", encode_json(&access(2_000)));
-        let maced =
-            format!("{input}.{}", B64.encode(mac(&ring.signing.2, input.as_bytes()).finalize().into_bytes()));
+        let maced = format!(
+            "{input}.{}",
+            B64.encode(mac(&ring.signing_mac, input.as_bytes()).finalize().into_bytes())
+        );
         assert_eq!(
             ring.verifier().verify::<AccessClaims>(&maced, Kind::Access, EVENT, 1),
             Err(TokenError::UnsupportedAlgorithm)
@@ -599,6 +682,57 @@ mod tests {
             encode_json(&ticket(1))
         );
         assert_eq!(check(&unknown), Err(TokenError::Malformed));
+    }
+
+    /// Tickets and puzzles never need the Ed25519 keys: a poll does not pay
+    /// for expanding them.
+    #[test]
+    fn the_public_keys_are_expanded_only_for_access_tokens() {
+        let ring = keyring(KEY_A);
+        let expanded = |ring: &Keyring| match &ring.verifier.keys {
+            PublicKeys::Seeds { expanded, .. } => expanded.get().is_some(),
+            PublicKeys::Given(_) => panic!("a keyring holds seeds"),
+        };
+        let token = ring.sign(Kind::Queue, &ticket(2));
+        assert_eq!(ring.verifier().verify::<QueueClaims>(&token, Kind::Queue, EVENT, 2), Ok(ticket(2)));
+        assert_eq!(
+            ring.verifier().verify::<AccessClaims>(&token, Kind::Access, EVENT, 2),
+            Err(TokenError::WrongKind)
+        );
+        assert!(!expanded(&ring));
+        let access_token = ring.sign(Kind::Access, &access(2_000));
+        assert!(expanded(&ring));
+        assert_eq!(
+            ring.verifier().verify::<AccessClaims>(&access_token, Kind::Access, EVENT, 1),
+            Ok(access(2_000))
+        );
+    }
+
+    /// The headers a keyring writes are recognised without decoding; any
+    /// other spelling of the same header is decoded and judged alike.
+    #[test]
+    fn a_header_is_judged_the_same_in_any_spelling() {
+        let ring = keyring(KEY_A);
+        let claims = encode_json(&ticket(5));
+        let written = encode_json(&Header::of(Kind::Queue, "a"));
+        let respelled = encode_json(&serde_json::json!({"kid": "a", "typ": "queue+jwt", "alg": "HS256"}));
+        assert_ne!(written, respelled);
+        for header in [written, respelled] {
+            let input = format!("{header}.{claims}");
+            let tag = mac(&ring.signing_mac, input.as_bytes()).finalize().into_bytes();
+            let token = format!("{input}.{}", B64.encode(tag));
+            let verifier = ring.verifier();
+            assert_eq!(verifier.verify::<QueueClaims>(&token, Kind::Queue, EVENT, 2), Ok(ticket(5)));
+            assert_eq!(
+                verifier.verify::<AccessClaims>(&token, Kind::Access, EVENT, 2),
+                Err(TokenError::WrongKind)
+            );
+            let forged = format!("{input}.{}", B64.encode([0u8; 32]));
+            assert_eq!(
+                verifier.verify::<QueueClaims>(&forged, Kind::Queue, EVENT, 2),
+                Err(TokenError::BadSignature)
+            );
+        }
     }
 
     #[test]

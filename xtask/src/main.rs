@@ -6,7 +6,7 @@
 //!   every test. Exits non-zero on any failure;
 //! - `bench`: the same set-up again, then the benchmark report
 //!   (`load-tests/reports/latest.md`); `bench origin` measures the origin
-//!   alone (`latest-origin.md`);
+//!   alone (`latest-origin.md`), `bench edge` the edge alone (`latest-edge.md`);
 //! - `worker`: build the Cloudflare Worker (`wrangler.toml`'s `[build]`);
 //! - `keys`: draw a waiting-room signing key and print it with the JWKS the
 //!   origin needs; `keys --rotate CURRENT` prints the three rotation steps.
@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         "bench" => {
             let scope = bench::Scope::parse(std::env::args().nth(2).as_deref())?;
             setup::install_prerequisites()?;
-            if scope == bench::Scope::All {
+            if scope != bench::Scope::Origin {
                 build::components()?;
                 build::worker(&root)?;
                 build::native()?;
@@ -51,7 +51,7 @@ fn main() -> anyhow::Result<()> {
             build::worker(&root)
         }
         "keys" => keys::print(&std::env::args().skip(2).collect::<Vec<_>>()),
-        _ => bail!("usage: cargo xtask <up|test|bench [origin]|worker|keys [--rotate CURRENT_KEYS]>"),
+        _ => bail!("usage: cargo xtask <up|test|bench [origin|edge]|worker|keys [--rotate CURRENT_KEYS]>"),
     }
 }
 

@@ -58,6 +58,9 @@ struct Row {
 pub enum Scope {
     All,
     Origin,
+    /// The edge rows alone (`cargo xtask bench edge`): pages, polls and
+    /// joins against their baselines and the host's ceiling.
+    Edge,
 }
 
 impl Scope {
@@ -65,7 +68,8 @@ impl Scope {
         match arg {
             None => Ok(Scope::All),
             Some("origin") => Ok(Scope::Origin),
-            Some(other) => bail!("cargo xtask bench [origin]: unknown scope {other}"),
+            Some("edge") => Ok(Scope::Edge),
+            Some(other) => bail!("cargo xtask bench [origin|edge]: unknown scope {other}"),
         }
     }
 }
@@ -139,15 +143,18 @@ pub fn bench(root: &Path, scope: Scope) -> anyhow::Result<()> {
     let mut verdict = Verdict { passed: true };
     let mut rows = Vec::new();
     let mut peak_rss = Vec::new();
-    if scope == Scope::All {
+    if scope != Scope::Origin {
         rows.extend(edge_rows(root, &stack, &mut peak_rss)?);
     }
-    let (holds, ceiling) = hold_rows(root, &stack, &mut verdict)?;
-    rows.push(holds);
-    rows.extend(orders::rows(root, &stack, ceiling, &mut verdict)?);
+    if scope != Scope::Edge {
+        let (holds, ceiling) = hold_rows(root, &stack, &mut verdict)?;
+        rows.push(holds);
+        rows.extend(orders::rows(root, &stack, ceiling, &mut verdict)?);
+    }
     let check_table = match scope {
         Scope::All => flash_sale_rows(root, &stack, &mut rows, &mut verdict)?,
         Scope::Origin => orders::check(root, &stack, &mut verdict)?,
+        Scope::Edge => "no sale in this scope\n".to_owned(),
     };
     peak_rss.push(("origin", peak_rss_kib(stack.origin.process.pid())?));
     rows.push(Row {
@@ -166,6 +173,7 @@ pub fn bench(root: &Path, scope: Scope) -> anyhow::Result<()> {
     let name = match scope {
         Scope::All => "latest.md",
         Scope::Origin => "latest-origin.md",
+        Scope::Edge => "latest-edge.md",
     };
     let path = root.join("load-tests/reports").join(name);
     std::fs::create_dir_all(path.parent().expect("a folder"))?;
@@ -216,40 +224,17 @@ fn edge_rows(
         eprintln!("bench: {runtime}, cached event page");
         let page_url = format!("{base}/events/{event}");
         let page = http_get(&page_url)?;
-        rows.push(
-            against_baseline(
-                root,
-                scratch,
-                &format!("{runtime}: cached event page (req/s)"),
-                &page_url,
-                &page,
-                "text/html; charset=utf-8",
-                &[],
-                "≥ 50% of native",
-            )?
-            .row,
-        );
+        rows.push(against_baseline(
+            root,
+            scratch,
+            &format!("{runtime}: cached event page (req/s)"),
+            &page_url,
+            &page,
+            "text/html; charset=utf-8",
+            &[],
+            "≥ 50% of native",
+        )?);
     }
-
-    eprintln!("bench: edge host, trivial component");
-    let trivial = TrivialHost::start(root, scratch, logs)?;
-    let ceiling_url = trivial.url("/counter");
-    let ceiling = against_baseline(
-        root,
-        scratch,
-        "edge host: trivial component, the host's ceiling (req/s)",
-        &ceiling_url,
-        b"1",
-        "text/plain",
-        &[],
-        "—",
-    )?;
-    let ceiling_rps = ceiling.load.rps;
-    rows.push(ceiling.row);
-    drop(trivial);
-    let page_url = format!("{}/events/{event}", edge.url());
-    let (page, cpu_us) = with_cpu(edge.process.pid(), || http_load(&page_url, &[]))?;
-    rows.push(against_ceiling("cached event page", &page, cpu_us, ceiling_rps));
 
     // One admission a minute and one active session: the third visitor waits.
     stack.organizer(
@@ -273,25 +258,21 @@ fn edge_rows(
         if !status.contains("\"waiting\"") {
             bail!("the bench visitor is not waiting at the {runtime}: {status}");
         }
-        rows.push(
-            against_baseline(
-                root,
-                scratch,
-                &format!("{runtime}: queue status poll (req/s)"),
-                &status_url,
-                status.as_bytes(),
-                "application/json",
-                &[&authorization],
-                "no Redis write per poll",
-            )?
-            .row,
-        );
+        rows.push(against_baseline(
+            root,
+            scratch,
+            &format!("{runtime}: queue status poll (req/s)"),
+            &status_url,
+            status.as_bytes(),
+            "application/json",
+            &[&authorization],
+            "no Redis write per poll",
+        )?);
     }
     let status_url = format!("{}/api/v1/events/{event}/queue/status", edge.url());
     let before = RedisCommands::read(upstash, redis)?;
-    let (poll, cpu_us) = with_cpu(edge.process.pid(), || http_load(&status_url, &[&authorization]))?;
+    let poll = http_load(&status_url, &[&authorization])?;
     let polled = RedisCommands::read(upstash, redis)?.since(&before);
-    rows.push(against_ceiling("queue status poll", &poll, cpu_us, ceiling_rps));
     let polls_sent = poll.rps * SECONDS.parse::<f64>()?;
     rows.push(Row {
         what: "edge host: Redis commands per status poll".into(),
@@ -299,6 +280,41 @@ fn edge_rows(
         baseline: format!("{polls_sent:.0} polls of one waiting visitor"),
         ratio: None,
         target: "≤ 0.1 reads, no writes".into(),
+    });
+
+    eprintln!("bench: edge host, trivial component");
+    let trivial = TrivialHost::start(root, scratch, logs, &[])?;
+    let ceiling = against_baseline(
+        root,
+        scratch,
+        "edge host: trivial component, the host's ceiling (req/s)",
+        &trivial.url("/counter"),
+        b"1",
+        "text/plain",
+        &[],
+        "—",
+    )?;
+    rows.push(ceiling);
+    // What reusing instances is worth: the same component with a fresh
+    // instance per request, as `wasmtime serve` and Spin run it.
+    let fresh = TrivialHost::start(root, scratch, logs, &["--max-reuse", "1"])?;
+    eprintln!("bench: edge host, page and poll in turns with the host's ceiling");
+    let page_url = format!("{}/events/{event}", edge.url());
+    let turns = in_turns(&[
+        Turn { pid: trivial.process.pid(), url: trivial.url("/counter"), extra: vec![] },
+        Turn { pid: edge.process.pid(), url: page_url, extra: vec![] },
+        Turn { pid: edge.process.pid(), url: status_url, extra: vec![authorization.clone()] },
+        Turn { pid: fresh.process.pid(), url: fresh.url("/counter"), extra: vec![] },
+    ])?;
+    let [ceiling, page, poll, fresh_instances] = turns.as_slice() else { unreachable!("four turns") };
+    rows.push(against_ceiling("cached event page", page, ceiling));
+    rows.push(against_ceiling("queue status poll", poll, ceiling));
+    rows.push(Row {
+        what: "edge host: trivial component, a fresh instance per request (req/s)".into(),
+        result: format!("{:.0} ({:.0} µs host CPU per request)", fresh_instances.rps, fresh_instances.cpu_us),
+        baseline: format!("{:.0} with warm instances reused, in turns", ceiling.rps),
+        ratio: Some(fresh_instances.rps / ceiling.rps),
+        target: "—".into(),
     });
 
     eprintln!("bench: queue joins");
@@ -455,12 +471,6 @@ struct Load {
     p99_ms: f64,
 }
 
-/// A measurement beside its native baseline, and the load it measured.
-struct Measured {
-    row: Row,
-    load: Load,
-}
-
 /// `url` through the edge, then the same bytes from the native baseline.
 #[allow(clippy::too_many_arguments)]
 fn against_baseline(
@@ -472,7 +482,7 @@ fn against_baseline(
     content_type: &str,
     headers: &[&str],
     target: &str,
-) -> anyhow::Result<Measured> {
+) -> anyhow::Result<Row> {
     let file = scratch.join("baseline-body");
     std::fs::write(&file, body)?;
     let port = free_port()?;
@@ -484,38 +494,75 @@ fn against_baseline(
     let _ = http_load(url, headers)?; // warm-up: instances, compiled code, caches
     let edge = http_load(url, headers)?;
     let native = http_load(&format!("http://127.0.0.1:{port}{path}"), headers)?;
-    let row = Row {
+    Ok(Row {
         what: what.into(),
         result: format!("{:.0} (p50 {:.2} ms, p99 {:.2} ms)", edge.rps, edge.p50_ms, edge.p99_ms),
         baseline: format!("{:.0} native hyper (p99 {:.2} ms)", native.rps, native.p99_ms),
         ratio: Some(edge.rps / native.rps),
         target: target.into(),
-    };
-    Ok(Measured { row, load: edge })
+    })
 }
 
 /// A load through the edge host beside the host's ceiling (a trivial
 /// component), with the host's CPU time per request.
-fn against_ceiling(what: &str, load: &Load, cpu_us: f64, ceiling_rps: f64) -> Row {
+fn against_ceiling(what: &str, load: &TurnResult, ceiling: &TurnResult) -> Row {
     Row {
         what: format!("edge host: {what} against the host's ceiling (req/s)"),
-        result: format!("{:.0} ({cpu_us:.0} µs host CPU per request)", load.rps),
-        baseline: format!("{ceiling_rps:.0} trivial component"),
-        ratio: Some(load.rps / ceiling_rps),
+        result: format!("{:.0} ({:.0} µs host CPU per request)", load.rps, load.cpu_us),
+        baseline: format!(
+            "{:.0} trivial component ({:.0} µs), in turns, medians of {TURNS}",
+            ceiling.rps, ceiling.cpu_us
+        ),
+        ratio: Some(load.rps / ceiling.rps),
         target: "≥ 70% of the ceiling".into(),
     }
 }
 
-/// `load` run while measuring the CPU time process `pid` spent: the load
-/// and the microseconds of CPU per request.
-fn with_cpu(pid: u32, load: impl FnOnce() -> anyhow::Result<Load>) -> anyhow::Result<(Load, f64)> {
-    let before = cpu_ticks(pid)?;
-    let load = load()?;
-    let ticks = cpu_ticks(pid)? - before;
-    let seconds: f64 = SECONDS.parse()?;
-    // Linux counts CPU time in ticks of 1/100 s.
-    let per_request_us = ticks as f64 * 10_000.0 / (load.rps * seconds).max(1.0);
-    Ok((load, per_request_us))
+/// Rounds of loads taken in turns, and how long each load lasts.
+const TURNS: usize = 3;
+const TURN_SECONDS: &str = "5";
+
+/// One load of a series taken in turns: `url` (with `extra` flags and
+/// headers) served by process `pid`.
+struct Turn {
+    pid: u32,
+    url: String,
+    extra: Vec<String>,
+}
+
+/// Median rate and host CPU per request of one turn's loads.
+struct TurnResult {
+    rps: f64,
+    cpu_us: f64,
+}
+
+/// Loads each of `turns` in turn, [`TURNS`] rounds: this VM's speed drifts
+/// by tens of percent within minutes, and a ratio of two loads taken
+/// minutes apart measures that drift as much as the code.
+fn in_turns(turns: &[Turn]) -> anyhow::Result<Vec<TurnResult>> {
+    let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); turns.len()];
+    for _ in 0..TURNS {
+        for (turn, samples) in turns.iter().zip(&mut samples) {
+            let before = cpu_ticks(turn.pid)?;
+            let extra: Vec<&str> = turn.extra.iter().map(String::as_str).collect();
+            let load = http_load_for(&turn.url, &extra, TURN_SECONDS)?;
+            let ticks = cpu_ticks(turn.pid)? - before;
+            // Linux counts CPU time in ticks of 1/100 s.
+            let requests = load.rps * TURN_SECONDS.parse::<f64>()?;
+            samples.push((load.rps, ticks as f64 * 10_000.0 / requests.max(1.0)));
+        }
+    }
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    Ok(samples
+        .into_iter()
+        .map(|s| TurnResult {
+            rps: median(s.iter().map(|(rps, _)| *rps).collect()),
+            cpu_us: median(s.iter().map(|(_, cpu)| *cpu).collect()),
+        })
+        .collect())
 }
 
 /// User plus system CPU ticks of `pid` so far (`/proc/<pid>/stat`).
@@ -530,12 +577,12 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 /// The edge host serving only the test component's `/counter`: what the
 /// host itself costs per request, with nothing of ours inside.
 struct TrivialHost {
-    _process: Process,
+    process: Process,
     port: u16,
 }
 
 impl TrivialHost {
-    fn start(root: &Path, scratch: &Path, logs: &Path) -> anyhow::Result<Self> {
+    fn start(root: &Path, scratch: &Path, logs: &Path, flags: &[&str]) -> anyhow::Result<Self> {
         let manifest = scratch.join("trivial.toml");
         let wasm = crate::build::component_dir(root).join("edge_testbed.wasm");
         std::fs::write(
@@ -555,9 +602,14 @@ impl TrivialHost {
             "--listen",
             &format!("127.0.0.1:{port}"),
         ]);
-        let process =
-            Process::spawn_listening("edge-host (trivial)", &mut command, logs.join("trivial.log"), port)?;
-        Ok(Self { _process: process, port })
+        command.args(flags);
+        let process = Process::spawn_listening(
+            "edge-host (trivial)",
+            &mut command,
+            logs.join(format!("trivial-{port}.log")),
+            port,
+        )?;
+        Ok(Self { process, port })
     }
 
     fn url(&self, path: &str) -> String {
@@ -627,9 +679,13 @@ impl RedisCommands {
 }
 
 fn http_load(url: &str, extra: &[&str]) -> anyhow::Result<Load> {
+    http_load_for(url, extra, SECONDS)
+}
+
+fn http_load_for(url: &str, extra: &[&str], seconds: &str) -> anyhow::Result<Load> {
     let mut command = Command::new(std::env::current_dir()?.join("target/release/http-load"));
     let (flags, headers): (Vec<&str>, Vec<&str>) = extra.iter().partition(|e| e.starts_with("--"));
-    command.args(&flags).args([url, CONNECTIONS, SECONDS]).args(&headers);
+    command.args(&flags).args([url, CONNECTIONS, seconds]).args(&headers);
     let result: Value = serde_json::from_str(&output(&mut command)?)?;
     if result["errors"].as_u64().unwrap_or(0) > 0 {
         eprintln!("bench: {} errors loading {url}", result["errors"]);
