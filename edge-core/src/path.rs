@@ -75,24 +75,21 @@ fn decode_segment(segment: &str) -> Result<String, PathError> {
 }
 
 /// Decodes every `%XX` strictly: a `%` without two hex digits, or bytes that
-/// are not UTF-8 once decoded, are errors (lenient decoders pass them on
-/// as they are, so two readers could see two different texts).
+/// are not UTF-8 once decoded, are errors (lenient decoders, the
+/// `percent-encoding` crate's among them, pass them on as they are, so two
+/// readers could see two different texts). Checked here, decoded there.
 pub fn percent_decode(text: &str) -> Result<String, PathError> {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or(PathError::BadEscape)?;
-            let hex = std::str::from_utf8(hex).map_err(|_| PathError::BadEscape)?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| PathError::BadEscape)?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let well_formed = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'%')
+        .all(|(i, _)| bytes.get(i + 1..i + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)));
+    if !well_formed {
+        return Err(PathError::BadEscape);
     }
-    String::from_utf8(out).map_err(|_| PathError::NotUtf8)
+    let decoded = percent_encoding::percent_decode(bytes).decode_utf8().map_err(|_| PathError::NotUtf8)?;
+    Ok(decoded.into_owned())
 }
 
 /// `uri` with its path in normal form, the query (and any scheme and
@@ -119,16 +116,28 @@ pub fn normalize_uri(uri: &http::Uri) -> Result<http::Uri, PathError> {
 /// Percent-encodes everything but RFC 3986's unreserved characters and the
 /// sub-delimiters, `:` and `@` that a segment may carry as they are.
 pub fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if is_plain(byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(segment, ENCODED_IN_A_SEGMENT).to_string()
 }
+
+/// Every byte but [`is_plain`]'s.
+const ENCODED_IN_A_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@');
 
 /// RFC 3986's unreserved characters, the sub-delimiters, `:` and `@`.
 fn is_plain(byte: u8) -> bool {
@@ -181,6 +190,9 @@ mod tests {
         assert_eq!(normalize_uri(&"/a%2Fb".parse().unwrap()), Err(PathError::ForbiddenCharacter));
         assert_eq!(percent_decode("a%20b%C3%A9").as_deref(), Ok("a bé"));
         assert_eq!(percent_decode("%C3"), Err(PathError::NotUtf8));
+        // `u8::from_str_radix` would take a sign: `%+1` is no escape.
+        assert_eq!(percent_decode("a%+1"), Err(PathError::BadEscape));
+        assert_eq!(percent_decode("%4"), Err(PathError::BadEscape));
     }
 
     proptest! {
@@ -208,6 +220,14 @@ mod tests {
             if let Ok(normal) = respell(&raw) {
                 prop_assert_eq!(is_normal(&normal), !normal.contains('%'), "{}", normal);
             }
+        }
+
+        /// A byte is left as it is by the encoder exactly when the quick
+        /// check calls it plain: the two describe one normal form.
+        #[test]
+        fn the_encoder_and_the_quick_check_agree_on_every_byte(byte in 0u8..128) {
+            let text = (byte as char).to_string();
+            prop_assert_eq!(encode_segment(&text) == text, is_plain(byte));
         }
 
         /// Any text survives a round trip through one encoded segment.
