@@ -34,7 +34,7 @@ use crate::error::{ApiError, ApiJson, Problem, sql_refusal};
 use crate::metrics::{Operation, Outcome};
 use crate::openapi::CheckoutRefusals;
 use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider};
-use crate::reservations::{HeldSeat, end_hold, expire_lapsed};
+use crate::reservations::{HeldSeat, HoldStatus, end_hold, expire_lapsed};
 use crate::tickets::{order_number, qr_svg, ticket_code};
 
 /// A pending payment older than this is presumed abandoned by its request
@@ -248,7 +248,7 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
     let fingerprint = body.fingerprint(reservation);
     let mut tx = db.begin().await?;
     // Serializes every commit of this reservation, whatever its key.
-    let held: Option<(String, DateTime<Utc>, Uuid)> = sqlx::query_as(
+    let held: Option<(HoldStatus, DateTime<Utc>, Uuid)> = sqlx::query_as(
         "SELECT status, expires_at, event_id FROM reservations WHERE id = $1 AND buyer_id = $2 FOR UPDATE",
     )
     .bind(reservation)
@@ -289,7 +289,7 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
         return Ok(Begin::Charge(payment));
     }
 
-    if status == "committed" {
+    if status == HoldStatus::Committed {
         let number: Option<String> =
             sqlx::query_scalar("SELECT order_number FROM orders WHERE reservation_id = $1")
                 .bind(reservation)
@@ -302,8 +302,8 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
         )
         .with("order_number", number));
     }
-    if status != "held" || expires_at <= Utc::now() {
-        if status == "held" {
+    if status != HoldStatus::Held || expires_at <= Utc::now() {
+        if status == HoldStatus::Held {
             // Free the seats now, not at the next sweep: other buyers' seat
             // maps hear of it at once.
             expire_lapsed(&mut tx, Some((event, buyer))).await?;
@@ -432,13 +432,13 @@ async fn settle_declined(
 ) -> Result<Answer, ApiError> {
     let payment = p.id;
     let mut tx = db.begin().await?;
-    let (status, saved_status, saved_body): (String, Option<i32>, Option<Value>) = sqlx::query_as(
+    let (status, saved_status, saved_body): (PaymentStatus, Option<i32>, Option<Value>) = sqlx::query_as(
         "SELECT status, response_status, response_body FROM payments WHERE id = $1 FOR UPDATE",
     )
     .bind(payment)
     .fetch_one(&mut *tx)
     .await?;
-    if status != "pending" {
+    if status != PaymentStatus::Pending {
         return Answer::recorded(saved_status, saved_body);
     }
     let answer = Answer {
@@ -446,7 +446,7 @@ async fn settle_declined(
         body: json!({"error": "payment_failed", "decline_code": code, "message": message,
                      "reservation_id": p.reservation_id}),
     };
-    finish(&mut tx, payment, "failed", None, Some(code), &answer).await?;
+    finish(&mut tx, payment, PaymentStatus::Failed, None, Some(code), &answer).await?;
     notify(
         &mut tx,
         "email.payment_failed",
@@ -492,22 +492,53 @@ async fn refund_lost_hold(
             .bind(payment)
             .fetch_one(&mut *tx)
             .await?;
-    end_hold(&mut tx, reservation, "expired").await?;
+    end_hold(&mut tx, reservation, HoldStatus::Expired).await?;
     let answer = Answer {
         status: StatusCode::GONE,
         body: json!({"error": "reservation_expired", "refunded": true,
             "message": "the hold expired before the payment completed and the seats were sold; the charge was refunded"}),
     };
-    finish(&mut tx, payment, "refunded", Some(provider_id), Some("hold_lost"), &answer).await?;
+    finish(&mut tx, payment, PaymentStatus::Refunded, Some(provider_id), Some("hold_lost"), &answer).await?;
     notify(&mut tx, "email.payment_refunded", json!({"to": email, "reservation_id": reservation})).await?;
     tx.commit().await?;
     Ok(answer)
 }
 
+/// Where a payment stands (`payments.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum PaymentStatus {
+    /// Begun: the provider may not have answered yet.
+    Pending,
+    Succeeded,
+    Failed,
+    /// Charged, then given back (the hold was lost meanwhile).
+    Refunded,
+}
+
+/// Where an order stands (`orders.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum OrderStatus {
+    Paid,
+    Refunded,
+}
+
+impl OrderStatus {
+    /// As the order page shows it (the same word as in the API).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Paid => "paid",
+            OrderStatus::Refunded => "refunded",
+        }
+    }
+}
+
 async fn finish(
     tx: &mut PgConnection,
     payment: Uuid,
-    status: &str,
+    status: PaymentStatus,
     provider_id: Option<&str>,
     failure: Option<&str>,
     answer: &Answer,
@@ -591,8 +622,7 @@ pub struct OrderView {
     #[serde(skip)]
     id: Uuid,
     pub order_number: String,
-    /// `paid` or `refunded`.
-    pub status: String,
+    pub status: OrderStatus,
     pub event_id: Uuid,
     pub reservation_id: Uuid,
     pub buyer_id: String,
@@ -636,7 +666,7 @@ impl OrderView {
             id: Uuid::new_v4(),
             order_url: format!("/orders/{number}/{secret}"),
             order_number: number,
-            status: "paid".into(),
+            status: OrderStatus::Paid,
             event_id: p.event_id,
             reservation_id: p.reservation_id,
             buyer_id: p.buyer_id.clone(),
@@ -848,6 +878,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_order_page_says_the_status_the_api_does() {
+        for status in [OrderStatus::Paid, OrderStatus::Refunded] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
 
     fn body(email: &str) -> CommitBody {
         CommitBody {

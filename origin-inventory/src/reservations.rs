@@ -128,13 +128,24 @@ pub fn place_name(section: &str, row: &str, number: i32, general_admission: bool
     }
 }
 
+/// Where a hold stands (`reservations.status`): held until it is paid
+/// for (committed), let go by its buyer (released) or lapsed (expired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum HoldStatus {
+    Held,
+    Committed,
+    Released,
+    Expired,
+}
+
 /// A reservation as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Reservation {
     pub reservation_id: Uuid,
     pub event_id: Uuid,
-    /// `held`, `committed`, `released` or `expired`.
-    pub status: String,
+    pub status: HoldStatus,
     pub seats: Vec<HeldSeat>,
     pub total_cents: i64,
     pub total_price: String,
@@ -147,7 +158,7 @@ pub struct Reservation {
 struct ReservationRow {
     id: Uuid,
     event_id: Uuid,
-    status: String,
+    status: HoldStatus,
     total_cents: i64,
     currency: String,
     expires_at: DateTime<Utc>,
@@ -158,8 +169,8 @@ struct ReservationRow {
 impl From<ReservationRow> for Reservation {
     fn from(row: ReservationRow) -> Self {
         // A lapsed hold reads as expired even before the sweeper marks it.
-        let status =
-            if row.status == "held" && row.expires_at <= Utc::now() { "expired".into() } else { row.status };
+        let lapsed = row.status == HoldStatus::Held && row.expires_at <= Utc::now();
+        let status = if lapsed { HoldStatus::Expired } else { row.status };
         Reservation {
             reservation_id: row.id,
             event_id: row.event_id,
@@ -446,7 +457,7 @@ pub async fn expire_lapsed(tx: &mut PgConnection, scope: Option<(Uuid, &str)>) -
 
 /// Ends a hold for good (`status` = released or expired): frees its seats
 /// and its buyer's quota.
-pub async fn end_hold(tx: &mut PgConnection, id: Uuid, status: &str) -> Result<(), sqlx::Error> {
+pub async fn end_hold(tx: &mut PgConnection, id: Uuid, status: HoldStatus) -> Result<(), sqlx::Error> {
     let ended: Option<(Uuid, String, i32)> = sqlx::query_as(
         "UPDATE reservations SET status = $2, updated_at = now() WHERE id = $1 AND status = 'held'
          RETURNING event_id, buyer_id, seat_count",
@@ -476,7 +487,7 @@ pub async fn end_hold(tx: &mut PgConnection, id: Uuid, status: &str) -> Result<(
 /// paying reservation cannot be released.
 pub async fn release(db: &PgPool, id: Uuid, buyer: &str) -> Result<(), ApiError> {
     let mut tx = db.begin().await?;
-    let row: Option<(String, bool)> = sqlx::query_as(
+    let row: Option<(HoldStatus, bool)> = sqlx::query_as(
         "SELECT status, EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id = r.id AND p.status = 'pending')
          FROM reservations r WHERE id = $1 AND buyer_id = $2 FOR UPDATE",
     )
@@ -486,14 +497,14 @@ pub async fn release(db: &PgPool, id: Uuid, buyer: &str) -> Result<(), ApiError>
     .await?;
     match row {
         None => Err(ApiError::not_found("reservation")),
-        Some((status, _)) if status == "committed" => {
+        Some((HoldStatus::Committed, _)) => {
             Err(ApiError::new(StatusCode::CONFLICT, "already_committed", "this reservation is already paid"))
         }
         Some((_, true)) => {
             Err(ApiError::new(StatusCode::CONFLICT, "commit_in_progress", "a payment is in progress"))
         }
         Some(_) => {
-            end_hold(&mut tx, id, "released").await?;
+            end_hold(&mut tx, id, HoldStatus::Released).await?;
             tx.commit().await?;
             Ok(())
         }

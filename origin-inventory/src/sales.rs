@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::Organizer;
-use crate::checkout::{OrderView, load_order, notify};
+use crate::checkout::{OrderStatus, OrderView, load_order, notify};
 use crate::error::{ApiError, ApiJson, ApiPath, Problem};
 use crate::openapi::OrganizerRefusals;
 
@@ -130,7 +130,7 @@ async fn post_refund(
     Organizer(organizer): Organizer,
     ApiPath(number): ApiPath<String>,
 ) -> Result<ApiJson<OrderView>, ApiError> {
-    let found: Option<(Uuid, Uuid, String, Option<String>, String, String)> = sqlx::query_as(
+    let found: Option<(Uuid, Uuid, OrderStatus, Option<String>, String, String)> = sqlx::query_as(
         "SELECT o.id, o.payment_id, o.status, p.provider_payment_id, o.buyer_email, o.buyer_name
          FROM orders o JOIN events e ON e.id = o.event_id JOIN payments p ON p.id = o.payment_id
          WHERE o.order_number = $1 AND e.organizer_id = $2",
@@ -141,7 +141,7 @@ async fn post_refund(
     .await?;
     let (order, payment, status, provider_id, email, name) =
         found.ok_or_else(|| ApiError::not_found("order"))?;
-    if status != "paid" {
+    if status != OrderStatus::Paid {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "already_refunded",

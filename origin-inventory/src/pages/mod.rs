@@ -311,7 +311,7 @@ fn order_html(order: &OrderView, event: &serde_json::Value) -> String {
         venue = text(&event["venue"]["name"]),
         city = text(&event["venue"]["city"]),
         number = escape(&order.order_number),
-        status = escape(&order.status),
+        status = order.status.as_str(),
         created = escape(&local_time(order.created_at, timezone)),
         total = money(order.total_cents, &order.currency),
         name = escape(&order.name),
