@@ -34,7 +34,7 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
 /// without allocating: nearly every request's path is, so only the rest
 /// pay for decoding and re-encoding. Conservative: a path with any escape
 /// (even a normal `%20`) goes the long way.
-pub fn is_normal(raw: &str) -> bool {
+fn is_normal(raw: &str) -> bool {
     if raw == "/" {
         return true;
     }
@@ -92,25 +92,27 @@ pub fn percent_decode(text: &str) -> Result<String, PathError> {
     Ok(decoded.into_owned())
 }
 
-/// `uri` with its path in normal form, the query (and any scheme and
-/// authority) kept as they are.
-pub fn normalize_uri(uri: &http::Uri) -> Result<http::Uri, PathError> {
+/// Puts `uri`'s path in normal form, keeping the query (and any scheme
+/// and authority) as they are; a path already normal is not touched, so
+/// the common case copies nothing.
+pub fn normalize_uri(uri: &mut http::Uri) -> Result<(), PathError> {
     if is_normal(uri.path()) {
-        return Ok(uri.clone());
+        return Ok(());
     }
     let path = respell(uri.path())?;
     if path == uri.path() {
-        return Ok(uri.clone());
+        return Ok(());
     }
     let target = match uri.query() {
         Some(query) => format!("{path}?{query}"),
         None => path,
     };
-    let mut parts = uri.clone().into_parts();
+    let mut parts = std::mem::take(uri).into_parts();
     // A normal path re-encodes everything a URI may not carry, and the
     // query came from a URI: the two together always parse.
     parts.path_and_query = Some(target.parse().expect("a normal path and a parsed query form a URI"));
-    Ok(http::Uri::from_parts(parts).expect("only the path changed"))
+    *uri = http::Uri::from_parts(parts).expect("only the path changed");
+    Ok(())
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters and the
@@ -183,11 +185,16 @@ mod tests {
 
     #[test]
     fn uris_keep_everything_but_the_path() {
-        let uri: http::Uri = "http://edge.example:3000/a//%62/../c?q=%zz&x=1".parse().unwrap();
-        assert_eq!(normalize_uri(&uri).unwrap(), "http://edge.example:3000/a/c?q=%zz&x=1");
-        let origin_form: http::Uri = "/api/v1/%72eservations".parse().unwrap();
-        assert_eq!(normalize_uri(&origin_form).unwrap(), "/api/v1/reservations");
-        assert_eq!(normalize_uri(&"/a%2Fb".parse().unwrap()), Err(PathError::ForbiddenCharacter));
+        let normalized = |uri: &str| {
+            let mut uri: http::Uri = uri.parse().unwrap();
+            normalize_uri(&mut uri).map(|()| uri)
+        };
+        assert_eq!(
+            normalized("http://edge.example:3000/a//%62/../c?q=%zz&x=1").unwrap(),
+            "http://edge.example:3000/a/c?q=%zz&x=1"
+        );
+        assert_eq!(normalized("/api/v1/%72eservations").unwrap(), "/api/v1/reservations");
+        assert_eq!(normalized("/a%2Fb"), Err(PathError::ForbiddenCharacter));
         assert_eq!(percent_decode("a%20b%C3%A9").as_deref(), Ok("a bé"));
         assert_eq!(percent_decode("%C3"), Err(PathError::NotUtf8));
         // `u8::from_str_radix` would take a sign: `%+1` is no escape.

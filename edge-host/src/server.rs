@@ -242,7 +242,7 @@ fn admit(request: &mut hyper::Request<Incoming>) -> Result<String, hyper::Respon
             &format!("request bodies are limited to {} bytes", edge_core::MAX_REQUEST_BODY_BYTES),
         ));
     }
-    *request.uri_mut() = edge_core::path::normalize_uri(request.uri())
+    edge_core::path::normalize_uri(request.uri_mut())
         .map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid_path", &e.to_string()))?;
     let path = request.uri().path().to_owned();
     Ok(path)

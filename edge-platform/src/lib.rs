@@ -105,11 +105,8 @@ impl Incoming {
         if self.request.body().len() > edge_core::MAX_REQUEST_BODY_BYTES {
             return Err(Box::new(too_large()));
         }
-        if !edge_core::path::is_normal(self.request.uri().path()) {
-            *self.request.uri_mut() = edge_core::path::normalize_uri(self.request.uri()).map_err(|e| {
-                Box::new(problem(http::StatusCode::BAD_REQUEST, "invalid_path", &e.to_string()))
-            })?;
-        }
+        edge_core::path::normalize_uri(self.request.uri_mut())
+            .map_err(|e| Box::new(problem(http::StatusCode::BAD_REQUEST, "invalid_path", &e.to_string())))?;
         Ok(self)
     }
 }

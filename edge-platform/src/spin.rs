@@ -90,7 +90,7 @@ impl Runtime for Wasi {
 /// Reads the whole request; Spin (and our host) put the caller's address
 /// and the full URL in `spin-*` headers. `headers` are the request's, read
 /// once by [`serve`] (each read is a copy across the component boundary).
-pub async fn read_request(
+async fn read_request(
     incoming: IncomingRequest,
     headers: Vec<(String, Vec<u8>)>,
 ) -> anyhow::Result<Incoming> {

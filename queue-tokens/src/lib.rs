@@ -214,8 +214,6 @@ struct Header {
 
 /// The edge's keys: the first signs, all verify.
 pub struct Keyring {
-    /// The first key's MAC key (its id and Ed25519 key are the verifier's first).
-    signing_mac: HmacSha256,
     verifier: Verifier,
 }
 
@@ -238,9 +236,11 @@ impl Keyring {
             keys.push((kid.to_owned(), seed));
         }
         let mac_keys: Vec<_> = keys.iter().map(|(kid, seed)| (kid.clone(), keyed(&mac_key(seed)))).collect();
-        let Some((_, signing_mac)) = mac_keys.first().cloned() else { return Err(KeyError::Empty) };
+        if keys.is_empty() {
+            return Err(KeyError::Empty);
+        }
         let public = PublicKeys::Seeds { seeds: keys, expanded: OnceLock::new() };
-        Ok(Self { signing_mac, verifier: Verifier::new(public, mac_keys, issuer) })
+        Ok(Self { verifier: Verifier::new(public, mac_keys, issuer) })
     }
 
     pub fn issuer(&self) -> &str {
@@ -248,12 +248,12 @@ impl Keyring {
     }
 
     pub fn sign<C: Serialize>(&self, kind: Kind, claims: &C) -> String {
-        let kid = &self.verifier.mac_keys[0].0;
+        let (kid, signing_mac) = &self.verifier.mac_keys[0];
         let signing_input = format!("{}.{}", encode_json(&Header::of(kind, kid)), encode_json(claims));
         let signature = match kind {
             Kind::Access => B64.encode(self.signing_key().sign(signing_input.as_bytes()).to_bytes()),
             Kind::Queue | Kind::Challenge => {
-                B64.encode(mac(&self.signing_mac, signing_input.as_bytes()).finalize().into_bytes())
+                B64.encode(mac(signing_mac, signing_input.as_bytes()).finalize().into_bytes())
             }
         };
         format!("{signing_input}.{signature}")
@@ -266,6 +266,12 @@ impl Keyring {
     /// The first key's; a keyring's keys are seeds, never none.
     fn signing_key(&self) -> &ed25519_dalek::SigningKey {
         &self.verifier.keys.expanded()[0].1
+    }
+
+    /// The first key's MAC key.
+    #[cfg(test)]
+    fn signing_mac(&self) -> &HmacSha256 {
+        &self.verifier.mac_keys[0].1
     }
 
     /// The public keys as a JWKS document (RFC 7517, OKP keys per RFC 8037).
@@ -670,7 +676,7 @@ mod tests {
         let input = format!("{hs_header}.{}", encode_json(&access(2_000)));
         let maced = format!(
             "{input}.{}",
-            B64.encode(mac(&ring.signing_mac, input.as_bytes()).finalize().into_bytes())
+            B64.encode(mac(ring.signing_mac(), input.as_bytes()).finalize().into_bytes())
         );
         assert_eq!(
             ring.verifier().verify::<AccessClaims>(&maced, Kind::Access, EVENT, 1),
@@ -719,7 +725,7 @@ mod tests {
         assert_ne!(written, respelled);
         for header in [written, respelled] {
             let input = format!("{header}.{claims}");
-            let tag = mac(&ring.signing_mac, input.as_bytes()).finalize().into_bytes();
+            let tag = mac(ring.signing_mac(), input.as_bytes()).finalize().into_bytes();
             let token = format!("{input}.{}", B64.encode(tag));
             let verifier = ring.verifier();
             assert_eq!(verifier.verify::<QueueClaims>(&token, Kind::Queue, EVENT, 2), Ok(ticket(5)));
