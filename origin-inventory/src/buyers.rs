@@ -10,20 +10,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue};
 use hmac::{Hmac, Mac as _};
 use rand::RngCore as _;
 use sha2::Sha256;
 
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::bearer;
-use crate::error::ApiJson;
 
 /// The browser's buyer session.
 pub const BUYER_COOKIE: &str = "stampede_buyer";
@@ -106,25 +100,10 @@ pub fn session_cookie(session: &IssuedSession) -> HeaderValue {
     HeaderValue::from_str(&cookie).expect("tokens are cookie-safe")
 }
 
-/// Start a buyer session: the origin names a new buyer, answered as JSON
-/// for apps (send `buyer_token` as a bearer token) and set as the
-/// `stampede_buyer` cookie for browsers.
-#[utoipa::path(post, path = "/api/v1/buyer-sessions", tag = "checkout", responses(
-    (status = 201, body = IssuedSession, headers(("Set-Cookie" = String, description = "`stampede_buyer`, HttpOnly"))),
-))]
-async fn post_session(State(state): State<AppState>) -> Response {
-    let session = state.buyers.issue(chrono::Utc::now().timestamp());
-    let cookie = session_cookie(&session);
-    (StatusCode::CREATED, [(header::SET_COOKIE, cookie)], ApiJson(session)).into_response()
-}
-
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(post_session))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     #[test]
     fn sessions_verify_until_they_expire_and_resist_tampering() {

@@ -12,8 +12,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::pages::money;
-use crate::reservations::place_name;
+use crate::display::{money, place_name};
 use crate::tickets::qr_png;
 
 /// What an order confirmation tells beyond the outbox payload, read when

@@ -1,20 +1,13 @@
 //! Events: what organizers set up and the rules those settings obey.
 
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::auth::Organizer;
-use crate::error::{ApiError, ApiJson, ApiPath, Problem, created};
-use crate::openapi::OrganizerRefusals;
+use crate::error::ApiError;
 
 /// An event's lifecycle: `draft → on_sale → sold_out / closed / cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, ToSchema)]
@@ -428,7 +421,7 @@ async fn write_settings(tx: &mut sqlx::PgConnection, id: Uuid, s: &EventSettings
 }
 
 /// One organizer's event; another organizer's looks exactly like a missing one.
-async fn fetch_event(
+pub async fn fetch_event(
     db: impl sqlx::PgExecutor<'_>,
     organizer: Uuid,
     id: Uuid,
@@ -442,7 +435,7 @@ async fn fetch_event(
 }
 
 /// Reads, changes and validates an event's settings under a row lock.
-async fn update_settings(
+pub async fn update_settings(
     db: &PgPool,
     organizer: Uuid,
     id: Uuid,
@@ -506,128 +499,12 @@ pub async fn change_status(
     Ok(event)
 }
 
-/// Create a draft event: one inventory row per seat of the venue.
-#[utoipa::path(post, path = "/api/v1/organizer/events", tag = "organizer", security(("organizerKey" = [])),
-    request_body = NewEvent, responses(
-    (status = 201, body = OrganizerEvent, headers(("Location" = String, description = "The event's address"))),
-    (status = 404, body = Problem, description = "Unknown venue"),
-    (status = 422, body = Problem, description = "`invalid_request`"),
-    OrganizerRefusals,
-))]
-async fn post_event(
-    State(state): State<AppState>,
-    Organizer(organizer): Organizer,
-    ApiJson(new): ApiJson<NewEvent>,
-) -> Result<Response, ApiError> {
-    let event = create_event(&state.db, organizer, new).await?;
-    Ok(created(format!("/api/v1/organizer/events/{}", event.id), event))
-}
-
-/// Your events, by start.
-#[derive(Serialize, ToSchema)]
-pub struct OrganizerEvents {
-    data: Vec<OrganizerEvent>,
-}
-
-/// Your events.
-#[utoipa::path(get, path = "/api/v1/organizer/events", tag = "organizer", security(("organizerKey" = [])),
-    responses((status = 200, body = OrganizerEvents), OrganizerRefusals))]
-async fn list_events(
-    State(state): State<AppState>,
-    Organizer(organizer): Organizer,
-) -> Result<ApiJson<OrganizerEvents>, ApiError> {
-    let events: Vec<OrganizerEvent> = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE organizer_id = $1 ORDER BY starts_at"
-    ))
-    .bind(organizer)
-    .fetch_all(&state.db)
-    .await?;
-    Ok(ApiJson(OrganizerEvents { data: events }))
-}
-
-/// One of your events.
-#[utoipa::path(get, path = "/api/v1/organizer/events/{id}", tag = "organizer", security(("organizerKey" = [])),
-    params(("id" = Uuid, Path)), responses(
-    (status = 200, body = OrganizerEvent),
-    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
-    OrganizerRefusals,
-))]
-async fn get_event(
-    State(state): State<AppState>,
-    Organizer(organizer): Organizer,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<ApiJson<OrganizerEvent>, ApiError> {
-    Ok(ApiJson(fetch_event(&state.db, organizer, id).await?))
-}
-
-/// Change an event's settings (the fields sent); bumps `catalog_version`
-/// and purges the edge's pages.
-#[utoipa::path(patch, path = "/api/v1/organizer/events/{id}", tag = "organizer", security(("organizerKey" = [])),
-    params(("id" = Uuid, Path)), request_body = EventPatch, responses(
-    (status = 200, body = OrganizerEvent),
-    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
-    (status = 422, body = Problem, description = "`invalid_request`"),
-    OrganizerRefusals,
-))]
-async fn patch_event(
-    State(state): State<AppState>,
-    Organizer(organizer): Organizer,
-    ApiPath(id): ApiPath<Uuid>,
-    ApiJson(patch): ApiJson<EventPatch>,
-) -> Result<ApiJson<OrganizerEvent>, ApiError> {
-    let event = update_settings(&state.db, organizer, id, |s| patch.apply(s)).await?;
-    state.purge.event_changed(&state.db, id).await;
-    Ok(ApiJson(event))
-}
-
-/// Change waiting-room settings: the fields sent change, the others stay
-/// (`PUT` and `PATCH` alike). The edge hears the change at once.
-#[utoipa::path(method(put, patch), path = "/api/v1/organizer/events/{id}/queue", tag = "organizer",
-    security(("organizerKey" = [])), params(("id" = Uuid, Path)), request_body = QueuePatch, responses(
-    (status = 200, body = OrganizerEvent),
-    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
-    (status = 422, body = Problem, description = "`invalid_request`"),
-    OrganizerRefusals,
-))]
-async fn change_queue(
-    State(state): State<AppState>,
-    Organizer(organizer): Organizer,
-    ApiPath(id): ApiPath<Uuid>,
-    ApiJson(change): ApiJson<QueuePatch>,
-) -> Result<ApiJson<OrganizerEvent>, ApiError> {
-    let event = update_settings(&state.db, organizer, id, |s| EventSettings {
-        queue: change.apply(s.queue.clone()),
-        ..s
-    })
-    .await?;
-    state.purge.event_changed(&state.db, id).await;
-    Ok(ApiJson(event))
-}
-
-/// Publish, close or cancel an event.
-#[utoipa::path(post, path = "/api/v1/organizer/events/{id}/{action}", tag = "organizer",
-    security(("organizerKey" = [])), params(("id" = Uuid, Path), ("action" = inline(StatusAction), Path)), responses(
-    (status = 200, body = OrganizerEvent),
-    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
-    (status = 409, body = Problem, description = "`invalid_status_transition`, e.g. publishing an event already on sale"),
-    OrganizerRefusals,
-))]
-async fn post_status(
-    State(state): State<AppState>,
-    Organizer(organizer): Organizer,
-    ApiPath((id, action)): ApiPath<(Uuid, StatusAction)>,
-) -> Result<ApiJson<OrganizerEvent>, ApiError> {
-    let event = change_status(&state.db, organizer, id, action).await?;
-    state.purge.event_changed(&state.db, id).await;
-    Ok(ApiJson(event))
-}
-
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(post_event, list_events))
-        .routes(routes!(get_event, patch_event))
-        .routes(routes!(change_queue))
-        .routes(routes!(post_status))
+/// The organizer's events, by start.
+pub async fn organizer_events(db: &PgPool, organizer: Uuid) -> Result<Vec<OrganizerEvent>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE organizer_id = $1 ORDER BY starts_at"))
+        .bind(organizer)
+        .fetch_all(db)
+        .await
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! [`app::Application`]; tests build the same application on port 0.
 
 pub mod access;
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod buyers;
@@ -13,26 +14,27 @@ pub mod catalog;
 pub mod checkout;
 pub mod config;
 pub mod demo;
+pub mod display;
 pub mod email;
 pub mod error;
 pub mod events;
-pub mod health;
 pub mod holds;
 pub mod invariants;
+#[cfg(test)]
+mod layering;
 pub mod live;
 pub mod metrics;
-pub mod openapi;
+pub mod orders;
 pub mod outbox;
-pub mod pages;
 pub mod payments;
 pub mod purge;
 pub mod reservations;
-pub mod sales;
+pub mod settlement;
 pub mod signatures;
+pub mod state;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod text;
 pub mod tickets;
 pub mod venues;
-pub mod webhooks;
 pub mod workers;

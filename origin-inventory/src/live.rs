@@ -10,19 +10,13 @@
 //! feed by its event. A stream that falls behind, or a feed that lost its
 //! connection, tells its page to reload the seat map instead of guessing.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
+use axum::response::sse::Event;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
-
-use crate::access::{Checkout, EventId};
-use crate::app::AppState;
 
 /// How often the journal is read: how late a seat map hears of a change.
 const POLL: Duration = Duration::from_millis(200);
@@ -30,12 +24,6 @@ const POLL: Duration = Duration::from_millis(200);
 pub const READER: &str = "stampede seat changes";
 /// Journal rows are kept this long; readers need a few polls' worth.
 const KEEP: Duration = Duration::from_secs(600);
-
-/// A stream ends after this long and the browser reconnects (after
-/// [`RECONNECT`]): an edge that limits request time never cuts one off
-/// mid-event, and no instance is pinned for good.
-const STREAM_LIFETIME: Duration = Duration::from_secs(45);
-const RECONNECT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Feed {
@@ -50,7 +38,7 @@ pub enum Feed {
 
 impl Feed {
     /// What the page of `event` hears of this, if anything.
-    fn for_event(&self, event: Uuid) -> Option<Event> {
+    pub fn for_event(&self, event: Uuid) -> Option<Event> {
         match self {
             Feed::Seat { event: of, seat, status } if *of == event => {
                 Some(Event::default().event("seat").data(format!("{seat} {status}")))
@@ -138,7 +126,7 @@ impl SeatChanges {
     /// Subscribes, then waits (briefly) until changes are being heard, so
     /// that a seat map loaded after this call misses nothing. If the
     /// reader is down, the page gets a `resync` once it is back.
-    async fn subscribe(&self) -> broadcast::Receiver<Feed> {
+    pub async fn subscribe(&self) -> broadcast::Receiver<Feed> {
         let feed = self.sender.subscribe();
         let mut reading = self.reading.subscribe();
         let _ = tokio::time::timeout(Duration::from_secs(5), reading.wait_for(|on| *on)).await;
@@ -163,38 +151,6 @@ pub async fn forget_old_changes(db: &PgPool) -> Result<u64, sqlx::Error> {
         .execute(db)
         .await?;
     Ok(done.rows_affected())
-}
-
-/// Live seat changes of one event's seat map, as server-sent events:
-/// `seat` ("<seat id> <STATUS>") and `resync` (refetch the map).
-#[utoipa::path(get, path = "/events/{id}/checkout/seat-changes", tag = "pages",
-    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), responses(
-    (status = 200, content_type = "text/event-stream", description = "The stream; it ends after a while and the page reconnects"),
-    (status = 404, body = crate::error::Problem, description = "No such event"),
-    crate::openapi::CheckoutRefusals,
-))]
-pub async fn seat_changes(
-    State(state): State<AppState>,
-    checkout: Checkout<EventId>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let event = checkout.event;
-    let feed = state.seat_changes.subscribe().await;
-    let ends = tokio::time::Instant::now() + STREAM_LIFETIME;
-    let first = Event::default().retry(RECONNECT).comment("seat changes follow");
-    let changes = futures::stream::unfold(feed, move |mut feed| async move {
-        loop {
-            let next = match tokio::time::timeout_at(ends, feed.recv()).await {
-                Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => return None,
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => Feed::Resync.for_event(event),
-                Ok(Ok(feed)) => feed.for_event(event),
-            };
-            if let Some(sent) = next {
-                return Some((Ok(sent), feed));
-            }
-        }
-    });
-    let stream = futures::StreamExt::chain(futures::stream::once(async { Ok(first) }), changes);
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 #[cfg(test)]

@@ -6,9 +6,7 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -16,10 +14,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use sqlx::PgPool;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 
 /// Outcomes worth counting, each a labelled counter.
@@ -222,39 +218,26 @@ impl Metrics {
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
-}
 
-/// Prometheus metrics: outcomes, latencies, the pool, the outbox.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
-    (status = 200, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        description = "OpenMetrics text"),
-))]
-async fn get_metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let (pending, lag): (i64, f64) = sqlx::query_as(
-        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
-         FROM outbox WHERE delivered_at IS NULL",
-    )
-    .fetch_one(&state.db)
-    .await?;
-    let metrics = &state.metrics;
-    metrics.outbox_pending.set(pending);
-    metrics.outbox_lag_seconds.set(lag);
-    let pool = &state.db;
-    let idle = pool.num_idle() as i64;
-    metrics.pool_connections.get_or_create(&ConnectionState { state: "idle" }).set(idle);
-    metrics
-        .pool_connections
-        .get_or_create(&ConnectionState { state: "in_use" })
-        .set(i64::from(pool.size()) - idle);
-    metrics.pool_max_connections.set(i64::from(pool.options().get_max_connections()));
-    Ok((
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        metrics.render(),
-    ))
-}
-
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_metrics))
+    /// The metrics as a scrape reads them: the outbox's backlog and the
+    /// pool's use are read now, the rest has been counted as it happened.
+    pub async fn scrape(&self, db: &PgPool) -> Result<String, sqlx::Error> {
+        let (pending, lag): (i64, f64) = sqlx::query_as(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+             FROM outbox WHERE delivered_at IS NULL",
+        )
+        .fetch_one(db)
+        .await?;
+        self.outbox_pending.set(pending);
+        self.outbox_lag_seconds.set(lag);
+        let idle = db.num_idle() as i64;
+        self.pool_connections.get_or_create(&ConnectionState { state: "idle" }).set(idle);
+        self.pool_connections
+            .get_or_create(&ConnectionState { state: "in_use" })
+            .set(i64::from(db.size()) - idle);
+        self.pool_max_connections.set(i64::from(db.options().get_max_connections()));
+        Ok(self.render())
+    }
 }
 
 #[cfg(test)]

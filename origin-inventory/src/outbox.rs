@@ -1,13 +1,12 @@
-//! Delivering the outbox: notifications were written in the same
-//! transaction as the change they announce; this worker sends them (email
+//! The outbox: notifications are written in the same transaction as the
+//! change they announce ([`notify`]); the delivery worker sends them (email
 //! over SMTP, signed organizer webhooks) and retries with exponential
 //! backoff until they get through. Delivery is at least once, and a crash
 //! sends again at most one message per delivery lane (see
 //! [`deliver_due_until`]).
 
-use std::time::Duration;
-
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt as _;
@@ -17,11 +16,21 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
 use crate::email::{OrderDetails, render_email};
 use crate::signatures::sign;
+
+/// Queues a notification in the same transaction as the change it announces.
+pub async fn notify(tx: &mut PgConnection, kind: &str, payload: Value) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox (kind, payload) VALUES ($1, $2)")
+        .bind(kind)
+        .bind(payload)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
 
 /// Longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);

@@ -3,6 +3,7 @@
 //! instead of charging twice: that is what makes reconciliation safe.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng as _;
@@ -47,6 +48,15 @@ pub trait PaymentProvider: Send + Sync {
         provider_payment_id: &'a str,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>>;
+}
+
+/// What the checkout needs besides the database.
+#[derive(Clone)]
+pub struct Payments {
+    pub provider: Arc<dyn PaymentProvider>,
+    pub ticket_secret: Arc<[u8]>,
+    /// Checks the provider's webhook signatures.
+    pub webhook_secret: Arc<[u8]>,
 }
 
 /// How the sandbox misbehaves, for failure tests and load tests.

@@ -9,25 +9,17 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
-use axum::http::{HeaderName, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::access::{Checkout, EventId, ReservationId};
-use crate::app::AppState;
-use crate::error::{ApiError, ApiJson, Problem, sql_refusal};
+use crate::error::{ApiError, sql_refusal};
 use crate::holds::{
     ExtendError, HoldBody, HoldLimits, HoldPlan, PlanError, SeatPool, Selection, extended_expiry,
 };
-use crate::metrics::Operation;
-use crate::openapi::CheckoutRefusals;
 
 /// Why a hold was refused.
 #[derive(Debug, thiserror::Error)]
@@ -115,16 +107,7 @@ impl HeldSeat {
     /// How buyers are told where they are: "Floor, standing place 12" or
     /// "Lower 101, row B, seat 4".
     pub fn place(&self) -> String {
-        place_name(&self.section, &self.row, self.number, self.general_admission)
-    }
-}
-
-/// The wording of a place, shared by pages and emails.
-pub fn place_name(section: &str, row: &str, number: i32, general_admission: bool) -> String {
-    if general_admission {
-        format!("{section}, standing place {number}")
-    } else {
-        format!("{section}, row {row}, seat {number}")
+        crate::display::place_name(&self.section, &self.row, self.number, self.general_admission)
     }
 }
 
@@ -582,113 +565,4 @@ pub async fn run_sweeper(
         }
     })
     .await;
-}
-
-/// Hold seats: chosen ones, or the best available of a section or tier.
-///
-/// Seats are taken by compare-and-swap; a hold lapses after the event's
-/// hold time unless paid.
-#[utoipa::path(post, path = "/api/v1/events/{id}/reservations", tag = "checkout",
-    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), request_body = HoldBody,
-    responses(
-    (status = 201, body = Reservation, headers(("Location" = String, description = "The reservation's address"))),
-    (status = 200, body = Reservation, description = "The same `client_reservation_id` again: the hold it made"),
-    (status = 404, body = Problem, description = "Unknown event"),
-    (status = 409, body = Problem, description = "`seat_unavailable` (with `seat_ids`) or `sale_not_open`"),
-    (status = 422, body = Problem, description = "`invalid_request`, `unknown_seats`, or more than the per-order limit"),
-    (status = 429, body = Problem, description = "`limit_exceeded`: the buyer's limit for the event"),
-    CheckoutRefusals,
-))]
-async fn post_hold(
-    State(state): State<AppState>,
-    checkout: Checkout<EventId>,
-    ApiJson(body): ApiJson<HoldBody>,
-) -> Result<(StatusCode, [(HeaderName, String); 1], ApiJson<Reservation>), ApiError> {
-    let buyer = checkout.buyer()?;
-    let answer = async {
-        let (reservation, created) = hold(&state.db, &state.hold_limits, checkout.event, buyer, body).await?;
-        Ok((
-            if created { StatusCode::CREATED } else { StatusCode::OK },
-            [(header::LOCATION, format!("/api/v1/reservations/{}", reservation.reservation_id))],
-            ApiJson(reservation),
-        ))
-    };
-    state.metrics.observe(Operation::Hold, answer, |(status, _, _)| *status).await
-}
-
-/// One of your reservations.
-#[utoipa::path(get, path = "/api/v1/reservations/{id}", tag = "checkout",
-    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), responses(
-    (status = 200, body = Reservation),
-    (status = 404, body = Problem, description = "Unknown, or another buyer's"),
-    CheckoutRefusals,
-))]
-async fn get_reservation(
-    State(state): State<AppState>,
-    checkout: Checkout<ReservationId>,
-) -> Result<ApiJson<Reservation>, ApiError> {
-    load(&state.db, checkout.target.0, checkout.buyer()?)
-        .await?
-        .map(ApiJson)
-        .ok_or_else(|| ApiError::not_found("reservation"))
-}
-
-/// Your running hold on the event: what a reloaded checkout page shows.
-#[utoipa::path(get, path = "/api/v1/events/{id}/reservations/current", tag = "checkout",
-    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), responses(
-    (status = 200, body = Reservation),
-    (status = 404, body = Problem, description = "`no_live_hold`, or no such event"),
-    CheckoutRefusals,
-))]
-async fn get_current_hold(
-    State(state): State<AppState>,
-    checkout: Checkout<EventId>,
-) -> Result<ApiJson<Reservation>, ApiError> {
-    live_hold(&state.db, checkout.event, checkout.buyer()?).await?.map(ApiJson).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "no_live_hold", "you hold no seats for this event")
-    })
-}
-
-/// Release a hold: its seats are free again, and a waiting-room session
-/// ends.
-#[utoipa::path(delete, path = "/api/v1/reservations/{id}", tag = "checkout",
-    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), responses(
-    (status = 204, description = "Released (also when it was already)"),
-    (status = 404, body = Problem, description = "Unknown, or another buyer's"),
-    (status = 409, body = Problem, description = "`already_committed` or `commit_in_progress`"),
-    CheckoutRefusals,
-))]
-async fn delete_reservation(
-    State(state): State<AppState>,
-    checkout: Checkout<ReservationId>,
-) -> Result<impl IntoResponse, ApiError> {
-    release(&state.db, checkout.target.0, checkout.buyer()?).await?;
-    Ok((checkout.end_session(&state.db).await?, StatusCode::NO_CONTENT))
-}
-
-/// Extend a hold, once, by up to 300 s.
-#[utoipa::path(patch, path = "/api/v1/reservations/{id}/extend", tag = "checkout",
-    security(("accessToken" = []), ("buyerSession" = [])), params(("id" = Uuid, Path)), request_body = ExtendBody,
-    responses(
-    (status = 200, body = Reservation),
-    (status = 404, body = Problem, description = "Unknown, or another buyer's"),
-    (status = 409, body = Problem, description = "`already_extended`"),
-    (status = 410, body = Problem, description = "`reservation_expired`"),
-    (status = 422, body = Problem, description = "`invalid_request`"),
-    CheckoutRefusals,
-))]
-async fn patch_extend(
-    State(state): State<AppState>,
-    checkout: Checkout<ReservationId>,
-    ApiJson(body): ApiJson<ExtendBody>,
-) -> Result<ApiJson<Reservation>, ApiError> {
-    Ok(ApiJson(extend(&state.db, checkout.target.0, checkout.buyer()?, body.additional_seconds).await?))
-}
-
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(post_hold))
-        .routes(routes!(get_current_hold))
-        .routes(routes!(get_reservation, delete_reservation))
-        .routes(routes!(patch_extend))
 }

@@ -4,19 +4,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use axum::extract::State;
-use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::auth::Organizer;
-use crate::error::{ApiError, ApiJson, ApiPath, Problem, created};
-use crate::openapi::OrganizerRefusals;
+use crate::error::ApiError;
 
 const MAX_SEATS_PER_VENUE: usize = 200_000;
 
@@ -257,23 +250,6 @@ pub async fn create_venue(db: &PgPool, organizer: Uuid, spec: &VenueSpec) -> Res
     })
 }
 
-/// Create a venue with its whole seat map: price tiers, then sections of
-/// rows (label, seat count) or a standing capacity.
-#[utoipa::path(post, path = "/api/v1/organizer/venues", tag = "organizer", security(("organizerKey" = [])),
-    request_body = VenueSpec, responses(
-    (status = 201, body = VenueCreated, headers(("Location" = String, description = "The venue's address"))),
-    (status = 422, body = Problem, description = "`invalid_request`: the seat map does not add up"),
-    OrganizerRefusals,
-))]
-async fn post_venue(
-    State(state): State<AppState>,
-    Organizer(organizer): Organizer,
-    ApiJson(spec): ApiJson<VenueSpec>,
-) -> Result<Response, ApiError> {
-    let venue = create_venue(&state.db, organizer, &spec).await?;
-    Ok(created(format!("/api/v1/organizer/venues/{}", venue.id), venue))
-}
-
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct VenueSummary {
     id: Uuid,
@@ -283,32 +259,20 @@ pub struct VenueSummary {
     seats: i64,
 }
 
-/// One of your venues.
-#[utoipa::path(get, path = "/api/v1/organizer/venues/{id}", tag = "organizer", security(("organizerKey" = [])),
-    params(("id" = Uuid, Path)), responses(
-    (status = 200, body = VenueSummary),
-    (status = 404, body = Problem, description = "Unknown, or another organizer's"),
-    OrganizerRefusals,
-))]
-async fn get_venue(
-    State(state): State<AppState>,
-    Organizer(organizer): Organizer,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<ApiJson<VenueSummary>, ApiError> {
+/// A venue of the organizer's, with its seat count.
+pub async fn venue_summary(
+    db: &PgPool,
+    organizer: Uuid,
+    id: Uuid,
+) -> Result<Option<VenueSummary>, sqlx::Error> {
     sqlx::query_as(
         "SELECT v.id, v.name, v.city, v.timezone, (SELECT count(*) FROM seats s WHERE s.venue_id = v.id) AS seats
          FROM venues v WHERE v.id = $1 AND v.organizer_id = $2",
     )
     .bind(id)
     .bind(organizer)
-    .fetch_optional(&state.db)
-    .await?
-    .map(ApiJson)
-    .ok_or_else(|| ApiError::not_found("venue"))
-}
-
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(post_venue)).routes(routes!(get_venue))
+    .fetch_optional(db)
+    .await
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use origin_inventory::checkout::{Payments, reconcile};
+use origin_inventory::payments::Payments;
 use origin_inventory::payments::{SandboxFaults, SandboxProvider};
+use origin_inventory::settlement::reconcile;
 use origin_inventory::tickets::verify_ticket_code;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -13,8 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::error::ApiPath;
+use crate::state::AppState;
 
 const SCRIPT: &str = include_str!("organizer.js");
 const STYLE: &str = include_str!("organizer.css");

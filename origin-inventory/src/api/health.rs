@@ -1,16 +1,15 @@
 //! Liveness and readiness probes, and the OpenAPI document.
 
-use std::sync::atomic::Ordering;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiJson, Problem};
+use crate::state::{AppState, Draining};
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -31,15 +30,18 @@ async fn live() -> ApiJson<Health> {
     (status = 200, body = Health),
     (status = 503, body = Problem, description = "`draining` or `database_unavailable`"),
 ))]
-async fn ready(State(state): State<AppState>) -> Result<ApiJson<Health>, ApiError> {
-    if state.draining.load(Ordering::Relaxed) {
+async fn ready(
+    State(db): State<PgPool>,
+    State(draining): State<Draining>,
+) -> Result<ApiJson<Health>, ApiError> {
+    if draining.is_draining() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "draining",
             "this instance is shutting down",
         ));
     }
-    sqlx::query("SELECT 1").execute(&state.db).await.map_err(|e| {
+    sqlx::query("SELECT 1").execute(&db).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
         ApiError::database_unavailable()
     })?;
@@ -47,5 +49,8 @@ async fn ready(State(state): State<AppState>) -> Result<ApiJson<Health>, ApiErro
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(live)).routes(routes!(ready)).routes(routes!(crate::openapi::openapi))
+    OpenApiRouter::new()
+        .routes(routes!(live))
+        .routes(routes!(ready))
+        .routes(routes!(crate::api::openapi::openapi))
 }

@@ -14,15 +14,16 @@ use chrono::{DateTime, Utc};
 use edge_core::catalog::local_time;
 use edge_core::html::{escape, page, page_with_head};
 
-use crate::access::{Checkout, EventId};
-use crate::app::AppState;
+use crate::api::access::{Checkout, EventId};
+use crate::api::openapi::CheckoutRefusals;
 use crate::buyers::session_cookie;
 use crate::catalog::{self, SeatRow};
-use crate::checkout::{OrderView, readable_order};
+use crate::display::money;
 use crate::error::{ApiError, ApiPath};
-use crate::openapi::CheckoutRefusals;
+use crate::orders::{OrderView, readable_order};
 use crate::payments::TEST_CARDS;
 use crate::reservations::live_hold;
+use crate::state::AppState;
 use crate::tickets::qr_svg;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -231,11 +232,6 @@ fn tiers(seats: &[SeatRow]) -> Vec<(String, i64)> {
     tiers
 }
 
-/// `EUR 12.50`: how pages and emails show prices.
-pub(crate) fn money(cents: i64, currency: &str) -> String {
-    format!("{currency} {}.{:02}", cents / 100, cents % 100)
-}
-
 /// `GET /orders/{number}`: the buyer's own order with every ticket's QR code.
 #[utoipa::path(get, path = "/orders/{number}", tag = "pages", security(("accessToken" = []), ("buyerSession" = [])),
     params(("number" = String, Path)), responses(
@@ -271,7 +267,9 @@ async fn order_page_for(
     secret: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(order) = readable_order(state, number, secret, headers).await? else {
+    let Some(order) =
+        readable_order(&state.db, &state.buyers, &state.access, number, secret, headers).await?
+    else {
         return Ok(not_found_page("order"));
     };
     let event = catalog::find_event(&state.db, order.event_id).await?.unwrap_or_default();
@@ -333,7 +331,7 @@ fn no_store(html: Html<String>) -> Response {
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(checkout_page))
-        .routes(routes!(crate::live::seat_changes))
+        .routes(routes!(crate::api::live::seat_changes))
         .routes(routes!(order_page))
         .routes(routes!(order_link_page))
         .merge(organizer::routes())

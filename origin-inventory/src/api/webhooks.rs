@@ -11,11 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::checkout::settle_pending;
 use crate::error::{ApiError, ApiJson, ApiPath, Problem};
 use crate::payments::ChargeOutcome;
+use crate::settlement::settle_pending;
 use crate::signatures::verify;
+use crate::state::AppState;
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct WebhookReceipt {

@@ -12,9 +12,6 @@ use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi};
-use utoipa_axum::router::OpenApiRouter;
-
-use crate::app::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -115,36 +112,21 @@ impl IntoResponses for OrganizerRefusals {
     }
 }
 
-/// Every route of the origin, each with its description.
-fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(crate::health::routes())
-        .merge(crate::catalog::routes())
-        .merge(crate::venues::routes())
-        .merge(crate::events::routes())
-        .merge(crate::reservations::routes())
-        .merge(crate::checkout::routes())
-        .merge(crate::webhooks::routes())
-        .merge(crate::sales::routes())
-        .merge(crate::auth::routes())
-        .merge(crate::access::routes())
-        .merge(crate::buyers::routes())
-        .merge(crate::metrics::routes())
-        .merge(crate::pages::routes())
-}
-
 /// The description as JSON, rendered once, from the same router that serves.
 static DOCUMENT: OnceLock<String> = OnceLock::new();
 
-/// The origin's routes; their description is kept for `/api/openapi.json`.
-pub fn routes() -> axum::Router<AppState> {
-    let (routes, document) = api().split_for_parts();
+/// Keeps the description of the routes being served, for `/api/openapi.json`.
+pub fn keep(document: utoipa::openapi::OpenApi) {
     DOCUMENT.get_or_init(|| {
         let mut document = serde_json::to_value(document).expect("the API description serializes");
         describe_every_response(&mut document);
         serde_json::to_string_pretty(&document).expect("JSON serializes")
     });
-    routes
+}
+
+/// The origin's own description, to which the handlers add theirs.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
 }
 
 /// OpenAPI 3.1 requires a description on every response; utoipa leaves it

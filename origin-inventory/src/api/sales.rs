@@ -10,11 +10,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::auth::Organizer;
-use crate::checkout::{OrderStatus, OrderView, load_order, notify};
+use crate::api::auth::Organizer;
+use crate::api::openapi::OrganizerRefusals;
 use crate::error::{ApiError, ApiJson, ApiPath, Problem};
-use crate::openapi::OrganizerRefusals;
+use crate::orders::{OrderStatus, OrderView, load_order};
+use crate::outbox::notify;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct SalesSummary {

@@ -1,0 +1,185 @@
+//! Who may use a checkout resource. The decision is made by the
+//! [`Checkout`] extractor every checkout handler takes, on the same decoded,
+//! typed path parameter the handler uses, so no spelling of a path can reach
+//! a handler around it (fail closed: an id that does not parse or names
+//! nothing is a 404, a database error a 5xx, never a pass).
+//!
+//! For a queue-protected event the request needs an access token from the
+//! edge's waiting room ([`crate::access`]); its `sub` is the buyer. For other
+//! events the buyer is the origin's own buyer session ([`crate::buyers`]).
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use queue_tokens::{AccessClaims, SESSION_ENDED_HEADER};
+use sqlx::PgPool;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::access::{AccessKeys, Refusal, check, end, ended_among, presented_tokens};
+use crate::error::{ApiError, ApiPath, Problem};
+use crate::state::AppState;
+
+/// What a checkout route's `{id}` names, and how to find its event.
+pub trait CheckoutTarget: Send {
+    /// Named in the 404 when nothing has the id.
+    const WHAT: &'static str;
+    /// Selects `event_id` and `queue_enabled` for `$1`, the id.
+    const EVENT_SQL: &'static str;
+    /// Whether an ended session still gets through, to be answered from
+    /// saved results only (a commit retried after its answer was lost).
+    const REPLAYS_AFTER_END: bool = false;
+    fn new(id: Uuid) -> Self;
+}
+
+/// `/api/v1/events/{id}/…`, `/events/{id}/checkout…`: the id is the event.
+pub struct EventId(pub Uuid);
+
+impl CheckoutTarget for EventId {
+    const WHAT: &'static str = "event";
+    const EVENT_SQL: &'static str = "SELECT id AS event_id, queue_enabled FROM events WHERE id = $1";
+    fn new(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+/// `/api/v1/reservations/{id}…`: the event is the reservation's.
+pub struct ReservationId(pub Uuid);
+
+impl CheckoutTarget for ReservationId {
+    const WHAT: &'static str = "reservation";
+    const EVENT_SQL: &'static str = "SELECT e.id AS event_id, e.queue_enabled
+         FROM reservations r JOIN events e ON e.id = r.event_id WHERE r.id = $1";
+    fn new(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+/// `/api/v1/reservations/{id}/commit`: a reservation whose commit may be
+/// retried with the same `Idempotency-Key` after the order ended the session.
+pub struct CommitOf(pub Uuid);
+
+impl CheckoutTarget for CommitOf {
+    const WHAT: &'static str = ReservationId::WHAT;
+    const EVENT_SQL: &'static str = ReservationId::EVENT_SQL;
+    const REPLAYS_AFTER_END: bool = true;
+    fn new(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+/// A checkout request the access rules let through.
+pub struct Checkout<T> {
+    pub target: T,
+    pub event: Uuid,
+    buyer: Option<String>,
+    /// The waiting-room session, on queue-protected events.
+    session: Option<AccessClaims>,
+    /// The session has ended: only saved answers may be replayed
+    /// ([`CheckoutTarget::REPLAYS_AFTER_END`]).
+    ended: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct Gate {
+    event_id: Uuid,
+    queue_enabled: bool,
+}
+
+impl<T: CheckoutTarget> FromRequestParts<AppState> for Checkout<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ApiPath(id) = ApiPath::<Uuid>::from_request_parts(parts, state).await?;
+        let gate: Gate = sqlx::query_as(T::EVENT_SQL)
+            .bind(id)
+            .fetch_optional(&state.db)
+            .await?
+            .ok_or_else(|| ApiError::not_found(T::WHAT))?;
+        let now = chrono::Utc::now().timestamp();
+        if !gate.queue_enabled {
+            let buyer = state.buyers.buyer_of(&parts.headers, now);
+            return Ok(Self { target: T::new(id), event: gate.event_id, buyer, session: None, ended: false });
+        }
+        let presented = presented_tokens(&parts.headers);
+        let ended = ended_among(&state.db, &presented).await?;
+        let verdict = match check(state.access.verifier(), &presented, gate.event_id, &ended, now) {
+            Err(Refusal::Ended) if T::REPLAYS_AFTER_END => {
+                check(state.access.verifier(), &presented, gate.event_id, &[], now)
+                    .map(|claims| (claims, true))
+            }
+            verdict => verdict.map(|claims| (claims, false)),
+        };
+        match verdict {
+            Ok((claims, ended)) => Ok(Self {
+                target: T::new(id),
+                event: gate.event_id,
+                buyer: Some(claims.sub.clone()),
+                session: Some(claims),
+                ended,
+            }),
+            Err(refusal) => {
+                state.metrics.count(refusal.outcome());
+                Err(refusal.into_error())
+            }
+        }
+    }
+}
+
+impl<T> Checkout<T> {
+    /// The buyer: the access token's subject, or the buyer session.
+    pub fn buyer(&self) -> Result<&str, ApiError> {
+        self.buyer.as_deref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "buyer_session_required",
+                "start a buyer session first: POST /api/v1/buyer-sessions, then send its buyer_token as a bearer token",
+            )
+        })
+    }
+
+    /// Whether the request's session has ended (only on targets that
+    /// [replay after the end](CheckoutTarget::REPLAYS_AFTER_END)).
+    pub fn session_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Ends the waiting-room session this request came with (none on events
+    /// without a queue); returns the header that tells the edge.
+    pub async fn end_session(
+        &self,
+        db: &PgPool,
+    ) -> Result<Option<[(HeaderName, HeaderValue); 1]>, sqlx::Error> {
+        let Some(session) = &self.session else { return Ok(None) };
+        end(db, session).await?;
+        let value = HeaderValue::from_str(&self.event.to_string()).expect("a UUID is a header value");
+        Ok(Some([(HeaderName::from_static(SESSION_ENDED_HEADER), value)]))
+    }
+}
+
+/// End the caller's waiting-room session: the edge calls it when a visitor
+/// leaves the queue. Idempotent.
+#[utoipa::path(delete, path = "/api/v1/events/{id}/access", tag = "queue", security(("accessToken" = [])),
+    params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Ended (also when it had already)"),
+    (status = 401, body = Problem, description = "No valid access token"),
+    (status = 403, body = Problem, description = "`access_token_wrong_event`"),
+    (status = 404, body = Problem, description = "Not an event id"),
+))]
+async fn delete_access(
+    State(db): State<PgPool>,
+    State(access): State<AccessKeys>,
+    ApiPath(event): ApiPath<Uuid>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = check(access.verifier(), &presented_tokens(&headers), event, &[], now)
+        .map_err(Refusal::into_error)?;
+    end(&db, &claims).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(delete_access))
+}

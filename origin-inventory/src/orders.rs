@@ -1,0 +1,141 @@
+//! Orders as buyers and pages see them, and who may see one.
+
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::access::{AccessKeys, verified_subject};
+use crate::buyers::BuyerSessions;
+use crate::error::ApiError;
+use crate::reservations::HeldSeat;
+
+/// Where an order stands (`orders.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum OrderStatus {
+    Paid,
+    Refunded,
+}
+
+impl OrderStatus {
+    /// As the order page shows it (the same word as in the API).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Paid => "paid",
+            OrderStatus::Refunded => "refunded",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+pub struct TicketView {
+    pub ticket_id: Uuid,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub seat: HeldSeat,
+    pub code: String,
+    /// Where the QR code of `code` is drawn.
+    pub qr_svg_url: String,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+pub struct OrderView {
+    #[serde(skip)]
+    pub id: Uuid,
+    pub order_number: String,
+    pub status: OrderStatus,
+    pub event_id: Uuid,
+    pub reservation_id: Uuid,
+    pub buyer_id: String,
+    pub name: String,
+    pub email: String,
+    pub total_cents: i64,
+    pub currency: String,
+    pub created_at: DateTime<Utc>,
+    /// Opens the order from any browser, forever: keep it private.
+    pub order_url: String,
+    #[serde(skip)]
+    pub secret: String,
+    #[sqlx(skip)]
+    pub tickets: Vec<TicketView>,
+}
+
+pub async fn load_order(db: &mut PgConnection, number: &str) -> Result<Option<OrderView>, sqlx::Error> {
+    let order: Option<OrderView> = sqlx::query_as(
+        "SELECT id, order_number, status, event_id, reservation_id, buyer_id, buyer_name AS name,
+                buyer_email AS email, total_cents, currency, created_at,
+                '/orders/' || order_number || '/' || secret AS order_url, secret
+         FROM orders WHERE order_number = $1",
+    )
+    .bind(number)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some(mut order) = order else { return Ok(None) };
+    order.tickets = sqlx::query_as(
+        "SELECT t.id AS ticket_id, t.seat_id, sec.name AS section, s.row_label AS row, s.number, pt.name AS tier,
+                sec.general_admission,
+                t.price_cents, t.code, '/api/v1/tickets/' || t.code || '/qr.svg' AS qr_svg_url
+         FROM tickets t JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
+         JOIN price_tiers pt ON pt.id = s.tier_id
+         WHERE t.order_id = $1 ORDER BY sec.position, s.row_label, s.number",
+    )
+    .bind(order.id)
+    .fetch_all(&mut *db)
+    .await?;
+    Ok(Some(order))
+}
+
+/// An order for whoever may see it: its buyer (buyer session, or an access
+/// token of the order's event naming them, ended or not), or anyone holding
+/// its secret link. Anyone else learns nothing, not even that it exists.
+pub async fn readable_order(
+    db: &PgPool,
+    buyers: &BuyerSessions,
+    access: &AccessKeys,
+    number: &str,
+    secret: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Option<OrderView>, ApiError> {
+    let mut db = db.acquire().await?;
+    let Some(order) = load_order(&mut db, number).await? else { return Ok(None) };
+    let allowed = match secret {
+        Some(secret) => same_secret(secret, &order.secret),
+        None => {
+            let now = Utc::now().timestamp();
+            buyers.buyer_of(headers, now).as_deref() == Some(order.buyer_id.as_str())
+                || verified_subject(access.verifier(), headers, order.event_id).as_deref()
+                    == Some(order.buyer_id.as_str())
+        }
+    };
+    Ok(allowed.then_some(order))
+}
+
+/// Whether a ticket with this code exists and is not voided.
+pub async fn ticket_is_live(db: &PgPool, code: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tickets WHERE code = $1 AND NOT voided)")
+        .bind(code)
+        .fetch_one(db)
+        .await
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(given: &str, actual: &str) -> bool {
+    given.len() == actual.len()
+        && given.bytes().zip(actual.bytes()).fold(0, |diff, (a, b)| diff | (a ^ b)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_page_says_the_status_the_api_does() {
+        for status in [OrderStatus::Paid, OrderStatus::Refunded] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Settling a payment: once the provider has answered (to the commit
+//! request, to a retry, to the reconciler or in a webhook), book the seats
+//! and write the order, or record the decline, or refund a charge whose
+//! hold was lost meanwhile; and save the answer for replays. Each outcome is
+//! written once, under the payment's row lock.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::error::{ApiError, sql_refusal};
+use crate::orders::{OrderStatus, OrderView, TicketView};
+use crate::outbox::notify;
+use crate::payments::{ChargeOutcome, ChargeRequest, Payments};
+use crate::reservations::{HeldSeat, HoldStatus, end_hold};
+use crate::tickets::{order_number, ticket_code};
+
+/// A pending payment older than this is presumed abandoned by its request
+/// and may be driven again (at the provider, idempotently).
+pub const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(30);
+
+/// A pending payment with everything settling it needs; none of it changes
+/// once the payment exists. Read with it (migration 0009), never again.
+#[derive(sqlx::FromRow)]
+pub struct PendingPayment {
+    id: Uuid,
+    reservation_id: Uuid,
+    event_id: Uuid,
+    buyer_id: String,
+    amount_cents: i64,
+    currency: String,
+    payment_method: String,
+    billing_name: String,
+    billing_email: String,
+    seats: sqlx::types::Json<Vec<HeldSeat>>,
+}
+
+impl PendingPayment {
+    fn charge_request(&self) -> ChargeRequest {
+        ChargeRequest {
+            idempotency_key: self.id.to_string(),
+            amount_cents: self.amount_cents,
+            currency: self.currency.clone(),
+            payment_method: self.payment_method.clone(),
+            description: format!("Stampede reservation {}", self.reservation_id),
+        }
+    }
+
+    /// The payment if it is still pending.
+    pub async fn read(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Self>, sqlx::Error> {
+        sqlx::query_as("SELECT * FROM pending_payment($1)").bind(id).fetch_optional(db).await
+    }
+}
+
+/// An answer to a commit request, saved for replays.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    /// An answer as `payments` saved it.
+    pub fn saved(status: i32, body: Value) -> Result<Self, ApiError> {
+        let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok());
+        Ok(Answer {
+            status: status.ok_or_else(|| ApiError::internal("a saved answer has no valid status"))?,
+            body,
+        })
+    }
+
+    /// The answer a settled payment recorded (a missing one reads as a 500).
+    fn recorded(status: Option<i32>, body: Option<Value>) -> Result<Self, ApiError> {
+        Self::saved(status.unwrap_or(500), body.unwrap_or(Value::Null))
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+fn problem(status: StatusCode, code: &str, message: &str) -> Answer {
+    Answer { status, body: json!({"error": code, "message": message}) }
+}
+
+/// Asks the provider and settles on a definite answer.
+pub async fn drive(db: &PgPool, payments: &Payments, payment: PendingPayment) -> Result<Answer, ApiError> {
+    match payments.provider.charge(&payment.charge_request()).await {
+        Ok(outcome) => settle(db, payments, &payment, outcome).await,
+        Err(e) => {
+            tracing::warn!(payment = %payment.id, error = %e, "payment outcome unknown; left for reconciliation");
+            Ok(problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment_pending",
+                "the payment could not be confirmed yet; retry with the same Idempotency-Key",
+            ))
+        }
+    }
+}
+
+/// The answer a settled payment recorded (a missing one reads as a 500).
+async fn recorded_answer(db: &PgPool, payment: Uuid) -> Result<Answer, ApiError> {
+    let (status, body): (Option<i32>, Option<Value>) =
+        sqlx::query_as("SELECT response_status, response_body FROM payments WHERE id = $1")
+            .bind(payment)
+            .fetch_one(db)
+            .await?;
+    Answer::recorded(status, body)
+}
+
+async fn settle(
+    db: &PgPool,
+    payments: &Payments,
+    p: &PendingPayment,
+    outcome: ChargeOutcome,
+) -> Result<Answer, ApiError> {
+    let payment = p.id;
+    let provider_id = match outcome {
+        ChargeOutcome::Declined { code, message } => {
+            return settle_declined(db, p, &code, &message).await;
+        }
+        ChargeOutcome::Succeeded { provider_payment_id } => provider_payment_id,
+    };
+    let order = paid_order(p, &payments.ticket_secret);
+    let answer =
+        Answer { status: StatusCode::OK, body: serde_json::to_value(&order).map_err(ApiError::internal)? };
+    let notifications = json!([
+        {"kind": "email.order_confirmed",
+         "payload": {"to": p.billing_email, "name": p.billing_name,
+                     "order_number": order.order_number, "order_url": order.order_url}},
+        {"kind": "webhook.order.created",
+         "payload": {"event_id": p.event_id, "order_number": order.order_number,
+                     "tickets": order.tickets.len(), "total_cents": p.amount_cents, "currency": p.currency}},
+    ]);
+    // One statement (migration 0007's `settle_paid`): no lock is held
+    // while the origin is elsewhere. It checks under lock that the payment
+    // is still pending.
+    let settled = sqlx::query_scalar("SELECT settle_paid($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+        .bind(payment)
+        .bind(&provider_id)
+        .bind(order.id)
+        .bind(&order.order_number)
+        .bind(&order.secret)
+        .bind(order.created_at)
+        .bind(order.tickets.iter().map(|t| t.ticket_id).collect::<Vec<_>>())
+        .bind(order.tickets.iter().map(|t| t.seat.seat_id).collect::<Vec<_>>())
+        .bind(order.tickets.iter().map(|t| t.seat.price_cents).collect::<Vec<_>>())
+        .bind(order.tickets.iter().map(|t| t.code.as_str()).collect::<Vec<_>>())
+        .bind(&answer.body)
+        .bind(&notifications)
+        .fetch_one(db)
+        .await;
+    match settled {
+        Ok(true) => Ok(answer),
+        // Settled meanwhile by the reconciler or a retry: same answer.
+        Ok(false) => recorded_answer(db, payment).await,
+        // The hold lapsed and someone else took seats while the card was charged.
+        Err(e) if sql_refusal(&e).is_some_and(|(code, _)| code == "SH010") => {
+            refund_lost_hold(db, payments, payment, &provider_id).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records a declined charge, once, and tells the buyer.
+async fn settle_declined(
+    db: &PgPool,
+    p: &PendingPayment,
+    code: &str,
+    message: &str,
+) -> Result<Answer, ApiError> {
+    let payment = p.id;
+    let mut tx = db.begin().await?;
+    let (status, saved_status, saved_body): (PaymentStatus, Option<i32>, Option<Value>) = sqlx::query_as(
+        "SELECT status, response_status, response_body FROM payments WHERE id = $1 FOR UPDATE",
+    )
+    .bind(payment)
+    .fetch_one(&mut *tx)
+    .await?;
+    if status != PaymentStatus::Pending {
+        return Answer::recorded(saved_status, saved_body);
+    }
+    let answer = Answer {
+        status: StatusCode::PAYMENT_REQUIRED,
+        body: json!({"error": "payment_failed", "decline_code": code, "message": message,
+                     "reservation_id": p.reservation_id}),
+    };
+    finish(&mut tx, payment, PaymentStatus::Failed, None, Some(code), &answer).await?;
+    notify(
+        &mut tx,
+        "email.payment_failed",
+        json!({"to": p.billing_email, "name": p.billing_name,
+        "reservation_id": p.reservation_id, "reason": message}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(answer)
+}
+
+/// Settles a payment from a webhook if it is still pending; a no-op otherwise.
+pub async fn settle_pending(
+    db: &PgPool,
+    payments: &Payments,
+    payment: Uuid,
+    outcome: ChargeOutcome,
+) -> Result<(), ApiError> {
+    if let Some(pending) = PendingPayment::read(db, payment).await? {
+        settle(db, payments, &pending, outcome).await?;
+    }
+    Ok(())
+}
+
+/// Refunds a charge whose seats are gone, ends the hold, saves the answer.
+async fn refund_lost_hold(
+    db: &PgPool,
+    payments: &Payments,
+    payment: Uuid,
+    provider_id: &str,
+) -> Result<Answer, ApiError> {
+    if let Err(e) = payments.provider.refund(provider_id, &format!("refund-{payment}")).await {
+        tracing::warn!(%payment, error = %e, "refund failed; left for reconciliation");
+        return Ok(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "payment_pending",
+            "the payment is being reversed",
+        ));
+    }
+    let mut tx = db.begin().await?;
+    let (reservation, email): (Uuid, String) =
+        sqlx::query_as("SELECT reservation_id, billing_email FROM payments WHERE id = $1 FOR UPDATE")
+            .bind(payment)
+            .fetch_one(&mut *tx)
+            .await?;
+    end_hold(&mut tx, reservation, HoldStatus::Expired).await?;
+    let answer = Answer {
+        status: StatusCode::GONE,
+        body: json!({"error": "reservation_expired", "refunded": true,
+            "message": "the hold expired before the payment completed and the seats were sold; the charge was refunded"}),
+    };
+    finish(&mut tx, payment, PaymentStatus::Refunded, Some(provider_id), Some("hold_lost"), &answer).await?;
+    notify(&mut tx, "email.payment_refunded", json!({"to": email, "reservation_id": reservation})).await?;
+    tx.commit().await?;
+    Ok(answer)
+}
+
+/// Where a payment stands (`payments.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum PaymentStatus {
+    /// Begun: the provider may not have answered yet.
+    Pending,
+    Succeeded,
+    Failed,
+    /// Charged, then given back (the hold was lost meanwhile).
+    Refunded,
+}
+
+async fn finish(
+    tx: &mut PgConnection,
+    payment: Uuid,
+    status: PaymentStatus,
+    provider_id: Option<&str>,
+    failure: Option<&str>,
+    answer: &Answer,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = $2, provider_payment_id = coalesce($3, provider_payment_id), failure_code = $4,
+                response_status = $5, response_body = $6, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(payment)
+    .bind(status)
+    .bind(provider_id)
+    .bind(failure)
+    .bind(i32::from(answer.status.as_u16()))
+    .bind(&answer.body)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Settles payments left `pending` for longer than `older_than` by a crash
+/// or a provider timeout. Returns how many were settled.
+pub async fn reconcile(db: &PgPool, payments: &Payments, older_than: Duration) -> Result<usize, ApiError> {
+    let stale: Vec<PendingPayment> = sqlx::query_as(
+        "SELECT c.* FROM (SELECT id FROM payments
+                          WHERE status = 'pending' AND updated_at <= now() - make_interval(secs => $1)
+                          ORDER BY created_at LIMIT 100) s, pending_payment(s.id) c",
+    )
+    .bind(older_than.as_secs_f64())
+    .fetch_all(db)
+    .await?;
+    let mut settled = 0;
+    for payment in stale {
+        let id = payment.id;
+        let answer = drive(db, payments, payment).await?;
+        if answer.status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::info!(payment = %id, status = answer.status.as_u16(), "reconciled a pending payment");
+            settled += 1;
+        }
+    }
+    Ok(settled)
+}
+
+pub async fn run_reconciler(
+    db: PgPool,
+    payments: Payments,
+    interval: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    crate::workers::every(interval, stop, || async {
+        if let Err(e) = reconcile(&db, &payments, IN_FLIGHT_WINDOW).await {
+            tracing::warn!(error = ?e, "payment reconciliation failed");
+        }
+    })
+    .await;
+}
+
+/// The order a successful charge makes of its hold, as `load_order` will
+/// read it back: numbered, with its secret link and a ticket per seat.
+fn paid_order(p: &PendingPayment, ticket_secret: &[u8]) -> OrderView {
+    let number = order_number();
+    let secret = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    let now = Utc::now();
+    // Postgres keeps microseconds: the answer shows what is stored.
+    let created_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let tickets = p
+        .seats
+        .iter()
+        .map(|seat| {
+            let ticket_id = Uuid::new_v4();
+            let code = ticket_code(ticket_secret, ticket_id, p.event_id, seat.seat_id);
+            TicketView {
+                ticket_id,
+                seat: seat.clone(),
+                qr_svg_url: format!("/api/v1/tickets/{code}/qr.svg"),
+                code,
+            }
+        })
+        .collect();
+    OrderView {
+        id: Uuid::new_v4(),
+        order_url: format!("/orders/{number}/{secret}"),
+        order_number: number,
+        status: OrderStatus::Paid,
+        event_id: p.event_id,
+        reservation_id: p.reservation_id,
+        buyer_id: p.buyer_id.clone(),
+        name: p.billing_name.clone(),
+        email: p.billing_email.clone(),
+        total_cents: p.amount_cents,
+        currency: p.currency.clone(),
+        created_at,
+        secret,
+        tickets,
+    }
+}
