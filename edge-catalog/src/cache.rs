@@ -14,10 +14,11 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use edge_core::http_cache::etag;
-use edge_core::page_cache::{CachedPage, Freshness, VERSION_KEY, lock_key, page_key};
+use edge_core::page_cache::{CachedPage, Freshness, lock_key, page_key};
 use edge_platform::Runtime;
 use edge_platform::redis::{Redis, RedisError};
 use serde_json::Value;
+use wire::names::CATALOG_VERSION_KEY;
 
 use crate::source::{CatalogRead, CatalogSource, ReadError};
 
@@ -72,7 +73,7 @@ impl<R: Runtime> PageStore for RedisPages<'_, R> {
     async fn lookup(&self, key: &str) -> Result<(String, Option<CachedPage>), StoreError> {
         let replies = self
             .redis
-            .pipeline(&[vec!["GET".into(), VERSION_KEY.into()], vec!["GET".into(), key.to_owned()]])
+            .pipeline(&[vec!["GET".into(), CATALOG_VERSION_KEY.into()], vec!["GET".into(), key.to_owned()]])
             .await?;
         let mut replies = replies.into_iter();
         let version = version_of(replies.next().expect("two replies")?);
@@ -154,7 +155,7 @@ fn remember(memory: &mut Memory, key: &str, page: &CachedPage) {
 
 /// The catalog version from Redis; "0" before the first organizer change.
 pub async fn catalog_version<R: Runtime>(redis: &Redis<'_, R>) -> Result<String, StoreError> {
-    Ok(version_of(redis.command(&["GET", VERSION_KEY]).await?))
+    Ok(version_of(redis.command(&["GET", CATALOG_VERSION_KEY]).await?))
 }
 
 fn version_of(reply: Value) -> String {

@@ -2,13 +2,14 @@
 //! serves the page from the shared cache when it can, else renders it from
 //! the origin's catalog API, and applies HTTP caching rules on the way out.
 
-use edge_core::catalog::{Event, EventList, event_page, list_page};
+use edge_core::catalog::{event_page, list_page};
 use edge_core::html::{escape, page};
 use edge_core::http_cache::{CachePolicy, NO_STORE, not_modified};
-use edge_core::query::ListQuery;
 use edge_platform::Runtime;
 use edge_platform::redis::Redis;
 use http::{HeaderValue, Method, StatusCode, header};
+use wire::catalog::{Event, EventList};
+use wire::query::ListQuery;
 
 use crate::cache::{Backends, InstancePages, PageCache, PageStore, RedisPages, Rendered, Source};
 use crate::source::{CatalogRead, CatalogSource, OriginApi, ReadError};
@@ -85,7 +86,7 @@ impl Problem {
             ),
         };
         let mut response = if api {
-            let body = serde_json::json!({ "error": code, "message": message }).to_string();
+            let body = wire::problem::Problem::new(code, message).to_json();
             respond(status, "application/json", NO_STORE, body.into_bytes())
         } else {
             let html = page(

@@ -3,9 +3,9 @@
 //! Hyperdrive binding on Workers). Both answer with the same JSON, because
 //! the origin's API and direct reads call the same SQL functions.
 
-use edge_core::query::ListQuery;
 use edge_platform::Runtime;
 use uuid::Uuid;
+use wire::query::ListQuery;
 
 /// What a page shows.
 pub enum CatalogRead {

@@ -2,66 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::Deserialize;
-use uuid::Uuid;
+use wire::catalog::{Availability, Event, EventList, PriceRange};
+use wire::query::ListQuery;
 
 use crate::html::{escape, page, url_encode};
-use crate::query::ListQuery;
-
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Venue {
-    pub name: String,
-    pub city: String,
-    pub timezone: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct PriceRange {
-    pub min_cents: Option<i64>,
-    pub max_cents: Option<i64>,
-    pub currency: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Availability {
-    pub total_seats: i64,
-    pub available_seats: i64,
-}
-
-/// One event as `GET /api/v1/events[/{id}]` returns it.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Event {
-    pub id: Uuid,
-    pub title: String,
-    pub description: String,
-    pub category: String,
-    pub starts_at: DateTime<Utc>,
-    pub status: String,
-    pub sale_starts_at: Option<DateTime<Utc>>,
-    pub venue: Venue,
-    pub price_range: PriceRange,
-    pub availability: Availability,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Meta {
-    pub total: u64,
-    pub page: u32,
-    pub limit: u32,
-}
-
-/// `GET /api/v1/events`.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct EventList {
-    pub data: Vec<Event>,
-    pub meta: Meta,
-}
 
 /// What a buyer is told about availability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +181,7 @@ pub fn event_page(event: &Event, now: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wire::catalog::Meta;
 
     fn event(title: &str, available: i64) -> Event {
         serde_json::from_value(serde_json::json!({

@@ -9,11 +9,8 @@ pub mod html;
 pub mod http_cache;
 pub mod page_cache;
 pub mod path;
-pub mod query;
 
-/// The largest request body the edge accepts (the origin's own limit):
-/// larger ones are refused with 413 before anything is forwarded.
-pub const MAX_REQUEST_BODY_BYTES: usize = 256 * 1024;
+pub use wire::MAX_REQUEST_BODY_BYTES;
 
 /// Whether a `Content-Length` value declares a body over
 /// [`MAX_REQUEST_BODY_BYTES`], so the request is refused before its body is read.

@@ -10,9 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::http_cache::etag;
 
-/// The catalog version every page is checked against.
-pub const VERSION_KEY: &str = "catalog:version";
-
 /// Where a page lives: by the origin data it shows (path and normalised
 /// query) and its representation, so `/` and `/events` share one entry.
 pub fn page_key(origin_path: &str, content_type: &str) -> String {

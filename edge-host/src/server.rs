@@ -312,7 +312,7 @@ fn access_log(
 
 /// A JSON problem response in the format every Stampede service uses.
 fn problem(status: StatusCode, error: &str, message: &str) -> hyper::Response<HyperOutgoingBody> {
-    let body = serde_json::json!({ "error": error, "message": message }).to_string();
+    let body = wire::problem::Problem::new(error, message).to_json();
     hyper::Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")

@@ -123,7 +123,7 @@ pub fn unreadable_request() -> http::Response<Vec<u8>> {
 }
 
 fn problem(status: http::StatusCode, code: &str, message: &str) -> http::Response<Vec<u8>> {
-    let body = serde_json::json!({ "error": code, "message": message }).to_string().into_bytes();
+    let body = wire::problem::Problem::new(code, message).to_json().into_bytes();
     let mut response = http::Response::new(body);
     *response.status_mut() = status;
     response

@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 use queue_core::admission::{Frontier, Limits};
 use queue_core::keys::EventKeys;
 use queue_core::scripts;
-use queue_core::settings::RoomSettings;
+use queue_core::settings::{RoomSettings, SaleClock as _};
 use queue_core::shuffle::{Shuffle, parse_seed, seed_hex};
 use serde_json::Value;
 

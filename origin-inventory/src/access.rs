@@ -15,9 +15,10 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
-use queue_tokens::{ACCESS_COOKIE_PREFIX, AccessClaims, Kind, TokenError, Verifier};
+use queue_tokens::{AccessClaims, Kind, TokenError, Verifier};
 use sqlx::PgPool;
 use uuid::Uuid;
+use wire::names::ACCESS_COOKIE_PREFIX;
 
 use crate::auth::bearer;
 use crate::buyers::is_session_token;

@@ -2,95 +2,52 @@
 //! what the edge caches, so responses carry the event's `catalog_version`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::PgPool;
-use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use wire::catalog::Event;
+use wire::query::ListQuery;
+use wire::room::RoomSettings;
 
 use crate::error::ApiError;
 use crate::events::{EventStatus, QueueSettings};
-
-/// Query parameters of `GET /api/v1/events`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Events starting at or after this time.
-    pub from: Option<DateTime<Utc>>,
-    /// Events starting at or before this time.
-    pub to: Option<DateTime<Utc>>,
-    pub category: Option<String>,
-    pub city: Option<String>,
-    /// Words in the title or description (at most 100 characters).
-    pub q: Option<String>,
-    /// From 1 (the default) to 10000.
-    #[param(minimum = 1, maximum = 10000)]
-    pub page: Option<u32>,
-    /// From 1 to 100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-}
-
-pub const MAX_PAGE_SIZE: u32 = 100;
-
-impl ListQuery {
-    /// `(limit, offset)` after checking bounds.
-    pub fn paging(&self) -> Result<(u32, u32), String> {
-        let page = self.page.unwrap_or(1);
-        let limit = self.limit.unwrap_or(20);
-        if page == 0 || page > 10_000 {
-            return Err("page must be between 1 and 10000".into());
-        }
-        if limit == 0 || limit > MAX_PAGE_SIZE {
-            return Err(format!("limit must be between 1 and {MAX_PAGE_SIZE}"));
-        }
-        if let (Some(from), Some(to)) = (self.from, self.to)
-            && to < from
-        {
-            return Err("`to` must not be before `from`".into());
-        }
-        if self.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
-            return Err("q must be at most 100 characters".into());
-        }
-        Ok((limit, (page - 1) * limit))
-    }
-}
 
 /// Which events the public sees (as the `catalog_events` view does).
 const PUBLIC: &str = "e.status NOT IN ('draft', 'cancelled')";
 
 /// `GET /api/v1/events` as JSON (`data` and `meta`), from the database's
 /// `catalog_list`, which the edge's Hyperdrive reads call too.
-pub async fn list(db: &PgPool, query: &ListQuery) -> Result<serde_json::Value, ApiError> {
-    let (limit, offset) = query.paging().map_err(ApiError::invalid_query)?;
-    let page = (offset / limit + 1) as i32;
-    let list = sqlx::query_scalar("SELECT catalog_list($1, $2, $3, $4, $5, $6, $7)")
+pub async fn list(db: &PgPool, query: &ListQuery) -> Result<serde_json::Value, sqlx::Error> {
+    sqlx::query_scalar("SELECT catalog_list($1, $2, $3, $4, $5, $6, $7)")
         .bind(query.from)
         .bind(query.to)
         .bind(&query.category)
         .bind(&query.city)
         .bind(&query.q)
-        .bind(page)
-        .bind(limit as i32)
+        .bind(query.page as i32)
+        .bind(query.limit as i32)
         .fetch_one(db)
-        .await?;
-    Ok(list)
+        .await
 }
 
 /// One public event as JSON, from the database's `catalog_event`.
 pub async fn event(db: &PgPool, id: Uuid) -> Result<serde_json::Value, ApiError> {
-    find_event(db, id).await?.ok_or_else(|| ApiError::not_found("event"))
+    let json: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT catalog_event($1)").bind(id).fetch_one(db).await?;
+    json.ok_or_else(|| ApiError::not_found("event"))
 }
 
-pub async fn find_event(db: &PgPool, id: Uuid) -> Result<Option<serde_json::Value>, sqlx::Error> {
-    sqlx::query_scalar("SELECT catalog_event($1)").bind(id).fetch_one(db).await
+/// One public event, typed as the edge reads it.
+pub async fn find_event(db: &PgPool, id: Uuid) -> Result<Option<Event>, ApiError> {
+    let json: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT catalog_event($1)").bind(id).fetch_one(db).await?;
+    json.map(serde_json::from_value).transpose().map_err(ApiError::internal)
 }
 
-/// What the edge's waiting room needs to know about an event: served at
-/// `GET /api/v1/events/{id}/waiting-room` and published to the edge's Redis
-/// (`purge`), the same JSON either way.
-#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
-pub struct WaitingRoom {
+/// An event's waiting room as the database has it; served and published
+/// as [`RoomSettings`].
+#[derive(sqlx::FromRow)]
+struct RoomRow {
     event_id: Uuid,
     title: String,
     status: EventStatus,
@@ -100,15 +57,34 @@ pub struct WaitingRoom {
     sale_starts_at: Option<DateTime<Utc>>,
     sale_ends_at: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
-    #[serde(flatten)]
     queue: QueueSettings,
     /// The venue's: the waiting room shows the sale start in it.
     timezone: String,
 }
 
-impl WaitingRoom {
-    pub fn event_id(&self) -> Uuid {
-        self.event_id
+impl From<RoomRow> for RoomSettings {
+    fn from(row: RoomRow) -> Self {
+        // The organizer API keeps these positive and the difficulty ≤ 24.
+        let count = |n: i32| u32::try_from(n).unwrap_or(0);
+        let queue = row.queue;
+        RoomSettings {
+            event_id: row.event_id.to_string(),
+            title: row.title,
+            status: row.status.as_str().to_owned(),
+            sold_out: row.sold_out,
+            sale_starts_at: row.sale_starts_at,
+            sale_ends_at: row.sale_ends_at,
+            enabled: queue.queue_enabled,
+            paused: queue.queue_paused,
+            new_users_per_minute: count(queue.new_users_per_minute),
+            total_active_users: count(queue.total_active_users),
+            session_duration_seconds: count(queue.session_duration_seconds),
+            prequeue_starts_at: queue.prequeue_starts_at,
+            pow_difficulty: u8::try_from(queue.pow_difficulty).unwrap_or(0),
+            message: queue.message,
+            accent_color: queue.accent_color,
+            timezone: row.timezone,
+        }
     }
 }
 
@@ -127,18 +103,21 @@ fn waiting_rooms_where(condition: &str) -> String {
 }
 
 /// The waiting room of a public event.
-pub async fn waiting_room(db: &PgPool, id: Uuid) -> Result<Option<WaitingRoom>, sqlx::Error> {
-    sqlx::query_as(&waiting_rooms_where("e.id = $1")).bind(id).fetch_optional(db).await
+pub async fn waiting_room(db: &PgPool, id: Uuid) -> Result<Option<RoomSettings>, sqlx::Error> {
+    let row: Option<RoomRow> =
+        sqlx::query_as(&waiting_rooms_where("e.id = $1")).bind(id).fetch_optional(db).await?;
+    Ok(row.map(RoomSettings::from))
 }
 
 /// The waiting rooms visitors may still poll: public events whose sale has
 /// not been over for an hour.
-pub async fn live_waiting_rooms(db: &PgPool) -> Result<Vec<WaitingRoom>, sqlx::Error> {
-    sqlx::query_as(&waiting_rooms_where(
+pub async fn live_waiting_rooms(db: &PgPool) -> Result<Vec<RoomSettings>, sqlx::Error> {
+    let rows: Vec<RoomRow> = sqlx::query_as(&waiting_rooms_where(
         "(e.sale_ends_at IS NULL OR e.sale_ends_at > now() - interval '1 hour')",
     ))
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(RoomSettings::from).collect())
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -172,28 +151,4 @@ pub async fn seats(db: &PgPool, event: Uuid) -> Result<Vec<SeatRow>, sqlx::Error
     .bind(event)
     .fetch_all(db)
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paging_defaults_and_bounds() {
-        assert_eq!(ListQuery::default().paging(), Ok((20, 0)));
-        let q = ListQuery { page: Some(3), limit: Some(10), ..Default::default() };
-        assert_eq!(q.paging(), Ok((10, 20)));
-        for bad in [
-            ListQuery { page: Some(0), ..Default::default() },
-            ListQuery { limit: Some(101), ..Default::default() },
-            ListQuery { q: Some("x".repeat(101)), ..Default::default() },
-            ListQuery {
-                from: Some("2027-01-02T00:00:00Z".parse().unwrap()),
-                to: Some("2027-01-01T00:00:00Z".parse().unwrap()),
-                ..Default::default()
-            },
-        ] {
-            assert!(bad.paging().is_err(), "{bad:?}");
-        }
-    }
 }

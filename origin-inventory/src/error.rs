@@ -126,23 +126,12 @@ pub fn is_connection_fault(e: &sqlx::Error) -> bool {
     }
 }
 
-/// The body of every error answer.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// A stable code to branch on, e.g. `seat_unavailable`.
-    #[schema(example = "seat_unavailable")]
-    pub error: &'static str,
-    /// What happened, for people.
-    pub message: String,
-    /// Details some codes carry (e.g. `seat_ids` with `seat_unavailable`).
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub details: Map<String, Value>,
-}
+/// The body of every error answer, the edge's and the origin's alike.
+pub use wire::problem::Problem;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Problem { error: self.code, message: self.message, details: self.details };
+        let body = Problem { error: self.code.to_owned(), message: self.message, details: self.details };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(cause) = self.cause {
             response.extensions_mut().insert(InternalCause(cause));

@@ -42,6 +42,17 @@ impl StatusAction {
 
 impl EventStatus {
     /// The status in words, for messages.
+    /// As the API and the waiting room's settings spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Draft => "draft",
+            EventStatus::OnSale => "on_sale",
+            EventStatus::SoldOut => "sold_out",
+            EventStatus::Closed => "closed",
+            EventStatus::Cancelled => "cancelled",
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             EventStatus::Draft => "a draft",

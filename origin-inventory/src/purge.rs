@@ -11,13 +11,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use queue_core::keys::EventKeys;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
+use wire::names::{CATALOG_VERSION_KEY, room_settings_key};
+use wire::room::RoomSettings;
 
-use crate::catalog::{WaitingRoom, live_waiting_rooms, waiting_room};
+use crate::catalog::{live_waiting_rooms, waiting_room};
 
 #[derive(Clone)]
 pub struct CatalogPurge {
@@ -41,13 +42,13 @@ impl CatalogPurge {
         }
         let settings = match waiting_room(db, event).await {
             Ok(Some(room)) => publish(&room),
-            Ok(None) => unpublish(event),
+            Ok(None) => unpublish(&event.to_string()),
             Err(e) => {
                 tracing::warn!(error = %e, %event, "cannot read waiting-room settings; the edge forgets them");
-                unpublish(event)
+                unpublish(&event.to_string())
             }
         };
-        let commands = json!([["INCR", edge_core::page_cache::VERSION_KEY], settings]);
+        let commands = json!([["INCR", CATALOG_VERSION_KEY], settings]);
         if let Err(e) = self.send(&commands).await {
             tracing::warn!(error = %e, %event, "catalog purge failed; edge pages refresh within their TTL");
         }
@@ -66,19 +67,22 @@ impl CatalogPurge {
     }
 }
 
-fn publish(room: &WaitingRoom) -> Value {
-    let key = EventKeys::new(&room.event_id().to_string()).settings();
-    json!(["SET", key, serde_json::to_string(room).expect("settings serialize")])
+fn publish(room: &RoomSettings) -> Value {
+    json!([
+        "SET",
+        room_settings_key(&room.event_id),
+        serde_json::to_string(room).expect("settings serialize")
+    ])
 }
 
-fn unpublish(event: Uuid) -> Value {
-    json!(["DEL", EventKeys::new(&event.to_string()).settings()])
+fn unpublish(event: &str) -> Value {
+    json!(["DEL", room_settings_key(event)])
 }
 
 /// What this origin last published, so unchanged settings cost nothing.
 #[derive(Default)]
 pub struct SettingsPublisher {
-    published: HashMap<Uuid, String>,
+    published: HashMap<String, String>,
 }
 
 impl SettingsPublisher {
@@ -94,13 +98,13 @@ impl SettingsPublisher {
         let mut now_published = HashMap::with_capacity(rooms.len());
         for room in &rooms {
             let json = serde_json::to_string(room).expect("settings serialize");
-            if self.published.get(&room.event_id()) != Some(&json) {
+            if self.published.get(&room.event_id) != Some(&json) {
                 commands.push(publish(room));
             }
-            now_published.insert(room.event_id(), json);
+            now_published.insert(room.event_id.clone(), json);
         }
-        for gone in self.published.keys().filter(|id| !now_published.contains_key(id)) {
-            commands.push(unpublish(*gone));
+        for gone in self.published.keys().filter(|id| !now_published.contains_key(*id)) {
+            commands.push(unpublish(gone));
         }
         let sent = commands.len();
         if sent == 0 {

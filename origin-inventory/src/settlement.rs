@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::error::{ApiError, sql_refusal};
+use crate::error::{ApiError, Problem, sql_refusal};
 use crate::orders::{OrderStatus, OrderView, TicketView};
 use crate::outbox::notify;
 use crate::payments::{ChargeOutcome, ChargeRequest, Payments};
@@ -85,8 +85,15 @@ impl IntoResponse for Answer {
     }
 }
 
+impl Answer {
+    /// A refusal, saved like any answer.
+    fn problem(status: StatusCode, problem: Problem) -> Self {
+        Answer { status, body: serde_json::to_value(problem).expect("a problem serializes") }
+    }
+}
+
 fn problem(status: StatusCode, code: &str, message: &str) -> Answer {
-    Answer { status, body: json!({"error": code, "message": message}) }
+    Answer::problem(status, Problem::new(code, message))
 }
 
 /// Asks the provider and settles on a definite answer.
@@ -186,11 +193,12 @@ async fn settle_declined(
     if status != PaymentStatus::Pending {
         return Answer::recorded(saved_status, saved_body);
     }
-    let answer = Answer {
-        status: StatusCode::PAYMENT_REQUIRED,
-        body: json!({"error": "payment_failed", "decline_code": code, "message": message,
-                     "reservation_id": p.reservation_id}),
-    };
+    let answer = Answer::problem(
+        StatusCode::PAYMENT_REQUIRED,
+        Problem::new("payment_failed", message)
+            .with("decline_code", code)
+            .with("reservation_id", p.reservation_id),
+    );
     finish(&mut tx, payment, PaymentStatus::Failed, None, Some(code), &answer).await?;
     notify(
         &mut tx,
@@ -238,11 +246,14 @@ async fn refund_lost_hold(
             .fetch_one(&mut *tx)
             .await?;
     end_hold(&mut tx, reservation, HoldStatus::Expired).await?;
-    let answer = Answer {
-        status: StatusCode::GONE,
-        body: json!({"error": "reservation_expired", "refunded": true,
-            "message": "the hold expired before the payment completed and the seats were sold; the charge was refunded"}),
-    };
+    let answer = Answer::problem(
+        StatusCode::GONE,
+        Problem::new(
+            "reservation_expired",
+            "the hold expired before the payment completed and the seats were sold; the charge was refunded",
+        )
+        .with("refunded", true),
+    );
     finish(&mut tx, payment, PaymentStatus::Refunded, Some(provider_id), Some("hold_lost"), &answer).await?;
     notify(&mut tx, "email.payment_refunded", json!({"to": email, "reservation_id": reservation})).await?;
     tx.commit().await?;

@@ -1,19 +1,21 @@
 //! Redis keys of the waiting room. Every key of one event carries the
-//! event in a `{hash tag}`, so a Redis Cluster keeps them in one slot and
-//! the Lua steps that touch several of them stay atomic.
+//! event in a `{hash tag}` ([`wire::names::event_key_prefix`]), so a Redis
+//! Cluster keeps them in one slot and the Lua steps that touch several of
+//! them stay atomic.
 
 pub struct EventKeys {
+    event_id: String,
     prefix: String,
 }
 
 impl EventKeys {
     pub fn new(event_id: &str) -> Self {
-        Self { prefix: format!("q:{{{event_id}}}") }
+        Self { event_id: event_id.to_owned(), prefix: wire::names::event_key_prefix(event_id) }
     }
 
     /// The event's settings as the origin publishes them (JSON).
     pub fn settings(&self) -> String {
-        format!("{}:settings", self.prefix)
+        wire::names::room_settings_key(&self.event_id)
     }
     /// The admission frontier (JSON, see `admission::Frontier`).
     pub fn frontier(&self) -> String {

@@ -1,40 +1,8 @@
-//! An event's waiting-room settings as the origin publishes them at
-//! `GET /api/v1/events/{id}/waiting-room`, and the phase of the sale they
-//! imply at a given moment.
+//! The phase of a sale that an event's waiting-room settings
+//! ([`RoomSettings`], as the origin publishes them) imply at a given moment.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RoomSettings {
-    pub event_id: String,
-    pub title: String,
-    /// The event's lifecycle status at the origin (`on_sale`, `sold_out`, ...).
-    pub status: String,
-    pub sold_out: bool,
-    pub sale_starts_at: Option<DateTime<Utc>>,
-    pub sale_ends_at: Option<DateTime<Utc>>,
-    pub enabled: bool,
-    pub paused: bool,
-    pub new_users_per_minute: u32,
-    pub total_active_users: u32,
-    pub session_duration_seconds: u32,
-    pub prequeue_starts_at: Option<DateTime<Utc>>,
-    /// Leading zero bits a join's proof of work needs; 0 turns it off.
-    pub pow_difficulty: u8,
-    /// Organizer text shown in the waiting room (plain text, escaped on output).
-    pub message: String,
-    /// Accent colour of the waiting room, `#rrggbb`.
-    pub accent_color: String,
-    /// The venue's time zone (IANA name): the page shows times there.
-    /// Settings published before it existed read as UTC.
-    #[serde(default = "utc")]
-    pub timezone: String,
-}
-
-fn utc() -> String {
-    "UTC".into()
-}
+pub use wire::room::RoomSettings;
 
 /// Where the sale stands for someone arriving now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +20,16 @@ pub enum Phase {
     Closed,
 }
 
-impl RoomSettings {
-    pub fn phase(&self, now: DateTime<Utc>) -> Phase {
+/// The rules the waiting room reads from an event's settings.
+pub trait SaleClock {
+    /// Where the sale stands at `now`.
+    fn phase(&self, now: DateTime<Utc>) -> Phase;
+    /// Milliseconds since the epoch from which admissions accrue.
+    fn admissions_open_ms(&self) -> i64;
+}
+
+impl SaleClock for RoomSettings {
+    fn phase(&self, now: DateTime<Utc>) -> Phase {
         if matches!(self.status.as_str(), "closed" | "cancelled" | "draft")
             || self.sale_ends_at.is_some_and(|end| now >= end)
         {
@@ -75,8 +51,7 @@ impl RoomSettings {
         }
     }
 
-    /// Milliseconds since the epoch from which admissions accrue.
-    pub fn admissions_open_ms(&self) -> i64 {
+    fn admissions_open_ms(&self) -> i64 {
         self.sale_starts_at.map_or(0, |s| s.timestamp_millis())
     }
 }

@@ -26,15 +26,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
-/// Access tokens travel in a cookie named this prefix plus the event id
-/// (or as a bearer token); the edge sets it, edge and origin read it.
-pub const ACCESS_COOKIE_PREFIX: &str = "stampede_access_";
-
-/// The origin's answer header saying a checkout session is over (order
-/// placed, hold released); its value is the event id. The edge consumes it
-/// and frees the visitor's slot.
-pub const SESSION_ENDED_HEADER: &str = "stampede-session-ended";
-
 /// What a token grants; part of the signed header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

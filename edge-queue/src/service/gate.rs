@@ -29,8 +29,12 @@ impl<R: Runtime> Room<'_, R> {
             },
         };
         let code = StatusCode::from_u16(self.config.blocked_status).expect("checked at start-up");
-        let mut response =
-            json(code, &serde_json::json!({ "error": "access_token_required", "queue": status }));
+        let problem = wire::problem::Problem::new(
+            "access_token_required",
+            "this sale is queue-protected: wait for your turn in the waiting room",
+        )
+        .with("queue", &status);
+        let mut response = json(code, &problem);
         self.set_cookies(&mut response, event, &view, None, status.access_token.as_deref());
         Ok(response.into_reply())
     }

@@ -26,16 +26,14 @@ use edge_platform::{Body, Incoming, IntoReply, Reply, Runtime};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use queue_core::page::{Puzzle, waiting_room};
 use queue_core::pow;
-use queue_core::settings::Phase;
+use queue_core::settings::{Phase, SaleClock as _};
 use queue_core::status::{
     State, Status, WaitReason, checkout_path, prequeue_refresh_after_seconds, prequeue_wait_range_seconds,
     refresh_after_seconds,
 };
-use queue_tokens::{
-    ACCESS_COOKIE_PREFIX, AccessClaims, ChallengeClaims, Claims, Kind, QueueClaims, SESSION_ENDED_HEADER,
-    TokenError,
-};
+use queue_tokens::{AccessClaims, ChallengeClaims, Claims, Kind, QueueClaims, TokenError};
 use serde::Deserialize;
+use wire::names::{ACCESS_COOKIE_PREFIX, SESSION_ENDED_HEADER};
 
 use crate::config::Config;
 use crate::store::{Entry, Store, StoreError, Ticket, View};
@@ -102,7 +100,7 @@ impl Problem {
         if status.is_server_error() {
             runtime.log(&format!("edge-queue: {self}"));
         }
-        let mut response = json(status, &serde_json::json!({ "error": code, "message": self.to_string() }));
+        let mut response = json(status, &wire::problem::Problem::new(code, self.to_string()));
         if let Problem::MethodNotAllowed { allow } = self {
             set(&mut response, header::ALLOW, allow);
         }

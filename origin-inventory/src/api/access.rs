@@ -11,11 +11,12 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use queue_tokens::{AccessClaims, SESSION_ENDED_HEADER};
+use queue_tokens::AccessClaims;
 use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
+use wire::names::SESSION_ENDED_HEADER;
 
 use crate::access::{AccessKeys, Refusal, check, end, ended_among, presented_tokens};
 use crate::error::{ApiError, ApiPath, Problem};

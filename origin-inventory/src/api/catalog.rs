@@ -1,7 +1,7 @@
 //! The public catalog over HTTP: listings, events, waiting-room settings
 //! and seat maps (with an `ETag` that changes with any seat's status).
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -13,25 +13,32 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::access::{Checkout, EventId};
-use crate::catalog::{ListQuery, SeatRow, WaitingRoom, event, list, seats, waiting_room};
-use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, Problem};
+use wire::catalog::{Event, EventList};
+use wire::query::ListQuery;
+use wire::room::RoomSettings;
+
+use crate::catalog::{SeatRow, event, find_event, list, seats, waiting_room};
+use crate::error::{ApiError, ApiJson, ApiPath, Problem};
 use crate::state::AppState;
 
 /// List public events.
 #[utoipa::path(get, path = "/api/v1/events", tag = "catalog", params(ListQuery), responses(
-    (status = 200, body = edge_core::catalog::EventList, description = "Events and paging meta"),
+    (status = 200, body = EventList, description = "Events and paging meta"),
     (status = 400, body = Problem, description = "`invalid_query`: unknown parameter, unreadable value, page or limit out of range"),
 ))]
 async fn get_list(
     State(db): State<PgPool>,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
+    // The edge's own parser: the same parameters, bounds and refusals.
+    let query =
+        ListQuery::parse(raw.as_deref().unwrap_or("")).map_err(|e| ApiError::invalid_query(e.to_string()))?;
     Ok(ApiJson(list(&db, &query).await?))
 }
 
 /// One public event.
 #[utoipa::path(get, path = "/api/v1/events/{id}", tag = "catalog", params(("id" = Uuid, Path)), responses(
-    (status = 200, body = edge_core::catalog::Event),
+    (status = 200, body = Event),
     (status = 404, body = Problem, description = "Unknown or unpublished"),
 ))]
 async fn get_event(
@@ -46,13 +53,13 @@ async fn get_event(
 /// Public: the edge reads them when the origin has not published them to
 /// its Redis.
 #[utoipa::path(get, path = "/api/v1/events/{id}/waiting-room", tag = "queue", params(("id" = Uuid, Path)), responses(
-    (status = 200, body = WaitingRoom),
+    (status = 200, body = RoomSettings),
     (status = 404, body = Problem, description = "Unknown event"),
 ))]
 async fn get_waiting_room(
     State(db): State<PgPool>,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<ApiJson<WaitingRoom>, ApiError> {
+) -> Result<ApiJson<RoomSettings>, ApiError> {
     let room = waiting_room(&db, id).await?.ok_or_else(|| ApiError::not_found("event"))?;
     Ok(ApiJson(room))
 }
@@ -75,14 +82,14 @@ async fn get_seatmap(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = checkout.event;
-    let event = event(&db, id).await?;
+    let event = find_event(&db, id).await?.ok_or_else(|| ApiError::not_found("event"))?;
     let seats = seats(&db, id).await?;
     let sections = seat_map(&seats);
     let etag = format!("\"{:x}\"", fnv1a(&serde_json::to_string(&sections).expect("a seat map serializes")));
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    let currency = event["price_range"]["currency"].as_str().map(str::to_owned);
+    let currency = event.price_range.currency;
     let map = SeatMap { event_id: id, currency, last_updated: Utc::now(), sections };
     let mut response = ApiJson(map).into_response();
     response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex etag"));

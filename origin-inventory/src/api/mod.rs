@@ -58,14 +58,11 @@ fn routes() -> axum::Router<AppState> {
     routes
 }
 
-/// Request bodies above this are refused before parsing.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
-
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     routes()
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint") })
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(wire::MAX_REQUEST_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
         .layer(axum::middleware::from_fn(problems_everywhere))
         // Pages and seat maps are large and repetitive. Event streams and

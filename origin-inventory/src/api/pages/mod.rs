@@ -10,7 +10,6 @@ mod organizer;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use edge_core::catalog::local_time;
 use edge_core::html::{escape, page, page_with_head};
 
@@ -28,6 +27,7 @@ use crate::tickets::qr_svg;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
+use wire::catalog::Event;
 
 const SCRIPT: &str = include_str!("checkout.js");
 const STYLE: &str = include_str!("checkout.css");
@@ -94,8 +94,7 @@ async fn checkout_page(
         Ok(buyer) => live_hold(&state.db, event_id, buyer).await?,
         Err(_) => None,
     };
-    let text = |value: &serde_json::Value| escape(value.as_str().unwrap_or_default());
-    let currency = event["price_range"]["currency"].as_str().unwrap_or("EUR").to_owned();
+    let currency = event.price_range.currency.clone().unwrap_or_else(|| "EUR".into());
     let tiers = tiers(&seats);
     let sections = section_summaries(&seats);
     let overview: String = sections
@@ -173,14 +172,14 @@ async fn checkout_page(
          {payment}<button type=\"submit\" class=\"primary\">Pay</button></fieldset>\
          <p id=\"pay-problem\" class=\"problem\" role=\"alert\"></p></form></section>\
          <script type=\"application/json\" id=\"checkout-config\">{config}</script><script>{SCRIPT}</script>",
-        title = text(&event["title"]),
-        venue = text(&event["venue"]["name"]),
-        city = text(&event["venue"]["city"]),
+        title = escape(&event.title),
+        venue = escape(&event.venue.name),
+        city = escape(&event.venue.city),
         starts = escape(&starts_at(&event)),
         payment = payment_field(state.payments.provider.name() == "sandbox"),
         config = script_json(&config),
     );
-    let title = format!("Choose seats: {}", event["title"].as_str().unwrap_or_default());
+    let title = format!("Choose seats: {}", event.title);
     let mut page = no_store(Html(page_with_head(&title, &format!("<style>{STYLE}</style>"), &body)));
     // Without a queue, the browser's buyer session names the buyer: give
     // it one on its first visit.
@@ -213,12 +212,8 @@ fn script_json(value: &serde_json::Value) -> String {
 }
 
 /// When the event starts, in its venue's time zone.
-fn starts_at(event: &serde_json::Value) -> String {
-    let timezone = event["venue"]["timezone"].as_str().unwrap_or("UTC");
-    match event["starts_at"].as_str().map(DateTime::parse_from_rfc3339) {
-        Some(Ok(at)) => local_time(at.with_timezone(&Utc), timezone),
-        _ => String::new(),
-    }
+fn starts_at(event: &Event) -> String {
+    local_time(event.starts_at, &event.venue.timezone)
 }
 
 /// Tiers in order of appearance with their price.
@@ -272,15 +267,16 @@ async fn order_page_for(
     else {
         return Ok(not_found_page("order"));
     };
-    let event = catalog::find_event(&state.db, order.event_id).await?.unwrap_or_default();
-    Ok(no_store(Html(order_html(&order, &event))))
+    let event = catalog::find_event(&state.db, order.event_id).await?;
+    Ok(no_store(Html(order_html(&order, event.as_ref()))))
 }
 
 /// The order as its buyer keeps it: what, where and when (in the venue's
 /// time zone), then a ticket per seat with its QR code.
-fn order_html(order: &OrderView, event: &serde_json::Value) -> String {
-    let text = |value: &serde_json::Value| escape(value.as_str().unwrap_or_default());
-    let timezone = event["venue"]["timezone"].as_str().unwrap_or("UTC");
+/// An event no longer public (cancelled) shows without its details.
+fn order_html(order: &OrderView, event: Option<&Event>) -> String {
+    let timezone = event.map_or("UTC", |e| e.venue.timezone.as_str());
+    let detail = |of: fn(&Event) -> &str| escape(event.map_or("", of));
     let tickets: String = order
         .tickets
         .iter()
@@ -304,10 +300,10 @@ fn order_html(order: &OrderView, event: &serde_json::Value) -> String {
          <p>Thank you, {name}. Your tickets are below and on their way to {email}. This page's address opens them \
          from any browser: keep it private.</p></section>\
          <ul class=\"tickets\" aria-label=\"Tickets\">{tickets}</ul>",
-        title = text(&event["title"]),
-        starts = escape(&starts_at(event)),
-        venue = text(&event["venue"]["name"]),
-        city = text(&event["venue"]["city"]),
+        title = detail(|e| &e.title),
+        starts = escape(&event.map(starts_at).unwrap_or_default()),
+        venue = detail(|e| &e.venue.name),
+        city = detail(|e| &e.venue.city),
         number = escape(&order.order_number),
         status = order.status.as_str(),
         created = escape(&local_time(order.created_at, timezone)),

@@ -1,10 +1,10 @@
-//! The catalog list's query string: parsed, validated and normalised once
-//! at the edge, so bad input gets a 400 without touching the origin and
-//! equivalent URLs share one cache entry.
+//! The catalog list's query string (`GET /api/v1/events?…`), parsed and
+//! bounded by one parser on both sides: the edge refuses bad input with a
+//! 400 without touching the origin and gives equivalent URLs one cache
+//! entry; the origin takes the same parameters with the same bounds.
 
 use chrono::{DateTime, NaiveDate, Utc};
-
-use crate::html::url_encode;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum QueryError {
@@ -18,19 +18,32 @@ pub enum QueryError {
     TooLong(&'static str, usize),
     #[error("`to` must not be before `from`")]
     Range,
+    #[error("`{0}` must not contain control characters")]
+    Control(&'static str),
     #[error("malformed percent-encoding")]
     Encoding,
 }
 
 /// A validated catalog list query.
 #[derive(Debug, Default, Clone, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct ListQuery {
+    /// Events starting at or after this time (`YYYY-MM-DD` or RFC 3339).
     pub from: Option<DateTime<Utc>>,
+    /// Events starting at or before this time (a date means its end).
     pub to: Option<DateTime<Utc>>,
+    /// At most 50 characters.
     pub category: Option<String>,
+    /// At most 100 characters.
     pub city: Option<String>,
+    /// Words in the title or description (at most 100 characters).
     pub q: Option<String>,
+    /// From 1 (the default) to 10000.
+    #[cfg_attr(feature = "openapi", param(required = false, minimum = 1, maximum = 10000))]
     pub page: u32,
+    /// From 1 to 100 (default 20).
+    #[cfg_attr(feature = "openapi", param(required = false, minimum = 1, maximum = 100))]
     pub limit: u32,
 }
 
@@ -101,6 +114,9 @@ fn time(value: &str, name: &'static str, end_of_day: bool) -> Result<DateTime<Ut
 }
 
 fn text(value: &str, name: &'static str, max: usize) -> Result<String, QueryError> {
+    if value.chars().any(char::is_control) {
+        return Err(QueryError::Control(name));
+    }
     if value.chars().count() > max {
         return Err(QueryError::TooLong(name, max));
     }
@@ -114,25 +130,27 @@ fn number(value: &str, name: &'static str, max: u32) -> Result<u32, QueryError> 
     }
 }
 
-/// Decodes `application/x-www-form-urlencoded` text.
+/// Decodes `application/x-www-form-urlencoded` text. Strict: every `%`
+/// starts two hex digits (a lenient decoder would pass `%+1` or a lone `%`
+/// on), and the result is UTF-8.
 pub fn decode(value: &str) -> Result<String, QueryError> {
     let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or(QueryError::Encoding)?;
-                let hex = std::str::from_utf8(hex).map_err(|_| QueryError::Encoding)?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| QueryError::Encoding)?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    let well_formed =
+        bytes.iter().enumerate().filter(|(_, b)| **b == b'%').all(|(at, _)| {
+            bytes.get(at + 1..at + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+        });
+    if !well_formed {
+        return Err(QueryError::Encoding);
     }
-    String::from_utf8(out).map_err(|_| QueryError::Encoding)
+    let spaced = value.replace('+', " ");
+    percent_decode_str(&spaced).decode_utf8().map(|text| text.into_owned()).map_err(|_| QueryError::Encoding)
+}
+
+/// What a query value may hold unescaped: the URL's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+fn url_encode(value: &str) -> String {
+    utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
 #[cfg(test)]
@@ -148,11 +166,34 @@ mod tests {
     }
 
     #[test]
+    fn canonical_strings_escape_all_but_unreserved_characters() {
+        let q = ListQuery::parse("q=rock+%26+roll%2Fjazz~_.-&city=K%C3%B6ln").unwrap();
+        assert_eq!(q.canonical(), "city=K%C3%B6ln&limit=20&page=1&q=rock%20%26%20roll%2Fjazz~_.-");
+        assert_eq!(
+            ListQuery::parse(&q.canonical()).unwrap(),
+            q,
+            "the canonical string parses to the same query"
+        );
+    }
+
+    #[test]
     fn dates_cover_whole_days_and_text_is_decoded() {
         let q = ListQuery::parse("from=2027-01-01&to=2027-01-31&q=rock+%26+roll").unwrap();
         assert_eq!(q.from.unwrap().to_rfc3339(), "2027-01-01T00:00:00+00:00");
         assert_eq!(q.to.unwrap().to_rfc3339(), "2027-01-31T23:59:59+00:00");
         assert_eq!(q.q.as_deref(), Some("rock & roll"));
+    }
+
+    #[test]
+    fn paging_has_defaults_and_bounds() {
+        let defaults = ListQuery::parse("").unwrap();
+        assert_eq!((defaults.page, defaults.limit), (1, DEFAULT_LIMIT));
+        let third = ListQuery::parse("page=3&limit=10").unwrap();
+        assert_eq!((third.page, third.limit), (3, 10));
+        assert!(ListQuery::parse("page=10000&limit=100").is_ok());
+        for bad in ["page=0", "page=10001", "limit=0", "limit=101", "page=x", "limit=-1"] {
+            assert!(ListQuery::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -164,6 +205,11 @@ mod tests {
         assert_eq!(ListQuery::parse("from=2027-02-01&to=2027-01-01"), Err(QueryError::Range));
         assert_eq!(ListQuery::parse("x=1"), Err(QueryError::Unknown("x".into())));
         assert_eq!(ListQuery::parse("q=%zz"), Err(QueryError::Encoding));
+        assert_eq!(ListQuery::parse("q=%+1"), Err(QueryError::Encoding), "a signed escape is malformed");
+        assert_eq!(ListQuery::parse("q=%C3"), Err(QueryError::Encoding), "not UTF-8");
+        assert_eq!(ListQuery::parse("q=a%00"), Err(QueryError::Control("q")));
+        assert_eq!(ListQuery::parse("city=a%0Ab"), Err(QueryError::Control("city")));
+        assert_eq!(ListQuery::parse("category=A%00"), Err(QueryError::Control("category")));
         assert_eq!(ListQuery::parse(&format!("q={}", "a".repeat(101))), Err(QueryError::TooLong("q", 100)));
     }
 }
