@@ -47,13 +47,13 @@ pub fn session_ended() -> ApiError {
 
 /// Ends a session: its token is refused from now on.
 pub async fn end(db: &PgPool, session: &AccessClaims) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO ended_access_sessions (jti, event_id, expires_at)
-         VALUES ($1, $2::uuid, to_timestamp($3)) ON CONFLICT (jti) DO NOTHING",
+         VALUES ($1, $2::text::uuid, to_timestamp($3)) ON CONFLICT (jti) DO NOTHING",
+        session.jti,
+        session.aud,
+        session.exp as f64,
     )
-    .bind(&session.jti)
-    .bind(&session.aud)
-    .bind(session.exp as f64)
     .execute(db)
     .await?;
     Ok(())
@@ -71,15 +71,14 @@ pub async fn ended_among(db: &PgPool, presented: &[String]) -> Result<Vec<String
     if jtis.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_scalar("SELECT jti FROM ended_access_sessions WHERE jti = ANY($1)")
-        .bind(&jtis)
+    sqlx::query_scalar!("SELECT jti FROM ended_access_sessions WHERE jti = ANY($1)", &jtis)
         .fetch_all(db)
         .await
 }
 
 /// Forgets ended sessions whose tokens have expired anyway.
 pub async fn forget_expired_sessions(db: &PgPool) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM ended_access_sessions WHERE expires_at < now()").execute(db).await?;
+    let done = sqlx::query!("DELETE FROM ended_access_sessions WHERE expires_at < now()").execute(db).await?;
     Ok(done.rows_affected())
 }
 

@@ -19,18 +19,19 @@ pub fn hash_api_key(key: &str) -> Vec<u8> {
 /// Creates an organizer with the given key; returns its id.
 pub async fn create_organizer(db: &PgPool, name: &str, api_key: &str) -> sqlx::Result<Uuid> {
     let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO organizers (id, name, api_key_hash) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(name)
-        .bind(hash_api_key(api_key))
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO organizers (id, name, api_key_hash) VALUES ($1, $2, $3)",
+        id,
+        name,
+        hash_api_key(api_key)
+    )
+    .execute(db)
+    .await?;
     Ok(id)
 }
 
 pub async fn organizer_by_key(db: &PgPool, api_key: &str) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar("SELECT id FROM organizers WHERE api_key_hash = $1")
-        .bind(hash_api_key(api_key))
+    sqlx::query_scalar!("SELECT id FROM organizers WHERE api_key_hash = $1", hash_api_key(api_key))
         .fetch_optional(db)
         .await
 }

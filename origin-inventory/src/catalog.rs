@@ -10,43 +10,41 @@ use wire::query::ListQuery;
 use wire::room::RoomSettings;
 
 use crate::error::ApiError;
-use crate::events::{EventStatus, QueueSettings};
-
-/// Which events the public sees (as the `catalog_events` view does).
-const PUBLIC: &str = "e.status NOT IN ('draft', 'cancelled')";
+use crate::events::EventStatus;
 
 /// `GET /api/v1/events` as JSON (`data` and `meta`), from the database's
 /// `catalog_list`, which the edge's Hyperdrive reads call too.
 pub async fn list(db: &PgPool, query: &ListQuery) -> Result<serde_json::Value, sqlx::Error> {
-    sqlx::query_scalar("SELECT catalog_list($1, $2, $3, $4, $5, $6, $7)")
-        .bind(query.from)
-        .bind(query.to)
-        .bind(&query.category)
-        .bind(&query.city)
-        .bind(&query.q)
-        .bind(query.page as i32)
-        .bind(query.limit as i32)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT catalog_list($1, $2, $3, $4, $5, $6, $7) AS "list!""#,
+        query.from,
+        query.to,
+        query.category.as_deref(),
+        query.city.as_deref(),
+        query.q.as_deref(),
+        query.page as i32,
+        query.limit as i32,
+    )
+    .fetch_one(db)
+    .await
 }
 
 /// One public event as JSON, from the database's `catalog_event`.
 pub async fn event(db: &PgPool, id: Uuid) -> Result<serde_json::Value, ApiError> {
     let json: Option<serde_json::Value> =
-        sqlx::query_scalar("SELECT catalog_event($1)").bind(id).fetch_one(db).await?;
+        sqlx::query_scalar!("SELECT catalog_event($1)", id,).fetch_one(db).await?;
     json.ok_or_else(|| ApiError::not_found("event"))
 }
 
 /// One public event, typed as the edge reads it.
 pub async fn find_event(db: &PgPool, id: Uuid) -> Result<Option<Event>, ApiError> {
     let json: Option<serde_json::Value> =
-        sqlx::query_scalar("SELECT catalog_event($1)").bind(id).fetch_one(db).await?;
+        sqlx::query_scalar!("SELECT catalog_event($1)", id,).fetch_one(db).await?;
     json.map(serde_json::from_value).transpose().map_err(ApiError::internal)
 }
 
 /// An event's waiting room as the database has it; served and published
 /// as [`RoomSettings`].
-#[derive(sqlx::FromRow)]
 struct RoomRow {
     event_id: Uuid,
     title: String,
@@ -56,8 +54,15 @@ struct RoomRow {
     sold_out: bool,
     sale_starts_at: Option<DateTime<Utc>>,
     sale_ends_at: Option<DateTime<Utc>>,
-    #[sqlx(flatten)]
-    queue: QueueSettings,
+    queue_enabled: bool,
+    queue_paused: bool,
+    new_users_per_minute: i32,
+    total_active_users: i32,
+    session_duration_seconds: i32,
+    prequeue_starts_at: Option<DateTime<Utc>>,
+    queue_pow_difficulty: i16,
+    queue_message: String,
+    queue_accent_color: String,
     /// The venue's: the waiting room shows the sale start in it.
     timezone: String,
 }
@@ -66,7 +71,6 @@ impl From<RoomRow> for RoomSettings {
     fn from(row: RoomRow) -> Self {
         // The organizer API keeps these positive and the difficulty ≤ 24.
         let count = |n: i32| u32::try_from(n).unwrap_or(0);
-        let queue = row.queue;
         RoomSettings {
             event_id: row.event_id.to_string(),
             title: row.title,
@@ -74,53 +78,57 @@ impl From<RoomRow> for RoomSettings {
             sold_out: row.sold_out,
             sale_starts_at: row.sale_starts_at,
             sale_ends_at: row.sale_ends_at,
-            enabled: queue.queue_enabled,
-            paused: queue.queue_paused,
-            new_users_per_minute: count(queue.new_users_per_minute),
-            total_active_users: count(queue.total_active_users),
-            session_duration_seconds: count(queue.session_duration_seconds),
-            prequeue_starts_at: queue.prequeue_starts_at,
-            pow_difficulty: u8::try_from(queue.pow_difficulty).unwrap_or(0),
-            message: queue.message,
-            accent_color: queue.accent_color,
+            enabled: row.queue_enabled,
+            paused: row.queue_paused,
+            new_users_per_minute: count(row.new_users_per_minute),
+            total_active_users: count(row.total_active_users),
+            session_duration_seconds: count(row.session_duration_seconds),
+            prequeue_starts_at: row.prequeue_starts_at,
+            pow_difficulty: u8::try_from(row.queue_pow_difficulty).unwrap_or(0),
+            message: row.queue_message,
+            accent_color: row.queue_accent_color,
             timezone: row.timezone,
         }
     }
 }
 
-fn waiting_rooms_where(condition: &str) -> String {
-    format!(
-        "SELECT e.id AS event_id, e.title, e.status,
-                e.status = 'sold_out' OR NOT EXISTS (
-                    SELECT 1 FROM inventory i WHERE i.event_id = e.id AND i.status IN ('AVAILABLE', 'HELD')
-                ) AS sold_out,
-                e.sale_starts_at, e.sale_ends_at, e.queue_enabled, e.queue_paused,
-                e.new_users_per_minute, e.total_active_users, e.session_duration_seconds,
-                e.prequeue_starts_at, e.queue_pow_difficulty, e.queue_message, e.queue_accent_color,
-                v.timezone
-         FROM events e JOIN venues v ON v.id = e.venue_id WHERE {PUBLIC} AND {condition}"
+/// The waiting rooms of public events: `only` that one, or else those
+/// visitors may still poll (the sale not over for an hour).
+async fn waiting_rooms(db: &PgPool, only: Option<Uuid>) -> Result<Vec<RoomSettings>, sqlx::Error> {
+    let rows = sqlx::query_as!(
+        RoomRow,
+        r#"SELECT e.id AS event_id, e.title, e.status AS "status: EventStatus",
+                  e.status = 'sold_out' OR NOT EXISTS (
+                      SELECT 1 FROM inventory i WHERE i.event_id = e.id AND i.status IN ('AVAILABLE', 'HELD')
+                  ) AS "sold_out!",
+                  e.sale_starts_at, e.sale_ends_at, e.queue_enabled, e.queue_paused,
+                  e.new_users_per_minute, e.total_active_users, e.session_duration_seconds,
+                  e.prequeue_starts_at, e.queue_pow_difficulty, e.queue_message, e.queue_accent_color,
+                  v.timezone
+           FROM events e JOIN venues v ON v.id = e.venue_id
+           WHERE e.status NOT IN ('draft', 'cancelled')
+             AND CASE WHEN $1::uuid IS NULL
+                      THEN e.sale_ends_at IS NULL OR e.sale_ends_at > now() - interval '1 hour'
+                      ELSE e.id = $1 END"#,
+        only,
     )
-}
-
-/// The waiting room of a public event.
-pub async fn waiting_room(db: &PgPool, id: Uuid) -> Result<Option<RoomSettings>, sqlx::Error> {
-    let row: Option<RoomRow> =
-        sqlx::query_as(&waiting_rooms_where("e.id = $1")).bind(id).fetch_optional(db).await?;
-    Ok(row.map(RoomSettings::from))
-}
-
-/// The waiting rooms visitors may still poll: public events whose sale has
-/// not been over for an hour.
-pub async fn live_waiting_rooms(db: &PgPool) -> Result<Vec<RoomSettings>, sqlx::Error> {
-    let rows: Vec<RoomRow> = sqlx::query_as(&waiting_rooms_where(
-        "(e.sale_ends_at IS NULL OR e.sale_ends_at > now() - interval '1 hour')",
-    ))
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(RoomSettings::from).collect())
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// The waiting room of a public event.
+pub async fn waiting_room(db: &PgPool, id: Uuid) -> Result<Option<RoomSettings>, sqlx::Error> {
+    Ok(waiting_rooms(db, Some(id)).await?.pop())
+}
+
+/// The waiting rooms visitors may still poll: public events whose sale has
+/// not been over for an hour.
+pub async fn live_waiting_rooms(db: &PgPool) -> Result<Vec<RoomSettings>, sqlx::Error> {
+    waiting_rooms(db, None).await
+}
+
+#[derive(Debug, Serialize)]
 pub struct SeatRow {
     pub id: Uuid,
     pub section_id: Uuid,
@@ -137,18 +145,19 @@ pub struct SeatRow {
 /// Every seat of the event by section and row. A lapsed hold shows as
 /// available: the hold logic would hand it out.
 pub async fn seats(db: &PgPool, event: Uuid) -> Result<Vec<SeatRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT i.seat_id AS id, i.section_id, sec.name AS section, sec.general_admission, s.row_label, s.number,
-                s.accessible, t.name AS tier, i.price_cents,
-                CASE WHEN seat_is_free(i.status, i.held_until) THEN 'AVAILABLE' ELSE i.status END AS status
-         FROM inventory i
-         JOIN seats s ON s.id = i.seat_id
-         JOIN sections sec ON sec.id = i.section_id
-         JOIN price_tiers t ON t.id = i.tier_id
-         WHERE i.event_id = $1
-         ORDER BY sec.position, s.row_label, s.number",
+    sqlx::query_as!(
+        SeatRow,
+        r#"SELECT i.seat_id AS id, i.section_id, sec.name AS section, sec.general_admission, s.row_label, s.number,
+                  s.accessible, t.name AS tier, i.price_cents,
+                  CASE WHEN seat_is_free(i.status, i.held_until) THEN 'AVAILABLE' ELSE i.status END AS "status!"
+           FROM inventory i
+           JOIN seats s ON s.id = i.seat_id
+           JOIN sections sec ON sec.id = i.section_id
+           JOIN price_tiers t ON t.id = i.tier_id
+           WHERE i.event_id = $1
+           ORDER BY sec.position, s.row_label, s.number"#,
+        event,
     )
-    .bind(event)
     .fetch_all(db)
     .await
 }

@@ -12,17 +12,18 @@
 //! in the meantime is refunded. Nobody is charged twice, no order is lost.
 
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::payments::Payments;
-use crate::reservations::{HoldStatus, expire_lapsed};
+use crate::reservations::{HeldSeat, HoldStatus, expire_lapsed};
 use crate::settlement::{Answer, IN_FLIGHT_WINDOW, PendingPayment, drive};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -74,7 +75,6 @@ impl CommitBody {
 }
 
 /// An earlier request with the same `Idempotency-Key`.
-#[derive(sqlx::FromRow)]
 struct EarlierAttempt {
     id: Uuid,
     reservation_id: Uuid,
@@ -126,8 +126,9 @@ async fn begin_at_once(
     request: &CommitRequest<'_>,
 ) -> Result<Option<PendingPayment>, sqlx::Error> {
     let CommitRequest { reservation, buyer, key, body } = *request;
-    sqlx::query_as(
-        "WITH paying AS (
+    sqlx::query_as!(
+        PendingPayment,
+        r#"WITH paying AS (
              INSERT INTO payments (id, reservation_id, idempotency_key, request_hash, provider, amount_cents,
                                    currency, payment_method, billing_name, billing_email)
              SELECT $1, r.id, $3, $4, $5, r.total_cents, r.currency, $6, $7, $8
@@ -137,18 +138,18 @@ async fn begin_at_once(
              ON CONFLICT DO NOTHING
              RETURNING id, reservation_id, amount_cents, currency, payment_method, billing_name, billing_email)
          SELECT p.id, p.reservation_id, r.event_id, r.buyer_id, p.amount_cents, p.currency, p.payment_method,
-                p.billing_name, p.billing_email, reservation_seats_json(r.id) AS seats
-         FROM paying p JOIN reservations r ON r.id = p.reservation_id",
+                p.billing_name, p.billing_email, reservation_seats_json(r.id) AS "seats!: Json<Vec<HeldSeat>>"
+         FROM paying p JOIN reservations r ON r.id = p.reservation_id"#,
+        Uuid::new_v4(),
+        reservation,
+        key,
+        body.fingerprint(reservation),
+        payments.provider.name(),
+        body.payment_method_id.trim(),
+        body.billing_details.name.trim(),
+        body.billing_details.email.trim(),
+        buyer,
     )
-    .bind(Uuid::new_v4())
-    .bind(reservation)
-    .bind(key)
-    .bind(body.fingerprint(reservation))
-    .bind(payments.provider.name())
-    .bind(body.payment_method_id.trim())
-    .bind(body.billing_details.name.trim())
-    .bind(body.billing_details.email.trim())
-    .bind(buyer)
     .fetch_optional(db)
     .await
 }
@@ -158,22 +159,25 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
     let fingerprint = body.fingerprint(reservation);
     let mut tx = db.begin().await?;
     // Serializes every commit of this reservation, whatever its key.
-    let held: Option<(HoldStatus, DateTime<Utc>, Uuid)> = sqlx::query_as(
-        "SELECT status, expires_at, event_id FROM reservations WHERE id = $1 AND buyer_id = $2 FOR UPDATE",
+    let held = sqlx::query!(
+        r#"SELECT status AS "status: HoldStatus", expires_at, event_id FROM reservations
+           WHERE id = $1 AND buyer_id = $2 FOR UPDATE"#,
+        reservation,
+        buyer,
     )
-    .bind(reservation)
-    .bind(buyer)
     .fetch_optional(&mut *tx)
-    .await?;
-    let (status, expires_at, event) = held.ok_or_else(|| ApiError::not_found("reservation"))?;
+    .await?
+    .ok_or_else(|| ApiError::not_found("reservation"))?;
+    let (status, expires_at, event) = (held.status, held.expires_at, held.event_id);
 
-    let earlier: Option<EarlierAttempt> = sqlx::query_as(
-        "SELECT id, reservation_id, request_hash, response_status, response_body,
-                updated_at < now() - make_interval(secs => $2) AS stale
-         FROM payments WHERE idempotency_key = $1",
+    let earlier = sqlx::query_as!(
+        EarlierAttempt,
+        r#"SELECT id, reservation_id, request_hash, response_status, response_body,
+                  updated_at < now() - make_interval(secs => $2) AS "stale!"
+           FROM payments WHERE idempotency_key = $1"#,
+        key,
+        IN_FLIGHT_WINDOW.as_secs_f64(),
     )
-    .bind(key)
-    .bind(IN_FLIGHT_WINDOW.as_secs_f64())
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(earlier) = earlier {
@@ -201,8 +205,7 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
 
     if status == HoldStatus::Committed {
         let number: Option<String> =
-            sqlx::query_scalar("SELECT order_number FROM orders WHERE reservation_id = $1")
-                .bind(reservation)
+            sqlx::query_scalar!("SELECT order_number FROM orders WHERE reservation_id = $1", reservation)
                 .fetch_optional(&mut *tx)
                 .await?;
         return Err(ApiError::new(
@@ -225,10 +228,11 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
             "the hold has expired; hold the seats again",
         ));
     }
-    let live: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM payments WHERE reservation_id = $1 AND status IN ('pending', 'succeeded'))",
+    let live = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM payments WHERE reservation_id = $1 AND status IN ('pending', 'succeeded'))
+           AS "live!""#,
+        reservation,
     )
-    .bind(reservation)
     .fetch_one(&mut *tx)
     .await?;
     if live {
@@ -248,7 +252,7 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
 
 /// Takes over a pending payment its request abandoned.
 async fn touch(tx: &mut PgConnection, id: Uuid) -> Result<PendingPayment, ApiError> {
-    sqlx::query("UPDATE payments SET updated_at = now() WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query!("UPDATE payments SET updated_at = now() WHERE id = $1", id).execute(&mut *tx).await?;
     PendingPayment::read(&mut *tx, id)
         .await?
         .ok_or_else(|| ApiError::internal("a stale payment is not pending"))
@@ -261,17 +265,17 @@ pub async fn saved_answer(
     key: &str,
     body: &CommitBody,
 ) -> Result<Option<Answer>, ApiError> {
-    let saved: Option<(i32, Value)> = sqlx::query_as(
-        "SELECT response_status, response_body FROM payments
-         WHERE idempotency_key = $1 AND reservation_id = $2 AND request_hash = $3
-           AND response_status IS NOT NULL",
+    let saved = sqlx::query!(
+        r#"SELECT response_status AS "status!", response_body AS "body!" FROM payments
+           WHERE idempotency_key = $1 AND reservation_id = $2 AND request_hash = $3
+             AND response_status IS NOT NULL AND response_body IS NOT NULL"#,
+        key,
+        reservation,
+        body.fingerprint(reservation),
     )
-    .bind(key)
-    .bind(reservation)
-    .bind(body.fingerprint(reservation))
     .fetch_optional(db)
     .await?;
-    saved.map(|(status, body)| Answer::saved(status, body)).transpose()
+    saved.map(|saved| Answer::saved(saved.status, saved.body)).transpose()
 }
 
 #[cfg(test)]

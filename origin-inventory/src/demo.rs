@@ -25,11 +25,11 @@ pub async fn seed(db: &PgPool, api_key: &str) -> Result<Demo, ApiError> {
         Some(id) => id,
         None => create(db, api_key).await?,
     };
-    let on_sale_event = sqlx::query_scalar(
+    let on_sale_event = sqlx::query_scalar!(
         "SELECT id FROM events WHERE organizer_id = $1 AND queue_enabled AND status = 'on_sale'
          AND sale_starts_at <= now() ORDER BY created_at LIMIT 1",
+        organizer,
     )
-    .bind(organizer)
     .fetch_one(db)
     .await?;
     Ok(Demo { api_key: api_key.to_owned(), on_sale_event })

@@ -77,30 +77,25 @@ impl EventStatus {
 }
 
 /// The waiting room's settings for an event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueSettings {
     #[serde(rename = "enabled")]
-    #[sqlx(rename = "queue_enabled")]
     pub queue_enabled: bool,
     pub new_users_per_minute: i32,
     pub total_active_users: i32,
     pub session_duration_seconds: i32,
     pub prequeue_starts_at: Option<DateTime<Utc>>,
     #[serde(default, rename = "paused")]
-    #[sqlx(rename = "queue_paused")]
     pub queue_paused: bool,
     /// Leading zero bits of the proof of work a join needs (0 = none, at most 24).
     #[serde(default)]
-    #[sqlx(rename = "queue_pow_difficulty")]
     pub pow_difficulty: i16,
     /// Text shown in the waiting room.
     #[serde(default)]
-    #[sqlx(rename = "queue_message")]
     pub message: String,
     /// Accent colour of the waiting room, `#rrggbb`.
     #[serde(default = "default_accent_color")]
-    #[sqlx(rename = "queue_accent_color")]
     pub accent_color: String,
 }
 
@@ -181,7 +176,7 @@ impl QueuePatch {
 }
 
 /// Everything an organizer sets on an event, validated as a whole.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EventSettings {
     pub title: String,
     pub description: String,
@@ -192,7 +187,6 @@ pub struct EventSettings {
     pub hold_ttl_seconds: i32,
     pub max_tickets_per_order: i32,
     pub max_tickets_per_buyer: i32,
-    #[sqlx(flatten)]
     pub queue: QueueSettings,
 }
 
@@ -330,21 +324,96 @@ impl EventPatch {
 }
 
 /// An event as its organizer sees it.
-#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrganizerEvent {
     pub id: Uuid,
     pub venue_id: Uuid,
     pub status: EventStatus,
     pub catalog_version: i64,
-    #[sqlx(flatten)]
     #[serde(flatten)]
     pub settings: EventSettings,
 }
 
-const EVENT_COLUMNS: &str = "id, venue_id, status, catalog_version, title, description, category, starts_at, \
-     sale_starts_at, sale_ends_at, hold_ttl_seconds, max_tickets_per_order, max_tickets_per_buyer, \
-     queue_enabled, new_users_per_minute, total_active_users, session_duration_seconds, \
-     prequeue_starts_at, queue_paused, queue_pow_difficulty, queue_message, queue_accent_color";
+/// An event's row as the organizer API reads it.
+struct EventRow {
+    id: Uuid,
+    venue_id: Uuid,
+    status: EventStatus,
+    catalog_version: i64,
+    title: String,
+    description: String,
+    category: String,
+    starts_at: DateTime<Utc>,
+    sale_starts_at: Option<DateTime<Utc>>,
+    sale_ends_at: Option<DateTime<Utc>>,
+    hold_ttl_seconds: i32,
+    max_tickets_per_order: i32,
+    max_tickets_per_buyer: i32,
+    queue_enabled: bool,
+    new_users_per_minute: i32,
+    total_active_users: i32,
+    session_duration_seconds: i32,
+    prequeue_starts_at: Option<DateTime<Utc>>,
+    queue_paused: bool,
+    queue_pow_difficulty: i16,
+    queue_message: String,
+    queue_accent_color: String,
+}
+
+impl From<EventRow> for OrganizerEvent {
+    fn from(row: EventRow) -> Self {
+        OrganizerEvent {
+            id: row.id,
+            venue_id: row.venue_id,
+            status: row.status,
+            catalog_version: row.catalog_version,
+            settings: EventSettings {
+                title: row.title,
+                description: row.description,
+                category: row.category,
+                starts_at: row.starts_at,
+                sale_starts_at: row.sale_starts_at,
+                sale_ends_at: row.sale_ends_at,
+                hold_ttl_seconds: row.hold_ttl_seconds,
+                max_tickets_per_order: row.max_tickets_per_order,
+                max_tickets_per_buyer: row.max_tickets_per_buyer,
+                queue: QueueSettings {
+                    queue_enabled: row.queue_enabled,
+                    new_users_per_minute: row.new_users_per_minute,
+                    total_active_users: row.total_active_users,
+                    session_duration_seconds: row.session_duration_seconds,
+                    prequeue_starts_at: row.prequeue_starts_at,
+                    queue_paused: row.queue_paused,
+                    pow_difficulty: row.queue_pow_difficulty,
+                    message: row.queue_message,
+                    accent_color: row.queue_accent_color,
+                },
+            },
+        }
+    }
+}
+
+/// The organizer's events by start, or (`only`) one of them.
+async fn fetch_events(
+    db: impl sqlx::PgExecutor<'_>,
+    organizer: Uuid,
+    only: Option<Uuid>,
+) -> Result<Vec<OrganizerEvent>, sqlx::Error> {
+    let rows = sqlx::query_as!(
+        EventRow,
+        r#"SELECT id, venue_id, status AS "status: EventStatus", catalog_version, title, description, category,
+                  starts_at, sale_starts_at, sale_ends_at, hold_ttl_seconds, max_tickets_per_order,
+                  max_tickets_per_buyer, queue_enabled, new_users_per_minute, total_active_users,
+                  session_duration_seconds, prequeue_starts_at, queue_paused, queue_pow_difficulty, queue_message,
+                  queue_accent_color
+           FROM events WHERE organizer_id = $1 AND ($2::uuid IS NULL OR id = $2) ORDER BY starts_at"#,
+        organizer,
+        only,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(OrganizerEvent::from).collect())
+}
 
 /// Creates a draft event and one inventory row per seat of its venue.
 pub async fn create_event(db: &PgPool, organizer: Uuid, new: NewEvent) -> Result<OrganizerEvent, ApiError> {
@@ -352,37 +421,38 @@ pub async fn create_event(db: &PgPool, organizer: Uuid, new: NewEvent) -> Result
     let settings = new.settings();
     settings.validate().map_err(ApiError::invalid)?;
     let mut tx = db.begin().await?;
-    let owns_venue: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM venues WHERE id = $1 AND organizer_id = $2)")
-            .bind(venue_id)
-            .bind(organizer)
-            .fetch_one(&mut *tx)
-            .await?;
+    let owns_venue: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM venues WHERE id = $1 AND organizer_id = $2) AS "owns!""#,
+        venue_id,
+        organizer,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if !owns_venue {
         return Err(ApiError::not_found("venue"));
     }
     let id = Uuid::new_v4();
     // The row starts with its required columns; `write_settings` owns the rest.
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO events (id, organizer_id, venue_id, title, category, starts_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        organizer,
+        venue_id,
+        &settings.title,
+        &settings.category,
+        settings.starts_at,
     )
-    .bind(id)
-    .bind(organizer)
-    .bind(venue_id)
-    .bind(&settings.title)
-    .bind(&settings.category)
-    .bind(settings.starts_at)
     .execute(&mut *tx)
     .await?;
     write_settings(&mut tx, id, &settings).await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO inventory (event_id, seat_id, section_id, tier_id, price_cents, sort_key)
          SELECT $1, s.id, s.section_id, s.tier_id, t.price_cents,
                 row_number() OVER (PARTITION BY s.section_id ORDER BY length(s.row_label), s.row_label, s.number)
          FROM seats s JOIN price_tiers t ON t.id = s.tier_id WHERE s.venue_id = $2",
+        id,
+        venue_id,
     )
-    .bind(id)
-    .bind(venue_id)
     .execute(&mut *tx)
     .await?;
     let event = fetch_event(&mut *tx, organizer, id).await?;
@@ -390,14 +460,14 @@ pub async fn create_event(db: &PgPool, organizer: Uuid, new: NewEvent) -> Result
     // Thousands of rows arrive at once, and the sale may open within the
     // minute, before autovacuum analyzes: on the old statistics a hold
     // plans a scan of the whole event instead of one seat's index entry.
-    if let Err(e) = sqlx::query("ANALYZE inventory").execute(db).await {
+    if let Err(e) = sqlx::query!("ANALYZE inventory",).execute(db).await {
         tracing::warn!(error = %e, "could not analyze inventory after creating an event");
     }
     Ok(event)
 }
 
 async fn write_settings(tx: &mut sqlx::PgConnection, id: Uuid, s: &EventSettings) -> Result<(), ApiError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE events SET title = $2, description = $3, category = $4, starts_at = $5,
              sale_starts_at = $6, sale_ends_at = $7, hold_ttl_seconds = $8,
              max_tickets_per_order = $9, max_tickets_per_buyer = $10, queue_enabled = $11,
@@ -406,26 +476,26 @@ async fn write_settings(tx: &mut sqlx::PgConnection, id: Uuid, s: &EventSettings
              queue_message = $18, queue_accent_color = $19,
              catalog_version = catalog_version + 1, updated_at = now()
          WHERE id = $1",
+        id,
+        &s.title,
+        &s.description,
+        &s.category,
+        s.starts_at,
+        s.sale_starts_at,
+        s.sale_ends_at,
+        s.hold_ttl_seconds,
+        s.max_tickets_per_order,
+        s.max_tickets_per_buyer,
+        s.queue.queue_enabled,
+        s.queue.new_users_per_minute,
+        s.queue.total_active_users,
+        s.queue.session_duration_seconds,
+        s.queue.prequeue_starts_at,
+        s.queue.queue_paused,
+        s.queue.pow_difficulty,
+        &s.queue.message,
+        &s.queue.accent_color,
     )
-    .bind(id)
-    .bind(&s.title)
-    .bind(&s.description)
-    .bind(&s.category)
-    .bind(s.starts_at)
-    .bind(s.sale_starts_at)
-    .bind(s.sale_ends_at)
-    .bind(s.hold_ttl_seconds)
-    .bind(s.max_tickets_per_order)
-    .bind(s.max_tickets_per_buyer)
-    .bind(s.queue.queue_enabled)
-    .bind(s.queue.new_users_per_minute)
-    .bind(s.queue.total_active_users)
-    .bind(s.queue.session_duration_seconds)
-    .bind(s.queue.prequeue_starts_at)
-    .bind(s.queue.queue_paused)
-    .bind(s.queue.pow_difficulty)
-    .bind(&s.queue.message)
-    .bind(&s.queue.accent_color)
     .execute(tx)
     .await?;
     Ok(())
@@ -437,12 +507,7 @@ pub async fn fetch_event(
     organizer: Uuid,
     id: Uuid,
 ) -> Result<OrganizerEvent, ApiError> {
-    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND organizer_id = $2"))
-        .bind(id)
-        .bind(organizer)
-        .fetch_optional(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event"))
+    fetch_events(db, organizer, Some(id)).await?.pop().ok_or_else(|| ApiError::not_found("event"))
 }
 
 /// Reads, changes and validates an event's settings under a row lock.
@@ -453,14 +518,11 @@ pub async fn update_settings(
     change: impl FnOnce(EventSettings) -> EventSettings,
 ) -> Result<OrganizerEvent, ApiError> {
     let mut tx = db.begin().await?;
-    let current: OrganizerEvent = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND organizer_id = $2 FOR UPDATE"
-    ))
-    .bind(id)
-    .bind(organizer)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| ApiError::not_found("event"))?;
+    sqlx::query!("SELECT id FROM events WHERE id = $1 AND organizer_id = $2 FOR UPDATE", id, organizer)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    let current = fetch_event(&mut *tx, organizer, id).await?;
     let settings = change(current.settings);
     settings.validate().map_err(ApiError::invalid)?;
     write_settings(&mut tx, id, &settings).await?;
@@ -469,7 +531,7 @@ pub async fn update_settings(
     // Thousands of rows arrive at once, and the sale may open within the
     // minute, before autovacuum analyzes: on the old statistics a hold
     // plans a scan of the whole event instead of one seat's index entry.
-    if let Err(e) = sqlx::query("ANALYZE inventory").execute(db).await {
+    if let Err(e) = sqlx::query!("ANALYZE inventory",).execute(db).await {
         tracing::warn!(error = %e, "could not analyze inventory after creating an event");
     }
     Ok(event)
@@ -482,21 +544,22 @@ pub async fn change_status(
     action: StatusAction,
 ) -> Result<OrganizerEvent, ApiError> {
     let mut tx = db.begin().await?;
-    let status: EventStatus =
-        sqlx::query_scalar("SELECT status FROM events WHERE id = $1 AND organizer_id = $2 FOR UPDATE")
-            .bind(id)
-            .bind(organizer)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found("event"))?;
+    let status: EventStatus = sqlx::query_scalar!(
+        r#"SELECT status AS "status: EventStatus" FROM events WHERE id = $1 AND organizer_id = $2 FOR UPDATE"#,
+        id,
+        organizer,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("event"))?;
     let next = status
         .apply(action)
         .map_err(|message| ApiError::new(StatusCode::CONFLICT, "invalid_status_transition", message))?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE events SET status = $2, catalog_version = catalog_version + 1, updated_at = now() WHERE id = $1",
+        id,
+        next as EventStatus,
     )
-    .bind(id)
-    .bind(next)
     .execute(&mut *tx)
     .await?;
     let event = fetch_event(&mut *tx, organizer, id).await?;
@@ -504,7 +567,7 @@ pub async fn change_status(
     // Thousands of rows arrive at once, and the sale may open within the
     // minute, before autovacuum analyzes: on the old statistics a hold
     // plans a scan of the whole event instead of one seat's index entry.
-    if let Err(e) = sqlx::query("ANALYZE inventory").execute(db).await {
+    if let Err(e) = sqlx::query!("ANALYZE inventory",).execute(db).await {
         tracing::warn!(error = %e, "could not analyze inventory after creating an event");
     }
     Ok(event)
@@ -512,10 +575,7 @@ pub async fn change_status(
 
 /// The organizer's events, by start.
 pub async fn organizer_events(db: &PgPool, organizer: Uuid) -> Result<Vec<OrganizerEvent>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE organizer_id = $1 ORDER BY starts_at"))
-        .bind(organizer)
-        .fetch_all(db)
-        .await
+    fetch_events(db, organizer, None).await
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@ use std::fmt;
 use std::path::Path;
 
 use sqlx::{Acquire, Postgres};
-use uuid::Uuid;
 
 use crate::tickets::verify_ticket_code;
 
@@ -50,60 +49,6 @@ impl fmt::Display for Report {
     }
 }
 
-/// Each query returns one text column naming a violating row.
-const CHECKS: &[(&str, &str)] = &[
-    (
-        "a seat in two live tickets",
-        "SELECT event_id || ' seat ' || seat_id FROM tickets WHERE NOT voided
-         GROUP BY event_id, seat_id HAVING count(*) > 1",
-    ),
-    (
-        "a seat in two live holds",
-        "SELECT r.event_id || ' seat ' || rs.seat_id FROM reservation_seats rs
-         JOIN reservations r ON r.id = rs.reservation_id
-         WHERE r.status = 'held' AND r.expires_at > now()
-         GROUP BY r.event_id, rs.seat_id HAVING count(*) > 1",
-    ),
-    (
-        "sold above capacity",
-        "SELECT e.id || ': ' || t.sold || ' sold of ' || i.capacity FROM events e
-         CROSS JOIN LATERAL (SELECT count(*) AS sold FROM tickets WHERE event_id = e.id AND NOT voided) t
-         CROSS JOIN LATERAL (SELECT count(*) AS capacity FROM inventory WHERE event_id = e.id) i
-         WHERE t.sold > i.capacity",
-    ),
-    (
-        "a ticket on a seat not booked",
-        "SELECT t.id::text FROM tickets t JOIN inventory i ON i.event_id = t.event_id AND i.seat_id = t.seat_id
-         WHERE NOT t.voided AND i.status <> 'BOOKED'",
-    ),
-    (
-        "an order whose tickets differ from its hold",
-        "SELECT o.order_number FROM orders o WHERE o.status = 'paid' AND
-           (SELECT array_agg(seat_id ORDER BY seat_id) FROM tickets t WHERE t.order_id = o.id AND NOT t.voided)
-           IS DISTINCT FROM
-           (SELECT array_agg(seat_id ORDER BY seat_id) FROM reservation_seats rs WHERE rs.reservation_id = o.reservation_id)",
-    ),
-    (
-        "an order without a successful charge",
-        "SELECT o.order_number FROM orders o JOIN payments p ON p.id = o.payment_id
-         WHERE o.status = 'paid' AND p.status <> 'succeeded'",
-    ),
-    (
-        "a successful payment without an order",
-        "SELECT p.id::text FROM payments p LEFT JOIN orders o ON o.payment_id = p.id
-         WHERE p.status = 'succeeded' AND o.id IS NULL",
-    ),
-    (
-        "a card charged without an order or refund",
-        // A charge whose payment is still pending is in flight: the reconciler
-        // turns it into an order or a refund (see `in_flight`).
-        "SELECT c.id FROM sandbox_charges c WHERE c.outcome = 'succeeded' AND NOT c.refunded
-         AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id::text = c.idempotency_key AND p.status = 'pending')
-         AND NOT EXISTS (SELECT 1 FROM payments p JOIN orders o ON o.payment_id = p.id
-                         WHERE p.id::text = c.idempotency_key AND o.status = 'paid')",
-    ),
-];
-
 /// Messages a mail server received more than once, by `Message-ID`, from
 /// its maildir (`new/` and `cur/`): the outbox promises at most one
 /// duplicate per crash, and none from stops and restarts.
@@ -138,23 +83,75 @@ pub async fn check<'c>(
 ) -> sqlx::Result<Report> {
     let mut db = db.acquire().await?;
     let mut findings = Vec::new();
-    for (name, query) in CHECKS {
-        let violations: Vec<String> = sqlx::query_scalar(query).fetch_all(&mut *db).await?;
-        findings.push(Finding { name, violations });
+    // Each query names the rows that break one rule.
+    macro_rules! check {
+        ($name:literal, $sql:literal) => {
+            let violations = sqlx::query_scalar!($sql).fetch_all(&mut *db).await?;
+            findings.push(Finding { name: $name, violations: violations.into_iter().flatten().collect() });
+        };
     }
-    let tickets: Vec<(Uuid, Uuid, Uuid, String)> =
-        sqlx::query_as("SELECT id, event_id, seat_id, code FROM tickets WHERE NOT voided")
-            .fetch_all(&mut *db)
-            .await?;
+    check!(
+        "a seat in two live tickets",
+        r#"SELECT event_id || ' seat ' || seat_id AS "violation?" FROM tickets WHERE NOT voided
+         GROUP BY event_id, seat_id HAVING count(*) > 1"#
+    );
+    check!(
+        "a seat in two live holds",
+        r#"SELECT r.event_id || ' seat ' || rs.seat_id AS "violation?" FROM reservation_seats rs
+         JOIN reservations r ON r.id = rs.reservation_id
+         WHERE r.status = 'held' AND r.expires_at > now()
+         GROUP BY r.event_id, rs.seat_id HAVING count(*) > 1"#
+    );
+    check!(
+        "sold above capacity",
+        r#"SELECT e.id || ': ' || t.sold || ' sold of ' || i.capacity AS "violation?" FROM events e
+         CROSS JOIN LATERAL (SELECT count(*) AS sold FROM tickets WHERE event_id = e.id AND NOT voided) t
+         CROSS JOIN LATERAL (SELECT count(*) AS capacity FROM inventory WHERE event_id = e.id) i
+         WHERE t.sold > i.capacity"#
+    );
+    check!(
+        "a ticket on a seat not booked",
+        r#"SELECT t.id::text AS "violation?" FROM tickets t JOIN inventory i ON i.event_id = t.event_id AND i.seat_id = t.seat_id
+         WHERE NOT t.voided AND i.status <> 'BOOKED'"#
+    );
+    check!(
+        "an order whose tickets differ from its hold",
+        r#"SELECT o.order_number AS "violation?" FROM orders o WHERE o.status = 'paid' AND
+           (SELECT array_agg(seat_id ORDER BY seat_id) FROM tickets t WHERE t.order_id = o.id AND NOT t.voided)
+           IS DISTINCT FROM
+           (SELECT array_agg(seat_id ORDER BY seat_id) FROM reservation_seats rs WHERE rs.reservation_id = o.reservation_id)"#
+    );
+    check!(
+        "an order without a successful charge",
+        r#"SELECT o.order_number AS "violation?" FROM orders o JOIN payments p ON p.id = o.payment_id
+         WHERE o.status = 'paid' AND p.status <> 'succeeded'"#
+    );
+    check!(
+        "a successful payment without an order",
+        r#"SELECT p.id::text AS "violation?" FROM payments p LEFT JOIN orders o ON o.payment_id = p.id
+         WHERE p.status = 'succeeded' AND o.id IS NULL"#
+    );
+    // turns it into an order or a refund (see `in_flight`).
+    check!(
+        "a card charged without an order or refund",
+        r#"SELECT c.id AS "violation?" FROM sandbox_charges c WHERE c.outcome = 'succeeded' AND NOT c.refunded
+         AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id::text = c.idempotency_key AND p.status = 'pending')
+         AND NOT EXISTS (SELECT 1 FROM payments p JOIN orders o ON o.payment_id = p.id
+                         WHERE p.id::text = c.idempotency_key AND o.status = 'paid')"#
+    );
+    let tickets = sqlx::query!("SELECT id, event_id, seat_id, code FROM tickets WHERE NOT voided")
+        .fetch_all(&mut *db)
+        .await?;
     let forged = tickets
         .iter()
-        .filter(|(id, event, seat, code)| verify_ticket_code(ticket_secret, code, *event, *seat) != Some(*id))
-        .map(|(id, ..)| id.to_string())
+        .filter(|t| verify_ticket_code(ticket_secret, &t.code, t.event_id, t.seat_id) != Some(t.id))
+        .map(|t| t.id.to_string())
         .collect();
     findings.push(Finding { name: "a ticket code that does not verify", violations: forged });
-    let orders =
-        sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'paid'").fetch_one(&mut *db).await?;
-    let in_flight = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'pending'")
+    let orders = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM orders WHERE status = 'paid'"#)
+        .fetch_one(&mut *db)
+        .await?;
+    let in_flight = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM payments WHERE status = 'pending'"#)
         .fetch_one(&mut *db)
         .await?;
     Ok(Report { findings, orders, tickets: tickets.len() as i64, in_flight })

@@ -29,6 +29,7 @@ pub mod outbox;
 pub mod payments;
 pub mod purge;
 pub mod reservations;
+pub mod sales;
 pub mod settlement;
 pub mod signatures;
 pub mod state;

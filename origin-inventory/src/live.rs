@@ -88,7 +88,9 @@ impl SeatChanges {
     async fn follow(&self, db: &PgPool) -> Result<(), sqlx::Error> {
         // From now on: what ended before is in the seat maps pages load.
         let mut horizon: String =
-            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetch_one(db).await?;
+            sqlx::query_scalar!(r#"SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS "horizon!""#)
+                .fetch_one(db)
+                .await?;
         self.reading.send_replace(true);
         // Pages that connected while nobody read the journal reload their maps.
         drop(self.sender.send(Feed::Resync));
@@ -98,13 +100,15 @@ impl SeatChanges {
             ticks.tick().await;
             // One statement, so one snapshot: every transaction below its
             // xmin has ended, and its rows (if it committed) are visible.
-            let rows: Vec<JournalRow> = sqlx::query_as(
-                "SELECT h.horizon::text AS horizon, c.event_id, c.seats, c.statuses
-                 FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
-                 LEFT JOIN seat_changes c ON c.xid >= $1::text::xid8 AND c.xid < h.horizon
-                 ORDER BY c.id",
+            let rows = sqlx::query_as!(
+                JournalRow,
+                r#"SELECT h.horizon::text AS "horizon!", c.event_id AS "event_id?", c.seats AS "seats?",
+                          c.statuses AS "statuses?"
+                   FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
+                   LEFT JOIN seat_changes c ON c.xid >= $1::text::xid8 AND c.xid < h.horizon
+                   ORDER BY c.id"#,
+                horizon,
             )
-            .bind(&horizon)
             .fetch_all(db)
             .await?;
             for row in &rows {
@@ -136,7 +140,6 @@ impl SeatChanges {
 
 /// A journal row, beside the horizon of the read that found it (a read
 /// that found nothing is one row of horizon alone).
-#[derive(sqlx::FromRow)]
 struct JournalRow {
     horizon: String,
     event_id: Option<Uuid>,
@@ -146,10 +149,12 @@ struct JournalRow {
 
 /// Drops journal rows every reader has long read.
 pub async fn forget_old_changes(db: &PgPool) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM seat_changes WHERE at < now() - make_interval(secs => $1)")
-        .bind(KEEP.as_secs_f64())
-        .execute(db)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM seat_changes WHERE at < now() - make_interval(secs => $1)",
+        KEEP.as_secs_f64()
+    )
+    .execute(db)
+    .await?;
     Ok(done.rows_affected())
 }
 

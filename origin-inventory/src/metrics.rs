@@ -222,14 +222,14 @@ impl Metrics {
     /// The metrics as a scrape reads them: the outbox's backlog and the
     /// pool's use are read now, the rest has been counted as it happened.
     pub async fn scrape(&self, db: &PgPool) -> Result<String, sqlx::Error> {
-        let (pending, lag): (i64, f64) = sqlx::query_as(
-            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
-             FROM outbox WHERE delivered_at IS NULL",
+        let backlog = sqlx::query!(
+            r#"SELECT count(*) AS "pending!", coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS "lag!"
+               FROM outbox WHERE delivered_at IS NULL"#,
         )
         .fetch_one(db)
         .await?;
-        self.outbox_pending.set(pending);
-        self.outbox_lag_seconds.set(lag);
+        self.outbox_pending.set(backlog.pending);
+        self.outbox_lag_seconds.set(backlog.lag);
         let idle = db.num_idle() as i64;
         self.pool_connections.get_or_create(&ConnectionState { state: "idle" }).set(idle);
         self.pool_connections

@@ -31,18 +31,17 @@ impl OrderStatus {
     }
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TicketView {
     pub ticket_id: Uuid,
     #[serde(flatten)]
-    #[sqlx(flatten)]
     pub seat: HeldSeat,
     pub code: String,
     /// Where the QR code of `code` is drawn.
     pub qr_svg_url: String,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderView {
     #[serde(skip)]
     pub id: Uuid,
@@ -60,33 +59,72 @@ pub struct OrderView {
     pub order_url: String,
     #[serde(skip)]
     pub secret: String,
-    #[sqlx(skip)]
     pub tickets: Vec<TicketView>,
 }
 
 pub async fn load_order(db: &mut PgConnection, number: &str) -> Result<Option<OrderView>, sqlx::Error> {
-    let order: Option<OrderView> = sqlx::query_as(
-        "SELECT id, order_number, status, event_id, reservation_id, buyer_id, buyer_name AS name,
-                buyer_email AS email, total_cents, currency, created_at,
-                '/orders/' || order_number || '/' || secret AS order_url, secret
-         FROM orders WHERE order_number = $1",
+    let order = sqlx::query!(
+        r#"SELECT id, order_number, status AS "status: OrderStatus", event_id, reservation_id, buyer_id, buyer_name,
+                  buyer_email, total_cents, currency, created_at, secret
+           FROM orders WHERE order_number = $1"#,
+        number,
     )
-    .bind(number)
     .fetch_optional(&mut *db)
     .await?;
-    let Some(mut order) = order else { return Ok(None) };
-    order.tickets = sqlx::query_as(
-        "SELECT t.id AS ticket_id, t.seat_id, sec.name AS section, s.row_label AS row, s.number, pt.name AS tier,
-                sec.general_admission,
-                t.price_cents, t.code, '/api/v1/tickets/' || t.code || '/qr.svg' AS qr_svg_url
+    let Some(order) = order else { return Ok(None) };
+    let tickets = sqlx::query!(
+        "SELECT t.id, t.seat_id, sec.name AS section, s.row_label, s.number, pt.name AS tier, sec.general_admission,
+                t.price_cents, t.code
          FROM tickets t JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
          JOIN price_tiers pt ON pt.id = s.tier_id
          WHERE t.order_id = $1 ORDER BY sec.position, s.row_label, s.number",
+        order.id,
     )
-    .bind(order.id)
     .fetch_all(&mut *db)
     .await?;
-    Ok(Some(order))
+    let tickets = tickets
+        .into_iter()
+        .map(|t| TicketView {
+            ticket_id: t.id,
+            seat: HeldSeat {
+                seat_id: t.seat_id,
+                section: t.section,
+                row: t.row_label,
+                number: t.number,
+                tier: t.tier,
+                price_cents: t.price_cents,
+                general_admission: t.general_admission,
+            },
+            qr_svg_url: qr_svg_url(&t.code),
+            code: t.code,
+        })
+        .collect();
+    Ok(Some(OrderView {
+        id: order.id,
+        order_url: order_url(&order.order_number, &order.secret),
+        order_number: order.order_number,
+        status: order.status,
+        event_id: order.event_id,
+        reservation_id: order.reservation_id,
+        buyer_id: order.buyer_id,
+        name: order.buyer_name,
+        email: order.buyer_email,
+        total_cents: order.total_cents,
+        currency: order.currency,
+        created_at: order.created_at,
+        secret: order.secret,
+        tickets,
+    }))
+}
+
+/// Where an order opens from any browser.
+pub fn order_url(number: &str, secret: &str) -> String {
+    format!("/orders/{number}/{secret}")
+}
+
+/// Where a ticket's QR code is drawn.
+pub fn qr_svg_url(code: &str) -> String {
+    format!("/api/v1/tickets/{code}/qr.svg")
 }
 
 /// An order for whoever may see it: its buyer (buyer session, or an access
@@ -116,10 +154,11 @@ pub async fn readable_order(
 
 /// Whether a ticket with this code exists and is not voided.
 pub async fn ticket_is_live(db: &PgPool, code: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tickets WHERE code = $1 AND NOT voided)")
-        .bind(code)
-        .fetch_one(db)
-        .await
+    let live =
+        sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM tickets WHERE code = $1 AND NOT voided)", code)
+            .fetch_one(db)
+            .await?;
+    Ok(live.unwrap_or(false))
 }
 
 /// Compares secrets in time independent of where they differ.

@@ -24,11 +24,7 @@ use crate::signatures::sign;
 
 /// Queues a notification in the same transaction as the change it announces.
 pub async fn notify(tx: &mut PgConnection, kind: &str, payload: Value) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO outbox (kind, payload) VALUES ($1, $2)")
-        .bind(kind)
-        .bind(payload)
-        .execute(tx)
-        .await?;
+    sqlx::query!("INSERT INTO outbox (kind, payload) VALUES ($1, $2)", kind, payload).execute(tx).await?;
     Ok(())
 }
 
@@ -137,7 +133,6 @@ pub const BATCH: usize = 100;
 pub const LANES: usize = 16;
 
 /// A message claimed for delivery.
-#[derive(sqlx::FromRow)]
 struct Claimed {
     id: i64,
     kind: String,
@@ -175,15 +170,16 @@ pub async fn deliver_due_until(
     stopping: &(dyn Fn() -> bool + Sync),
 ) -> Result<usize, sqlx::Error> {
     let claimed_at = tokio::time::Instant::now();
-    let mut claimed: Vec<Claimed> = sqlx::query_as(
+    let mut claimed = sqlx::query_as!(
+        Claimed,
         "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2)
          WHERE id IN (SELECT id FROM outbox
                       WHERE delivered_at IS NULL AND next_attempt_at <= now()
                       ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING id, kind, payload, attempts",
+        BATCH as i64,
+        lease.as_secs_f64(),
     )
-    .bind(BATCH as i64)
-    .bind(lease.as_secs_f64())
     .fetch_all(db)
     .await?;
     claimed.sort_by_key(|message| message.id);
@@ -200,10 +196,10 @@ pub async fn deliver_due_until(
             let Some((index, message)) = waiting.next() else { break };
             if stopping() || claimed_at.elapsed() > lease / 2 {
                 let unsent: Vec<i64> = claimed[index..].iter().map(|m| m.id).collect();
-                sqlx::query(
+                sqlx::query!(
                     "UPDATE outbox SET next_attempt_at = now() WHERE id = ANY($1) AND delivered_at IS NULL",
+                    &unsent,
                 )
-                .bind(&unsent)
                 .execute(db)
                 .await?;
                 waiting = claimed[claimed.len()..].iter().enumerate();
@@ -291,8 +287,8 @@ async fn order_details(
     if numbers.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<sqlx::types::Json<OrderDetails>> = sqlx::query_scalar(
-        "SELECT json_build_object(
+    let rows = sqlx::query_scalar!(
+        r#"SELECT json_build_object(
                     'order_number', o.order_number, 'event_title', e.title, 'venue', v.name, 'city', v.city,
                     'timezone', v.timezone, 'starts_at', e.starts_at, 'total_cents', o.total_cents,
                     'currency', o.currency,
@@ -304,10 +300,11 @@ async fn order_details(
                         FROM tickets t JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
                         JOIN price_tiers pt ON pt.id = s.tier_id
                         WHERE t.order_id = o.id), '[]'))
+                AS "details!: sqlx::types::Json<OrderDetails>"
          FROM orders o JOIN events e ON e.id = o.event_id JOIN venues v ON v.id = e.venue_id
-         WHERE o.order_number = ANY($1)",
+         WHERE o.order_number = ANY($1)"#,
+        &numbers as _,
     )
-    .bind(&numbers)
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(|row| (row.0.order_number.clone(), row.0)).collect())
@@ -327,14 +324,14 @@ async fn webhook_targets(
     if events.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(uuid::Uuid, Option<String>, Option<String>)> = sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT e.id, o.webhook_url, o.webhook_secret FROM events e JOIN organizers o ON o.id = e.organizer_id
          WHERE e.id = ANY($1)",
+        &events,
     )
-    .bind(&events)
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().map(|(event, url, secret)| (event, url.zip(secret))).collect())
+    Ok(rows.into_iter().map(|row| (row.id, row.webhook_url.zip(row.webhook_secret))).collect())
 }
 
 /// Records outcomes, retrying for a while if Postgres is away: a message
@@ -346,13 +343,8 @@ async fn record(db: &PgPool, outcomes: &[Outcome], lease: Duration) -> Result<()
     let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
     let retry_after: Vec<f64> = outcomes.iter().map(|o| o.retry_after.as_secs_f64()).collect();
     // Migration 0009's `outbox_record_all`: an asynchronous commit.
-    let write = || {
-        sqlx::query("SELECT outbox_record_all($1, $2, $3)")
-            .bind(&ids)
-            .bind(&errors)
-            .bind(&retry_after)
-            .execute(db)
-    };
+    let write =
+        || sqlx::query!("SELECT outbox_record_all($1, $2, $3)", &ids, &errors as _, &retry_after).execute(db);
     let give_up = tokio::time::Instant::now() + lease / 2;
     loop {
         match write().await {

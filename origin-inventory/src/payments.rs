@@ -154,35 +154,38 @@ impl PaymentProvider for SandboxProvider {
             let unavailable = |e: sqlx::Error| ProviderError::Unavailable(e.to_string());
             // The ledger keeps the first answer per key, as Stripe does. One
             // statement; a key racing itself may need a second look.
-            let recorded: Option<(String, String, Option<String>)> = sqlx::query_as(
-                "WITH recorded AS (
+            let recorded = sqlx::query!(
+                r#"WITH recorded AS (
                      INSERT INTO sandbox_charges (id, idempotency_key, payment_method, amount_cents, currency, outcome, decline_code)
                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING
                      RETURNING id, outcome, decline_code)
-                 SELECT id, outcome, decline_code FROM recorded
+                 SELECT id AS "id!", outcome AS "outcome!", decline_code FROM recorded
                  UNION ALL
                  SELECT id, outcome, decline_code FROM sandbox_charges
-                 WHERE idempotency_key = $2 AND NOT EXISTS (SELECT 1 FROM recorded)",
+                 WHERE idempotency_key = $2 AND NOT EXISTS (SELECT 1 FROM recorded)"#,
+                id,
+                request.idempotency_key,
+                request.payment_method,
+                request.amount_cents,
+                request.currency,
+                outcome,
+                code,
             )
-            .bind(&id)
-            .bind(&request.idempotency_key)
-            .bind(&request.payment_method)
-            .bind(request.amount_cents)
-            .bind(&request.currency)
-            .bind(outcome)
-            .bind(code)
             .fetch_optional(&self.db)
             .await
             .map_err(unavailable)?;
             let (id, outcome, code) = match recorded {
-                Some(charge) => charge,
-                None => sqlx::query_as(
-                    "SELECT id, outcome, decline_code FROM sandbox_charges WHERE idempotency_key = $1",
-                )
-                .bind(&request.idempotency_key)
-                .fetch_one(&self.db)
-                .await
-                .map_err(unavailable)?,
+                Some(charge) => (charge.id, charge.outcome, charge.decline_code),
+                None => {
+                    let charge = sqlx::query!(
+                        "SELECT id, outcome, decline_code FROM sandbox_charges WHERE idempotency_key = $1",
+                        request.idempotency_key,
+                    )
+                    .fetch_one(&self.db)
+                    .await
+                    .map_err(unavailable)?;
+                    (charge.id, charge.outcome, charge.decline_code)
+                }
             };
             if Self::roll(self.faults.timeout_rate) {
                 return Err(ProviderError::Timeout);
@@ -203,11 +206,13 @@ impl PaymentProvider for SandboxProvider {
         _key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
-            sqlx::query("UPDATE sandbox_charges SET refunded = true WHERE id = $1 AND outcome = 'succeeded'")
-                .bind(provider_payment_id)
-                .execute(&self.db)
-                .await
-                .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+            sqlx::query!(
+                "UPDATE sandbox_charges SET refunded = true WHERE id = $1 AND outcome = 'succeeded'",
+                provider_payment_id,
+            )
+            .execute(&self.db)
+            .await
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
             Ok(())
         })
     }

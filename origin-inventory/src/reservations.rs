@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -90,7 +91,7 @@ impl From<HoldError> for ApiError {
 }
 
 /// A seat as buyers see it, in reservations and on tickets.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HeldSeat {
     pub seat_id: Uuid,
     pub section: String,
@@ -137,7 +138,7 @@ pub struct Reservation {
     pub extended: bool,
 }
 
-#[derive(sqlx::FromRow)]
+/// A reservation as `reservation_view` and `hold_as_planned` answer it.
 struct ReservationRow {
     id: Uuid,
     event_id: Uuid,
@@ -146,7 +147,7 @@ struct ReservationRow {
     currency: String,
     expires_at: DateTime<Utc>,
     extended: bool,
-    seats: sqlx::types::Json<Vec<HeldSeat>>,
+    seats: Json<Vec<HeldSeat>>,
 }
 
 impl From<ReservationRow> for Reservation {
@@ -175,25 +176,34 @@ pub async fn load(
     id: Uuid,
     buyer: &str,
 ) -> Result<Option<Reservation>, sqlx::Error> {
-    let row: Option<ReservationRow> =
-        sqlx::query_as("SELECT * FROM reservation_view($1) WHERE buyer_id = $2")
-            .bind(id)
-            .bind(buyer)
-            .fetch_optional(db)
-            .await?;
+    let row = sqlx::query_as!(
+        ReservationRow,
+        r#"SELECT v.id AS "id!", v.event_id AS "event_id!", v.status AS "status!: HoldStatus", v.total_cents AS "total_cents!",
+                  v.currency AS "currency!", v.expires_at AS "expires_at!", v.extended AS "extended!",
+                  v.seats AS "seats!: Json<Vec<HeldSeat>>"
+           FROM reservation_view($1) v WHERE v.buyer_id = $2"#,
+        id,
+        buyer,
+    )
+    .fetch_optional(db)
+    .await?;
     Ok(row.map(Reservation::from))
 }
 
 /// The buyer's hold on the event that is still running, if any: what a
 /// reloaded checkout page or a second tab shows and pays.
 pub async fn live_hold(db: &PgPool, event: Uuid, buyer: &str) -> Result<Option<Reservation>, sqlx::Error> {
-    let row: Option<ReservationRow> = sqlx::query_as(
-        "SELECT v.* FROM reservations r, reservation_view(r.id) v
-         WHERE r.event_id = $1 AND r.buyer_id = $2 AND r.status = 'held' AND r.expires_at > now()
-         ORDER BY r.created_at DESC LIMIT 1",
+    let row = sqlx::query_as!(
+        ReservationRow,
+        r#"SELECT v.id AS "id!", v.event_id AS "event_id!", v.status AS "status!: HoldStatus", v.total_cents AS "total_cents!",
+                  v.currency AS "currency!", v.expires_at AS "expires_at!", v.extended AS "extended!",
+                  v.seats AS "seats!: Json<Vec<HeldSeat>>"
+           FROM reservations r, reservation_view(r.id) v
+           WHERE r.event_id = $1 AND r.buyer_id = $2 AND r.status = 'held' AND r.expires_at > now()
+           ORDER BY r.created_at DESC LIMIT 1"#,
+        event,
+        buyer,
     )
-    .bind(event)
-    .bind(buyer)
     .fetch_optional(db)
     .await?;
     Ok(row.map(Reservation::from))
@@ -215,17 +225,17 @@ impl KnownLimits {
 
     /// Reads the event's limits now (and remembers them).
     async fn read(&self, db: &PgPool, event: Uuid) -> Result<HoldLimits, HoldError> {
-        let (max_tickets_per_order, max_tickets_per_buyer, hold_ttl_seconds): (i32, i32, i32) = sqlx::query_as(
+        let row = sqlx::query!(
             "SELECT max_tickets_per_order, max_tickets_per_buyer, hold_ttl_seconds FROM events WHERE id = $1",
+            event,
         )
-        .bind(event)
         .fetch_optional(db)
         .await?
         .ok_or(HoldError::EventNotFound)?;
         let limits = HoldLimits {
-            max_tickets_per_order: max_tickets_per_order.into(),
-            max_tickets_per_buyer: max_tickets_per_buyer.into(),
-            hold_ttl_seconds: hold_ttl_seconds.into(),
+            max_tickets_per_order: row.max_tickets_per_order.into(),
+            max_tickets_per_buyer: row.max_tickets_per_buyer.into(),
+            hold_ttl_seconds: row.hold_ttl_seconds.into(),
         };
         self.learn(event, limits);
         Ok(limits)
@@ -325,22 +335,26 @@ async fn try_hold(
     // First without waiting for locked seats; if too few are unlocked, the
     // missing ones may belong to requests that will fail: wait for them.
     for wait in [false, true] {
-        let held: Result<ReservationRow, _> = sqlx::query_as(
-            "SELECT * FROM hold_as_planned($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        let held = sqlx::query_as!(
+            ReservationRow,
+            r#"SELECT v.id AS "id!", v.event_id AS "event_id!", v.status AS "status!: HoldStatus", v.total_cents AS "total_cents!",
+                  v.currency AS "currency!", v.expires_at AS "expires_at!", v.extended AS "extended!",
+                  v.seats AS "seats!: Json<Vec<HeldSeat>>"
+               FROM hold_as_planned($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) v"#,
+            event_id,
+            buyer,
+            plan.client_reservation_id,
+            Uuid::new_v4(),
+            limits.max_tickets_per_order as i32,
+            limits.max_tickets_per_buyer as i32,
+            limits.hold_ttl_seconds as i32,
+            plan.ttl_seconds as i32,
+            seats,
+            section,
+            tier,
+            quantity as i32,
+            wait,
         )
-        .bind(event_id)
-        .bind(buyer)
-        .bind(plan.client_reservation_id)
-        .bind(Uuid::new_v4())
-        .bind(limits.max_tickets_per_order as i32)
-        .bind(limits.max_tickets_per_buyer as i32)
-        .bind(limits.hold_ttl_seconds as i32)
-        .bind(plan.ttl_seconds as i32)
-        .bind(seats)
-        .bind(section)
-        .bind(tier)
-        .bind(quantity as i32)
-        .bind(wait)
         .fetch_one(db)
         .await;
         let e = match held {
@@ -382,12 +396,16 @@ async fn replay(
     buyer: &str,
     client_id: Uuid,
 ) -> Result<Option<Reservation>, HoldError> {
-    let earlier: Option<ReservationRow> = sqlx::query_as(
-        "SELECT v.* FROM reservations r, reservation_view(r.id) v
-         WHERE r.buyer_id = $1 AND r.client_reservation_id = $2",
+    let earlier = sqlx::query_as!(
+        ReservationRow,
+        r#"SELECT v.id AS "id!", v.event_id AS "event_id!", v.status AS "status!: HoldStatus", v.total_cents AS "total_cents!",
+                  v.currency AS "currency!", v.expires_at AS "expires_at!", v.extended AS "extended!",
+                  v.seats AS "seats!: Json<Vec<HeldSeat>>"
+           FROM reservations r, reservation_view(r.id) v
+           WHERE r.buyer_id = $1 AND r.client_reservation_id = $2"#,
+        buyer,
+        client_id,
     )
-    .bind(buyer)
-    .bind(client_id)
     .fetch_optional(db)
     .await?;
     match earlier {
@@ -405,25 +423,26 @@ async fn explain_conflict(
     requested: &[Uuid],
     free: &[Uuid],
 ) -> Result<HoldError, sqlx::Error> {
-    let known: Vec<Uuid> =
-        sqlx::query_scalar("SELECT seat_id FROM inventory WHERE event_id = $1 AND seat_id = ANY($2)")
-            .bind(event_id)
-            .bind(requested)
-            .fetch_all(db)
-            .await?;
+    let known: Vec<Uuid> = sqlx::query_scalar!(
+        "SELECT seat_id FROM inventory WHERE event_id = $1 AND seat_id = ANY($2)",
+        event_id,
+        requested,
+    )
+    .fetch_all(db)
+    .await?;
     let unknown: Vec<Uuid> = requested.iter().filter(|id| !known.contains(id)).copied().collect();
     if !unknown.is_empty() {
         return Ok(HoldError::UnknownSeats(unknown));
     }
     let unavailable: Vec<Uuid> = requested.iter().filter(|id| !free.contains(id)).copied().collect();
-    let alternatives: Vec<Uuid> = sqlx::query_scalar(
+    let alternatives: Vec<Uuid> = sqlx::query_scalar!(
         "SELECT seat_id FROM inventory
          WHERE event_id = $1 AND seat_is_free(status, held_until) AND NOT seat_id = ANY($2)
            AND section_id IN (SELECT section_id FROM inventory WHERE event_id = $1 AND seat_id = ANY($2))
          ORDER BY sort_key LIMIT 10",
+        event_id,
+        requested,
     )
-    .bind(event_id)
-    .bind(requested)
     .fetch_all(db)
     .await?;
     Ok(HoldError::SeatsUnavailable { unavailable, alternatives })
@@ -435,34 +454,49 @@ async fn explain_conflict(
 /// the payment's outcome.
 pub async fn expire_lapsed(tx: &mut PgConnection, scope: Option<(Uuid, &str)>) -> Result<i64, sqlx::Error> {
     let (event, buyer) = scope.map_or((None, None), |(e, b)| (Some(e), Some(b)));
-    sqlx::query_scalar("SELECT expire_lapsed_holds($1, $2)").bind(event).bind(buyer).fetch_one(tx).await
+    sqlx::query_scalar!(r#"SELECT expire_lapsed_holds($1, $2) AS "expired!""#, event, buyer)
+        .fetch_one(tx)
+        .await
 }
 
 /// Ends a hold for good (`status` = released or expired): frees its seats
 /// and its buyer's quota.
 pub async fn end_hold(tx: &mut PgConnection, id: Uuid, status: HoldStatus) -> Result<(), sqlx::Error> {
-    let ended: Option<(Uuid, String, i32)> = sqlx::query_as(
+    let ended = sqlx::query!(
         "UPDATE reservations SET status = $2, updated_at = now() WHERE id = $1 AND status = 'held'
          RETURNING event_id, buyer_id, seat_count",
+        id,
+        status as HoldStatus,
     )
-    .bind(id)
-    .bind(status)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((event_id, buyer, seats)) = ended else { return Ok(()) };
-    sqlx::query(
+    let Some(ended) = ended else { return Ok(()) };
+    let (event_id, buyer, seats) = (ended.event_id, ended.buyer_id, ended.seat_count);
+    sqlx::query!(
         "UPDATE inventory SET status = 'AVAILABLE', hold_id = NULL, held_until = NULL, version = version + 1
          WHERE hold_id = $1 AND status = 'HELD'",
+        id,
     )
-    .bind(id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE buyer_tickets SET tickets = tickets - $3 WHERE event_id = $1 AND buyer_id = $2")
-        .bind(event_id)
-        .bind(buyer)
-        .bind(seats)
-        .execute(&mut *tx)
-        .await?;
+    give_back_quota(tx, event_id, &buyer, seats).await
+}
+
+/// Seats a buyer no longer holds or owns stop counting against their limit.
+pub async fn give_back_quota(
+    tx: &mut PgConnection,
+    event: Uuid,
+    buyer: &str,
+    seats: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE buyer_tickets SET tickets = tickets - $3 WHERE event_id = $1 AND buyer_id = $2",
+        event,
+        buyer,
+        seats,
+    )
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
@@ -470,14 +504,16 @@ pub async fn end_hold(tx: &mut PgConnection, id: Uuid, status: HoldStatus) -> Re
 /// paying reservation cannot be released.
 pub async fn release(db: &PgPool, id: Uuid, buyer: &str) -> Result<(), ApiError> {
     let mut tx = db.begin().await?;
-    let row: Option<(HoldStatus, bool)> = sqlx::query_as(
-        "SELECT status, EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id = r.id AND p.status = 'pending')
-         FROM reservations r WHERE id = $1 AND buyer_id = $2 FOR UPDATE",
+    let row = sqlx::query!(
+        r#"SELECT status AS "status: HoldStatus",
+                  EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id = r.id AND p.status = 'pending') AS "paying!"
+           FROM reservations r WHERE id = $1 AND buyer_id = $2 FOR UPDATE"#,
+        id,
+        buyer,
     )
-    .bind(id)
-    .bind(buyer)
     .fetch_optional(&mut *tx)
-    .await?;
+    .await?
+    .map(|row| (row.status, row.paying));
     match row {
         None => Err(ApiError::not_found("reservation")),
         Some((HoldStatus::Committed, _)) => {
@@ -504,14 +540,15 @@ pub struct ExtendBody {
 /// `PATCH /api/v1/reservations/{id}/extend`.
 pub async fn extend(db: &PgPool, id: Uuid, buyer: &str, additional: i64) -> Result<Reservation, ApiError> {
     let mut tx = db.begin().await?;
-    let row: Option<(String, DateTime<Utc>, bool)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT status, expires_at, extended FROM reservations WHERE id = $1 AND buyer_id = $2 FOR UPDATE",
+        id,
+        buyer,
     )
-    .bind(id)
-    .bind(buyer)
     .fetch_optional(&mut *tx)
-    .await?;
-    let (status, expires_at, extended) = row.ok_or_else(|| ApiError::not_found("reservation"))?;
+    .await?
+    .ok_or_else(|| ApiError::not_found("reservation"))?;
+    let (status, expires_at, extended) = (row.status, row.expires_at, row.extended);
     if status != "held" {
         return Err(ApiError::new(
             StatusCode::GONE,
@@ -526,16 +563,18 @@ pub async fn extend(db: &PgPool, id: Uuid, buyer: &str, additional: i64) -> Resu
         }
         ExtendError::Expired => ApiError::new(StatusCode::GONE, "reservation_expired", e.to_string()),
     })?;
-    sqlx::query("UPDATE reservations SET expires_at = $2, extended = true, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(new_expiry)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE inventory SET held_until = $2, version = version + 1 WHERE hold_id = $1 AND status = 'HELD'",
+    sqlx::query!(
+        "UPDATE reservations SET expires_at = $2, extended = true, updated_at = now() WHERE id = $1",
+        id,
+        new_expiry,
     )
-    .bind(id)
-    .bind(new_expiry)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE inventory SET held_until = $2, version = version + 1 WHERE hold_id = $1 AND status = 'HELD'",
+        id,
+        new_expiry,
+    )
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

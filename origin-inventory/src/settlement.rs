@@ -10,14 +10,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::{ApiError, Problem, sql_refusal};
-use crate::orders::{OrderStatus, OrderView, TicketView};
+use crate::orders::{OrderStatus, OrderView, TicketView, load_order, order_url, qr_svg_url};
 use crate::outbox::notify;
 use crate::payments::{ChargeOutcome, ChargeRequest, Payments};
-use crate::reservations::{HeldSeat, HoldStatus, end_hold};
+use crate::reservations::{HeldSeat, HoldStatus, end_hold, give_back_quota};
 use crate::tickets::{order_number, ticket_code};
 
 /// A pending payment older than this is presumed abandoned by its request
@@ -26,18 +27,17 @@ pub const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(30);
 
 /// A pending payment with everything settling it needs; none of it changes
 /// once the payment exists. Read with it (migration 0009), never again.
-#[derive(sqlx::FromRow)]
 pub struct PendingPayment {
-    id: Uuid,
-    reservation_id: Uuid,
-    event_id: Uuid,
-    buyer_id: String,
-    amount_cents: i64,
-    currency: String,
-    payment_method: String,
-    billing_name: String,
-    billing_email: String,
-    seats: sqlx::types::Json<Vec<HeldSeat>>,
+    pub(crate) id: Uuid,
+    pub(crate) reservation_id: Uuid,
+    pub(crate) event_id: Uuid,
+    pub(crate) buyer_id: String,
+    pub(crate) amount_cents: i64,
+    pub(crate) currency: String,
+    pub(crate) payment_method: String,
+    pub(crate) billing_name: String,
+    pub(crate) billing_email: String,
+    pub(crate) seats: Json<Vec<HeldSeat>>,
 }
 
 impl PendingPayment {
@@ -53,7 +53,17 @@ impl PendingPayment {
 
     /// The payment if it is still pending.
     pub async fn read(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Self>, sqlx::Error> {
-        sqlx::query_as("SELECT * FROM pending_payment($1)").bind(id).fetch_optional(db).await
+        sqlx::query_as!(
+            PendingPayment,
+            r#"SELECT id AS "id!", reservation_id AS "reservation_id!", event_id AS "event_id!",
+                      buyer_id AS "buyer_id!", amount_cents AS "amount_cents!", currency AS "currency!",
+                      payment_method AS "payment_method!", billing_name AS "billing_name!",
+                      billing_email AS "billing_email!", seats AS "seats!: Json<Vec<HeldSeat>>"
+               FROM pending_payment($1)"#,
+            id,
+        )
+        .fetch_optional(db)
+        .await
     }
 }
 
@@ -113,12 +123,10 @@ pub async fn drive(db: &PgPool, payments: &Payments, payment: PendingPayment) ->
 
 /// The answer a settled payment recorded (a missing one reads as a 500).
 async fn recorded_answer(db: &PgPool, payment: Uuid) -> Result<Answer, ApiError> {
-    let (status, body): (Option<i32>, Option<Value>) =
-        sqlx::query_as("SELECT response_status, response_body FROM payments WHERE id = $1")
-            .bind(payment)
-            .fetch_one(db)
-            .await?;
-    Answer::recorded(status, body)
+    let saved = sqlx::query!("SELECT response_status, response_body FROM payments WHERE id = $1", payment)
+        .fetch_one(db)
+        .await?;
+    Answer::recorded(saved.response_status, saved.response_body)
 }
 
 async fn settle(
@@ -148,21 +156,23 @@ async fn settle(
     // One statement (migration 0007's `settle_paid`): no lock is held
     // while the origin is elsewhere. It checks under lock that the payment
     // is still pending.
-    let settled = sqlx::query_scalar("SELECT settle_paid($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
-        .bind(payment)
-        .bind(&provider_id)
-        .bind(order.id)
-        .bind(&order.order_number)
-        .bind(&order.secret)
-        .bind(order.created_at)
-        .bind(order.tickets.iter().map(|t| t.ticket_id).collect::<Vec<_>>())
-        .bind(order.tickets.iter().map(|t| t.seat.seat_id).collect::<Vec<_>>())
-        .bind(order.tickets.iter().map(|t| t.seat.price_cents).collect::<Vec<_>>())
-        .bind(order.tickets.iter().map(|t| t.code.as_str()).collect::<Vec<_>>())
-        .bind(&answer.body)
-        .bind(&notifications)
-        .fetch_one(db)
-        .await;
+    let settled = sqlx::query_scalar!(
+        r#"SELECT settle_paid($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS "settled!""#,
+        payment,
+        provider_id,
+        order.id,
+        order.order_number,
+        order.secret,
+        order.created_at,
+        &order.tickets.iter().map(|t| t.ticket_id).collect::<Vec<_>>(),
+        &order.tickets.iter().map(|t| t.seat.seat_id).collect::<Vec<_>>(),
+        &order.tickets.iter().map(|t| t.seat.price_cents).collect::<Vec<_>>(),
+        &order.tickets.iter().map(|t| t.code.clone()).collect::<Vec<_>>(),
+        answer.body,
+        notifications,
+    )
+    .fetch_one(db)
+    .await;
     match settled {
         Ok(true) => Ok(answer),
         // Settled meanwhile by the reconciler or a retry: same answer.
@@ -184,14 +194,15 @@ async fn settle_declined(
 ) -> Result<Answer, ApiError> {
     let payment = p.id;
     let mut tx = db.begin().await?;
-    let (status, saved_status, saved_body): (PaymentStatus, Option<i32>, Option<Value>) = sqlx::query_as(
-        "SELECT status, response_status, response_body FROM payments WHERE id = $1 FOR UPDATE",
+    let saved = sqlx::query!(
+        r#"SELECT status AS "status: PaymentStatus", response_status, response_body FROM payments
+           WHERE id = $1 FOR UPDATE"#,
+        payment,
     )
-    .bind(payment)
     .fetch_one(&mut *tx)
     .await?;
-    if status != PaymentStatus::Pending {
-        return Answer::recorded(saved_status, saved_body);
+    if saved.status != PaymentStatus::Pending {
+        return Answer::recorded(saved.response_status, saved.response_body);
     }
     let answer = Answer::problem(
         StatusCode::PAYMENT_REQUIRED,
@@ -240,11 +251,11 @@ async fn refund_lost_hold(
         ));
     }
     let mut tx = db.begin().await?;
-    let (reservation, email): (Uuid, String) =
-        sqlx::query_as("SELECT reservation_id, billing_email FROM payments WHERE id = $1 FOR UPDATE")
-            .bind(payment)
+    let paid =
+        sqlx::query!("SELECT reservation_id, billing_email FROM payments WHERE id = $1 FOR UPDATE", payment)
             .fetch_one(&mut *tx)
             .await?;
+    let (reservation, email) = (paid.reservation_id, paid.billing_email);
     end_hold(&mut tx, reservation, HoldStatus::Expired).await?;
     let answer = Answer::problem(
         StatusCode::GONE,
@@ -280,31 +291,131 @@ async fn finish(
     failure: Option<&str>,
     answer: &Answer,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE payments SET status = $2, provider_payment_id = coalesce($3, provider_payment_id), failure_code = $4,
                 response_status = $5, response_body = $6, updated_at = now()
          WHERE id = $1",
+        payment,
+        status as PaymentStatus,
+        provider_id,
+        failure,
+        i32::from(answer.status.as_u16()),
+        answer.body,
     )
-    .bind(payment)
-    .bind(status)
-    .bind(provider_id)
-    .bind(failure)
-    .bind(i32::from(answer.status.as_u16()))
-    .bind(&answer.body)
     .execute(tx)
     .await?;
     Ok(())
 }
 
+/// An organizer's refund of a paid order in full: the provider gives the
+/// money back (once, by key), then the tickets are voided, the seats go
+/// back on sale and the buyer and the organizer's webhook hear of it.
+pub async fn refund_order(
+    db: &PgPool,
+    payments: &Payments,
+    organizer: Uuid,
+    number: &str,
+) -> Result<OrderView, ApiError> {
+    let found = sqlx::query!(
+        r#"SELECT o.id, o.payment_id, o.status AS "status: OrderStatus", p.provider_payment_id, o.buyer_email,
+                  o.buyer_name
+           FROM orders o JOIN events e ON e.id = o.event_id JOIN payments p ON p.id = o.payment_id
+           WHERE o.order_number = $1 AND e.organizer_id = $2"#,
+        number,
+        organizer,
+    )
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| ApiError::not_found("order"))?;
+    let (order, payment, status, provider_id, email, name) = (
+        found.id,
+        found.payment_id,
+        found.status,
+        found.provider_payment_id,
+        found.buyer_email,
+        found.buyer_name,
+    );
+    if status != OrderStatus::Paid {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_refunded",
+            "this order was already refunded",
+        ));
+    }
+    let provider_id =
+        provider_id.ok_or_else(|| ApiError::internal("a paid order without a provider payment"))?;
+    // The provider deduplicates on this key, so a retried refund refunds once.
+    payments.provider.refund(&provider_id, &format!("refund-order-{order}")).await.map_err(|e| {
+        tracing::warn!(%order, error = %e, "refund failed");
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "refund_failed",
+            "the payment provider did not confirm the refund; retry",
+        )
+    })?;
+
+    let mut tx = db.begin().await?;
+    let changed =
+        sqlx::query!("UPDATE orders SET status = 'refunded' WHERE id = $1 AND status = 'paid'", order,)
+            .execute(&mut *tx)
+            .await?;
+    if changed.rows_affected() == 1 {
+        let seats: Vec<(Uuid, Uuid, String)> = sqlx::query!(
+            "UPDATE tickets t SET voided = true FROM orders o
+             WHERE t.order_id = $1 AND o.id = t.order_id AND NOT t.voided
+             RETURNING t.seat_id, t.event_id, o.buyer_id",
+            order,
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|voided| (voided.seat_id, voided.event_id, voided.buyer_id))
+        .collect();
+        if let Some((_, event, buyer)) = seats.first() {
+            sqlx::query!(
+                "UPDATE inventory SET status = 'AVAILABLE', hold_id = NULL, held_until = NULL, version = version + 1
+                 WHERE event_id = $1 AND seat_id = ANY($2) AND status = 'BOOKED'",
+                event,
+                &seats.iter().map(|(seat, _, _)| *seat).collect::<Vec<_>>(),
+            )
+            .execute(&mut *tx)
+            .await?;
+            give_back_quota(&mut tx, *event, buyer, seats.len() as i32).await?;
+            sqlx::query!(
+                "UPDATE payments SET status = 'refunded', updated_at = now() WHERE id = $1",
+                payment,
+            )
+            .execute(&mut *tx)
+            .await?;
+            notify(
+                &mut tx,
+                "email.order_refunded",
+                json!({"to": email, "name": name, "order_number": number}),
+            )
+            .await?;
+            notify(&mut tx, "webhook.order.refunded", json!({"event_id": event, "order_number": number}))
+                .await?;
+        }
+    }
+    let view = load_order(&mut tx, number).await?.ok_or_else(|| ApiError::not_found("order"))?;
+    tx.commit().await?;
+    Ok(view)
+}
+
 /// Settles payments left `pending` for longer than `older_than` by a crash
 /// or a provider timeout. Returns how many were settled.
 pub async fn reconcile(db: &PgPool, payments: &Payments, older_than: Duration) -> Result<usize, ApiError> {
-    let stale: Vec<PendingPayment> = sqlx::query_as(
-        "SELECT c.* FROM (SELECT id FROM payments
-                          WHERE status = 'pending' AND updated_at <= now() - make_interval(secs => $1)
-                          ORDER BY created_at LIMIT 100) s, pending_payment(s.id) c",
+    let stale = sqlx::query_as!(
+        PendingPayment,
+        r#"SELECT c.id AS "id!", c.reservation_id AS "reservation_id!", c.event_id AS "event_id!",
+                  c.buyer_id AS "buyer_id!", c.amount_cents AS "amount_cents!", c.currency AS "currency!",
+                  c.payment_method AS "payment_method!", c.billing_name AS "billing_name!",
+                  c.billing_email AS "billing_email!", c.seats AS "seats!: Json<Vec<HeldSeat>>"
+           FROM (SELECT id FROM payments
+                 WHERE status = 'pending' AND updated_at <= now() - make_interval(secs => $1)
+                 ORDER BY created_at LIMIT 100) s, pending_payment(s.id) c"#,
+        older_than.as_secs_f64(),
     )
-    .bind(older_than.as_secs_f64())
     .fetch_all(db)
     .await?;
     let mut settled = 0;
@@ -347,17 +458,12 @@ fn paid_order(p: &PendingPayment, ticket_secret: &[u8]) -> OrderView {
         .map(|seat| {
             let ticket_id = Uuid::new_v4();
             let code = ticket_code(ticket_secret, ticket_id, p.event_id, seat.seat_id);
-            TicketView {
-                ticket_id,
-                seat: seat.clone(),
-                qr_svg_url: format!("/api/v1/tickets/{code}/qr.svg"),
-                code,
-            }
+            TicketView { ticket_id, seat: seat.clone(), qr_svg_url: qr_svg_url(&code), code }
         })
         .collect();
     OrderView {
         id: Uuid::new_v4(),
-        order_url: format!("/orders/{number}/{secret}"),
+        order_url: order_url(&number, &secret),
         order_number: number,
         status: OrderStatus::Paid,
         event_id: p.event_id,

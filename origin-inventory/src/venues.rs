@@ -191,50 +191,52 @@ pub async fn create_venue(db: &PgPool, organizer: Uuid, spec: &VenueSpec) -> Res
     let section_ids: Vec<Uuid> = spec.sections.iter().map(|_| Uuid::new_v4()).collect();
 
     let mut tx = db.begin().await?;
-    sqlx::query("INSERT INTO venues (id, organizer_id, name, city, timezone) VALUES ($1, $2, $3, $4, $5)")
-        .bind(venue_id)
-        .bind(organizer)
-        .bind(&spec.name)
-        .bind(&spec.city)
-        .bind(&spec.timezone)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "INSERT INTO venues (id, organizer_id, name, city, timezone) VALUES ($1, $2, $3, $4, $5)",
+        venue_id,
+        organizer,
+        &spec.name,
+        &spec.city,
+        &spec.timezone,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
         "INSERT INTO price_tiers (id, venue_id, name, price_cents, currency)
          SELECT id, $1, name, price, currency
          FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[]) AS t(id, name, price, currency)",
+        venue_id,
+        &tier_ids,
+        &spec.tiers.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+        &spec.tiers.iter().map(|t| t.price_cents).collect::<Vec<_>>(),
+        &spec.tiers.iter().map(|t| t.currency.clone()).collect::<Vec<_>>(),
     )
-    .bind(venue_id)
-    .bind(&tier_ids)
-    .bind(spec.tiers.iter().map(|t| t.name.clone()).collect::<Vec<_>>())
-    .bind(spec.tiers.iter().map(|t| t.price_cents).collect::<Vec<_>>())
-    .bind(spec.tiers.iter().map(|t| t.currency.clone()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO sections (id, venue_id, name, position, general_admission)
          SELECT id, $1, name, position, ga
          FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bool[]) AS s(id, name, position, ga)",
+        venue_id,
+        &section_ids,
+        &spec.sections.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        &(0..spec.sections.len() as i32).collect::<Vec<_>>(),
+        &spec.sections.iter().map(|s| s.capacity.is_some()).collect::<Vec<_>>(),
     )
-    .bind(venue_id)
-    .bind(&section_ids)
-    .bind(spec.sections.iter().map(|s| s.name.clone()).collect::<Vec<_>>())
-    .bind((0..spec.sections.len() as i32).collect::<Vec<_>>())
-    .bind(spec.sections.iter().map(|s| s.capacity.is_some()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO seats (id, venue_id, section_id, tier_id, row_label, number, accessible)
          SELECT gen_random_uuid(), $1, section_id, tier_id, row_label, number, accessible
          FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::int[], $6::bool[])
               AS s(section_id, tier_id, row_label, number, accessible)",
+        venue_id,
+        &seats.iter().map(|s| section_ids[s.section]).collect::<Vec<_>>(),
+        &seats.iter().map(|s| tier_ids[s.tier]).collect::<Vec<_>>(),
+        &seats.iter().map(|s| s.row.clone()).collect::<Vec<_>>(),
+        &seats.iter().map(|s| s.number).collect::<Vec<_>>(),
+        &seats.iter().map(|s| s.accessible).collect::<Vec<_>>(),
     )
-    .bind(venue_id)
-    .bind(seats.iter().map(|s| section_ids[s.section]).collect::<Vec<_>>())
-    .bind(seats.iter().map(|s| tier_ids[s.tier]).collect::<Vec<_>>())
-    .bind(seats.iter().map(|s| s.row.clone()).collect::<Vec<_>>())
-    .bind(seats.iter().map(|s| s.number).collect::<Vec<_>>())
-    .bind(seats.iter().map(|s| s.accessible).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -250,7 +252,7 @@ pub async fn create_venue(db: &PgPool, organizer: Uuid, spec: &VenueSpec) -> Res
     })
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VenueSummary {
     id: Uuid,
     name: String,
@@ -265,12 +267,14 @@ pub async fn venue_summary(
     organizer: Uuid,
     id: Uuid,
 ) -> Result<Option<VenueSummary>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT v.id, v.name, v.city, v.timezone, (SELECT count(*) FROM seats s WHERE s.venue_id = v.id) AS seats
-         FROM venues v WHERE v.id = $1 AND v.organizer_id = $2",
+    sqlx::query_as!(
+        VenueSummary,
+        r#"SELECT v.id, v.name, v.city, v.timezone,
+                  (SELECT count(*) FROM seats s WHERE s.venue_id = v.id) AS "seats!"
+           FROM venues v WHERE v.id = $1 AND v.organizer_id = $2"#,
+        id,
+        organizer,
     )
-    .bind(id)
-    .bind(organizer)
     .fetch_optional(db)
     .await
 }

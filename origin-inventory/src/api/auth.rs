@@ -71,12 +71,14 @@ async fn put_webhook(
         return Err(ApiError::invalid("url must be an http(s) URL"));
     }
     let secret = format!("whsec_{}", &generate_api_key()[3..]);
-    sqlx::query("UPDATE organizers SET webhook_url = $2, webhook_secret = $3 WHERE id = $1")
-        .bind(organizer)
-        .bind(url)
-        .bind(&secret)
-        .execute(&db)
-        .await?;
+    sqlx::query!(
+        "UPDATE organizers SET webhook_url = $2, webhook_secret = $3 WHERE id = $1",
+        organizer,
+        url,
+        &secret,
+    )
+    .execute(&db)
+    .await?;
     Ok(ApiJson(WebhookTarget { url: url.to_owned(), secret }))
 }
 

@@ -41,7 +41,7 @@ async fn ready(
             "this instance is shutting down",
         ));
     }
-    sqlx::query("SELECT 1").execute(&db).await.map_err(|e| {
+    sqlx::query!(r#"SELECT 1 AS "one!""#).fetch_one(&db).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
         ApiError::database_unavailable()
     })?;

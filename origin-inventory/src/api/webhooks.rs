@@ -53,11 +53,11 @@ async fn post_webhook(
     crate::text::check_json(&event)?;
     let event_id = event["id"].as_str().ok_or_else(|| ApiError::invalid("the event has no id"))?;
 
-    let seen: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE provider = $1 AND event_id = $2)",
+    let seen: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM webhook_events WHERE provider = $1 AND event_id = $2) AS "seen!""#,
+        &provider,
+        event_id,
     )
-    .bind(&provider)
-    .bind(event_id)
     .fetch_one(&state.db)
     .await?;
     if seen {
@@ -86,11 +86,13 @@ async fn post_webhook(
         settle_pending(&state.db, &state.payments, payment, outcome).await?;
     }
     // Recorded after processing: a failure above lets the provider retry.
-    sqlx::query("INSERT INTO webhook_events (provider, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(&provider)
-        .bind(event_id)
-        .execute(&state.db)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO webhook_events (provider, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &provider,
+        event_id,
+    )
+    .execute(&state.db)
+    .await?;
     Ok(ApiJson(WebhookReceipt { received: true, duplicate: false }))
 }
 

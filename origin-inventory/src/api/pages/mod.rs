@@ -36,11 +36,6 @@ const STYLE: &str = include_str!("checkout.css");
 /// least 4.5:1 against the page's white.
 const TIER_COLOURS: &[&str] = &["#4338ca", "#0e7490", "#a21caf", "#b45309", "#15803d", "#be123c"];
 
-#[derive(sqlx::FromRow)]
-struct Limits {
-    max_tickets_per_order: i32,
-}
-
 /// One section of the overview: how much is free and from what price.
 struct SectionSummary<'a> {
     id: Uuid,
@@ -86,8 +81,7 @@ async fn checkout_page(
         return Ok(not_found_page("event"));
     };
     let seats = catalog::seats(&state.db, event_id).await?;
-    let limits: Limits = sqlx::query_as("SELECT max_tickets_per_order FROM events WHERE id = $1")
-        .bind(event_id)
+    let limits = sqlx::query!("SELECT max_tickets_per_order FROM events WHERE id = $1", event_id)
         .fetch_one(&state.db)
         .await?;
     let live_hold = match checkout.buyer() {
