@@ -5,10 +5,13 @@ mod support;
 use origin_inventory::demo;
 use support::{EdgeRuntime, Stack};
 
-/// A stack with its page cache in a Redis database of this file's own and
-/// the demo data loaded.
-async fn demo_stack(runtime: EdgeRuntime) -> (Stack, demo::Demo) {
-    let stack = Stack::start_with(runtime, 1, &[]).await;
+/// A stack with the demo data loaded and its page cache in a Redis
+/// database of its test's own (`test`: the test's place in this file, 0 to
+/// 3; each runtime has its own databases too): seeding the demo bumps the
+/// catalog version, which would otherwise turn another test's cached pages
+/// stale between two of its requests.
+async fn demo_stack(runtime: EdgeRuntime, test: u8) -> (Stack, demo::Demo) {
+    let stack = Stack::start_with(runtime, 1 + test, &[]).await;
     let demo = demo::seed(&stack.origin.db, "sk_system_test").await.unwrap();
     (stack, demo)
 }
@@ -21,7 +24,7 @@ async fn get(url: &str) -> (u16, String, reqwest::header::HeaderMap) {
 }
 
 async fn the_demo_catalog_is_served_by_the_wasm_component(runtime: EdgeRuntime) {
-    let (stack, demo) = demo_stack(runtime).await;
+    let (stack, demo) = demo_stack(runtime, 0).await;
     let edge = &stack.edge;
 
     let (status, html, headers) = get(&edge.url("/")).await;
@@ -43,7 +46,7 @@ async fn the_demo_catalog_is_served_by_the_wasm_component(runtime: EdgeRuntime) 
 }
 
 async fn pages_carry_validators_and_a_shared_cache_policy(runtime: EdgeRuntime) {
-    let (stack, _) = demo_stack(runtime).await;
+    let (stack, _) = demo_stack(runtime, 1).await;
     let edge = &stack.edge;
     for path in ["/events", "/api/v1/events?city=Berlin"] {
         let (status, _, headers) = get(&edge.url(path)).await;
@@ -75,7 +78,7 @@ async fn pages_carry_validators_and_a_shared_cache_policy(runtime: EdgeRuntime) 
 }
 
 async fn bad_parameters_get_a_4xx_from_the_edge(runtime: EdgeRuntime) {
-    let (stack, _) = demo_stack(runtime).await;
+    let (stack, _) = demo_stack(runtime, 2).await;
     let edge = &stack.edge;
     for (path, status) in [
         ("/events?page=0", 400),
@@ -94,7 +97,7 @@ async fn bad_parameters_get_a_4xx_from_the_edge(runtime: EdgeRuntime) {
 }
 
 async fn a_stopped_origin_gives_a_502_not_a_crash(runtime: EdgeRuntime) {
-    let (stack, _) = demo_stack(runtime).await;
+    let (stack, _) = demo_stack(runtime, 3).await;
     let stack = stack.with_edge("http://127.0.0.1:9", &[], None);
     let edge = &stack.edge;
     // A query no other test asks, so no cached copy can stand in.
