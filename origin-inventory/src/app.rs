@@ -10,9 +10,9 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::outbox::{Notifier, run_outbox};
-use crate::reservations::run_sweeper;
 use crate::settlement::run_reconciler;
 use crate::state::AppState;
+use crate::sweeper::run_sweeper;
 use crate::workers::Workers;
 
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {

@@ -11,6 +11,7 @@ use wire::room::RoomSettings;
 
 use crate::error::ApiError;
 use crate::events::EventStatus;
+use crate::reservations::SeatStatus;
 
 /// `GET /api/v1/events` as JSON (`data` and `meta`), from the database's
 /// `catalog_list`, which the edge's Hyperdrive reads call too.
@@ -139,7 +140,7 @@ pub struct SeatRow {
     pub accessible: bool,
     pub tier: String,
     pub price_cents: i64,
-    pub status: String,
+    pub status: SeatStatus,
 }
 
 /// Every seat of the event by section and row. A lapsed hold shows as
@@ -149,7 +150,8 @@ pub async fn seats(db: &PgPool, event: Uuid) -> Result<Vec<SeatRow>, sqlx::Error
         SeatRow,
         r#"SELECT i.seat_id AS id, i.section_id, sec.name AS section, sec.general_admission, s.row_label, s.number,
                   s.accessible, t.name AS tier, i.price_cents,
-                  CASE WHEN seat_is_free(i.status, i.held_until) THEN 'AVAILABLE' ELSE i.status END AS "status!"
+                  CASE WHEN seat_is_free(i.status, i.held_until) THEN 'AVAILABLE' ELSE i.status END
+                      AS "status!: SeatStatus"
            FROM inventory i
            JOIN seats s ON s.id = i.seat_id
            JOIN sections sec ON sec.id = i.section_id

@@ -33,6 +33,7 @@ pub mod sales;
 pub mod settlement;
 pub mod signatures;
 pub mod state;
+pub mod sweeper;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod text;

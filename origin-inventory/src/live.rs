@@ -18,6 +18,8 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
+use crate::reservations::SeatStatus;
+
 /// How often the journal is read: how late a seat map hears of a change.
 const POLL: Duration = Duration::from_millis(200);
 /// The reader connection's `application_name`, as `pg_stat_activity` shows it.
@@ -30,7 +32,7 @@ pub enum Feed {
     Seat {
         event: Uuid,
         seat: Uuid,
-        status: String,
+        status: SeatStatus,
     },
     /// Changes may have been missed: reload the seat map.
     Resync,
@@ -41,7 +43,7 @@ impl Feed {
     pub fn for_event(&self, event: Uuid) -> Option<Event> {
         match self {
             Feed::Seat { event: of, seat, status } if *of == event => {
-                Some(Event::default().event("seat").data(format!("{seat} {status}")))
+                Some(Event::default().event("seat").data(format!("{seat} {}", status.as_str())))
             }
             Feed::Seat { .. } => None,
             Feed::Resync => Some(Event::default().event("resync").data("")),
@@ -103,7 +105,7 @@ impl SeatChanges {
             let rows = sqlx::query_as!(
                 JournalRow,
                 r#"SELECT h.horizon::text AS "horizon!", c.event_id AS "event_id?", c.seats AS "seats?",
-                          c.statuses AS "statuses?"
+                          c.statuses AS "statuses?: Vec<SeatStatus>"
                    FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
                    LEFT JOIN seat_changes c ON c.xid >= $1::text::xid8 AND c.xid < h.horizon
                    ORDER BY c.id"#,
@@ -118,7 +120,7 @@ impl SeatChanges {
                 };
                 for (seat, status) in seats.iter().zip(statuses) {
                     // No subscribers is not an error: nobody is watching.
-                    drop(self.sender.send(Feed::Seat { event, seat: *seat, status: status.clone() }));
+                    drop(self.sender.send(Feed::Seat { event, seat: *seat, status: *status }));
                 }
             }
             if let Some(row) = rows.into_iter().next() {
@@ -144,7 +146,7 @@ struct JournalRow {
     horizon: String,
     event_id: Option<Uuid>,
     seats: Option<Vec<Uuid>>,
-    statuses: Option<Vec<String>>,
+    statuses: Option<Vec<SeatStatus>>,
 }
 
 /// Drops journal rows every reader has long read.
@@ -165,7 +167,7 @@ mod tests {
     #[test]
     fn a_page_hears_only_its_own_event_and_every_resync() {
         let (mine, other) = (Uuid::new_v4(), Uuid::new_v4());
-        let change = |event| Feed::Seat { event, seat: Uuid::new_v4(), status: "HELD".into() };
+        let change = |event| Feed::Seat { event, seat: Uuid::new_v4(), status: SeatStatus::Held };
         assert!(change(mine).for_event(mine).is_some());
         assert!(change(other).for_event(mine).is_none());
         assert!(Feed::Resync.for_event(mine).is_some());

@@ -112,6 +112,32 @@ impl HeldSeat {
     }
 }
 
+/// Where a seat of an event stands (`inventory.status`): free, held by a
+/// hold, booked by an order, or kept off sale by the organizer. A `HELD`
+/// seat whose hold has lapsed is free to take (`seat_is_free` in SQL), and
+/// reads as `AVAILABLE` wherever buyers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+#[sqlx(type_name = "text", rename_all = "UPPERCASE")]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Booked,
+    Blocked,
+}
+
+impl SeatStatus {
+    /// As the API, the seat map and the live feed spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeatStatus::Available => "AVAILABLE",
+            SeatStatus::Held => "HELD",
+            SeatStatus::Booked => "BOOKED",
+            SeatStatus::Blocked => "BLOCKED",
+        }
+    }
+}
+
 /// Where a hold stands (`reservations.status`): held until it is paid
 /// for (committed), let go by its buyer (released) or lapsed (expired).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, ToSchema)]
@@ -581,27 +607,14 @@ pub async fn extend(db: &PgPool, id: Uuid, buyer: &str, additional: i64) -> Resu
     load(db, id, buyer).await?.ok_or_else(|| ApiError::not_found("reservation"))
 }
 
-/// Expires lapsed holds every `interval`, so counts and seat maps stay
-/// fresh. Correctness never depends on it: holds check `held_until` themselves.
-pub async fn run_sweeper(
-    db: PgPool,
-    interval: std::time::Duration,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
-    crate::workers::every(interval, stop, || async {
-        let swept = async {
-            let mut tx = db.begin().await?;
-            let n = expire_lapsed(&mut tx, None).await?;
-            tx.commit().await?;
-            crate::access::forget_expired_sessions(&db).await?;
-            crate::live::forget_old_changes(&db).await?;
-            Ok::<_, sqlx::Error>(n)
-        };
-        match swept.await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "released lapsed holds"),
-            Err(e) => tracing::warn!(error = %e, "hold sweeper failed"),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seat_status_is_spelled_alike_in_json_and_in_the_live_feed() {
+        for status in [SeatStatus::Available, SeatStatus::Held, SeatStatus::Booked, SeatStatus::Blocked] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
         }
-    })
-    .await;
+    }
 }

@@ -19,6 +19,7 @@ use wire::room::RoomSettings;
 
 use crate::catalog::{SeatRow, event, find_event, list, seats, waiting_room};
 use crate::error::{ApiError, ApiJson, ApiPath, Problem};
+use crate::reservations::SeatStatus;
 use crate::state::AppState;
 
 /// List public events.
@@ -130,8 +131,7 @@ pub struct RowMap {
 pub struct SeatOnMap {
     id: Uuid,
     number: i32,
-    /// `AVAILABLE`, `HELD`, `SOLD` or `BLOCKED`.
-    status: String,
+    status: SeatStatus,
     tier: String,
     price_cents: i64,
     /// A wheelchair place.
@@ -154,7 +154,7 @@ fn seat_map(seats: &[SeatRow]) -> Vec<SectionMap> {
                         .map(|s| SeatOnMap {
                             id: s.id,
                             number: s.number,
-                            status: s.status.clone(),
+                            status: s.status,
                             tier: s.tier.clone(),
                             price_cents: s.price_cents,
                             accessible: s.accessible,

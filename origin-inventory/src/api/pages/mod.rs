@@ -21,7 +21,7 @@ use crate::display::money;
 use crate::error::{ApiError, ApiPath};
 use crate::orders::{OrderView, readable_order};
 use crate::payments::TEST_CARDS;
-use crate::reservations::live_hold;
+use crate::reservations::{SeatStatus, live_hold};
 use crate::state::AppState;
 use crate::tickets::qr_svg;
 use utoipa_axum::router::OpenApiRouter;
@@ -51,7 +51,7 @@ fn section_summaries(seats: &[SeatRow]) -> Vec<SectionSummary<'_>> {
         .map(|section| SectionSummary {
             id: section[0].section_id,
             name: &section[0].section,
-            free: section.iter().filter(|s| s.status == "AVAILABLE").count(),
+            free: section.iter().filter(|s| s.status == SeatStatus::Available).count(),
             total: section.len(),
             cheapest_cents: section.iter().map(|s| s.price_cents).min().unwrap_or(0),
         })
