@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, Utc};
 use edge_core::catalog::local_time;
-use edge_core::html::escape;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use maud::{DOCTYPE, html};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -132,39 +132,36 @@ fn confirmation(to: String, name: &str, link: &str, order: &OrderDetails) -> Ema
         city = order.city,
         seats = places.join("; "),
     );
-    let tickets: String = order
-        .tickets
-        .iter()
-        .zip(&places)
-        .enumerate()
-        .map(|(i, (ticket, place))| {
-            format!(
-                "<li style=\"margin:0 0 1.5em\"><strong>{place}</strong> · {tier}<br>\
-                 <img src=\"cid:ticket-{i}\" width=\"200\" height=\"200\" alt=\"QR code of ticket {code}\"><br>\
-                 <code>{code}</code></li>",
-                place = escape(place),
-                tier = escape(&ticket.tier),
-                code = escape(&ticket.code),
-            )
-        })
-        .collect();
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Your tickets</title></head>\
-         <body style=\"font-family:system-ui,sans-serif;color:#1d1d1f\"><p>Hello {name},</p>\
-         <p>your order <strong>{number}</strong> is confirmed.</p><h1 style=\"font-size:1.4em\">{title}</h1>\
-         <p><strong>{when}</strong><br>{venue}, {city}<br>Total {total}</p>\
-         <p><a href=\"{link}\" style=\"background:#4338ca;color:#fff;padding:.6em 1.2em;border-radius:.4em;\
-         text-decoration:none\">Open your tickets</a></p>\
-         <p style=\"color:#555\">Keep this link private: it opens your tickets from any browser.</p>\
-         <ul style=\"list-style:none;padding:0\">{tickets}</ul><p>Stampede</p></body></html>",
-        name = escape(name),
-        number = escape(&order.order_number),
-        title = escape(&order.event_title),
-        when = escape(&when),
-        venue = escape(&order.venue),
-        city = escape(&order.city),
-        link = escape(link),
-    );
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "Your tickets" } }
+            body style="font-family:system-ui,sans-serif;color:#1d1d1f" {
+                p { "Hello " (name) "," }
+                p { "your order " strong { (order.order_number) } " is confirmed." }
+                h1 style="font-size:1.4em" { (order.event_title) }
+                p { strong { (when) } br; (order.venue) ", " (order.city) br; "Total " (total) }
+                p {
+                    a href=(link)
+                        style="background:#4338ca;color:#fff;padding:.6em 1.2em;border-radius:.4em;text-decoration:none"
+                        { "Open your tickets" }
+                }
+                p style="color:#555" { "Keep this link private: it opens your tickets from any browser." }
+                ul style="list-style:none;padding:0" {
+                    @for (i, (ticket, place)) in order.tickets.iter().zip(&places).enumerate() {
+                        li style="margin:0 0 1.5em" {
+                            strong { (place) } " · " (ticket.tier) br;
+                            img src={ "cid:ticket-" (i) } width="200" height="200" alt={ "QR code of ticket " (ticket.code) };
+                            br;
+                            code { (ticket.code) }
+                        }
+                    }
+                }
+                p { "Stampede" }
+            }
+        }
+    }
+    .into_string();
     Email {
         to,
         subject: format!("Your tickets for {}: order {}", order.event_title, order.order_number),
@@ -181,11 +178,14 @@ fn confirmation(to: String, name: &str, link: &str, order: &OrderDetails) -> Ema
 }
 
 fn paragraphs_html(text: &str) -> String {
-    let body: String = text.split("\n\n").map(|p| format!("<p>{}</p>", escape(p))).collect();
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"></head>\
-         <body style=\"font-family:system-ui,sans-serif\">{body}</body></html>"
-    )
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; }
+            body style="font-family:system-ui,sans-serif" { @for paragraph in text.split("\n\n") { p { (paragraph) } } }
+        }
+    }
+    .into_string()
 }
 
 /// The show as an iCalendar (RFC 5545) entry: times in UTC, text escaped,

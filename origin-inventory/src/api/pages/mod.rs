@@ -11,7 +11,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use edge_core::catalog::local_time;
-use edge_core::html::{escape, page, page_with_head};
+use edge_core::html::{page, page_with_head};
+use maud::{Markup, PreEscaped, html};
 
 use crate::api::access::{Checkout, EventId};
 use crate::api::openapi::CheckoutRefusals;
@@ -91,36 +92,6 @@ async fn checkout_page(
     let currency = event.price_range.currency.clone().unwrap_or_else(|| "EUR".into());
     let tiers = tiers(&seats);
     let sections = section_summaries(&seats);
-    let overview: String = sections
-        .iter()
-        .map(|s| {
-            format!(
-                "<li><button type=\"button\" class=\"section-pick\" data-section=\"{id}\" aria-pressed=\"false\">\
-                 <span class=\"name\">{name}</span> <span class=\"free\"><span data-free>{free}</span> of {total} free</span> \
-                 <span class=\"from\">from {from}</span></button></li>",
-                id = s.id,
-                name = escape(s.name),
-                free = s.free,
-                total = s.total,
-                from = money(s.cheapest_cents, &currency),
-            )
-        })
-        .collect();
-    let section_options: String =
-        sections.iter().map(|s| format!("<option value=\"{}\">{}</option>", s.id, escape(s.name))).collect();
-    let legend: String = tiers
-        .iter()
-        .enumerate()
-        .map(|(i, (tier, cents))| {
-            format!(
-                "<li><svg width=\"16\" height=\"16\" aria-hidden=\"true\"><circle cx=\"8\" cy=\"8\" r=\"7\" \
-                 fill=\"{}\"/></svg> {} · {}</li>",
-                TIER_COLOURS[i % TIER_COLOURS.len()],
-                escape(tier),
-                money(*cents, &currency)
-            )
-        })
-        .collect();
     let config = serde_json::json!({
         "event": event_id,
         "limit": limits.max_tickets_per_order,
@@ -129,52 +100,98 @@ async fn checkout_page(
             .collect::<serde_json::Map<_, _>>(),
         "hold": live_hold,
     });
-    let body = format!(
-        "<h1>{title}</h1><p class=\"muted\">{venue}, {city} · {starts}</p>\
-         <section id=\"overview\" class=\"card\" aria-labelledby=\"sections-title\"><h2 id=\"sections-title\">Choose a section</h2>\
-         <ul id=\"sections\" class=\"sections\">{overview}</ul></section>\
-         <section id=\"section-view\" class=\"card\" aria-labelledby=\"section-title\" hidden>\
-         <div class=\"view-head\"><h2 id=\"section-title\" tabindex=\"-1\"></h2>\
-         <div class=\"zoom\" role=\"group\" aria-label=\"Zoom the seat map\">\
-         <button type=\"button\" id=\"zoom-out\" aria-label=\"Zoom out\">−</button>\
-         <button type=\"button\" id=\"zoom-in\" aria-label=\"Zoom in\">+</button></div></div>\
-         <ul class=\"legend\" aria-label=\"Seat key\">{legend}\
-         <li><svg width=\"16\" height=\"16\" aria-hidden=\"true\"><circle class=\"key-selected\" cx=\"8\" cy=\"8\" r=\"7\"/>\
-         <path class=\"tick\" d=\"M4.5 8.2l2.3 2.3 4.7-4.9\"/></svg> Your choice</li>\
-         <li><svg width=\"16\" height=\"16\" aria-hidden=\"true\"><circle class=\"key-taken\" cx=\"8\" cy=\"8\" r=\"6\"/></svg> Taken</li>\
-         <li><svg width=\"16\" height=\"16\" aria-hidden=\"true\"><rect class=\"key-access\" x=\"1.5\" y=\"1.5\" width=\"13\" \
-         height=\"13\" rx=\"3\"/></svg> Wheelchair space</li></ul>\
-         <p class=\"muted hint\">Arrow keys move between seats, Space or Enter picks one.</p>\
-         <div class=\"map\" id=\"map-box\"><svg id=\"seat-map\" role=\"group\" aria-labelledby=\"section-title\">\
-         <circle id=\"focus-ring\" r=\"15\"/></svg></div>\
-         </section>\
-         <div id=\"action-bar\" class=\"action-bar\" role=\"region\" aria-label=\"Your selection\">\
-         <p id=\"selection\" aria-live=\"polite\"></p>\
-         <div class=\"actions\"><button id=\"hold-selected\" class=\"primary\" disabled>Hold selected seats</button>\
-         <form id=\"best\"><label>Seats <input type=\"number\" name=\"quantity\" min=\"1\" value=\"2\" required \
-         inputmode=\"numeric\"></label><label>Section <select name=\"section_id\">\
-         <option value=\"\">Most seats free</option>{section_options}</select></label>\
-         <button type=\"submit\">Best available</button></form></div>\
-         <p id=\"problem\" class=\"problem\" role=\"alert\"></p></div>\
-         <section id=\"hold\" class=\"card\" aria-labelledby=\"hold-title\" hidden>\
-         <h2 id=\"hold-title\" tabindex=\"-1\">Your seats are held</h2><ul id=\"held\"></ul>\
-         <p>Total <strong id=\"total\"></strong> · held for <strong id=\"countdown\" aria-live=\"off\"></strong></p>\
-         <p><button id=\"extend\">Extend hold</button> <button id=\"release\">Release seats</button></p>\
-         <form id=\"pay\"><fieldset><legend>Payment</legend>\
-         <label>Name <input name=\"name\" required autocomplete=\"name\"></label>\
-         <label>Email <input type=\"email\" name=\"email\" required autocomplete=\"email\"></label>\
-         {payment}<button type=\"submit\" class=\"primary\">Pay</button></fieldset>\
-         <p id=\"pay-problem\" class=\"problem\" role=\"alert\"></p></form></section>\
-         <script type=\"application/json\" id=\"checkout-config\">{config}</script><script>{SCRIPT}</script>",
-        title = escape(&event.title),
-        venue = escape(&event.venue.name),
-        city = escape(&event.venue.city),
-        starts = escape(&starts_at(&event)),
-        payment = payment_field(state.payments.provider.name() == "sandbox"),
-        config = script_json(&config),
-    );
+    let colour = |i: usize| TIER_COLOURS[i % TIER_COLOURS.len()];
+    let body = html! {
+        h1 { (event.title) }
+        p.muted { (event.venue.name) ", " (event.venue.city) " · " (starts_at(&event)) }
+        section #overview .card aria-labelledby="sections-title" {
+            h2 #sections-title { "Choose a section" }
+            ul #sections .sections {
+                @for s in &sections {
+                    li {
+                        button type="button" .section-pick data-section=(s.id) aria-pressed="false" {
+                            span.name { (s.name) } " "
+                            span.free { span data-free { (s.free) } " of " (s.total) " free" } " "
+                            span.from { "from " (money(s.cheapest_cents, &currency)) }
+                        }
+                    }
+                }
+            }
+        }
+        section #section-view .card aria-labelledby="section-title" hidden {
+            div.view-head {
+                h2 #section-title tabindex="-1" {}
+                div.zoom role="group" aria-label="Zoom the seat map" {
+                    button type="button" #zoom-out aria-label="Zoom out" { "−" }
+                    button type="button" #zoom-in aria-label="Zoom in" { "+" }
+                }
+            }
+            ul.legend aria-label="Seat key" {
+                @for (i, (tier, cents)) in tiers.iter().enumerate() {
+                    li {
+                        svg width="16" height="16" aria-hidden="true" { circle cx="8" cy="8" r="7" fill=(colour(i)) {} }
+                        " " (tier) " · " (money(*cents, &currency))
+                    }
+                }
+                li {
+                    svg width="16" height="16" aria-hidden="true" {
+                        circle.key-selected cx="8" cy="8" r="7" {}
+                        path.tick d="M4.5 8.2l2.3 2.3 4.7-4.9" {}
+                    }
+                    " Your choice"
+                }
+                li { svg width="16" height="16" aria-hidden="true" { circle.key-taken cx="8" cy="8" r="6" {} } " Taken" }
+                li {
+                    svg width="16" height="16" aria-hidden="true" {
+                        rect.key-access x="1.5" y="1.5" width="13" height="13" rx="3" {}
+                    }
+                    " Wheelchair space"
+                }
+            }
+            p.muted.hint { "Arrow keys move between seats, Space or Enter picks one." }
+            div.map #map-box {
+                svg #seat-map role="group" aria-labelledby="section-title" { circle #focus-ring r="15" {} }
+            }
+        }
+        div #action-bar .action-bar role="region" aria-label="Your selection" {
+            p #selection aria-live="polite" {}
+            div.actions {
+                button #hold-selected .primary disabled { "Hold selected seats" }
+                form #best {
+                    label { "Seats " input type="number" name="quantity" min="1" value="2" required inputmode="numeric"; }
+                    label {
+                        "Section "
+                        select name="section_id" {
+                            option value="" { "Most seats free" }
+                            @for s in &sections { option value=(s.id) { (s.name) } }
+                        }
+                    }
+                    button type="submit" { "Best available" }
+                }
+            }
+            p #problem .problem role="alert" {}
+        }
+        section #hold .card aria-labelledby="hold-title" hidden {
+            h2 #hold-title tabindex="-1" { "Your seats are held" }
+            ul #held {}
+            p { "Total " strong #total {} " · held for " strong #countdown aria-live="off" {} }
+            p { button #extend { "Extend hold" } " " button #release { "Release seats" } }
+            form #pay {
+                fieldset {
+                    legend { "Payment" }
+                    label { "Name " input name="name" required autocomplete="name"; }
+                    label { "Email " input type="email" name="email" required autocomplete="email"; }
+                    (payment_field(state.payments.provider.name() == "sandbox"))
+                    button type="submit" .primary { "Pay" }
+                }
+                p #pay-problem .problem role="alert" {}
+            }
+        }
+        script type="application/json" id="checkout-config" { (PreEscaped(script_json(&config))) }
+        script { (PreEscaped(SCRIPT)) }
+    };
     let title = format!("Choose seats: {}", event.title);
-    let mut page = no_store(Html(page_with_head(&title, &format!("<style>{STYLE}</style>"), &body)));
+    let mut page = no_store(Html(page_with_head(&title, &styled(), &body.into_string())));
     // Without a queue, the browser's buyer session names the buyer: give
     // it one on its first visit.
     if checkout.buyer().is_err() {
@@ -186,17 +203,24 @@ async fn checkout_page(
 
 /// The card field: the sandbox's test cards in local mode, else a payment
 /// method id from the provider's own form.
-fn payment_field(sandbox: bool) -> String {
-    if sandbox {
-        let cards: String = TEST_CARDS
-            .iter()
-            .map(|card| format!("<option value=\"{}\">{}</option>", card.id, escape(card.label)))
-            .collect();
-        format!("<label>Test card <select name=\"payment_method_id\">{cards}</select></label>")
-    } else {
-        "<label>Payment method id <input name=\"payment_method_id\" required placeholder=\"pm_…\"></label>"
-            .into()
+fn payment_field(sandbox: bool) -> Markup {
+    html! {
+        @if sandbox {
+            label {
+                "Test card "
+                select name="payment_method_id" {
+                    @for card in TEST_CARDS { option value=(card.id) { (card.label) } }
+                }
+            }
+        } @else {
+            label { "Payment method id " input name="payment_method_id" required placeholder="pm_…"; }
+        }
     }
+}
+
+/// The pages' own style sheet, for `<head>`.
+fn styled() -> String {
+    html! { style { (PreEscaped(STYLE)) } }.into_string()
 }
 
 /// JSON for an inline `<script type="application/json">`: `<` is escaped so
@@ -270,47 +294,37 @@ async fn order_page_for(
 /// An event no longer public (cancelled) shows without its details.
 fn order_html(order: &OrderView, event: Option<&Event>) -> String {
     let timezone = event.map_or("UTC", |e| e.venue.timezone.as_str());
-    let detail = |of: fn(&Event) -> &str| escape(event.map_or("", of));
-    let tickets: String = order
-        .tickets
-        .iter()
-        .map(|ticket| {
-            let seat = &ticket.seat;
-            format!(
-                "<li class=\"ticket card\"><h3>{place}</h3><p>{tier} · {price}</p>\
-                 <figure>{qr}<figcaption>Ticket code <code>{code}</code></figcaption></figure></li>",
-                place = escape(&seat.place()),
-                tier = escape(&seat.tier),
-                price = money(seat.price_cents, &order.currency),
-                qr = qr_svg(&ticket.code),
-                code = escape(&ticket.code),
-            )
-        })
-        .collect();
-    let body = format!(
-        "<h1>{title}</h1><p class=\"when\"><strong>{starts}</strong><br>{venue}, {city}</p>\
-         <section class=\"card\" aria-labelledby=\"order-title\"><h2 id=\"order-title\">Order {number}</h2>\
-         <p class=\"muted\">{status} · ordered {created} · total {total}</p>\
-         <p>Thank you, {name}. Your tickets are below and on their way to {email}. This page's address opens them \
-         from any browser: keep it private.</p></section>\
-         <ul class=\"tickets\" aria-label=\"Tickets\">{tickets}</ul>",
-        title = detail(|e| &e.title),
-        starts = escape(&event.map(starts_at).unwrap_or_default()),
-        venue = detail(|e| &e.venue.name),
-        city = detail(|e| &e.venue.city),
-        number = escape(&order.order_number),
-        status = order.status.as_str(),
-        created = escape(&local_time(order.created_at, timezone)),
-        total = money(order.total_cents, &order.currency),
-        name = escape(&order.name),
-        email = escape(&order.email),
-    );
-    page_with_head(&format!("Order {}", order.order_number), &format!("<style>{STYLE}</style>"), &body)
+    let detail = |of: fn(&Event) -> &str| event.map_or("", of);
+    let body = html! {
+        h1 { (detail(|e| &e.title)) }
+        p.when { strong { (event.map(starts_at).unwrap_or_default()) } br; (detail(|e| &e.venue.name)) ", " (detail(|e| &e.venue.city)) }
+        section.card aria-labelledby="order-title" {
+            h2 #order-title { "Order " (order.order_number) }
+            p.muted {
+                (order.status.as_str()) " · ordered " (local_time(order.created_at, timezone)) " · total "
+                (money(order.total_cents, &order.currency))
+            }
+            p {
+                "Thank you, " (order.name) ". Your tickets are below and on their way to " (order.email)
+                ". This page's address opens them from any browser: keep it private."
+            }
+        }
+        ul.tickets aria-label="Tickets" {
+            @for ticket in &order.tickets {
+                li.ticket.card {
+                    h3 { (ticket.seat.place()) }
+                    p { (ticket.seat.tier) " · " (money(ticket.seat.price_cents, &order.currency)) }
+                    figure { (PreEscaped(qr_svg(&ticket.code))) figcaption { "Ticket code " code { (ticket.code) } } }
+                }
+            }
+        }
+    };
+    page_with_head(&format!("Order {}", order.order_number), &styled(), &body.into_string())
 }
 
 fn not_found_page(what: &str) -> Response {
-    let html =
-        page("Not found", &format!("<h1>No such {what}</h1><p><a href=\"/events\">All events</a></p>"));
+    let body = html! { h1 { "No such " (what) } p { a href="/events" { "All events" } } };
+    let html = page("Not found", &body.into_string());
     (StatusCode::NOT_FOUND, Html(html)).into_response()
 }
 
