@@ -3,11 +3,11 @@
 //! Hyperdrive binding for reads (falling back to the origin's API if that
 //! fails).
 
-use edge_core::html::url_encode;
 use edge_core::page_cache::CachedPage;
 use edge_platform::Runtime;
 use edge_platform::redis::Redis;
 use edge_platform::workers::Fetch;
+use wire::query::url_encode;
 use worker::postgres_tls::PassthroughTls;
 use worker::{Cache, SecureTransport, Socket};
 

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use wire::catalog::{Availability, Event, EventList, PriceRange};
-use wire::query::ListQuery;
+use wire::query::{ListQuery, url_encode};
 
-use crate::html::{escape, page, url_encode};
+use crate::html::{escape, page};
 
 /// What a buyer is told about availability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

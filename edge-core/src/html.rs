@@ -1,7 +1,5 @@
 //! HTML escaping and the shared page frame (inline CSS, no external assets).
 
-use std::fmt::Write as _;
-
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -13,19 +11,6 @@ pub fn escape(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Percent-encodes a query-string value.
-pub fn url_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
         }
     }
     out
@@ -70,10 +55,5 @@ mod tests {
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
         );
         assert!(!page("<b>", "").contains("<b>"));
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(url_encode("rock & roll/ü"), "rock%20%26%20roll%2F%C3%BC");
     }
 }

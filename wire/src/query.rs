@@ -149,7 +149,9 @@ pub fn decode(value: &str) -> Result<String, QueryError> {
 /// What a query value may hold unescaped: the URL's unreserved characters.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
-fn url_encode(value: &str) -> String {
+/// Percent-encodes a query-string value (or any URL component): all but
+/// the unreserved characters.
+pub fn url_encode(value: &str) -> String {
     utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
@@ -182,6 +184,12 @@ mod tests {
         assert_eq!(q.from.unwrap().to_rfc3339(), "2027-01-01T00:00:00+00:00");
         assert_eq!(q.to.unwrap().to_rfc3339(), "2027-01-31T23:59:59+00:00");
         assert_eq!(q.q.as_deref(), Some("rock & roll"));
+    }
+
+    #[test]
+    fn values_are_percent_encoded_but_for_unreserved_characters() {
+        assert_eq!(url_encode("rock & roll/ü"), "rock%20%26%20roll%2F%C3%BC");
+        assert_eq!(url_encode("a-b_c.d~e"), "a-b_c.d~e");
     }
 
     #[test]
