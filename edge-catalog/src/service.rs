@@ -3,7 +3,7 @@
 //! the origin's catalog API, and applies HTTP caching rules on the way out.
 
 use edge_core::catalog::{event_page, list_page};
-use edge_core::html::{escape, page};
+use edge_core::html::notice;
 use edge_core::http_cache::{CachePolicy, NO_STORE, not_modified};
 use edge_platform::Runtime;
 use edge_platform::redis::Redis;
@@ -89,10 +89,7 @@ impl Problem {
             let body = wire::problem::Problem::new(code, message).to_json();
             respond(status, "application/json", NO_STORE, body.into_bytes())
         } else {
-            let html = page(
-                &message,
-                &format!("<h1>{}</h1><p><a href=\"/events\">All events</a></p>", escape(&message)),
-            );
+            let html = notice(&message, &message);
             respond(status, "text/html; charset=utf-8", NO_STORE, html.into_bytes())
         };
         if status == StatusCode::METHOD_NOT_ALLOWED {

@@ -5,7 +5,9 @@ use chrono_tz::Tz;
 use wire::catalog::{Availability, Event, EventList, PriceRange};
 use wire::query::{ListQuery, url_encode};
 
-use crate::html::{escape, page};
+use maud::{Markup, html};
+
+use crate::html::page;
 
 /// What a buyer is told about availability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,13 +75,13 @@ fn price_text(p: &PriceRange) -> String {
     }
 }
 
-fn band_html(event: &Event) -> String {
+fn band(event: &Event) -> Markup {
     let (class, text) = if event.status == "on_sale" {
         Band::of(&event.availability).label()
     } else {
         ("sold_out", status_text(&event.status))
     };
-    format!("<p class=\"band {class}\">{text}</p>")
+    html! { p class={ "band " (class) } { (text) } }
 }
 
 fn status_text(status: &str) -> &'static str {
@@ -93,89 +95,69 @@ fn status_text(status: &str) -> &'static str {
 
 /// The event list with its filter form and paging.
 pub fn list_page(list: &EventList, query: &ListQuery) -> String {
-    let value = |v: &Option<String>| escape(v.as_deref().unwrap_or(""));
     let date = |d: Option<DateTime<Utc>>| d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
-    let mut body = format!(
-        "<h1>Events</h1>\
-         <form class=\"filters\" method=\"get\" action=\"/events\" role=\"search\">\
-         <label>Search<input name=\"q\" value=\"{}\"></label>\
-         <label>Category<input name=\"category\" value=\"{}\"></label>\
-         <label>City<input name=\"city\" value=\"{}\"></label>\
-         <label>From<input type=\"date\" name=\"from\" value=\"{}\"></label>\
-         <label>To<input type=\"date\" name=\"to\" value=\"{}\"></label>\
-         <button type=\"submit\">Filter</button></form>",
-        value(&query.q),
-        value(&query.category),
-        value(&query.city),
-        date(query.from),
-        date(query.to),
-    );
-    if list.data.is_empty() {
-        body.push_str("<p>No events match these filters.</p>");
-    }
-    for event in &list.data {
-        body.push_str(&format!(
-            "<article class=\"card\"><h2><a href=\"/events/{id}\">{title}</a></h2>\
-             <p class=\"muted\">{when} · {venue}, {city} · {category}</p><p>{price}</p>{band}</article>",
-            id = event.id,
-            title = escape(&event.title),
-            when = escape(&local_time(event.starts_at, &event.venue.timezone)),
-            venue = escape(&event.venue.name),
-            city = escape(&event.venue.city),
-            category = escape(&event.category),
-            price = escape(&price_text(&event.price_range)),
-            band = band_html(event),
-        ));
-    }
     let pages = list.meta.total.div_ceil(u64::from(list.meta.limit.max(1)));
-    let mut nav = String::new();
-    if list.meta.page > 1 {
-        nav.push_str(&format!(
-            "<a rel=\"prev\" href=\"/events?{}\">Previous</a>",
-            escape(&query.with_page(list.meta.page - 1).canonical())
-        ));
-    }
-    if u64::from(list.meta.page) < pages {
-        nav.push_str(&format!(
-            "<a rel=\"next\" href=\"/events?{}\">Next</a>",
-            escape(&query.with_page(list.meta.page + 1).canonical())
-        ));
-    }
-    if !nav.is_empty() {
-        body.push_str(&format!("<nav class=\"pages\" aria-label=\"Pages\">{nav}</nav>"));
-    }
-    page("Events", &body)
+    let previous = (list.meta.page > 1).then(|| query.with_page(list.meta.page - 1).canonical());
+    let next = (u64::from(list.meta.page) < pages).then(|| query.with_page(list.meta.page + 1).canonical());
+    let body = html! {
+        h1 { "Events" }
+        form.filters method="get" action="/events" role="search" {
+            label { "Search" input name="q" value=(query.q.as_deref().unwrap_or_default()); }
+            label { "Category" input name="category" value=(query.category.as_deref().unwrap_or_default()); }
+            label { "City" input name="city" value=(query.city.as_deref().unwrap_or_default()); }
+            label { "From" input type="date" name="from" value=(date(query.from)); }
+            label { "To" input type="date" name="to" value=(date(query.to)); }
+            button type="submit" { "Filter" }
+        }
+        @if list.data.is_empty() {
+            p { "No events match these filters." }
+        }
+        @for event in &list.data {
+            article.card {
+                h2 { a href={ "/events/" (event.id) } { (event.title) } }
+                p.muted {
+                    (local_time(event.starts_at, &event.venue.timezone)) " · " (event.venue.name) ", "
+                    (event.venue.city) " · " (event.category)
+                }
+                p { (price_text(&event.price_range)) }
+                (band(event))
+            }
+        }
+        @if previous.is_some() || next.is_some() {
+            nav.pages aria-label="Pages" {
+                @if let Some(previous) = &previous { a rel="prev" href={ "/events?" (previous) } { "Previous" } }
+                @if let Some(next) = &next { a rel="next" href={ "/events?" (next) } { "Next" } }
+            }
+        }
+    };
+    page("Events", body)
 }
 
 /// One event's page, with the "Buy tickets" link the waiting room guards.
 pub fn event_page(event: &Event, now: DateTime<Utc>) -> String {
-    let buy = if event.status != "on_sale" {
-        String::new()
-    } else if event.sale_starts_at.is_some_and(|s| s > now) {
-        format!(
-            "<p>Sale starts {}.</p>",
-            escape(&local_time(event.sale_starts_at.expect("checked"), &event.venue.timezone))
-        )
-    } else if Band::of(&event.availability) == Band::SoldOut {
-        String::new()
-    } else {
-        format!("<p><a class=\"button\" href=\"/events/{}/checkout\">Buy tickets</a></p>", event.id)
+    let sale_starts = event.sale_starts_at.filter(|start| *start > now);
+    let sold_out = Band::of(&event.availability) == Band::SoldOut;
+    let body = html! {
+        article.card {
+            h1 { (event.title) }
+            p.muted { (local_time(event.starts_at, &event.venue.timezone)) }
+            p {
+                (event.venue.name) ", " (event.venue.city) " · "
+                a href={ "/events?category=" (url_encode(&event.category)) } { (event.category) }
+            }
+            p { (event.description) }
+            p { (price_text(&event.price_range)) }
+            (band(event))
+            @if event.status == "on_sale" {
+                @if let Some(start) = sale_starts {
+                    p { "Sale starts " (local_time(start, &event.venue.timezone)) "." }
+                } @else if !sold_out {
+                    p { a.button href={ "/events/" (event.id) "/checkout" } { "Buy tickets" } }
+                }
+            }
+        }
     };
-    let body = format!(
-        "<article class=\"card\"><h1>{title}</h1>\
-         <p class=\"muted\">{when}</p><p>{venue}, {city} · <a href=\"/events?category={category_q}\">{category}</a></p>\
-         <p>{description}</p><p>{price}</p>{band}{buy}</article>",
-        title = escape(&event.title),
-        when = escape(&local_time(event.starts_at, &event.venue.timezone)),
-        venue = escape(&event.venue.name),
-        city = escape(&event.venue.city),
-        category = escape(&event.category),
-        category_q = escape(&url_encode(&event.category)),
-        description = escape(&event.description),
-        price = escape(&price_text(&event.price_range)),
-        band = band_html(event),
-    );
-    page(&event.title, &body)
+    page(&event.title, body)
 }
 
 #[cfg(test)]

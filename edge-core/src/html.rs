@@ -1,20 +1,8 @@
-//! HTML escaping and the shared page frame (inline CSS, no external assets).
+//! The shared page frame (inline CSS, no external assets): a `maud`
+//! template the edge's and the origin's pages fill. Every value a page
+//! shows passes through maud, which escapes it.
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1d1d1f;background:#f6f6f8}\
 header{background:#1d1b4b;color:#fff;padding:1rem 1.5rem}header a{color:#fff;text-decoration:none;font-weight:700}\
@@ -28,20 +16,35 @@ a.button{display:inline-block;background:#4338ca;color:#fff;padding:.6rem 1.2rem
 a:focus,button:focus,input:focus,select:focus{outline:3px solid #1d4ed8;outline-offset:2px}header a:focus{outline-color:#fff}\
 nav.pages{display:flex;gap:1rem}";
 
-/// A complete page: `title` is text (escaped here), `body` is trusted HTML.
-pub fn page(title: &str, body: &str) -> String {
-    page_with_head(title, "", body)
+/// A complete page in the shared frame; `title` is text.
+pub fn page(title: &str, body: Markup) -> String {
+    page_with_head(title, html! {}, body)
 }
 
-/// A page with extra trusted markup in `<head>` (styles, meta refresh).
-pub fn page_with_head(title: &str, head: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{} · Stampede</title><style>{STYLE}</style>{head}</head>\
-         <body><header><a href=\"/events\">Stampede</a></header><main>{body}</main></body></html>",
-        escape(title)
-    )
+/// A page saying one thing, with the way back to the event list.
+pub fn notice(title: &str, heading: &str) -> String {
+    page(title, html! { h1 { (heading) } p { a href="/events" { "All events" } } })
+}
+
+/// A page with extra markup in `<head>` (styles, meta refresh).
+pub fn page_with_head(title: &str, head: Markup, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { (title) " · Stampede" }
+                style { (PreEscaped(STYLE)) }
+                (head)
+            }
+            body {
+                header { a href="/events" { "Stampede" } }
+                main { (body) }
+            }
+        }
+    }
+    .into_string()
 }
 
 #[cfg(test)]
@@ -50,10 +53,10 @@ mod tests {
 
     #[test]
     fn markup_characters_are_escaped() {
-        assert_eq!(
-            escape(r#"<script>alert("x")</script> & 'y'"#),
-            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
-        );
-        assert!(!page("<b>", "").contains("<b>"));
+        let text = r#"<script>alert("x")</script> & 'y'"#;
+        let html = notice(text, text);
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp;"), "{html}");
+        assert!(!page("<b>", html! {}).contains("<b>"));
     }
 }

@@ -4,7 +4,8 @@
 //! to checkout when admitted).
 
 use edge_core::catalog::local_time;
-use edge_core::html::{escape, page_with_head};
+use edge_core::html::page_with_head;
+use maud::{Markup, PreEscaped, html};
 
 use crate::settings::RoomSettings;
 use crate::status::{State, Status, WaitReason};
@@ -27,33 +28,28 @@ fn accent(color: &str) -> &str {
 
 pub fn waiting_room(room: &RoomSettings, status: &Status, puzzle: Option<Puzzle>) -> String {
     let refresh = status.refresh_after_seconds.unwrap_or(10);
-    let head = format!(
-        "<noscript><meta http-equiv=\"refresh\" content=\"{refresh}\"></noscript>\
-         <style>.room{{border-top:.4rem solid {accent}}}progress{{width:100%;height:1.2rem;accent-color:{accent}}}\
+    let style = format!(
+        ".room{{border-top:.4rem solid {accent}}}progress{{width:100%;height:1.2rem;accent-color:{accent}}}\
          .figures{{display:flex;gap:2rem;flex-wrap:wrap}}.figures div{{font-size:1.6rem;font-weight:700}}\
-         .figures span{{display:block;font-size:.85rem;font-weight:400;color:#555}}</style>",
+         .figures span{{display:block;font-size:.85rem;font-weight:400;color:#555}}",
         accent = accent(&room.accent_color)
     );
-    let message = if room.message.trim().is_empty() {
-        String::new()
-    } else {
-        format!("<p>{}</p>", escape(&room.message))
+    let head = html! {
+        noscript { meta http-equiv="refresh" content=(refresh); }
+        // The accent is a checked `#rrggbb`; nothing else in the sheet varies.
+        style { (PreEscaped(style)) }
     };
-    let body = format!(
-        "<section class=\"card room\" aria-labelledby=\"room-title\" \
-         data-event=\"{event}\" data-refresh=\"{refresh}\" data-state=\"{state}\"{puzzle}>\
-         <h1 id=\"room-title\">{title}</h1>{message}\
-         <div id=\"room-state\" role=\"status\" aria-live=\"polite\">{html}</div>\
-         </section><script>{SCRIPT}</script>",
-        event = escape(&status.event_id),
-        state = state_key(status),
-        puzzle = puzzle
-            .map(|p| format!(" data-challenge=\"{}\" data-bits=\"{}\"", escape(p.challenge), p.bits))
-            .unwrap_or_default(),
-        title = escape(&room.title),
-        html = state_html(room, status),
-    );
-    page_with_head(&format!("Waiting room: {}", room.title), &head, &body)
+    let body = html! {
+        section.card.room aria-labelledby="room-title" data-event=(status.event_id) data-refresh=(refresh)
+            data-state=(state_key(status))
+            data-challenge=[puzzle.as_ref().map(|p| p.challenge)] data-bits=[puzzle.as_ref().map(|p| p.bits)] {
+            h1 #room-title { (room.title) }
+            @if !room.message.trim().is_empty() { p { (room.message) } }
+            div #room-state role="status" aria-live="polite" { (state_html(room, status)) }
+        }
+        script { (PreEscaped(SCRIPT)) }
+    };
+    page_with_head(&format!("Waiting room: {}", room.title), head, body)
 }
 
 /// The state and, in line, the reason: the script reloads the page when
@@ -71,17 +67,13 @@ fn state_key(status: &Status) -> String {
 
 /// The sale start in the venue's time zone, as a `<time>` the script
 /// counts down to.
-fn start_time(room: &RoomSettings, status: &Status) -> Option<String> {
+fn start_time(room: &RoomSettings, status: &Status) -> Option<Markup> {
     let start = status.sale_starts_at.as_deref()?;
     let at = chrono::DateTime::parse_from_rfc3339(start).ok()?.with_timezone(&chrono::Utc);
-    Some(format!(
-        "<time datetime=\"{}\" data-countdown>{}</time>",
-        escape(start),
-        escape(&local_time(at, &room.timezone))
-    ))
+    Some(html! { time datetime=(start) data-countdown { (local_time(at, &room.timezone)) } })
 }
 
-fn state_html(room: &RoomSettings, status: &Status) -> String {
+fn state_html(room: &RoomSettings, status: &Status) -> Markup {
     let wait = status.estimated_wait_seconds.map(minutes).unwrap_or_else(|| "—".into());
     match status.state {
         State::Waiting => {
@@ -97,45 +89,47 @@ fn state_html(room: &RoomSettings, status: &Status) -> String {
                 (_, 0) => "You are next in line.",
                 _ => "You are in line.",
             };
-            format!(
-                "<p id=\"reason\">{why} Keep this page open: it moves on by itself when it is your turn.</p>\
-                 <div class=\"figures\"><div><b id=\"place\">{position}</b><span>your place</span></div>\
-                 <div><b id=\"ahead\">{ahead}</b><span>people ahead of you</span></div>\
-                 <div><b id=\"wait\">{wait}</b><span>estimated wait</span></div></div>\
-                 <p><label>Progress <progress id=\"progress\" max=\"{position}\" value=\"{done}\">{done} of {position}\
-                 </progress></label></p>"
-            )
+            html! {
+                p #reason { (why) " Keep this page open: it moves on by itself when it is your turn." }
+                div.figures {
+                    div { b #place { (position) } span { "your place" } }
+                    div { b #ahead { (ahead) } span { "people ahead of you" } }
+                    div { b #wait { (wait) } span { "estimated wait" } }
+                }
+                p { label { "Progress " progress #progress max=(position) value=(done) { (done) " of " (position) } } }
+            }
         }
-        State::Prequeue => {
-            let start = start_time(room, status).unwrap_or_else(|| "soon".into());
-            let range = match status.wait_range_seconds {
-                Some([shortest, longest]) => format!(
-                    "<p>Your wait: between {} and {}, depending on the place you draw.</p>",
-                    minutes(shortest),
-                    minutes(longest)
-                ),
-                None => String::new(),
-            };
-            format!(
-                "<p>The sale has not started yet. It starts at {start}; then everyone here gets a random place \
-                 ahead of later arrivals: arriving earlier gives no advantage.</p>\
-                 <p>Starts in <strong id=\"countdown\">{wait}</strong>.</p>{range}"
-            )
-        }
-        State::Admitted => {
-            let url = escape(status.checkout_url.as_deref().unwrap_or("/"));
-            format!("<p>It is your turn. <a class=\"button\" href=\"{url}\">Continue to checkout</a></p>")
-        }
-        State::Paused => "<p>The organizer has paused the sale for a moment. You keep your place in line; \
-             this page goes on by itself when the sale resumes.</p>"
-            .to_owned(),
-        State::SoldOut => "<p>This event is sold out.</p>".to_owned(),
+        State::Prequeue => html! {
+            p {
+                "The sale has not started yet. It starts at "
+                @if let Some(start) = start_time(room, status) { (start) } @else { "soon" }
+                "; then everyone here gets a random place ahead of later arrivals: arriving earlier gives no \
+                 advantage."
+            }
+            p { "Starts in " strong #countdown { (wait) } "." }
+            @if let Some([shortest, longest]) = status.wait_range_seconds {
+                p { "Your wait: between " (minutes(shortest)) " and " (minutes(longest)) ", depending on the place you draw." }
+            }
+        },
+        State::Admitted => html! {
+            p {
+                "It is your turn. "
+                a.button href=(status.checkout_url.as_deref().unwrap_or("/")) { "Continue to checkout" }
+            }
+        },
+        State::Paused => html! {
+            p {
+                "The organizer has paused the sale for a moment. You keep your place in line; this page goes on \
+                 by itself when the sale resumes."
+            }
+        },
+        State::SoldOut => html! { p { "This event is sold out." } },
         State::Closed => match start_time(room, status) {
-            Some(start) => format!(
-                "<p>The sale has not started yet. It opens at {start}: come back then.</p>\
-                 <p>Opens in <strong id=\"countdown\">{wait}</strong>.</p>"
-            ),
-            None => "<p>The sale is not open.</p>".to_owned(),
+            Some(start) => html! {
+                p { "The sale has not started yet. It opens at " (start) ": come back then." }
+                p { "Opens in " strong #countdown { (wait) } "." }
+            },
+            None => html! { p { "The sale is not open." } },
         },
     }
 }

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use edge_core::catalog::local_time;
-use edge_core::html::{page, page_with_head};
+use edge_core::html::{notice, page_with_head};
 use maud::{Markup, PreEscaped, html};
 
 use crate::api::access::{Checkout, EventId};
@@ -191,7 +191,7 @@ async fn checkout_page(
         script { (PreEscaped(SCRIPT)) }
     };
     let title = format!("Choose seats: {}", event.title);
-    let mut page = no_store(Html(page_with_head(&title, &styled(), &body.into_string())));
+    let mut page = no_store(Html(page_with_head(&title, styled(), body)));
     // Without a queue, the browser's buyer session names the buyer: give
     // it one on its first visit.
     if checkout.buyer().is_err() {
@@ -219,8 +219,8 @@ fn payment_field(sandbox: bool) -> Markup {
 }
 
 /// The pages' own style sheet, for `<head>`.
-fn styled() -> String {
-    html! { style { (PreEscaped(STYLE)) } }.into_string()
+fn styled() -> Markup {
+    html! { style { (PreEscaped(STYLE)) } }
 }
 
 /// JSON for an inline `<script type="application/json">`: `<` is escaped so
@@ -319,12 +319,11 @@ fn order_html(order: &OrderView, event: Option<&Event>) -> String {
             }
         }
     };
-    page_with_head(&format!("Order {}", order.order_number), &styled(), &body.into_string())
+    page_with_head(&format!("Order {}", order.order_number), styled(), body)
 }
 
 fn not_found_page(what: &str) -> Response {
-    let body = html! { h1 { "No such " (what) } p { a href="/events" { "All events" } } };
-    let html = page("Not found", &body.into_string());
+    let html = notice("Not found", &format!("No such {what}"));
     (StatusCode::NOT_FOUND, Html(html)).into_response()
 }
 

@@ -43,7 +43,7 @@ fn sign_in() -> Markup {
 fn organizer_page(title: &str, body: Markup) -> Response {
     let head = html! { style { (PreEscaped(STYLE)) } };
     let body = html! { (body) (sign_in()) script { (PreEscaped(SCRIPT)) } };
-    let html = page_with_head(title, &head.into_string(), &body.into_string());
+    let html = page_with_head(title, head, body);
     ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
