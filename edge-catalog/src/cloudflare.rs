@@ -7,7 +7,7 @@ use edge_core::page_cache::CachedPage;
 use edge_platform::Runtime;
 use edge_platform::redis::Redis;
 use edge_platform::workers::Fetch;
-use wire::query::url_encode;
+use wire::encoding::url_encode;
 use worker::postgres_tls::PassthroughTls;
 use worker::{Cache, SecureTransport, Socket};
 

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use wire::catalog::{Availability, Event, EventList, PriceRange};
-use wire::query::{ListQuery, url_encode};
+use wire::encoding::url_encode;
+use wire::query::ListQuery;
 
 use maud::{Markup, html};
 

@@ -4,6 +4,8 @@
 //! gate as one thing and reach the origin as another. So every edge request
 //! is normalised once, before routing, and only the normal form travels on.
 
+use wire::encoding::DecodeError;
+
 /// Why a path has no normal form: the request is refused with 400.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -74,22 +76,12 @@ fn decode_segment(segment: &str) -> Result<String, PathError> {
     Ok(text)
 }
 
-/// Decodes every `%XX` strictly: a `%` without two hex digits, or bytes that
-/// are not UTF-8 once decoded, are errors (lenient decoders, the
-/// `percent-encoding` crate's among them, pass them on as they are, so two
-/// readers could see two different texts). Checked here, decoded there.
+/// Decodes every `%XX` strictly ([`wire::encoding::percent_decode`]).
 pub fn percent_decode(text: &str) -> Result<String, PathError> {
-    let bytes = text.as_bytes();
-    let well_formed = bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'%')
-        .all(|(i, _)| bytes.get(i + 1..i + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)));
-    if !well_formed {
-        return Err(PathError::BadEscape);
-    }
-    let decoded = percent_encoding::percent_decode(bytes).decode_utf8().map_err(|_| PathError::NotUtf8)?;
-    Ok(decoded.into_owned())
+    wire::encoding::percent_decode(text).map_err(|e| match e {
+        DecodeError::BadEscape => PathError::BadEscape,
+        DecodeError::NotUtf8 => PathError::NotUtf8,
+    })
 }
 
 /// Puts `uri`'s path in normal form, keeping the query (and any scheme

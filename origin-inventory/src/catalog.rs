@@ -30,18 +30,20 @@ pub async fn list(db: &PgPool, query: &ListQuery) -> Result<serde_json::Value, s
     .await
 }
 
-/// One public event as JSON, from the database's `catalog_event`.
+/// One public event as JSON, from the database's `catalog_event` (none if
+/// it is not public).
+async fn event_json(db: &PgPool, id: Uuid) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT catalog_event($1)", id).fetch_one(db).await
+}
+
+/// One public event as JSON, as the API serves it.
 pub async fn event(db: &PgPool, id: Uuid) -> Result<serde_json::Value, ApiError> {
-    let json: Option<serde_json::Value> =
-        sqlx::query_scalar!("SELECT catalog_event($1)", id,).fetch_one(db).await?;
-    json.ok_or_else(|| ApiError::not_found("event"))
+    event_json(db, id).await?.ok_or_else(|| ApiError::not_found("event"))
 }
 
 /// One public event, typed as the edge reads it.
 pub async fn find_event(db: &PgPool, id: Uuid) -> Result<Option<Event>, ApiError> {
-    let json: Option<serde_json::Value> =
-        sqlx::query_scalar!("SELECT catalog_event($1)", id,).fetch_one(db).await?;
-    json.map(serde_json::from_value).transpose().map_err(ApiError::internal)
+    event_json(db, id).await?.map(serde_json::from_value).transpose().map_err(ApiError::internal)
 }
 
 /// An event's waiting room as the database has it; served and published

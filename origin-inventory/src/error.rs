@@ -227,35 +227,6 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
-/// A query string parsed into `T`, strictly: malformed percent-encoding,
-/// text that is not UTF-8 or that fails [`crate::text::check`], unknown or
-/// mistyped parameters are a 400 `invalid_query`.
-pub struct ApiQuery<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let invalid = ApiError::invalid_query;
-        let query = parts.uri.query().unwrap_or("");
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let name = strict_decode(name)
-                .ok_or_else(|| invalid(format!("`{pair}` is not valid percent-encoded UTF-8")))?;
-            let value = strict_decode(value)
-                .ok_or_else(|| invalid(format!("`{pair}` is not valid percent-encoded UTF-8")))?;
-            text::check(&name, &value).map_err(|e| invalid(e.to_string()))?;
-        }
-        serde_urlencoded::from_str(query).map(ApiQuery).map_err(|e| invalid(e.to_string()))
-    }
-}
-
-/// A query-string part decoded strictly (`+` is a space; see
-/// [`edge_core::path::percent_decode`]).
-fn strict_decode(text: &str) -> Option<String> {
-    edge_core::path::percent_decode(&text.replace('+', " ")).ok()
-}
-
 /// Outermost safety net: an error answer that some layer produced as plain
 /// text or with no body (axum's 405, a body-limit rejection in a raw-bytes
 /// extractor, a timeout) is rewritten into the problem format, so clients
@@ -327,13 +298,5 @@ mod tests {
         assert!(!body.contains("4242") && body.contains("internal_error"), "{body}");
         let refusal = ApiError::not_found("event").into_response();
         assert!(refusal.extensions().get::<InternalCause>().is_none(), "refusals are not logged as errors");
-    }
-
-    #[test]
-    fn strict_decoding_refuses_what_lenient_decoders_pass() {
-        assert_eq!(strict_decode("a+b%20c%C3%A9").as_deref(), Some("a b cé"));
-        for bad in ["%zz", "%", "%4", "%ff", "%C3"] {
-            assert_eq!(strict_decode(bad), None, "{bad}");
-        }
     }
 }

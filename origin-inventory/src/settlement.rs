@@ -102,20 +102,18 @@ impl Answer {
     }
 }
 
-fn problem(status: StatusCode, code: &str, message: &str) -> Answer {
-    Answer::problem(status, Problem::new(code, message))
-}
-
 /// Asks the provider and settles on a definite answer.
 pub async fn drive(db: &PgPool, payments: &Payments, payment: PendingPayment) -> Result<Answer, ApiError> {
     match payments.provider.charge(&payment.charge_request()).await {
         Ok(outcome) => settle(db, payments, &payment, outcome).await,
         Err(e) => {
             tracing::warn!(payment = %payment.id, error = %e, "payment outcome unknown; left for reconciliation");
-            Ok(problem(
+            Ok(Answer::problem(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "payment_pending",
-                "the payment could not be confirmed yet; retry with the same Idempotency-Key",
+                Problem::new(
+                    "payment_pending",
+                    "the payment could not be confirmed yet; retry with the same Idempotency-Key",
+                ),
             ))
         }
     }
@@ -244,10 +242,9 @@ async fn refund_lost_hold(
 ) -> Result<Answer, ApiError> {
     if let Err(e) = payments.provider.refund(provider_id, &format!("refund-{payment}")).await {
         tracing::warn!(%payment, error = %e, "refund failed; left for reconciliation");
-        return Ok(problem(
+        return Ok(Answer::problem(
             StatusCode::SERVICE_UNAVAILABLE,
-            "payment_pending",
-            "the payment is being reversed",
+            Problem::new("payment_pending", "the payment is being reversed"),
         ));
     }
     let mut tx = db.begin().await?;

@@ -4,18 +4,17 @@
 //! them stay atomic.
 
 pub struct EventKeys {
-    event_id: String,
     prefix: String,
 }
 
 impl EventKeys {
     pub fn new(event_id: &str) -> Self {
-        Self { event_id: event_id.to_owned(), prefix: wire::names::event_key_prefix(event_id) }
+        Self { prefix: wire::names::event_key_prefix(event_id) }
     }
 
     /// The event's settings as the origin publishes them (JSON).
     pub fn settings(&self) -> String {
-        wire::names::room_settings_key(&self.event_id)
+        wire::names::settings_key_under(&self.prefix)
     }
     /// The admission frontier (JSON, see `admission::Frontier`).
     pub fn frontier(&self) -> String {
@@ -74,5 +73,10 @@ mod tests {
         ] {
             assert!(key.starts_with("q:{e1}:"), "{key}");
         }
+        assert_eq!(
+            keys.settings(),
+            wire::names::room_settings_key("e1"),
+            "where the origin publishes settings"
+        );
     }
 }

@@ -3,9 +3,11 @@
 //! [`query`]), an event's waiting-room settings ([`room`]), the problem body
 //! of every refusal ([`problem`]), and the names both sides must agree on:
 //! headers, cookies, the Redis keys the origin writes for the edge
-//! ([`names`]). No I/O, and nothing only one side needs.
+//! ([`names`]); and how URLs are percent-encoded ([`encoding`]). No I/O, and
+//! nothing only one side needs.
 
 pub mod catalog;
+pub mod encoding;
 pub mod names;
 pub mod problem;
 pub mod query;

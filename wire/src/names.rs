@@ -24,5 +24,10 @@ pub fn event_key_prefix(event_id: &str) -> String {
 /// Where the origin publishes an event's waiting-room settings
 /// ([`crate::room::RoomSettings`] as JSON) for the edge to read.
 pub fn room_settings_key(event_id: &str) -> String {
-    format!("{}:settings", event_key_prefix(event_id))
+    settings_key_under(&event_key_prefix(event_id))
+}
+
+/// The settings key below an event's [`event_key_prefix`].
+pub fn settings_key_under(prefix: &str) -> String {
+    format!("{prefix}:settings")
 }

@@ -3,8 +3,8 @@
 //! 400 without touching the origin and gives equivalent URLs one cache
 //! entry; the origin takes the same parameters with the same bounds.
 
+use crate::encoding::{percent_decode, url_encode};
 use chrono::{DateTime, NaiveDate, Utc};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum QueryError {
@@ -130,29 +130,10 @@ fn number(value: &str, name: &'static str, max: u32) -> Result<u32, QueryError> 
     }
 }
 
-/// Decodes `application/x-www-form-urlencoded` text. Strict: every `%`
-/// starts two hex digits (a lenient decoder would pass `%+1` or a lone `%`
-/// on), and the result is UTF-8.
+/// Decodes `application/x-www-form-urlencoded` text (`+` is a space),
+/// strictly ([`percent_decode`]).
 pub fn decode(value: &str) -> Result<String, QueryError> {
-    let bytes = value.as_bytes();
-    let well_formed =
-        bytes.iter().enumerate().filter(|(_, b)| **b == b'%').all(|(at, _)| {
-            bytes.get(at + 1..at + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
-        });
-    if !well_formed {
-        return Err(QueryError::Encoding);
-    }
-    let spaced = value.replace('+', " ");
-    percent_decode_str(&spaced).decode_utf8().map(|text| text.into_owned()).map_err(|_| QueryError::Encoding)
-}
-
-/// What a query value may hold unescaped: the URL's unreserved characters.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-
-/// Percent-encodes a query-string value (or any URL component): all but
-/// the unreserved characters.
-pub fn url_encode(value: &str) -> String {
-    utf8_percent_encode(value, UNRESERVED).to_string()
+    percent_decode(&value.replace('+', " ")).map_err(|_| QueryError::Encoding)
 }
 
 #[cfg(test)]
@@ -187,9 +168,11 @@ mod tests {
     }
 
     #[test]
-    fn values_are_percent_encoded_but_for_unreserved_characters() {
-        assert_eq!(url_encode("rock & roll/ü"), "rock%20%26%20roll%2F%C3%BC");
-        assert_eq!(url_encode("a-b_c.d~e"), "a-b_c.d~e");
+    fn form_text_is_decoded_strictly_with_plus_as_space() {
+        assert_eq!(decode("a+b%20c%C3%A9").as_deref(), Ok("a b cé"));
+        for bad in ["%zz", "%", "%4", "%ff", "%C3"] {
+            assert_eq!(decode(bad), Err(QueryError::Encoding), "{bad}");
+        }
     }
 
     #[test]
