@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use queue_core::admission::{Frontier, Limits};
+use queue_core::admission::{Frontier, Limits, Proposal};
 use queue_core::keys::EventKeys;
 use queue_core::scripts;
 use queue_core::settings::{RoomSettings, SaleClock as _};
@@ -18,6 +18,7 @@ use edge_platform::redis::{Redis, RedisError, Script, as_u64};
 
 const JOIN: Script = Script { source: scripts::JOIN };
 const ADMIT: Script = Script { source: scripts::ADMIT };
+const JOIN_AND_ADMIT: Script = Script { source: scripts::JOIN_AND_ADMIT };
 const END: Script = Script { source: scripts::END };
 
 /// How long a finished visit is remembered: longer than a queue ticket's
@@ -120,8 +121,25 @@ impl View {
 pub enum Ticket {
     Prequeue(u64),
     Queue(u64),
+    /// A queue ticket taken while selling, with the pre-queue it comes
+    /// after and where its first admission attempt left the visitor
+    /// ([`Store::join_and_admit`]).
+    Admitting {
+        n: u64,
+        prequeue: Prequeue,
+        admission: Admission,
+    },
     /// This address joined too often this minute.
     Limited,
+}
+
+/// What an admission attempt answered.
+pub struct Admission {
+    pub entry: Entry,
+    /// The frontier as it now stands.
+    pub frontier: Frontier,
+    /// Someone else had moved the frontier since the proposal's version.
+    pub raced: bool,
 }
 
 /// Where an admission attempt left the visitor.
@@ -261,9 +279,7 @@ impl<'a, R: Runtime> Store<'a, R> {
         per_minute: u64,
     ) -> Result<Ticket, StoreError> {
         let mode = if in_prequeue { "prequeue" } else { "queue" };
-        let minute = self.runtime.now_ms() / 60_000;
-        let counter = EventKeys::new(event).joins(client.unwrap_or("-"), minute);
-        let limit = if client.is_some() { per_minute } else { 0 };
+        let (counter, limit) = self.join_counter(event, client, per_minute);
         let reply = self.join(event, mode, counter, limit).await?;
         let number = || reply.get(1).and_then(as_u64).ok_or_else(|| StoreError::Corrupt(reply.to_string()));
         match reply[0].as_str() {
@@ -271,6 +287,73 @@ impl<'a, R: Runtime> Store<'a, R> {
             Some("pre") => Ok(Ticket::Prequeue(number()?)),
             _ => Ok(Ticket::Queue(number()?)),
         }
+    }
+
+    /// A queue ticket for `visitor` while the sale is selling, and its
+    /// admission in the same command: one write for a visitor let in on
+    /// arrival. A new ticket is always beyond the frontier, so the move is
+    /// proposed at once.
+    pub async fn join_and_admit(
+        &self,
+        event: &str,
+        view: &View,
+        client: Option<&str>,
+        per_minute: u64,
+        visitor: &str,
+    ) -> Result<Ticket, StoreError> {
+        let keys = EventKeys::new(event);
+        let (counter, limit) = self.join_counter(event, client, per_minute);
+        let now = self.runtime.now_ms();
+        let proposal = view.frontier.propose(&view.limits(), now);
+        let mut args = vec![
+            "queue".to_owned(),
+            seed_hex(&self.runtime.random()),
+            limit.to_string(),
+            JOIN_COUNTER_SECONDS.into(),
+        ];
+        // The script puts the new ticket's position in place of this 0.
+        args.extend(admit_args(view, Some(&proposal), now, 0, visitor));
+        let reply = self
+            .redis
+            .eval(
+                &JOIN_AND_ADMIT,
+                &[
+                    counter,
+                    keys.prequeue_counter(),
+                    keys.queue_counter(),
+                    keys.prequeue_size(),
+                    keys.prequeue_seed(),
+                    keys.frontier(),
+                    keys.active(),
+                    keys.settings(),
+                ],
+                &args,
+            )
+            .await?;
+        let corrupt = || StoreError::Corrupt(reply.to_string());
+        let replies = reply.as_array().ok_or_else(corrupt)?;
+        match replies.first().and_then(Value::as_str) {
+            Some("limited") => return Ok(Ticket::Limited),
+            Some("main") => {}
+            _ => return Err(corrupt()),
+        }
+        let n = replies.get(1).and_then(as_u64).ok_or_else(corrupt)?;
+        let frozen = prequeue(replies.get(2).and_then(as_u64), replies.get(3).and_then(Value::as_str))?
+            .ok_or_else(corrupt)?;
+        // The pre-queue came with the answer: this instance need not ask for it.
+        self.amend(event, |cached| {
+            cached.prequeue.get_or_insert_with(|| frozen.clone());
+        });
+        let admission = self.admission(event, &replies[4..], now)?;
+        Ok(Ticket::Admitting { n, prequeue: frozen, admission })
+    }
+
+    /// The per-address join counter of this minute, and the limit it keeps
+    /// (none without an address).
+    fn join_counter(&self, event: &str, client: Option<&str>, per_minute: u64) -> (String, u64) {
+        let minute = self.runtime.now_ms() / 60_000;
+        let counter = EventKeys::new(event).joins(client.unwrap_or("-"), minute);
+        (counter, if client.is_some() { per_minute } else { 0 })
     }
 
     /// Fixes the pre-queue (if nobody has yet) and returns it; this
@@ -322,17 +405,7 @@ impl<'a, R: Runtime> Store<'a, R> {
         for _ in 0..3 {
             let now = self.runtime.now_ms();
             let proposal = (selling && position > frontier.admitted).then(|| frontier.propose(&limits, now));
-            let session_until = now + i64::from(view.settings.session_duration_seconds) * 1000;
-            let mut args = scripts::proposal_args(proposal.as_ref()).to_vec();
-            args.extend([
-                limits.max_active.to_string(),
-                now.to_string(),
-                (now + SLOT_MS).to_string(),
-                position.to_string(),
-                visitor.to_owned(),
-                session_until.to_string(),
-                ENDED_MEMORY_MS.to_string(),
-            ]);
+            let args = admit_args(view, proposal.as_ref(), now, position, visitor);
             let reply = self
                 .redis
                 .eval(
@@ -347,27 +420,35 @@ impl<'a, R: Runtime> Store<'a, R> {
                     &args,
                 )
                 .await?;
-            let corrupt = || StoreError::Corrupt(reply.to_string());
-            let state = reply.get(0).and_then(Value::as_str).ok_or_else(corrupt)?;
-            frontier = parse_frontier(reply.get(2).and_then(Value::as_str).filter(|s| !s.is_empty()))?;
-            self.amend(event, |cached| {
-                (cached.frontier, cached.read_ms, cached.asked_ms) = (frontier.clone(), now, now);
-            });
-            let entry = match state {
-                "session" => Entry::Session(reply.get(1).and_then(as_u64).ok_or_else(corrupt)? as i64),
-                "full" => Entry::Full,
-                "ended" => Entry::Ended,
-                _ => Entry::Waiting,
-            };
+            let replies = reply.as_array().ok_or_else(|| StoreError::Corrupt(reply.to_string()))?;
+            let admission = self.admission(event, replies, now)?;
+            frontier = admission.frontier.clone();
             // Someone else moved the frontier first: try again from theirs
             // if the visitor would now be let in.
-            let raced = reply.get(3).and_then(as_u64) == Some(1);
-            if matches!(entry, Entry::Waiting) && raced && frontier.is_due(&limits, now, position) {
+            if admission.is_worth_retrying(&limits, now, position) {
                 continue;
             }
-            return Ok((entry, frontier));
+            return Ok((admission.entry, frontier));
         }
         Ok((Entry::Waiting, frontier))
+    }
+
+    /// `ADMIT`'s reply (`{state, until, frontier, stale}`), and this
+    /// instance's view of the frontier refreshed from it.
+    fn admission(&self, event: &str, reply: &[Value], now: i64) -> Result<Admission, StoreError> {
+        let corrupt = || StoreError::Corrupt(Value::from(reply.to_vec()).to_string());
+        let state = reply.first().and_then(Value::as_str).ok_or_else(corrupt)?;
+        let frontier = parse_frontier(reply.get(2).and_then(Value::as_str).filter(|s| !s.is_empty()))?;
+        self.amend(event, |cached| {
+            (cached.frontier, cached.read_ms, cached.asked_ms) = (frontier.clone(), now, now);
+        });
+        let entry = match state {
+            "session" => Entry::Session(reply.get(1).and_then(as_u64).ok_or_else(corrupt)? as i64),
+            "full" => Entry::Full,
+            "ended" => Entry::Ended,
+            _ => Entry::Waiting,
+        };
+        Ok(Admission { entry, frontier, raced: reply.get(3).and_then(as_u64) == Some(1) })
     }
 
     /// Ends a visit (order placed, hold released, left): frees its slot and
@@ -448,6 +529,36 @@ pub struct Stats {
     pub sessions: u64,
     pub reserved_slots: u64,
     pub rejected: HashMap<String, u64>,
+}
+
+impl Admission {
+    /// Waiting only because someone else's move came first, while a fresh
+    /// proposal would let the visitor at `position` in.
+    pub fn is_worth_retrying(&self, limits: &Limits, now_ms: i64, position: u64) -> bool {
+        matches!(self.entry, Entry::Waiting) && self.raced && self.frontier.is_due(limits, now_ms, position)
+    }
+}
+
+/// `ADMIT`'s arguments (see `scripts::ADMIT`).
+fn admit_args(
+    view: &View,
+    proposal: Option<&Proposal>,
+    now: i64,
+    position: u64,
+    visitor: &str,
+) -> Vec<String> {
+    let session_until = now + i64::from(view.settings.session_duration_seconds) * 1000;
+    let mut args = scripts::proposal_args(proposal).to_vec();
+    args.extend([
+        view.limits().max_active.to_string(),
+        now.to_string(),
+        (now + SLOT_MS).to_string(),
+        position.to_string(),
+        visitor.to_owned(),
+        session_until.to_string(),
+        ENDED_MEMORY_MS.to_string(),
+    ]);
+    args
 }
 
 fn parse_frontier(json: Option<&str>) -> Result<Frontier, StoreError> {

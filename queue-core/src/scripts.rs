@@ -5,7 +5,8 @@
 //! own entry ([`ADMIT`]), and the end of a visit ([`END`]).
 //!
 //! A visitor's whole life costs three of them: join, admit (or claim a
-//! place someone else's move admitted), finish. Polls read, never write.
+//! place someone else's move admitted), finish; two when let in on arrival
+//! ([`JOIN_AND_ADMIT`]). Polls read, never write.
 //!
 //! The active set (`EventKeys::active`) holds, scored in milliseconds:
 //! `r:{position}`, an entry slot reserved for an admitted position until it
@@ -13,6 +14,30 @@
 //! `v:{visitor}` scored negative (minus the time it ended), a finished visit,
 //! remembered so its ticket is never admitted again. Live entries are those
 //! scored above now.
+
+// The body of [`JOIN`], shared with [`JOIN_AND_ADMIT`].
+macro_rules! join_function {
+    () => {
+        r#"
+local function join(K, A)
+  if A[1] ~= 'freeze' and tonumber(A[3]) > 0 then
+    local joins = 1
+    if not redis.call('SET', K[1], '1', 'EX', A[4], 'NX') then joins = redis.call('INCR', K[1]) end
+    if joins > tonumber(A[3]) then return {'limited', joins} end
+  end
+  local size = redis.call('GET', K[4])
+  if not size and A[1] == 'prequeue' then return {'pre', redis.call('INCR', K[2])} end
+  if not size then
+    size = redis.call('GET', K[2]) or '0'
+    redis.call('SET', K[4], size)
+    redis.call('SET', K[5], A[2])
+  end
+  if A[1] == 'freeze' then return {'size', tonumber(size), redis.call('GET', K[5])} end
+  return {'main', redis.call('INCR', K[3]), tonumber(size), redis.call('GET', K[5])}
+end
+"#
+    };
+}
 
 /// `KEYS`: the join counter of this address and minute, the pre-queue and
 /// queue ticket counters, the pre-queue's size and seed.
@@ -22,25 +47,73 @@
 ///
 /// In the pre-queue it numbers pre-queue tickets (`{'pre', n}`); the first
 /// call after the sale start fixes the pre-queue's size and seed, exactly
-/// once, then numbers queue tickets (`{'main', n}`). `freeze` only fixes
+/// once, then numbers queue tickets (`{'main', n, pre-queue size, seed}`). `freeze` only fixes
 /// and returns them (`{'size', size, seed}`). A join beyond the limit gets
 /// `{'limited', joins}` and no ticket.
-pub const JOIN: &str = r#"
-if ARGV[1] ~= 'freeze' and tonumber(ARGV[3]) > 0 then
-  local joins = 1
-  if not redis.call('SET', KEYS[1], '1', 'EX', ARGV[4], 'NX') then joins = redis.call('INCR', KEYS[1]) end
-  if joins > tonumber(ARGV[3]) then return {'limited', joins} end
+pub const JOIN: &str = concat!(join_function!(), "return join(KEYS, ARGV)\n");
+
+// The body of [`ADMIT`], shared with [`JOIN_AND_ADMIT`].
+macro_rules! admit_function {
+    () => {
+        r#"
+local function admit(K, A)
+  local now = tonumber(A[9])
+  local current = redis.call('GET', K[1])
+  local version, admitted, capped = 0, 0, false
+  if current then
+    local f = cjson.decode(current)
+    version, admitted, capped = f.version, f.admitted, f.capped == true
+  end
+  local settings = redis.call('GET', K[5])
+  local paused = settings and cjson.decode(settings).paused == true
+  local stale = 0
+  if A[1] ~= '-1' and version ~= tonumber(A[1]) then stale = 1 end
+  if version == tonumber(A[1]) and not paused then
+    redis.call('ZREMRANGEBYSCORE', K[2], '(' .. (-(now - tonumber(A[14]))), now)
+    local issued = tonumber(redis.call('GET', K[3]) or '0') + tonumber(redis.call('GET', K[4]) or '0')
+    local active = redis.call('ZCOUNT', K[2], '(' .. now, '+inf')
+    local waiting = math.max(issued - admitted, 0)
+    local wanted = math.min(tonumber(A[2]), waiting)
+    local newly = math.min(wanted, math.max(tonumber(A[8]) - active, 0))
+    local now_capped = newly < wanted
+    if newly > 0 or now_capped ~= capped then
+      local rate = tonumber(A[5]) + tonumber(A[6]) * newly
+      if now_capped and not capped then rate = tonumber(A[7]) end
+      current = string.format(
+        '{"version":%d,"admitted":%d,"credit":%.17g,"at_ms":%d,"rate":%.17g,"backlog":%s,"capped":%s}',
+        version + 1, admitted + newly, tonumber(A[3]) - newly, tonumber(A[4]), rate,
+        tostring(waiting > newly), tostring(now_capped))
+      redis.call('SET', K[1], current)
+      for first = admitted + 1, admitted + newly, 1000 do
+        local slots = {}
+        for position = first, math.min(first + 999, admitted + newly) do
+          slots[#slots + 1] = A[10]
+          slots[#slots + 1] = 'r:' .. position
+        end
+        redis.call('ZADD', K[2], unpack(slots))
+      end
+      admitted = admitted + newly
+    end
+  end
+  current = current or ''
+  if tonumber(A[11]) > admitted then return {'waiting', 0, current, stale} end
+  local member = 'v:' .. A[12]
+  local score = tonumber(redis.call('ZSCORE', K[2], member))
+  if score and score < 0 then return {'ended', 0, current, stale} end
+  if score and score > now then return {'session', score, current, stale} end
+  local slot = 'r:' .. A[11]
+  local reserved = tonumber(redis.call('ZSCORE', K[2], slot))
+  if reserved then redis.call('ZREM', K[2], slot) end
+  if not (reserved and reserved > now)
+     and redis.call('ZCOUNT', K[2], '(' .. now, '+inf') >= tonumber(A[8]) then
+    return {'full', 0, current, stale}
+  end
+  redis.call('ZADD', K[2], A[13], member)
+  return {'session', tonumber(A[13]), current, stale}
 end
-local size = redis.call('GET', KEYS[4])
-if not size and ARGV[1] == 'prequeue' then return {'pre', redis.call('INCR', KEYS[2])} end
-if not size then
-  size = redis.call('GET', KEYS[2]) or '0'
-  redis.call('SET', KEYS[4], size)
-  redis.call('SET', KEYS[5], ARGV[2])
-end
-if ARGV[1] == 'freeze' then return {'size', tonumber(size), redis.call('GET', KEYS[5])} end
-return {'main', redis.call('INCR', KEYS[3])}
-"#;
+"#
+    };
+}
 
 /// `KEYS`: the frontier, the active set, the queue and pre-queue ticket
 /// counters, the event's settings.
@@ -60,61 +133,30 @@ return {'main', redis.call('INCR', KEYS[3])}
 /// `session` (until when), `waiting` (not admitted), `full` (admitted, every
 /// slot taken) or `ended` (this visit is over); the frontier as it now
 /// stands; `stale` 1 if someone had moved it since the proposal's version.
-pub const ADMIT: &str = r#"
-local now = tonumber(ARGV[9])
-local current = redis.call('GET', KEYS[1])
-local version, admitted, capped = 0, 0, false
-if current then
-  local f = cjson.decode(current)
-  version, admitted, capped = f.version, f.admitted, f.capped == true
-end
-local settings = redis.call('GET', KEYS[5])
-local paused = settings and cjson.decode(settings).paused == true
-local stale = 0
-if ARGV[1] ~= '-1' and version ~= tonumber(ARGV[1]) then stale = 1 end
-if version == tonumber(ARGV[1]) and not paused then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. (-(now - tonumber(ARGV[14]))), now)
-  local issued = tonumber(redis.call('GET', KEYS[3]) or '0') + tonumber(redis.call('GET', KEYS[4]) or '0')
-  local active = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
-  local waiting = math.max(issued - admitted, 0)
-  local wanted = math.min(tonumber(ARGV[2]), waiting)
-  local newly = math.min(wanted, math.max(tonumber(ARGV[8]) - active, 0))
-  local now_capped = newly < wanted
-  if newly > 0 or now_capped ~= capped then
-    local rate = tonumber(ARGV[5]) + tonumber(ARGV[6]) * newly
-    if now_capped and not capped then rate = tonumber(ARGV[7]) end
-    current = string.format(
-      '{"version":%d,"admitted":%d,"credit":%.17g,"at_ms":%d,"rate":%.17g,"backlog":%s,"capped":%s}',
-      version + 1, admitted + newly, tonumber(ARGV[3]) - newly, tonumber(ARGV[4]), rate,
-      tostring(waiting > newly), tostring(now_capped))
-    redis.call('SET', KEYS[1], current)
-    for first = admitted + 1, admitted + newly, 1000 do
-      local slots = {}
-      for position = first, math.min(first + 999, admitted + newly) do
-        slots[#slots + 1] = ARGV[10]
-        slots[#slots + 1] = 'r:' .. position
-      end
-      redis.call('ZADD', KEYS[2], unpack(slots))
-    end
-    admitted = admitted + newly
-  end
-end
-current = current or ''
-if tonumber(ARGV[11]) > admitted then return {'waiting', 0, current, stale} end
-local member = 'v:' .. ARGV[12]
-local score = tonumber(redis.call('ZSCORE', KEYS[2], member))
-if score and score < 0 then return {'ended', 0, current, stale} end
-if score and score > now then return {'session', score, current, stale} end
-local slot = 'r:' .. ARGV[11]
-local reserved = tonumber(redis.call('ZSCORE', KEYS[2], slot))
-if reserved then redis.call('ZREM', KEYS[2], slot) end
-if not (reserved and reserved > now)
-   and redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') >= tonumber(ARGV[8]) then
-  return {'full', 0, current, stale}
-end
-redis.call('ZADD', KEYS[2], ARGV[13], member)
-return {'session', tonumber(ARGV[13]), current, stale}
-"#;
+pub const ADMIT: &str = concat!(admit_function!(), "return admit(KEYS, ARGV)\n");
+
+/// A join after the sale start and the new ticket's admission in one
+/// command: [`JOIN`] in `queue` mode, then, for a ticket, [`ADMIT`] at its
+/// position (the pre-queue's size plus its number), so a visitor let in on
+/// arrival costs one write instead of two.
+/// `KEYS`: [`JOIN`]'s five, then the frontier, the active set and the
+/// event's settings. `ARGV`: [`JOIN`]'s four, then [`ADMIT`]'s fourteen
+/// (its position, the eleventh, is the new ticket's whatever is sent).
+/// Returns [`JOIN`]'s reply, and for a ticket [`ADMIT`]'s after it:
+/// `{'main', n, size, seed, state, until, frontier, stale}`.
+pub const JOIN_AND_ADMIT: &str = concat!(
+    join_function!(),
+    admit_function!(),
+    r#"
+local joined = join({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4]})
+if joined[1] ~= 'main' then return joined end
+local args = {}
+for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
+args[11] = tostring(joined[3] + joined[2])
+local entry = admit({KEYS[6], KEYS[7], KEYS[3], KEYS[2], KEYS[8]}, args)
+return {'main', joined[2], joined[3], joined[4], entry[1], entry[2], entry[3], entry[4]}
+"#
+);
 
 /// `ADMIT`'s first seven arguments: `proposal`, or none (claim only).
 pub fn proposal_args(proposal: Option<&crate::admission::Proposal>) -> [String; 7] {

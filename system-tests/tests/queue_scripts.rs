@@ -1,13 +1,14 @@
 //! The waiting room's Redis scripts against a real Redis, held to the rules
 //! they apply: `ADMIT` moves the frontier exactly as
 //! `admission::Proposal::apply` specifies, for every combination of credit,
-//! waiting tickets and free slots, and then lets in only admitted positions.
+//! waiting tickets and free slots, and then lets in only admitted positions;
+//! `JOIN_AND_ADMIT` does exactly what `JOIN` then `ADMIT` would.
 
 mod support;
 
 use queue_core::admission::{Frontier, Limits, Proposal};
 use queue_core::keys::EventKeys;
-use queue_core::scripts::{ADMIT, END, proposal_args};
+use queue_core::scripts::{ADMIT, END, JOIN, JOIN_AND_ADMIT, proposal_args};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -56,7 +57,6 @@ async fn admit(
     position: u64,
     visitor: &str,
 ) -> Value {
-    let proposed = proposal_args(proposal);
     let mut command = vec![
         json!("EVAL"),
         json!(ADMIT),
@@ -67,7 +67,13 @@ async fn admit(
         json!(keys.prequeue_counter()),
         json!(keys.settings()),
     ];
-    command.extend(proposed.into_iter().map(Value::from));
+    command.extend(admit_args(proposal, position, visitor));
+    redis.run(Value::Array(command)).await
+}
+
+/// `ADMIT`'s fourteen arguments.
+fn admit_args(proposal: Option<&Proposal>, position: u64, visitor: &str) -> Vec<Value> {
+    let mut args: Vec<Value> = proposal_args(proposal).into_iter().map(Value::from).collect();
     for arg in [
         CAP.to_string(),
         NOW.to_string(),
@@ -77,9 +83,35 @@ async fn admit(
         (NOW + 600_000).to_string(),
         (7 * 24 * 3600 * 1000_i64).to_string(),
     ] {
-        command.push(arg.into());
+        args.push(arg.into());
     }
-    redis.run(Value::Array(command)).await
+    args
+}
+
+/// `JOIN`'s keys (the join counter of address "a" in minute 1 first) and
+/// its arguments in `queue` mode with a limit of `limit` joins.
+fn join_keys_and_args(keys: &EventKeys, limit: u64) -> (Vec<Value>, Vec<Value>) {
+    let join_keys = [
+        keys.joins("a", 1),
+        keys.prequeue_counter(),
+        keys.queue_counter(),
+        keys.prequeue_size(),
+        keys.prequeue_seed(),
+    ];
+    let args = ["queue".to_owned(), "ab".repeat(32), limit.to_string(), "120".to_owned()];
+    (join_keys.into_iter().map(Value::from).collect(), args.into_iter().map(Value::from).collect())
+}
+
+/// Everything an event's scripts may have written.
+async fn state(redis: &Redis, keys: &EventKeys) -> Value {
+    json!([
+        redis.run(json!(["GET", keys.frontier()])).await,
+        redis.run(json!(["ZRANGE", keys.active(), 0, -1, "WITHSCORES"])).await,
+        redis.run(json!(["GET", keys.queue_counter()])).await,
+        redis.run(json!(["GET", keys.prequeue_size()])).await,
+        redis.run(json!(["GET", keys.prequeue_seed()])).await,
+        redis.run(json!(["GET", keys.joins("a", 1)])).await,
+    ])
 }
 
 fn frontier_of(reply: &Value) -> Frontier {
@@ -201,4 +233,64 @@ async fn a_stale_proposal_moves_nothing_and_says_so() {
     let reply = admit(&redis, &keys, Some(&proposal), 2, "second").await;
     assert_eq!((reply[0].as_str(), reply[3].as_u64()), (Some("session"), Some(1)), "{reply}");
     assert_eq!(frontier_of(&reply), frontier, "someone else's frontier stands");
+}
+
+#[tokio::test]
+async fn join_and_admit_does_what_a_join_then_an_admit_would() {
+    let redis = Redis { gateway: support::gateway(13).await };
+    let frontier = Frontier { version: 2, admitted: 4, at_ms: NOW - 2_000, ..Frontier::default() };
+    // Let in on arrival; waiting (no credit); every slot taken; the
+    // pre-queue (3 tickets) not yet frozen; over the address's limit.
+    // The new ticket is the 8th place: 3 in the pre-queue, then the 5th queue ticket.
+    let cases: [(&str, f64, u64, bool, u64, &str); 5] = [
+        ("credit", 5.0, 0, false, 5, "session"),
+        ("no credit", 0.0, 0, false, 5, "waiting"),
+        ("every slot taken", 5.0, u64::from(CAP), false, 5, "waiting"),
+        ("unfrozen pre-queue", 5.0, 0, true, 5, "session"),
+        ("limited", 5.0, 0, false, 1, "limited"),
+    ];
+    for (case, credit, live, unfrozen, limit, outcome) in cases {
+        let [separate, together] = [(), ()].map(|()| EventKeys::new(&Uuid::new_v4().to_string()));
+        for keys in [&separate, &together] {
+            redis.run(json!(["SET", keys.frontier(), serde_json::to_string(&frontier).unwrap()])).await;
+            redis.run(json!(["SET", keys.queue_counter(), "4"])).await;
+            for n in 0..live {
+                redis.run(json!(["ZADD", keys.active(), NOW + 60_000, format!("v:live-{n}")])).await;
+            }
+            redis.run(json!(["SET", keys.prequeue_counter(), "3"])).await;
+            if !unfrozen {
+                redis.run(json!(["SET", keys.prequeue_size(), "3"])).await;
+                redis.run(json!(["SET", keys.prequeue_seed(), "cd".repeat(32)])).await;
+            }
+            // One join from this address already this minute.
+            redis.run(json!(["SET", keys.joins("a", 1), "1"])).await;
+        }
+        let proposal = Proposal { credit, ..frontier.propose(&LIMITS, NOW) };
+
+        let (join_keys, join_args) = join_keys_and_args(&separate, limit);
+        let mut command = vec![json!("EVAL"), json!(JOIN), json!(5)];
+        command.extend(join_keys);
+        command.extend(join_args);
+        let joined = redis.run(Value::Array(command)).await;
+        let mut expected = joined.as_array().unwrap().clone();
+        if joined[0] == "main" {
+            let position = joined[2].as_u64().unwrap() + joined[1].as_u64().unwrap();
+            let admitted = admit(&redis, &separate, Some(&proposal), position, "visitor").await;
+            expected.extend(admitted.as_array().unwrap().iter().cloned());
+        }
+
+        let (join_keys, join_args) = join_keys_and_args(&together, limit);
+        let mut command = vec![json!("EVAL"), json!(JOIN_AND_ADMIT), json!(8)];
+        command.extend(join_keys);
+        command.extend([together.frontier(), together.active(), together.settings()].map(Value::from));
+        command.extend(join_args);
+        // The position sent is a placeholder: the script uses the new ticket's.
+        command.extend(admit_args(Some(&proposal), 0, "visitor"));
+        let reply = redis.run(Value::Array(command)).await;
+
+        assert_eq!(reply, Value::Array(expected), "{case}: the same answer");
+        assert_eq!(state(&redis, &separate).await, state(&redis, &together).await, "{case}: the same state");
+        let reached = if reply[0] == "main" { &reply[4] } else { &reply[0] };
+        assert_eq!(reached, outcome, "{case}: {reply}");
+    }
 }

@@ -22,7 +22,7 @@ impl<R: Runtime> Room<'_, R> {
             return self.waiting_page(event, view).await.map(IntoReply::into_reply);
         }
         let status = match self.ticket(event).await {
-            Some(ticket) => self.standing(event, &view, &ticket).await?,
+            Some(ticket) => self.standing(event, &view, &ticket, None).await?,
             None => Status {
                 message: Some(format!("join the queue: POST /api/v1/events/{event}/queue/join")),
                 ..self.phase_status(event, &view, None)
@@ -90,7 +90,7 @@ impl<R: Runtime> Room<'_, R> {
         // A ticket whose visit has ended counts as none: the visitor queues anew.
         let mut standing = None;
         if let Some(ticket) = self.ticket(event).await {
-            match self.standing(event, &view, &ticket).await {
+            match self.standing(event, &view, &ticket, None).await {
                 Err(Problem::SessionEnded) => {}
                 status => standing = Some((ticket, status?)),
             }
@@ -103,10 +103,13 @@ impl<R: Runtime> Room<'_, R> {
             }
             None => {
                 let (ticket, view) = self.take_ticket(event, view, &JoinBody::default()).await?;
-                let token = ticket.as_ref().map(|t| self.config.keys.sign(Kind::Queue, t));
-                let status = match &ticket {
-                    Some(ticket) => self.standing(event, &view, ticket).await?,
-                    None => self.phase_status(event, &view, None),
+                let token = ticket.as_ref().map(|t| self.config.keys.sign(Kind::Queue, &t.claims));
+                let (ticket, status) = match ticket {
+                    Some(NewTicket { claims, admission }) => {
+                        let status = self.standing(event, &view, &claims, admission).await?;
+                        (Some(claims), status)
+                    }
+                    None => (None, self.phase_status(event, &view, None)),
                 };
                 (ticket, token, view, status)
             }

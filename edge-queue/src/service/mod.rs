@@ -36,10 +36,10 @@ use serde::Deserialize;
 use wire::names::{ACCESS_COOKIE_PREFIX, SESSION_ENDED_HEADER};
 
 use crate::config::Config;
-use crate::store::{Entry, Store, StoreError, Ticket, View};
+use crate::store::{Admission, Entry, Store, StoreError, Ticket, View};
 
 use credentials::*;
-use queue::JoinBody;
+use queue::{JoinBody, NewTicket};
 use respond::*;
 
 type Response = http::Response<Vec<u8>>;

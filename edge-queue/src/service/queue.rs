@@ -10,13 +10,20 @@ pub(super) struct JoinBody {
     nonce: Option<String>,
 }
 
+/// A ticket just issued, with the admission attempt made in the same
+/// command, if any.
+pub(super) struct NewTicket {
+    pub claims: QueueClaims,
+    pub admission: Option<Admission>,
+}
+
 impl<R: Runtime> Room<'_, R> {
     pub(super) async fn join(&self, event: &str) -> Result<Response, Problem> {
         let view = self.store.view(event).await?.live()?;
         if let Some(ticket) = self.ticket(event).await {
             // One place per visitor: joining again changes nothing, unless
             // that visit is over; then the visitor queues anew.
-            match self.answer(event, &view, &ticket, None).await {
+            match self.answer(event, &view, &ticket, None, None).await {
                 Err(Problem::SessionEnded) => {}
                 answer => return answer,
             }
@@ -29,9 +36,9 @@ impl<R: Runtime> Room<'_, R> {
         };
         let (ticket, view) = self.take_ticket(event, view, &body).await?;
         match ticket {
-            Some(ticket) => {
-                let token = self.config.keys.sign(Kind::Queue, &ticket);
-                self.answer(event, &view, &ticket, Some(token)).await
+            Some(NewTicket { claims, admission }) => {
+                let token = self.config.keys.sign(Kind::Queue, &claims);
+                self.answer(event, &view, &claims, Some(token), admission).await
             }
             None => Ok(json(StatusCode::OK, &self.phase_status(event, &view, None))),
         }
@@ -44,7 +51,7 @@ impl<R: Runtime> Room<'_, R> {
         event: &str,
         view: View,
         body: &JoinBody,
-    ) -> Result<(Option<QueueClaims>, View), Problem> {
+    ) -> Result<(Option<NewTicket>, View), Problem> {
         let phase = view.settings.phase(self.now());
         if !matches!(phase, Phase::Prequeue | Phase::Selling | Phase::Paused) {
             return Ok((None, view));
@@ -55,12 +62,22 @@ impl<R: Runtime> Room<'_, R> {
         }
         let client = self.incoming.client_ip.as_deref();
         let limit = self.config.joins_per_minute;
-        let (n, pre) = match self.store.issue_ticket(event, phase == Phase::Prequeue, client, limit).await? {
-            Ticket::Prequeue(n) => (n, true),
-            Ticket::Queue(n) => (n, false),
+        let visitor = hex(&self.runtime.random()[..16]);
+        let ticket = if phase == Phase::Selling {
+            self.store.join_and_admit(event, &view, client, limit, &visitor).await?
+        } else {
+            self.store.issue_ticket(event, phase == Phase::Prequeue, client, limit).await?
+        };
+        let mut view = view;
+        let (n, pre, admission) = match ticket {
+            Ticket::Prequeue(n) => (n, true, None),
+            Ticket::Queue(n) => (n, false, None),
+            Ticket::Admitting { n, prequeue, admission } => {
+                view.prequeue.get_or_insert(prequeue);
+                (n, false, Some(admission))
+            }
             Ticket::Limited => return Err(Problem::RateLimited),
         };
-        let visitor = hex(&self.runtime.random()[..16]);
         let claims = QueueClaims {
             iss: self.config.keys.issuer().to_owned(),
             sub: visitor,
@@ -69,7 +86,7 @@ impl<R: Runtime> Room<'_, R> {
             pre,
             iat: self.now_s(),
         };
-        Ok((Some(claims), view))
+        Ok((Some(NewTicket { claims, admission }), view))
     }
 
     pub(super) async fn check_proof_of_work(
@@ -110,7 +127,7 @@ impl<R: Runtime> Room<'_, R> {
             return Ok(json(StatusCode::OK, &status));
         }
         match self.ticket(event).await {
-            Some(ticket) => self.answer(event, &view, &ticket, None).await,
+            Some(ticket) => self.answer(event, &view, &ticket, None, None).await,
             None if view.settings.phase(self.now()) == Phase::Open => {
                 Ok(json(StatusCode::OK, &self.phase_status(event, &view, None)))
             }
@@ -125,8 +142,9 @@ impl<R: Runtime> Room<'_, R> {
         view: &View,
         ticket: &QueueClaims,
         new_queue_token: Option<String>,
+        admission: Option<Admission>,
     ) -> Result<Response, Problem> {
-        let mut status = self.standing(event, view, ticket).await?;
+        let mut status = self.standing(event, view, ticket, admission).await?;
         status.queue_token = new_queue_token.clone();
         let mut response = json(StatusCode::OK, &status);
         self.set_cookies(
@@ -139,12 +157,14 @@ impl<R: Runtime> Room<'_, R> {
         Ok(response)
     }
 
-    /// Where a ticket holder stands now, admitting them if it is their turn.
+    /// Where a ticket holder stands now, admitting them if it is their turn
+    /// (unless `admission`, made with their new ticket, already says).
     pub(super) async fn standing(
         &self,
         event: &str,
         view: &View,
         ticket: &QueueClaims,
+        admission: Option<Admission>,
     ) -> Result<Status, Problem> {
         let now = self.now();
         let phase = view.settings.phase(now);
@@ -168,13 +188,19 @@ impl<R: Runtime> Room<'_, R> {
         let limits = view.limits();
         let now_ms = self.runtime.now_ms();
         // Admitted before a pause still counts: the pause stops new admissions only.
-        let entry = if view.worth_asking(now_ms, position) {
-            let selling = phase == Phase::Selling;
-            let (entry, frontier) = self.store.admit(event, &view, selling, position, &ticket.sub).await?;
-            view.frontier = frontier;
-            entry
-        } else {
-            Entry::Waiting
+        let entry = match admission {
+            Some(admission) if !admission.is_worth_retrying(&limits, now_ms, position) => {
+                view.frontier = admission.frontier;
+                admission.entry
+            }
+            _ if view.worth_asking(now_ms, position) => {
+                let selling = phase == Phase::Selling;
+                let (entry, frontier) =
+                    self.store.admit(event, &view, selling, position, &ticket.sub).await?;
+                view.frontier = frontier;
+                entry
+            }
+            _ => Entry::Waiting,
         };
         if let Entry::Ended = entry {
             return Err(Problem::SessionEnded);
