@@ -109,6 +109,32 @@ impl Proposal {
         self.credit.floor() as u64
     }
 
+    /// This proposal applied to `current`, a frontier someone moved since
+    /// the proposal's version: the credit, less what those moves admitted.
+    /// Credit only accrues with time, so what was available at `at_ms` from
+    /// the older frontier, less what was spent since, never exceeds what is
+    /// available from `current` (at the configured rate, up to the burst):
+    /// the rate holds without a second round trip. None if the proposal
+    /// predates `current`'s move or nothing would be left; `current` itself
+    /// if it is the proposal's version. The rate's measurement then spans
+    /// the whole interval from the older frontier, admissions since counted.
+    pub fn rebased(&self, current: &Frontier) -> Option<Proposal> {
+        if current.version == self.version {
+            return Some(self.clone());
+        }
+        let since = current.admitted.checked_sub(self.admitted)?;
+        let usable =
+            current.version > self.version && current.at_ms <= self.at_ms && self.max_newly() > since;
+        usable.then(|| Proposal {
+            version: current.version,
+            admitted: current.admitted,
+            credit: self.credit - since as f64,
+            rate_base: self.rate_base + self.rate_per_admission * since as f64,
+            capped: current.capped,
+            ..self.clone()
+        })
+    }
+
     /// The move given `issued` tickets and `active` sessions and reserved
     /// entry slots: what the `ADMIT` script computes, step for step.
     pub fn apply(&self, issued: u64, active: u64, max_active: u32) -> Step {
@@ -256,6 +282,72 @@ mod tests {
             let ratio = admitted / per_minute as f64;
             assert!((0.9..=1.1).contains(&ratio), "{per_minute}/min admitted {admitted} in a minute");
         }
+    }
+
+    /// Eight instances each propose from the frontier they last saw, often
+    /// several moves old, and each proposal is applied rebased on the
+    /// frontier as it stands (as the `ADMIT` script does). At every moment
+    /// the admissions stay within what the rate has accrued since the
+    /// opening, and over a simulated minute they still reach the rate.
+    #[test]
+    fn racing_instances_never_admit_faster_than_the_rate() {
+        for per_minute in [60, 600, 6_000] {
+            let l = limits(per_minute, 1_000_000);
+            let mut frontier = Frontier::default();
+            let mut seen = vec![Frontier::default(); 8];
+            let mut rng = Lcg(7 + per_minute as u64);
+            let mut rebased = 0;
+            for tick in 1..=12_000 {
+                let now = OPEN + tick * 5;
+                let instance = rng.next(8) as usize;
+                let proposal = seen[instance].propose(&l, now);
+                if let Some(applied) = proposal.rebased(&frontier) {
+                    rebased += usize::from(applied.version != proposal.version);
+                    frontier = applied.apply(1_000_000, 0, l.max_active).next;
+                }
+                // An instance learns the frontier from its own answers only.
+                seen[instance] = frontier.clone();
+                let accrued = (now - OPEN) as f64 * l.per_ms();
+                assert!(
+                    frontier.admitted as f64 <= accrued + 1e-6,
+                    "{per_minute}/min: {frontier:?} at {now}"
+                );
+            }
+            assert!(rebased > 0, "{per_minute}/min: the instances raced");
+            let ratio = frontier.admitted as f64 / per_minute as f64;
+            assert!(
+                (0.9..=1.0).contains(&ratio),
+                "{per_minute}/min admitted {} in a minute",
+                frontier.admitted
+            );
+            let measured = frontier.rate / l.per_second();
+            assert!(
+                (0.8..=1.2).contains(&measured),
+                "{per_minute}/min measured {} per second",
+                frontier.rate
+            );
+        }
+    }
+
+    /// A proposal rebased on a frontier moved since gives up what those
+    /// moves admitted, and nothing when that was all of it or when it
+    /// predates the move.
+    #[test]
+    fn a_rebased_proposal_spends_only_what_is_left() {
+        let l = limits(600, 1_000);
+        let old = Frontier { version: 3, admitted: 10, at_ms: OPEN, backlog: true, ..Frontier::default() };
+        let proposal = old.propose(&l, OPEN + 1_000);
+        assert_eq!(proposal.max_newly(), 10);
+        let moved = Frontier { version: 5, admitted: 14, at_ms: OPEN + 500, ..old.clone() };
+        let rebased = proposal.rebased(&moved).expect("credit left");
+        assert_eq!((rebased.version, rebased.admitted, rebased.max_newly()), (5, 14, 6));
+        assert_eq!(proposal.rebased(&old), Some(proposal.clone()), "its own version: as made");
+        let spent = Frontier { admitted: 20, ..moved.clone() };
+        assert_eq!(proposal.rebased(&spent), None, "nothing left");
+        let later = Frontier { at_ms: OPEN + 1_001, ..moved.clone() };
+        assert_eq!(proposal.rebased(&later), None, "made before the latest move");
+        let behind = Frontier { version: 2, ..moved };
+        assert_eq!(proposal.rebased(&behind), None, "an older frontier than the proposal's");
     }
 
     #[test]

@@ -57,37 +57,49 @@ macro_rules! admit_function {
     () => {
         r#"
 local function admit(K, A)
-  local now = tonumber(A[9])
+  local now = tonumber(A[10])
   local current = redis.call('GET', K[1])
-  local version, admitted, capped = 0, 0, false
+  local version, admitted, capped, moved_ms = 0, 0, false, 0
   if current then
     local f = cjson.decode(current)
-    version, admitted, capped = f.version, f.admitted, f.capped == true
+    version, admitted, capped, moved_ms = f.version, f.admitted, f.capped == true, f.at_ms
   end
   local settings = redis.call('GET', K[5])
   local paused = settings and cjson.decode(settings).paused == true
+  local proposed = A[1] ~= '-1'
+  local max_newly, credit, rate_base = tonumber(A[2]), tonumber(A[3]), tonumber(A[5])
+  local usable = proposed and version == tonumber(A[1])
+  -- A proposal from an older frontier, less what was admitted since
+  -- (`Proposal::rebased`).
+  if proposed and version > tonumber(A[1]) and moved_ms <= tonumber(A[4]) then
+    local since = admitted - tonumber(A[8])
+    if since >= 0 and max_newly > since then
+      max_newly, credit, rate_base = max_newly - since, credit - since, rate_base + tonumber(A[6]) * since
+      usable = true
+    end
+  end
   local stale = 0
-  if A[1] ~= '-1' and version ~= tonumber(A[1]) then stale = 1 end
-  if version == tonumber(A[1]) and not paused then
-    redis.call('ZREMRANGEBYSCORE', K[2], '(' .. (-(now - tonumber(A[14]))), now)
+  if proposed and not usable then stale = 1 end
+  if usable and not paused then
+    redis.call('ZREMRANGEBYSCORE', K[2], '(' .. (-(now - tonumber(A[15]))), now)
     local issued = tonumber(redis.call('GET', K[3]) or '0') + tonumber(redis.call('GET', K[4]) or '0')
     local active = redis.call('ZCOUNT', K[2], '(' .. now, '+inf')
     local waiting = math.max(issued - admitted, 0)
-    local wanted = math.min(tonumber(A[2]), waiting)
-    local newly = math.min(wanted, math.max(tonumber(A[8]) - active, 0))
+    local wanted = math.min(max_newly, waiting)
+    local newly = math.min(wanted, math.max(tonumber(A[9]) - active, 0))
     local now_capped = newly < wanted
     if newly > 0 or now_capped ~= capped then
-      local rate = tonumber(A[5]) + tonumber(A[6]) * newly
+      local rate = rate_base + tonumber(A[6]) * newly
       if now_capped and not capped then rate = tonumber(A[7]) end
       current = string.format(
         '{"version":%d,"admitted":%d,"credit":%.17g,"at_ms":%d,"rate":%.17g,"backlog":%s,"capped":%s}',
-        version + 1, admitted + newly, tonumber(A[3]) - newly, tonumber(A[4]), rate,
+        version + 1, admitted + newly, credit - newly, tonumber(A[4]), rate,
         tostring(waiting > newly), tostring(now_capped))
       redis.call('SET', K[1], current)
       for first = admitted + 1, admitted + newly, 1000 do
         local slots = {}
         for position = first, math.min(first + 999, admitted + newly) do
-          slots[#slots + 1] = A[10]
+          slots[#slots + 1] = A[11]
           slots[#slots + 1] = 'r:' .. position
         end
         redis.call('ZADD', K[2], unpack(slots))
@@ -96,20 +108,20 @@ local function admit(K, A)
     end
   end
   current = current or ''
-  if tonumber(A[11]) > admitted then return {'waiting', 0, current, stale} end
-  local member = 'v:' .. A[12]
+  if tonumber(A[12]) > admitted then return {'waiting', 0, current, stale} end
+  local member = 'v:' .. A[13]
   local score = tonumber(redis.call('ZSCORE', K[2], member))
   if score and score < 0 then return {'ended', 0, current, stale} end
   if score and score > now then return {'session', score, current, stale} end
-  local slot = 'r:' .. A[11]
+  local slot = 'r:' .. A[12]
   local reserved = tonumber(redis.call('ZSCORE', K[2], slot))
   if reserved then redis.call('ZREM', K[2], slot) end
   if not (reserved and reserved > now)
-     and redis.call('ZCOUNT', K[2], '(' .. now, '+inf') >= tonumber(A[8]) then
+     and redis.call('ZCOUNT', K[2], '(' .. now, '+inf') >= tonumber(A[9]) then
     return {'full', 0, current, stale}
   end
-  redis.call('ZADD', K[2], A[13], member)
-  return {'session', tonumber(A[13]), current, stale}
+  redis.call('ZADD', K[2], A[14], member)
+  return {'session', tonumber(A[14]), current, stale}
 end
 "#
     };
@@ -118,21 +130,23 @@ end
 /// `KEYS`: the frontier, the active set, the queue and pre-queue ticket
 /// counters, the event's settings.
 /// `ARGV`: the proposal (1 version, 2 max newly admitted, 3 credit, 4 at_ms,
-/// 5 rate base, 6 rate per admission, 7 rate when the cap begins to bind;
-/// version `-1` proposes nothing), 8 the active cap, 9 now (ms), 10 until
-/// when a new entry slot is reserved, 11 the visitor's position, 12 the
-/// visitor, 13 until when a new session runs, 14 how long finished visits
-/// are remembered (ms).
+/// 5 rate base, 6 rate per admission, 7 rate when the cap begins to bind,
+/// 8 admitted; version `-1` proposes nothing), 9 the active cap, 10 now
+/// (ms), 11 until when a new entry slot is reserved, 12 the visitor's
+/// position, 13 the visitor, 14 until when a new session runs, 15 how long
+/// finished visits are remembered (ms).
 ///
-/// Moves the frontier if nobody moved it since the proposal's version and
-/// the organizer has not paused the room: as many as the credit, the
-/// waiting tickets and the free active slots allow, each with an entry slot
-/// (nothing is written if that is nobody and nothing changed). Then, if the
-/// visitor's position is admitted, starts their session, in their reserved
-/// slot or a free one. Returns `{state, until, frontier, stale}`: state
-/// `session` (until when), `waiting` (not admitted), `full` (admitted, every
-/// slot taken) or `ended` (this visit is over); the frontier as it now
-/// stands; `stale` 1 if someone had moved it since the proposal's version.
+/// Moves the frontier, unless the organizer has paused the room, with the
+/// proposal as made if nobody moved it since the proposal's version, or
+/// else as [`crate::admission::Proposal::rebased`] says: as many as the
+/// credit, the waiting tickets and the free active slots allow, each with
+/// an entry slot (nothing is written if that is nobody and nothing
+/// changed). Then, if the visitor's position is admitted, starts their
+/// session, in their reserved slot or a free one. Returns `{state, until,
+/// frontier, stale}`: state `session` (until when), `waiting` (not
+/// admitted), `full` (admitted, every slot taken) or `ended` (this visit is
+/// over); the frontier as it now stands; `stale` 1 if the proposal could
+/// not be applied because of moves since its version.
 pub const ADMIT: &str = concat!(admit_function!(), "return admit(KEYS, ARGV)\n");
 
 /// A join after the sale start and the new ticket's admission in one
@@ -140,8 +154,8 @@ pub const ADMIT: &str = concat!(admit_function!(), "return admit(KEYS, ARGV)\n")
 /// position (the pre-queue's size plus its number), so a visitor let in on
 /// arrival costs one write instead of two.
 /// `KEYS`: [`JOIN`]'s five, then the frontier, the active set and the
-/// event's settings. `ARGV`: [`JOIN`]'s four, then [`ADMIT`]'s fourteen
-/// (its position, the eleventh, is the new ticket's whatever is sent).
+/// event's settings. `ARGV`: [`JOIN`]'s four, then [`ADMIT`]'s fifteen
+/// (its position, the twelfth, is the new ticket's whatever is sent).
 /// Returns [`JOIN`]'s reply, and for a ticket [`ADMIT`]'s after it:
 /// `{'main', n, size, seed, state, until, frontier, stale}`.
 pub const JOIN_AND_ADMIT: &str = concat!(
@@ -152,14 +166,14 @@ local joined = join({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, {ARGV[1], ARG
 if joined[1] ~= 'main' then return joined end
 local args = {}
 for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
-args[11] = tostring(joined[3] + joined[2])
+args[12] = tostring(joined[3] + joined[2])
 local entry = admit({KEYS[6], KEYS[7], KEYS[3], KEYS[2], KEYS[8]}, args)
 return {'main', joined[2], joined[3], joined[4], entry[1], entry[2], entry[3], entry[4]}
 "#
 );
 
-/// `ADMIT`'s first seven arguments: `proposal`, or none (claim only).
-pub fn proposal_args(proposal: Option<&crate::admission::Proposal>) -> [String; 7] {
+/// `ADMIT`'s first eight arguments: `proposal`, or none (claim only).
+pub fn proposal_args(proposal: Option<&crate::admission::Proposal>) -> [String; 8] {
     match proposal {
         Some(p) => [
             p.version.to_string(),
@@ -169,8 +183,9 @@ pub fn proposal_args(proposal: Option<&crate::admission::Proposal>) -> [String; 
             p.rate_base.to_string(),
             p.rate_per_admission.to_string(),
             p.rate_when_capped.to_string(),
+            p.admitted.to_string(),
         ],
-        None => ["-1", "0", "0", "0", "0", "0", "0"].map(String::from),
+        None => ["-1", "0", "0", "0", "0", "0", "0", "0"].map(String::from),
     }
 }
 

@@ -224,15 +224,50 @@ async fn a_paused_room_admits_nobody_new() {
 }
 
 #[tokio::test]
-async fn a_stale_proposal_moves_nothing_and_says_so() {
+async fn a_proposal_older_than_the_latest_move_moves_nothing_and_says_so() {
     let redis = Redis { gateway: support::gateway(13).await };
     let frontier = Frontier { version: 4, admitted: 3, at_ms: NOW, backlog: true, ..Frontier::default() };
     let keys = event(&redis, &frontier, 50, 0).await;
-    let behind = Frontier { version: 3, admitted: 1, ..frontier.clone() };
-    let proposal = Proposal { credit: 10.0, ..behind.propose(&LIMITS, NOW) };
+    let behind = Frontier { version: 3, admitted: 1, at_ms: NOW - 2_000, ..frontier.clone() };
+    // Made a second before someone else's move.
+    let proposal = Proposal { credit: 10.0, ..behind.propose(&LIMITS, NOW - 1_000) };
     let reply = admit(&redis, &keys, Some(&proposal), 2, "second").await;
     assert_eq!((reply[0].as_str(), reply[3].as_u64()), (Some("session"), Some(1)), "{reply}");
     assert_eq!(frontier_of(&reply), frontier, "someone else's frontier stands");
+}
+
+#[tokio::test]
+async fn a_stale_proposal_moves_only_what_is_left_of_its_credit() {
+    let redis = Redis { gateway: support::gateway(13).await };
+    let frontier =
+        Frontier { version: 4, admitted: 3, at_ms: NOW - 500, backlog: true, ..Frontier::default() };
+    let behind = Frontier { version: 3, admitted: 1, at_ms: NOW - 2_000, ..frontier.clone() };
+    // Credit 2.5 to 10 from the older frontier, two of it spent since.
+    for credit in [2.5, 3.0, 6.4, 10.0] {
+        let keys = event(&redis, &frontier, 50, 0).await;
+        let proposal = Proposal { credit, ..behind.propose(&LIMITS, NOW) };
+        let reply = admit(&redis, &keys, Some(&proposal), 1_000, "far-back").await;
+        match proposal.rebased(&frontier) {
+            Some(rebased) => {
+                let expected = rebased.apply(50, 0, CAP).next;
+                let got = frontier_of(&reply);
+                assert_eq!(
+                    (got.version, got.admitted, reply[3].as_u64()),
+                    (5, expected.admitted, Some(0)),
+                    "{credit}"
+                );
+                assert!(
+                    close(got.credit, expected.credit) && close(got.rate, expected.rate),
+                    "{credit}: {got:?}"
+                );
+                assert_eq!(expected.admitted, 3 + (credit.floor() as u64 - 2), "{credit}");
+            }
+            None => {
+                assert_eq!(credit.floor(), 2.0, "only a proposal whose credit was all spent is refused");
+                assert_eq!((frontier_of(&reply), reply[3].as_u64()), (frontier.clone(), Some(1)), "{credit}");
+            }
+        }
+    }
 }
 
 #[tokio::test]
