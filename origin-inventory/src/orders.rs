@@ -3,6 +3,7 @@
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -72,12 +73,13 @@ pub async fn load_order(db: &mut PgConnection, number: &str) -> Result<Option<Or
     .fetch_optional(&mut *db)
     .await?;
     let Some(order) = order else { return Ok(None) };
+    // Migration 0011: each seat's own description.
     let tickets = sqlx::query!(
-        "SELECT t.id, t.seat_id, sec.name AS section, s.row_label, s.number, pt.name AS tier, sec.general_admission,
-                t.price_cents, t.code
-         FROM tickets t JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
-         JOIN price_tiers pt ON pt.id = s.tier_id
-         WHERE t.order_id = $1 ORDER BY sec.position, s.row_label, s.number",
+        r#"SELECT t.id, s.shown || jsonb_build_object('seat_id', t.seat_id, 'price_cents', t.price_cents)
+                      AS "seat!: Json<HeldSeat>",
+                  t.code
+           FROM tickets t JOIN seats s ON s.id = t.seat_id
+           WHERE t.order_id = $1 ORDER BY s.shown_order"#,
         order.id,
     )
     .fetch_all(&mut *db)
@@ -86,15 +88,7 @@ pub async fn load_order(db: &mut PgConnection, number: &str) -> Result<Option<Or
         .into_iter()
         .map(|t| TicketView {
             ticket_id: t.id,
-            seat: HeldSeat {
-                seat_id: t.seat_id,
-                section: t.section,
-                row: t.row_label,
-                number: t.number,
-                tier: t.tier,
-                price_cents: t.price_cents,
-                general_admission: t.general_admission,
-            },
+            seat: t.seat.0,
             qr_svg_url: qr_svg_url(&t.code),
             code: t.code,
         })

@@ -293,12 +293,8 @@ async fn order_details(
                     'timezone', v.timezone, 'starts_at', e.starts_at, 'total_cents', o.total_cents,
                     'currency', o.currency,
                     'tickets', coalesce((
-                        SELECT json_agg(json_build_object(
-                                   'section', sec.name, 'row', s.row_label, 'number', s.number,
-                                   'general_admission', sec.general_admission, 'tier', pt.name, 'code', t.code)
-                               ORDER BY sec.position, s.row_label, s.number)
-                        FROM tickets t JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
-                        JOIN price_tiers pt ON pt.id = s.tier_id
+                        SELECT json_agg(s.shown || jsonb_build_object('code', t.code) ORDER BY s.shown_order)
+                        FROM tickets t JOIN seats s ON s.id = t.seat_id
                         WHERE t.order_id = o.id), '[]'))
                 AS "details!: sqlx::types::Json<OrderDetails>"
          FROM orders o JOIN events e ON e.id = o.event_id JOIN venues v ON v.id = e.venue_id

@@ -239,6 +239,8 @@ pub async fn create_venue(db: &PgPool, organizer: Uuid, spec: &VenueSpec) -> Res
     )
     .execute(&mut *tx)
     .await?;
+    // Migration 0011: each seat's description, as holds and tickets show it.
+    sqlx::query!("SELECT describe_seats($1)", venue_id).execute(&mut *tx).await?;
     tx.commit().await?;
 
     let named = |ids: &[Uuid], names: Vec<String>| {

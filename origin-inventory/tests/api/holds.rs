@@ -482,3 +482,61 @@ async fn a_hold_obeys_limits_changed_behind_this_origins_back() {
     assert!((890..=900).contains(&held_for("d", 6).await));
     assert_consistent(&app, &event).await;
 }
+
+/// A hold, its reservation and the order it becomes show each seat as the
+/// seat map does (section, row, number, tier, price, standing or not), in
+/// the venue's order whatever order they were asked for in. Class: a seat
+/// described one way where it is sold and another where it is shown.
+#[tokio::test]
+async fn held_and_sold_seats_are_shown_as_the_seat_map_shows_them() {
+    let app = spawn_app().await;
+    let event = app.on_sale_event(json!({})).await;
+    let id = event["id"].as_str().unwrap();
+    let (status, map) = app.get(&format!("/api/v1/events/{id}/seatmap")).await;
+    assert_eq!(status, 200, "{map}");
+    let mut shown = Vec::new();
+    for section in map["sections"].as_array().unwrap() {
+        for row in section["rows"].as_array().unwrap() {
+            for seat in row["seats"].as_array().unwrap() {
+                shown.push(json!({
+                    "seat_id": seat["id"], "section": section["name"], "row": row["label"],
+                    "number": seat["number"], "tier": seat["tier"], "price_cents": seat["price_cents"],
+                    "general_admission": section["general_admission"],
+                }));
+            }
+        }
+    }
+    assert_eq!(shown.len(), 20, "the small venue's 10 seats and 10 standing places");
+    // A standing place, a second-row seat, a first-row seat: the venue's order reversed.
+    let asked = [&shown[15], &shown[7], &shown[3]];
+    let seat_ids: Vec<&Value> = asked.iter().map(|s| &s["seat_id"]).collect();
+    let body = json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": seat_ids});
+    let (status, held) = app.hold("ada", id, body).await;
+    assert_eq!(status, 201, "{held}");
+    let expected = json!([shown[3], shown[7], shown[15]]);
+    assert_eq!(held["seats"], expected);
+
+    let path = format!("/api/v1/reservations/{}", held["reservation_id"].as_str().unwrap());
+    let (status, reservation) = app.buyer("ada", Method::GET, &path, None).await;
+    assert_eq!((status, &reservation["seats"]), (200, &expected));
+
+    let card = json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada", "email": "ada@example.com"}});
+    let (status, order) = app.commit("ada", &held, "seats-shown", card).await;
+    assert_eq!(status, 200, "{order}");
+    let path = format!("/api/v1/orders/{}", order["order_number"].as_str().unwrap());
+    let (status, fetched) = app.buyer("ada", Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{fetched}");
+    for tickets in [&order["tickets"], &fetched["tickets"]] {
+        let seats: Vec<Value> = tickets
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let fields =
+                    ["seat_id", "section", "row", "number", "tier", "price_cents", "general_admission"];
+                Value::Object(fields.iter().map(|f| (f.to_string(), t[*f].clone())).collect())
+            })
+            .collect();
+        assert_eq!(Value::Array(seats), expected);
+    }
+}
