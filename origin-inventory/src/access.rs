@@ -59,21 +59,15 @@ pub async fn end(db: &PgPool, session: &AccessClaims) -> Result<(), sqlx::Error>
     Ok(())
 }
 
-/// Which of the presented tokens' `jti`s belong to ended sessions (looked
-/// up before verification; only verified tokens are granted anything).
-pub async fn ended_among(db: &PgPool, presented: &[String]) -> Result<Vec<String>, sqlx::Error> {
+/// The session ids (`jti`) the presented tokens claim, read before
+/// verification: only to look up which sessions have ended, in the same
+/// query that finds the event (only verified tokens are granted anything).
+pub fn claimed_sessions(presented: &[String]) -> Vec<String> {
     #[derive(serde::Deserialize)]
     struct Jti {
         jti: String,
     }
-    let jtis: Vec<String> =
-        presented.iter().filter_map(|t| queue_tokens::unverified_claims::<Jti>(t)).map(|c| c.jti).collect();
-    if jtis.is_empty() {
-        return Ok(Vec::new());
-    }
-    sqlx::query_scalar!("SELECT jti FROM ended_access_sessions WHERE jti = ANY($1)", &jtis)
-        .fetch_all(db)
-        .await
+    presented.iter().filter_map(|t| queue_tokens::unverified_claims::<Jti>(t)).map(|c| c.jti).collect()
 }
 
 /// Forgets ended sessions whose tokens have expired anyway.

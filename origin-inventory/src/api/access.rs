@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 use wire::names::SESSION_ENDED_HEADER;
 
-use crate::access::{AccessKeys, Refusal, check, end, ended_among, presented_tokens};
+use crate::access::{AccessKeys, Refusal, check, claimed_sessions, end, presented_tokens};
 use crate::error::{ApiError, ApiPath, Problem};
 use crate::state::AppState;
 
@@ -38,20 +38,30 @@ impl IdOf {
         }
     }
 
-    /// The event `id` belongs to, and whether it is queue-protected.
-    async fn gate(self, db: &PgPool, id: Uuid) -> Result<Option<Gate>, sqlx::Error> {
+    /// The event `id` belongs to, whether it is queue-protected, and which
+    /// of `sessions` have ended: one round trip.
+    async fn gate(self, db: &PgPool, id: Uuid, sessions: &[String]) -> Result<Option<Gate>, sqlx::Error> {
         match self {
             IdOf::Event => {
-                sqlx::query_as!(Gate, "SELECT id AS event_id, queue_enabled FROM events WHERE id = $1", id)
-                    .fetch_optional(db)
-                    .await
+                sqlx::query_as!(
+                    Gate,
+                    r#"SELECT id AS event_id, queue_enabled,
+                              ARRAY(SELECT jti FROM ended_access_sessions WHERE jti = ANY($2)) AS "ended!"
+                       FROM events WHERE id = $1"#,
+                    id,
+                    sessions,
+                )
+                .fetch_optional(db)
+                .await
             }
             IdOf::Reservation => {
                 sqlx::query_as!(
                     Gate,
-                    "SELECT e.id AS event_id, e.queue_enabled
-                     FROM reservations r JOIN events e ON e.id = r.event_id WHERE r.id = $1",
+                    r#"SELECT e.id AS event_id, e.queue_enabled,
+                              ARRAY(SELECT jti FROM ended_access_sessions WHERE jti = ANY($2)) AS "ended!"
+                       FROM reservations r JOIN events e ON e.id = r.event_id WHERE r.id = $1"#,
                     id,
+                    sessions,
                 )
                 .fetch_optional(db)
                 .await
@@ -116,6 +126,8 @@ pub struct Checkout<T> {
 struct Gate {
     event_id: Uuid,
     queue_enabled: bool,
+    /// The presented sessions that have ended.
+    ended: Vec<String>,
 }
 
 impl<T: CheckoutTarget> FromRequestParts<AppState> for Checkout<T> {
@@ -123,15 +135,17 @@ impl<T: CheckoutTarget> FromRequestParts<AppState> for Checkout<T> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ApiPath(id) = ApiPath::<Uuid>::from_request_parts(parts, state).await?;
-        let gate = T::ID_OF.gate(&state.db, id).await?.ok_or_else(|| ApiError::not_found(T::ID_OF.what()))?;
+        let presented = presented_tokens(&parts.headers);
+        let gate = T::ID_OF
+            .gate(&state.db, id, &claimed_sessions(&presented))
+            .await?
+            .ok_or_else(|| ApiError::not_found(T::ID_OF.what()))?;
         let now = chrono::Utc::now().timestamp();
         if !gate.queue_enabled {
             let buyer = state.buyers.buyer_of(&parts.headers, now);
             return Ok(Self { target: T::new(id), event: gate.event_id, buyer, session: None, ended: false });
         }
-        let presented = presented_tokens(&parts.headers);
-        let ended = ended_among(&state.db, &presented).await?;
-        let verdict = match check(state.access.verifier(), &presented, gate.event_id, &ended, now) {
+        let verdict = match check(state.access.verifier(), &presented, gate.event_id, &gate.ended, now) {
             Err(Refusal::Ended) if T::REPLAYS_AFTER_END => {
                 check(state.access.verifier(), &presented, gate.event_id, &[], now)
                     .map(|claims| (claims, true))
