@@ -6,7 +6,9 @@
 -- venue's seats, sections and tiers never change once it is made, so each
 -- seat now carries its description and its place in the venue's order,
 -- written when the venue is made (`describe_seats`), and every answer that
--- shows seats reads them from there.
+-- shows seats reads them from there. Triggers describe a venue's seats
+-- again should a section, a tier or a seat be changed in the database
+-- itself (the API changes none of them).
 ALTER TABLE seats ADD COLUMN shown jsonb, ADD COLUMN shown_order int;
 
 -- Describes the seats of one venue (of every venue when NULL): section,
@@ -25,6 +27,32 @@ CREATE FUNCTION describe_seats(p_venue uuid) RETURNS void LANGUAGE sql AS $$
 $$;
 
 SELECT describe_seats(NULL);
+
+CREATE FUNCTION describe_seats_of_changed_venues() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM describe_seats(venue_id) FROM (SELECT DISTINCT venue_id FROM changed) v;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER sections_describe_seats AFTER UPDATE ON sections REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION describe_seats_of_changed_venues();
+CREATE TRIGGER price_tiers_describe_seats AFTER UPDATE ON price_tiers REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION describe_seats_of_changed_venues();
+
+-- Seats whose own row, number, section or tier changed (describing them
+-- changes none of these, so it does not call itself).
+CREATE FUNCTION describe_changed_seats() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM describe_seats(venue_id)
+    FROM (SELECT DISTINCT n.venue_id FROM changed n JOIN before_change o ON o.id = n.id
+          WHERE (o.section_id, o.tier_id, o.row_label, o.number)
+                IS DISTINCT FROM (n.section_id, n.tier_id, n.row_label, n.number)) v;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER seats_describe_seats AFTER UPDATE ON seats
+    REFERENCING OLD TABLE AS before_change NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION describe_changed_seats();
 
 -- 0009's function, reading the seats' own descriptions.
 CREATE OR REPLACE FUNCTION reservation_seats_json(p_reservation uuid) RETURNS jsonb

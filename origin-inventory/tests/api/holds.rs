@@ -492,20 +492,7 @@ async fn held_and_sold_seats_are_shown_as_the_seat_map_shows_them() {
     let app = spawn_app().await;
     let event = app.on_sale_event(json!({})).await;
     let id = event["id"].as_str().unwrap();
-    let (status, map) = app.get(&format!("/api/v1/events/{id}/seatmap")).await;
-    assert_eq!(status, 200, "{map}");
-    let mut shown = Vec::new();
-    for section in map["sections"].as_array().unwrap() {
-        for row in section["rows"].as_array().unwrap() {
-            for seat in row["seats"].as_array().unwrap() {
-                shown.push(json!({
-                    "seat_id": seat["id"], "section": section["name"], "row": row["label"],
-                    "number": seat["number"], "tier": seat["tier"], "price_cents": seat["price_cents"],
-                    "general_admission": section["general_admission"],
-                }));
-            }
-        }
-    }
+    let shown = seats_on_the_map(&app, id).await;
     assert_eq!(shown.len(), 20, "the small venue's 10 seats and 10 standing places");
     // A standing place, a second-row seat, a first-row seat: the venue's order reversed.
     let asked = [&shown[15], &shown[7], &shown[3]];
@@ -517,6 +504,24 @@ async fn held_and_sold_seats_are_shown_as_the_seat_map_shows_them() {
     assert_eq!(held["seats"], expected);
 
     let path = format!("/api/v1/reservations/{}", held["reservation_id"].as_str().unwrap());
+    let (status, reservation) = app.buyer("ada", Method::GET, &path, None).await;
+    assert_eq!((status, &reservation["seats"]), (200, &expected));
+
+    // Renamed or renumbered in the database itself, seats are shown anew.
+    sqlx::query("UPDATE sections SET name = 'Stalls' WHERE name = 'Seated'").execute(&app.db).await.unwrap();
+    sqlx::query("UPDATE seats SET number = 9 WHERE id = $1::uuid")
+        .bind(shown[3]["seat_id"].as_str().unwrap())
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let shown = seats_on_the_map(&app, id).await;
+    assert_eq!(
+        (&shown[4]["section"], &shown[4]["number"]),
+        (&json!("Stalls"), &json!(9)),
+        "moved to the row's end"
+    );
+    let expected = json!([shown[4], shown[7], shown[15]]);
+    assert_eq!(seat_ids, [&shown[15]["seat_id"], &shown[7]["seat_id"], &shown[4]["seat_id"]]);
     let (status, reservation) = app.buyer("ada", Method::GET, &path, None).await;
     assert_eq!((status, &reservation["seats"]), (200, &expected));
 
@@ -539,4 +544,23 @@ async fn held_and_sold_seats_are_shown_as_the_seat_map_shows_them() {
             .collect();
         assert_eq!(Value::Array(seats), expected);
     }
+}
+
+/// Every seat of `event`'s seat map as a reservation shows a seat, in the map's order.
+async fn seats_on_the_map(app: &TestApp, event: &str) -> Vec<Value> {
+    let (status, map) = app.get(&format!("/api/v1/events/{event}/seatmap")).await;
+    assert_eq!(status, 200, "{map}");
+    let mut shown = Vec::new();
+    for section in map["sections"].as_array().unwrap() {
+        for row in section["rows"].as_array().unwrap() {
+            for seat in row["seats"].as_array().unwrap() {
+                shown.push(json!({
+                    "seat_id": seat["id"], "section": section["name"], "row": row["label"],
+                    "number": seat["number"], "tier": seat["tier"], "price_cents": seat["price_cents"],
+                    "general_admission": section["general_admission"],
+                }));
+            }
+        }
+    }
+    shown
 }
