@@ -138,7 +138,8 @@ pub struct Admission {
     pub entry: Entry,
     /// The frontier as it now stands.
     pub frontier: Frontier,
-    /// Someone else had moved the frontier since the proposal's version.
+    /// The proposal was not applied: someone else's move came after it was
+    /// made, or spent all its credit.
     pub raced: bool,
 }
 
