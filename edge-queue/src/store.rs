@@ -302,35 +302,15 @@ impl<'a, R: Runtime> Store<'a, R> {
         per_minute: u64,
         visitor: &str,
     ) -> Result<Ticket, StoreError> {
-        let keys = EventKeys::new(event);
         let (counter, limit) = self.join_counter(event, client, per_minute);
+        let (mut keys, mut args) = self.join_keys_and_args(event, "queue", counter, limit);
+        let event_keys = EventKeys::new(event);
+        keys.extend([event_keys.frontier(), event_keys.active(), event_keys.settings()]);
         let now = self.runtime.now_ms();
         let proposal = view.frontier.propose(&view.limits(), now);
-        let mut args = vec![
-            "queue".to_owned(),
-            seed_hex(&self.runtime.random()),
-            limit.to_string(),
-            JOIN_COUNTER_SECONDS.into(),
-        ];
         // The script puts the new ticket's position in place of this 0.
         args.extend(admit_args(view, Some(&proposal), now, 0, visitor));
-        let reply = self
-            .redis
-            .eval(
-                &JOIN_AND_ADMIT,
-                &[
-                    counter,
-                    keys.prequeue_counter(),
-                    keys.queue_counter(),
-                    keys.prequeue_size(),
-                    keys.prequeue_seed(),
-                    keys.frontier(),
-                    keys.active(),
-                    keys.settings(),
-                ],
-                &args,
-            )
-            .await?;
+        let reply = self.redis.eval(&JOIN_AND_ADMIT, &keys, &args).await?;
         let corrupt = || StoreError::Corrupt(reply.to_string());
         let replies = reply.as_array().ok_or_else(corrupt)?;
         match replies.first().and_then(Value::as_str) {
@@ -369,23 +349,31 @@ impl<'a, R: Runtime> Store<'a, R> {
     }
 
     async fn join(&self, event: &str, mode: &str, counter: String, limit: u64) -> Result<Value, StoreError> {
+        let (keys, args) = self.join_keys_and_args(event, mode, counter, limit);
+        Ok(self.redis.eval(&JOIN, &keys, &args).await?)
+    }
+
+    /// `JOIN`'s keys and arguments, which `JOIN_AND_ADMIT`'s begin with: a
+    /// fresh seed, kept only if this call fixes the pre-queue.
+    fn join_keys_and_args(
+        &self,
+        event: &str,
+        mode: &str,
+        counter: String,
+        limit: u64,
+    ) -> (Vec<String>, Vec<String>) {
         let keys = EventKeys::new(event);
         let seed = seed_hex(&self.runtime.random());
-        let reply = self
-            .redis
-            .eval(
-                &JOIN,
-                &[
-                    counter,
-                    keys.prequeue_counter(),
-                    keys.queue_counter(),
-                    keys.prequeue_size(),
-                    keys.prequeue_seed(),
-                ],
-                &[mode.to_owned(), seed, limit.to_string(), JOIN_COUNTER_SECONDS.to_owned()],
-            )
-            .await?;
-        Ok(reply)
+        (
+            vec![
+                counter,
+                keys.prequeue_counter(),
+                keys.queue_counter(),
+                keys.prequeue_size(),
+                keys.prequeue_seed(),
+            ],
+            vec![mode.to_owned(), seed, limit.to_string(), JOIN_COUNTER_SECONDS.to_owned()],
+        )
     }
 
     /// Lets the visitor at `position` in if their turn has come: moves the

@@ -115,8 +115,8 @@ impl Proposal {
     /// the older frontier, less what was spent since, never exceeds what is
     /// available from `current` (at the configured rate, up to the burst):
     /// the rate holds without a second round trip. None if the proposal
-    /// predates `current`'s move or nothing would be left; `current` itself
-    /// if it is the proposal's version. The rate's measurement then spans
+    /// predates `current`'s move or nothing would be left; the proposal as
+    /// made if `current` is its version. The rate's measurement then spans
     /// the whole interval from the older frontier, admissions since counted.
     pub fn rebased(&self, current: &Frontier) -> Option<Proposal> {
         if current.version == self.version {

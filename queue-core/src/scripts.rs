@@ -47,9 +47,9 @@ end
 ///
 /// In the pre-queue it numbers pre-queue tickets (`{'pre', n}`); the first
 /// call after the sale start fixes the pre-queue's size and seed, exactly
-/// once, then numbers queue tickets (`{'main', n, pre-queue size, seed}`). `freeze` only fixes
-/// and returns them (`{'size', size, seed}`). A join beyond the limit gets
-/// `{'limited', joins}` and no ticket.
+/// once, then numbers queue tickets (`{'main', n, pre-queue size,
+/// seed}`). `freeze` only fixes and returns them (`{'size', size, seed}`).
+/// A join beyond the limit gets `{'limited', joins}` and no ticket.
 pub const JOIN: &str = concat!(join_function!(), "return join(KEYS, ARGV)\n");
 
 // The body of [`ADMIT`], shared with [`JOIN_AND_ADMIT`].

@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::checkout::card_for;
 use crate::helpers::{TestApp, spawn_app};
 
 /// An on-sale event at a venue of `rows` rows × 10 seats; returns (event id, seat ids in order).
@@ -525,8 +526,7 @@ async fn held_and_sold_seats_are_shown_as_the_seat_map_shows_them() {
     let (status, reservation) = app.buyer("ada", Method::GET, &path, None).await;
     assert_eq!((status, &reservation["seats"]), (200, &expected));
 
-    let card = json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada", "email": "ada@example.com"}});
-    let (status, order) = app.commit("ada", &held, "seats-shown", card).await;
+    let (status, order) = app.commit("ada", &held, "seats-shown", card_for("ada@example.com")).await;
     assert_eq!(status, 200, "{order}");
     let path = format!("/api/v1/orders/{}", order["order_number"].as_str().unwrap());
     let (status, fetched) = app.buyer("ada", Method::GET, &path, None).await;
