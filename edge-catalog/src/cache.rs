@@ -11,7 +11,7 @@
 //! Redis, [`InstancePages`] keeps what a warm instance served lately.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use edge_core::http_cache::etag;
 use edge_core::page_cache::{CachedPage, Freshness, lock_key, page_key};
@@ -49,8 +49,12 @@ pub struct Rendered {
 
 /// Where rendered pages are kept, beside the catalog version.
 pub trait PageStore {
-    /// The current catalog version and the page under `key`.
-    fn lookup(&self, key: &str) -> impl Future<Output = Result<(String, Option<CachedPage>), StoreError>>;
+    /// The current catalog version and the page under `key` (shared, so an
+    /// instance's memory hands it out without copying it).
+    fn lookup(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<(String, Option<Arc<CachedPage>>), StoreError>>;
     fn keep(&self, key: &str, page: &CachedPage) -> impl Future<Output = Result<(), StoreError>>;
 }
 
@@ -70,7 +74,7 @@ pub struct RedisPages<'a, R> {
 }
 
 impl<R: Runtime> PageStore for RedisPages<'_, R> {
-    async fn lookup(&self, key: &str) -> Result<(String, Option<CachedPage>), StoreError> {
+    async fn lookup(&self, key: &str) -> Result<(String, Option<Arc<CachedPage>>), StoreError> {
         let replies = self
             .redis
             .pipeline(&[vec!["GET".into(), CATALOG_VERSION_KEY.into()], vec!["GET".into(), key.to_owned()]])
@@ -79,7 +83,7 @@ impl<R: Runtime> PageStore for RedisPages<'_, R> {
         let version = version_of(replies.next().expect("two replies")?);
         let page =
             replies.next().expect("two replies")?.as_str().and_then(|json| serde_json::from_str(json).ok());
-        Ok((version, page))
+        Ok((version, page.map(Arc::new)))
     }
 
     async fn keep(&self, key: &str, page: &CachedPage) -> Result<(), StoreError> {
@@ -99,7 +103,7 @@ const INSTANCE_PAGES: usize = 256;
 #[derive(Default)]
 struct Memory {
     version: Option<(i64, String)>,
-    pages: HashMap<String, CachedPage>,
+    pages: HashMap<String, Arc<CachedPage>>,
 }
 
 fn memory() -> &'static Mutex<Memory> {
@@ -118,7 +122,7 @@ pub struct InstancePages<'a, R, S> {
 }
 
 impl<R: Runtime, S: PageStore> PageStore for InstancePages<'_, R, S> {
-    async fn lookup(&self, key: &str) -> Result<(String, Option<CachedPage>), StoreError> {
+    async fn lookup(&self, key: &str) -> Result<(String, Option<Arc<CachedPage>>), StoreError> {
         let now = self.runtime.now_ms();
         {
             let memory = memory().lock().expect("page memory lock");
@@ -127,30 +131,30 @@ impl<R: Runtime, S: PageStore> PageStore for InstancePages<'_, R, S> {
                 && let Some(page) = memory.pages.get(key)
                 && page.freshness(version, now, self.fresh_ms) == Freshness::Fresh
             {
-                return Ok((version.clone(), Some(page.clone())));
+                return Ok((version.clone(), Some(Arc::clone(page))));
             }
         }
         let (version, page) = self.shared.lookup(key).await?;
         let mut memory = memory().lock().expect("page memory lock");
         memory.version = Some((now, version.clone()));
         if let Some(page) = &page {
-            remember(&mut memory, key, page);
+            remember(&mut memory, key, Arc::clone(page));
         }
         Ok((version, page))
     }
 
     async fn keep(&self, key: &str, page: &CachedPage) -> Result<(), StoreError> {
         self.shared.keep(key, page).await?;
-        remember(&mut memory().lock().expect("page memory lock"), key, page);
+        remember(&mut memory().lock().expect("page memory lock"), key, Arc::new(page.clone()));
         Ok(())
     }
 }
 
-fn remember(memory: &mut Memory, key: &str, page: &CachedPage) {
+fn remember(memory: &mut Memory, key: &str, page: Arc<CachedPage>) {
     if memory.pages.len() >= INSTANCE_PAGES && !memory.pages.contains_key(key) {
         memory.pages.clear();
     }
-    memory.pages.insert(key.to_owned(), page.clone());
+    memory.pages.insert(key.to_owned(), page);
 }
 
 /// The catalog version from Redis; "0" before the first organizer change.
@@ -208,7 +212,7 @@ impl<'a, R: Runtime, S: PageStore, C: CatalogSource> PageCache<'a, R, S, C> {
         if let Some(page) = &cached
             && page.freshness(&version, now, self.fresh_ms) == Freshness::Fresh
         {
-            return Ok(self.served(page, Source::Hit));
+            return Ok(self.served(page, now, Source::Hit));
         }
         let lock = lock_key(&key);
         let refresher = match &self.backends.redis {
@@ -220,10 +224,10 @@ impl<'a, R: Runtime, S: PageStore, C: CatalogSource> PageCache<'a, R, S, C> {
         };
         if !refresher {
             if let Some(page) = &cached {
-                return Ok(self.served(page, Source::Stale));
+                return Ok(self.served(page, now, Source::Stale));
             }
             if let Some(page) = self.wait_for(store, &key).await {
-                return Ok(self.served(&page, Source::Hit));
+                return Ok(self.served(&page, self.runtime.now_ms(), Source::Hit));
             }
         }
         let result = self.render(read, &render).await.map(|body| {
@@ -238,15 +242,16 @@ impl<'a, R: Runtime, S: PageStore, C: CatalogSource> PageCache<'a, R, S, C> {
         if refresher && let Some(redis) = &self.backends.redis {
             let _ = redis.command(&["DEL", &lock]).await;
         }
+        let now = self.runtime.now_ms();
         match (result, cached) {
-            (Ok(page), _) => Ok(self.served(&page, Source::Miss)),
-            (Err(ReadError::Unavailable), Some(page)) => Ok(self.served(&page, Source::StaleIfError)),
+            (Ok(page), _) => Ok(self.served(&page, now, Source::Miss)),
+            (Err(ReadError::Unavailable), Some(page)) => Ok(self.served(&page, now, Source::StaleIfError)),
             (Err(e), _) => Err(e),
         }
     }
 
     /// Polls briefly for the page another request is rendering.
-    async fn wait_for(&self, store: &S, key: &str) -> Option<CachedPage> {
+    async fn wait_for(&self, store: &S, key: &str) -> Option<Arc<CachedPage>> {
         for _ in 0..WAIT_STEPS {
             self.runtime.sleep_ms(WAIT_STEP_MS).await;
             if let Ok((_, Some(page))) = store.lookup(key).await {
@@ -270,12 +275,12 @@ impl<'a, R: Runtime, S: PageStore, C: CatalogSource> PageCache<'a, R, S, C> {
         Rendered { body, etag, content_type: content_type.to_owned(), age_seconds: 0, source: Source::Miss }
     }
 
-    fn served(&self, page: &CachedPage, source: Source) -> Rendered {
+    fn served(&self, page: &CachedPage, now_ms: i64, source: Source) -> Rendered {
         Rendered {
             body: page.body.clone().into_bytes(),
             etag: page.etag.clone(),
             content_type: page.content_type.clone(),
-            age_seconds: page.age_seconds(self.runtime.now_ms()),
+            age_seconds: page.age_seconds(now_ms),
             source,
         }
     }

@@ -3,6 +3,8 @@
 //! Hyperdrive binding for reads (falling back to the origin's API if that
 //! fails).
 
+use std::sync::Arc;
+
 use edge_core::page_cache::CachedPage;
 use edge_platform::Runtime;
 use edge_platform::redis::Redis;
@@ -46,7 +48,7 @@ fn cache_url(key: &str) -> String {
 }
 
 impl PageStore for CachePages<'_> {
-    async fn lookup(&self, key: &str) -> Result<(String, Option<CachedPage>), StoreError> {
+    async fn lookup(&self, key: &str) -> Result<(String, Option<Arc<CachedPage>>), StoreError> {
         // The version (Redis) and the page (this colo) at once: one round trip.
         let version = async {
             match &self.redis {
@@ -63,7 +65,7 @@ impl PageStore for CachePages<'_> {
             }
             None => None,
         };
-        Ok((version, page))
+        Ok((version, page.map(Arc::new)))
     }
 
     async fn keep(&self, key: &str, page: &CachedPage) -> Result<(), StoreError> {

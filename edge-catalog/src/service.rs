@@ -22,6 +22,8 @@ pub struct Config {
     pub cache_seconds: u32,
     /// Redis over Upstash REST (`url`, `token`); without it, no shared cache.
     pub redis: Option<(String, String)>,
+    /// `Cache-Control` of every page, written once.
+    page_cache_control: HeaderValue,
 }
 
 impl Config {
@@ -53,10 +55,13 @@ impl Config {
 
     pub fn from_runtime(runtime: &impl Runtime) -> Self {
         let var = |name: &str| runtime.var(name);
+        let cache_seconds = var("catalog_cache_seconds").and_then(|s| s.parse().ok()).unwrap_or(5);
+        let policy = CachePolicy { s_maxage: cache_seconds, stale_while_revalidate: 30, stale_if_error: 600 };
         Self {
             origin_url: var("origin_url").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
-            cache_seconds: var("catalog_cache_seconds").and_then(|s| s.parse().ok()).unwrap_or(5),
+            cache_seconds,
             redis: var("upstash_redis_rest_url").zip(var("upstash_redis_rest_token")),
+            page_cache_control: HeaderValue::from_str(&policy.header()).expect("a policy is a valid header"),
         }
     }
 }
@@ -87,10 +92,10 @@ impl Problem {
         };
         let mut response = if api {
             let body = wire::problem::Problem::new(code, message).to_json();
-            respond(status, "application/json", NO_STORE, body.into_bytes())
+            respond(status, "application/json", HeaderValue::from_static(NO_STORE), body.into_bytes())
         } else {
             let html = notice(&message, &message);
-            respond(status, "text/html; charset=utf-8", NO_STORE, html.into_bytes())
+            respond(status, "text/html; charset=utf-8", HeaderValue::from_static(NO_STORE), html.into_bytes())
         };
         if status == StatusCode::METHOD_NOT_ALLOWED {
             set(&mut response, header::ALLOW, "GET, HEAD");
@@ -192,37 +197,38 @@ impl From<ReadError> for Problem {
 /// A 200 with validators, or a 304 when the client already has these bytes;
 /// `X-Stampede-Cache` says where the page came from.
 fn cacheable(request: &http::Request<Vec<u8>>, config: &Config, rendered: Rendered) -> Response {
-    let tag = rendered.etag.clone();
-    let policy =
-        CachePolicy { s_maxage: config.cache_seconds, stale_while_revalidate: 30, stale_if_error: 600 };
+    let tag = rendered.etag;
+    let cache_control = config.page_cache_control.clone();
     let if_none_match = request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
     let mut response = if not_modified(if_none_match, &tag) {
         let mut response = http::Response::new(Vec::new());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
-        set(&mut response, header::CACHE_CONTROL, &policy.header());
+        response.headers_mut().insert(header::CACHE_CONTROL, cache_control);
         response
     } else {
-        respond(StatusCode::OK, &rendered.content_type, &policy.header(), rendered.body)
+        respond(StatusCode::OK, &rendered.content_type, cache_control, rendered.body)
     };
     set(&mut response, header::ETAG, &tag);
-    set(&mut response, header::AGE, &rendered.age_seconds.to_string());
     let source = match rendered.source {
         Source::Hit => "hit",
         Source::Miss => "miss",
         Source::Stale => "stale",
         Source::StaleIfError => "stale-if-error",
     };
-    set(&mut response, header::HeaderName::from_static("x-stampede-cache"), source);
+    let headers = response.headers_mut();
+    headers.insert(header::AGE, HeaderValue::from(rendered.age_seconds));
+    headers.insert(header::HeaderName::from_static("x-stampede-cache"), HeaderValue::from_static(source));
     response
 }
 
-fn respond(status: StatusCode, content_type: &str, cache_control: &str, body: Vec<u8>) -> Response {
-    let length = body.len().to_string();
+fn respond(status: StatusCode, content_type: &str, cache_control: HeaderValue, body: Vec<u8>) -> Response {
+    let length = HeaderValue::from(body.len());
     let mut response = http::Response::new(body);
     *response.status_mut() = status;
     set(&mut response, header::CONTENT_TYPE, content_type);
-    set(&mut response, header::CONTENT_LENGTH, &length);
-    set(&mut response, header::CACHE_CONTROL, cache_control);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, length);
+    headers.insert(header::CACHE_CONTROL, cache_control);
     response
 }
 

@@ -281,3 +281,17 @@ fn the_edge_components_import_wasi_config_and_nothing_outside_the_world() {
         assert!(imports.iter().all(|i| i.starts_with("wasi:")), "{component}: {imports:?}");
     }
 }
+
+/// The bench's components "of the page's and the poll's shape" answer as
+/// many bytes as asked, with the headers the services' answers carry.
+#[tokio::test]
+async fn a_component_answers_through_the_services_adapter_in_the_size_asked() {
+    let host = start(&testbed_manifest(""), &[], &[]).unwrap();
+    let response = reqwest::get(host.url("/adapted?314")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(response.bytes().await.unwrap().len(), 314);
+    assert_eq!(reqwest::get(host.url("/adapted?many")).await.unwrap().status(), 400);
+}

@@ -1,6 +1,8 @@
 //! Configuration from the platform: Spin component variables by these
 //! names, Worker vars and secrets by their upper-case ones.
 
+use std::sync::OnceLock;
+
 use edge_platform::Runtime;
 use queue_tokens::{KeyError, Keyring};
 
@@ -9,6 +11,10 @@ pub struct Config {
     pub redis_url: String,
     pub redis_token: String,
     pub keys: Keyring,
+    /// The public keys as `/.well-known/jwks.json` serves them, written at
+    /// the first request for them (deriving a public key is not free, and
+    /// most instances are never asked).
+    jwks: OnceLock<Vec<u8>>,
     /// Joins allowed per client address per minute.
     pub joins_per_minute: u64,
     /// Status of a JSON answer to a blocked API call: 202 or 429.
@@ -26,6 +32,10 @@ pub enum ConfigError {
 }
 
 impl Config {
+    pub fn jwks(&self) -> &[u8] {
+        self.jwks.get_or_init(|| self.keys.jwks().to_string().into_bytes())
+    }
+
     pub fn from_runtime(runtime: &impl Runtime) -> Result<Self, ConfigError> {
         let var = |name: &'static str| runtime.var(name);
         let required = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
@@ -43,6 +53,7 @@ impl Config {
             redis_url: required("upstash_redis_rest_url")?.trim_end_matches('/').to_owned(),
             redis_token: required("upstash_redis_rest_token")?,
             keys: Keyring::from_config(&required("queue_signing_keys")?, &issuer)?,
+            jwks: OnceLock::new(),
             joins_per_minute: number("queue_joins_per_minute_per_ip", 30)?,
             blocked_status,
         })

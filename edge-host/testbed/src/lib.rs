@@ -6,7 +6,11 @@
 //! - `GET /fetch?{url}`: an outbound GET, answering `status {code}` or `denied {error}`;
 //! - `GET /stream?{bytes}`: a streamed body of that many bytes;
 //! - `GET /counter`: how many requests this instance has served, which shows
-//!   whether the host reuses instances.
+//!   whether the host reuses instances;
+//! - `GET /adapted?{bytes}`: that many bytes of JSON, the request read and
+//!   the answer written through the edge services' own adapter
+//!   (`edge_platform::spin::serve`) and nothing else: what any answer of
+//!   that size costs our components before their own work (the bench).
 
 use edge_platform::Runtime as _;
 use futures::SinkExt as _;
@@ -53,11 +57,26 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
             }
             remaining -= n;
         }
+    } else if path == "/adapted" {
+        let Ok(bytes) = query.parse::<usize>() else {
+            return reply(out, 400, b"bytes?".to_vec()).await;
+        };
+        edge_platform::spin::serve(request, out, |_| async move { adapted(bytes) }).await
     } else if path == "/counter" {
         reply(out, 200, served.to_string().into_bytes()).await
     } else {
         reply(out, 404, b"no such test route".to_vec()).await
     }
+}
+
+/// An answer as the services give one: JSON with its type, length and caching.
+fn adapted(bytes: usize) -> http::Response<Vec<u8>> {
+    let mut response = http::Response::new(vec![b' '; bytes]);
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(bytes));
+    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn reply(out: ResponseOutparam, status: u16, body: Vec<u8>) {

@@ -8,14 +8,14 @@ use super::*;
 const CHALLENGE_SECONDS: i64 = 120;
 
 impl<R: Runtime> Room<'_, R> {
-    pub(super) fn bearer(&self) -> Option<String> {
+    pub(super) fn bearer(&self) -> Option<&str> {
         let authorization = self.incoming.request.headers().get(header::AUTHORIZATION)?;
-        authorization.to_str().ok()?.strip_prefix("Bearer ").map(str::to_owned)
+        authorization.to_str().ok()?.strip_prefix("Bearer ")
     }
 
     /// Tokens the visitor presented: the bearer token, then the cookie.
-    pub(super) fn presented(&self, cookie: &str) -> Vec<String> {
-        self.bearer().into_iter().chain(cookie_value(self.incoming.request.headers(), cookie)).collect()
+    pub(super) fn presented<'s>(&'s self, cookie: &'s str) -> impl Iterator<Item = &'s str> {
+        self.bearer().into_iter().chain(cookie_value(self.incoming.request.headers(), cookie))
     }
 
     /// The first presented token of `kind` for `event` that verifies.
@@ -28,7 +28,7 @@ impl<R: Runtime> Room<'_, R> {
     ) -> Result<Option<C>, TokenError> {
         let mut refusal = None;
         for token in self.presented(cookie) {
-            match self.config.keys.verifier().verify::<C>(&token, kind, event, self.now_s()) {
+            match self.config.keys.verifier().verify::<C>(token, kind, event, self.now_s()) {
                 Ok(claims) => return Ok(Some(claims)),
                 Err(TokenError::WrongKind) => {}
                 Err(e) => {
@@ -92,12 +92,8 @@ pub(super) fn access_cookie(event: &str) -> String {
     format!("{ACCESS_COOKIE_PREFIX}{event}")
 }
 
-pub(super) fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (String, String)> + '_ {
-    edge_core::cookies::cookies(headers).map(|(name, value)| (name.to_owned(), value.to_owned()))
-}
-
-pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    cookies(headers).find(|(n, _)| n == name).map(|(_, value)| value)
+pub(super) fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    edge_core::cookies::cookies(headers).find(|(n, _)| *n == name).map(|(_, value)| value)
 }
 
 /// The `aud` of a token before verification, only to choose what to verify against.
@@ -121,7 +117,7 @@ mod tests {
     fn cookies_are_found_by_name() {
         let mut headers = HeaderMap::new();
         headers.append(header::COOKIE, HeaderValue::from_static("a=1; stampede_access_e=tok; b=2"));
-        assert_eq!(cookie_value(&headers, "stampede_access_e").as_deref(), Some("tok"));
+        assert_eq!(cookie_value(&headers, "stampede_access_e"), Some("tok"));
         assert_eq!(cookie_value(&headers, "c"), None);
     }
 }

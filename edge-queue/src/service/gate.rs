@@ -51,18 +51,18 @@ impl<R: Runtime> Room<'_, R> {
     /// Reservation and order paths name no event: the origin knows it and
     /// checks the token's event itself. Here a presented token must verify.
     pub(super) async fn gate_by_origin(&self) -> Result<Reply<R>, Problem> {
-        let access_cookies = cookies(self.incoming.request.headers())
+        let access_cookies = edge_core::cookies::cookies(self.incoming.request.headers())
             .filter(|(name, _)| name.starts_with(ACCESS_COOKIE_PREFIX))
             .map(|(_, value)| value);
-        let presented: Vec<String> = self.bearer().into_iter().chain(access_cookies).collect();
+        let presented = self.bearer().into_iter().chain(access_cookies);
         let verifier = self.config.keys.verifier();
         let mut valid = Vec::new();
         let mut refusal = None;
         for token in presented {
             // The event is unknown here, so read it from the token itself,
             // then verify everything against it.
-            let Some(event) = unverified_audience(&token) else { continue };
-            match verifier.verify::<AccessClaims>(&token, Kind::Access, &event, self.now_s()) {
+            let Some(event) = unverified_audience(token) else { continue };
+            match verifier.verify::<AccessClaims>(token, Kind::Access, &event, self.now_s()) {
                 Ok(claims) => valid.push(claims),
                 Err(TokenError::WrongKind) => {}
                 Err(e) => {

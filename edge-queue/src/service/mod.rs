@@ -135,7 +135,8 @@ pub async fn handle<R: Runtime>(runtime: &R, incoming: Incoming) -> Reply<R> {
         Err(problem) => return problem.into_response(runtime).into_reply(),
     };
     let redis = Redis::new(runtime, &config.redis_url, &config.redis_token);
-    let room = Room { runtime, config, store: Store::new(runtime, redis, &config.origin_url), incoming };
+    let store = Store::new(runtime, redis, &config.origin_url);
+    let room = Room { runtime, config, store, incoming, now_ms: runtime.now_ms() };
     room.route().await.unwrap_or_else(|problem| problem.into_response(runtime).into_reply())
 }
 
@@ -144,6 +145,9 @@ struct Room<'a, R> {
     config: &'a Config,
     store: Store<'a, R>,
     incoming: Incoming,
+    /// The request's time, read once: every decision about one request is
+    /// made at one instant (and the clock is a call out of the component).
+    now_ms: i64,
 }
 
 impl<R: Runtime> Room<'_, R> {
@@ -153,7 +157,7 @@ impl<R: Runtime> Room<'_, R> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (method, segments.as_slice()) {
             (Method::GET, [".well-known", "jwks.json"]) => {
-                let mut response = json(StatusCode::OK, &self.config.keys.jwks());
+                let mut response = with_body(StatusCode::OK, "application/json", self.config.jwks().to_vec());
                 set(&mut response, header::CACHE_CONTROL, "public, max-age=300");
                 Ok(response.into_reply())
             }
@@ -205,11 +209,11 @@ impl<R: Runtime> Room<'_, R> {
     }
 
     fn now_s(&self) -> i64 {
-        self.runtime.now_ms() / 1000
+        self.now_ms / 1000
     }
 
     fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_millis(self.runtime.now_ms()).expect("the clock is within chrono's range")
+        DateTime::from_timestamp_millis(self.now_ms).expect("the clock is within chrono's range")
     }
 }
 

@@ -186,7 +186,7 @@ impl<R: Runtime> Room<'_, R> {
             prequeue.size + ticket.n
         };
         let limits = view.limits();
-        let now_ms = self.runtime.now_ms();
+        let now_ms = self.now_ms;
         // Admitted before a pause still counts: the pause stops new admissions only.
         let entry = match admission {
             Some(admission) if !admission.is_worth_retrying(&limits, now_ms, position) => {
@@ -248,7 +248,7 @@ impl<R: Runtime> Room<'_, R> {
             Phase::NotYetOpen | Phase::Closed => status.state = State::Closed,
             Phase::SoldOut => status.state = State::SoldOut,
             Phase::Prequeue => {
-                let until_start_ms = view.settings.admissions_open_ms() - self.runtime.now_ms();
+                let until_start_ms = view.settings.admissions_open_ms() - self.now_ms;
                 let joined = view.prequeue_joined.max(ticket.filter(|t| t.pre).map_or(0, |t| t.n));
                 let range =
                     prequeue_wait_range_seconds(until_start_ms, joined, view.settings.new_users_per_minute);
@@ -347,7 +347,7 @@ impl<R: Runtime> Room<'_, R> {
         let stats = self.store.stats(event).await?;
         let waiting = stats.issued.saturating_sub(view.frontier.admitted);
         let limits = view.limits();
-        let last_in_line = view.frontier.estimated_wait_seconds(&limits, self.runtime.now_ms(), stats.issued);
+        let last_in_line = view.frontier.estimated_wait_seconds(&limits, self.now_ms, stats.issued);
         Ok(json(
             StatusCode::OK,
             &serde_json::json!({

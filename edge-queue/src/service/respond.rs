@@ -14,25 +14,29 @@ pub(super) fn append_cookie(response: &mut Response, cookie: &str) {
     response.headers_mut().append(header::SET_COOKIE, header_value(cookie));
 }
 
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
 pub(super) fn empty(status: StatusCode) -> Response {
     let mut response = http::Response::new(Vec::new());
     *response.status_mut() = status;
-    set(&mut response, header::CACHE_CONTROL, "no-store");
+    response.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
     response
 }
 
-pub(super) fn with_body(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response {
-    let length = body.len().to_string();
+pub(super) fn with_body(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
+    let length = HeaderValue::from(body.len());
     let mut response = http::Response::new(body);
     *response.status_mut() = status;
-    set(&mut response, header::CONTENT_TYPE, content_type);
-    set(&mut response, header::CONTENT_LENGTH, &length);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_LENGTH, length);
     response
 }
 
+/// A JSON answer nobody may cache.
 pub(super) fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
     let body = serde_json::to_vec(value).expect("JSON serializes");
     let mut response = with_body(status, "application/json", body);
-    set(&mut response, header::CACHE_CONTROL, "no-store");
+    response.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
     response
 }

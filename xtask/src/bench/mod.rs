@@ -220,10 +220,13 @@ fn edge_rows(
     let edges = [("edge host", edge.url()), ("workerd", workers.url(""))];
 
     let mut rows = Vec::new();
+    // The edge host's answers' sizes, for the components of their shape.
+    let (mut page_bytes, mut status_bytes) = (0, 0);
     for (runtime, base) in &edges {
         eprintln!("bench: {runtime}, cached event page");
         let page_url = format!("{base}/events/{event}");
         let page = http_get(&page_url)?;
+        page_bytes = page_bytes.max(page.len());
         rows.push(against_baseline(
             root,
             scratch,
@@ -255,6 +258,7 @@ fn edge_rows(
         eprintln!("bench: {runtime}, queue status poll of a waiting visitor");
         let status_url = format!("{base}/api/v1/events/{event}/queue/status");
         let status = curl(&["-H", &authorization, &status_url])?;
+        status_bytes = status_bytes.max(status.len());
         if !status.contains("\"waiting\"") {
             bail!("the bench visitor is not waiting at the {runtime}: {status}");
         }
@@ -300,15 +304,25 @@ fn edge_rows(
     let fresh = TrivialHost::start(root, scratch, logs, &["--max-reuse", "1"])?;
     eprintln!("bench: edge host, page and poll in turns with the host's ceiling");
     let page_url = format!("{}/events/{event}", edge.url());
+    // What an answer of the page's or the poll's shape costs before our
+    // components do anything: the same request read and as many bytes
+    // written through their adapter, by a component that does nothing else.
+    let shaped = |bytes: usize| trivial.url(&format!("/adapted?{bytes}"));
     let turns = in_turns(&[
         Turn { pid: trivial.process.pid(), url: trivial.url("/counter"), extra: vec![] },
         Turn { pid: edge.process.pid(), url: page_url, extra: vec![] },
         Turn { pid: edge.process.pid(), url: status_url, extra: vec![authorization.clone()] },
         Turn { pid: fresh.process.pid(), url: fresh.url("/counter"), extra: vec![] },
+        Turn { pid: trivial.process.pid(), url: shaped(page_bytes), extra: vec![] },
+        Turn { pid: trivial.process.pid(), url: shaped(status_bytes), extra: vec![authorization.clone()] },
     ])?;
-    let [ceiling, page, poll, fresh_instances] = turns.as_slice() else { unreachable!("four turns") };
+    let [ceiling, page, poll, fresh_instances, page_shape, poll_shape] = turns.as_slice() else {
+        unreachable!("six turns")
+    };
     rows.push(against_ceiling("cached event page", page, ceiling));
+    rows.push(shape_against_ceiling("the page's", page_bytes, page_shape, ceiling));
     rows.push(against_ceiling("queue status poll", poll, ceiling));
+    rows.push(shape_against_ceiling("the poll's", status_bytes, poll_shape, ceiling));
     rows.push(Row {
         what: "edge host: trivial component, a fresh instance per request (req/s)".into(),
         result: format!("{:.0} ({:.0} µs host CPU per request)", fresh_instances.rps, fresh_instances.cpu_us),
@@ -515,6 +529,20 @@ fn against_ceiling(what: &str, load: &TurnResult, ceiling: &TurnResult) -> Row {
         ),
         ratio: Some(load.rps / ceiling.rps),
         target: "≥ 70% of the ceiling".into(),
+    }
+}
+
+/// A component answering in `what` shape and doing nothing else, beside
+/// the host's ceiling: the most a component of that shape can reach.
+fn shape_against_ceiling(what: &str, bytes: usize, load: &TurnResult, ceiling: &TurnResult) -> Row {
+    Row {
+        what: format!(
+            "edge host: {what} shape alone, {bytes} bytes through the components' adapter and nothing else (req/s)"
+        ),
+        result: format!("{:.0} ({:.0} µs host CPU per request)", load.rps, load.cpu_us),
+        baseline: format!("{:.0} trivial component ({:.0} µs), in turns", ceiling.rps, ceiling.cpu_us),
+        ratio: Some(load.rps / ceiling.rps),
+        target: "— (the most that shape allows)".into(),
     }
 }
 
