@@ -50,10 +50,11 @@ pub struct Rendered {
 /// Where rendered pages are kept, beside the catalog version.
 pub trait PageStore {
     /// The current catalog version and the page under `key` (shared, so an
-    /// instance's memory hands it out without copying it).
+    /// instance's memory hands it out without copying it), at `now_ms`.
     fn lookup(
         &self,
         key: &str,
+        now_ms: i64,
     ) -> impl Future<Output = Result<(String, Option<Arc<CachedPage>>), StoreError>>;
     fn keep(&self, key: &str, page: &CachedPage) -> impl Future<Output = Result<(), StoreError>>;
 }
@@ -74,7 +75,7 @@ pub struct RedisPages<'a, R> {
 }
 
 impl<R: Runtime> PageStore for RedisPages<'_, R> {
-    async fn lookup(&self, key: &str) -> Result<(String, Option<Arc<CachedPage>>), StoreError> {
+    async fn lookup(&self, key: &str, _now_ms: i64) -> Result<(String, Option<Arc<CachedPage>>), StoreError> {
         let replies = self
             .redis
             .pipeline(&[vec!["GET".into(), CATALOG_VERSION_KEY.into()], vec!["GET".into(), key.to_owned()]])
@@ -122,8 +123,7 @@ pub struct InstancePages<'a, R, S> {
 }
 
 impl<R: Runtime, S: PageStore> PageStore for InstancePages<'_, R, S> {
-    async fn lookup(&self, key: &str) -> Result<(String, Option<Arc<CachedPage>>), StoreError> {
-        let now = self.runtime.now_ms();
+    async fn lookup(&self, key: &str, now: i64) -> Result<(String, Option<Arc<CachedPage>>), StoreError> {
         {
             let memory = memory().lock().expect("page memory lock");
             if let Some((read_ms, version)) = &memory.version
@@ -134,7 +134,7 @@ impl<R: Runtime, S: PageStore> PageStore for InstancePages<'_, R, S> {
                 return Ok((version.clone(), Some(Arc::clone(page))));
             }
         }
-        let (version, page) = self.shared.lookup(key).await?;
+        let (version, page) = self.shared.lookup(key, now).await?;
         let mut memory = memory().lock().expect("page memory lock");
         memory.version = Some((now, version.clone()));
         if let Some(page) = &page {
@@ -200,7 +200,9 @@ impl<'a, R: Runtime, S: PageStore, C: CatalogSource> PageCache<'a, R, S, C> {
             return self.render(read, &render).await.map(|body| self.fresh(body, content_type));
         };
         let key = page_key(&read.origin_path(), content_type);
-        let (version, cached) = match store.lookup(&key).await {
+        // Freshness is judged at the request's time.
+        let now = self.runtime.now_ms();
+        let (version, cached) = match store.lookup(&key, now).await {
             Ok(found) => found,
             Err(e) => {
                 self.runtime.log(&format!("page cache unavailable, reading the catalog directly: {e}"));
@@ -208,7 +210,6 @@ impl<'a, R: Runtime, S: PageStore, C: CatalogSource> PageCache<'a, R, S, C> {
                 return Ok(self.fresh(body, content_type));
             }
         };
-        let now = self.runtime.now_ms();
         if let Some(page) = &cached
             && page.freshness(&version, now, self.fresh_ms) == Freshness::Fresh
         {
@@ -254,7 +255,7 @@ impl<'a, R: Runtime, S: PageStore, C: CatalogSource> PageCache<'a, R, S, C> {
     async fn wait_for(&self, store: &S, key: &str) -> Option<Arc<CachedPage>> {
         for _ in 0..WAIT_STEPS {
             self.runtime.sleep_ms(WAIT_STEP_MS).await;
-            if let Ok((_, Some(page))) = store.lookup(key).await {
+            if let Ok((_, Some(page))) = store.lookup(key, self.runtime.now_ms()).await {
                 return Some(page);
             }
         }

@@ -48,7 +48,7 @@ fn cache_url(key: &str) -> String {
 }
 
 impl PageStore for CachePages<'_> {
-    async fn lookup(&self, key: &str) -> Result<(String, Option<Arc<CachedPage>>), StoreError> {
+    async fn lookup(&self, key: &str, _now_ms: i64) -> Result<(String, Option<Arc<CachedPage>>), StoreError> {
         // The version (Redis) and the page (this colo) at once: one round trip.
         let version = async {
             match &self.redis {

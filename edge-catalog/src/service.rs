@@ -166,12 +166,13 @@ async fn serve<R: Runtime, S: PageStore, C: CatalogSource>(
         None => return Err(Problem::NotFound("page")),
     };
     let content_type = if api { "application/json" } else { "text/html; charset=utf-8" };
-    let now = chrono::DateTime::from_timestamp_millis(runtime.now_ms())
-        .expect("the clock is within chrono's range");
+    // Only a miss renders, and only a rendering needs the time.
     let render = |json: &[u8]| -> Option<Vec<u8>> {
         if api {
             return Some(json.to_vec());
         }
+        let now = chrono::DateTime::from_timestamp_millis(runtime.now_ms())
+            .expect("the clock is within chrono's range");
         let html = match &read {
             CatalogRead::List(query) => {
                 serde_json::from_slice::<EventList>(json).map(|l| list_page(&l, query))
