@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use wire::catalog::{Availability, Event, EventList, PriceRange};
 use wire::encoding::url_encode;
+use wire::money::money;
 use wire::query::ListQuery;
 
 use maud::{Markup, html};
@@ -37,26 +38,6 @@ impl Band {
             Band::SoldOut => ("sold_out", "Sold out"),
         }
     }
-}
-
-/// `€1,234.50`-style money, from cents.
-pub fn money(cents: i64, currency: &str) -> String {
-    let symbol = match currency {
-        "EUR" => "€",
-        "USD" => "$",
-        "GBP" => "£",
-        _ => "",
-    };
-    let units = cents / 100;
-    let mut grouped = String::new();
-    for (i, digit) in units.to_string().chars().rev().enumerate() {
-        if i > 0 && i % 3 == 0 {
-            grouped.insert(0, ',');
-        }
-        grouped.insert(0, digit);
-    }
-    let amount = format!("{grouped}.{:02}", cents % 100);
-    if symbol.is_empty() { format!("{amount} {currency}") } else { format!("{symbol}{amount}") }
 }
 
 /// The event's start in its venue's time zone, e.g. `Sat 12 Jun 2027, 19:30 CEST`.

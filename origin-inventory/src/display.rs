@@ -1,9 +1,4 @@
-//! How pages and emails word prices and places, one wording for both.
-
-/// `EUR 12.50`: how pages and emails show prices.
-pub fn money(cents: i64, currency: &str) -> String {
-    format!("{currency} {}.{:02}", cents / 100, cents % 100)
-}
+//! How pages and emails word places, one wording for both (prices: `wire::money`).
 
 /// The wording of a place, shared by pages and emails.
 pub fn place_name(section: &str, row: &str, number: i32, general_admission: bool) -> String {

@@ -12,8 +12,9 @@ use maud::{DOCTYPE, html};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::display::{money, place_name};
+use crate::display::place_name;
 use crate::tickets::qr_png;
+use wire::money::money;
 
 /// What an order confirmation tells beyond the outbox payload, read when
 /// it is sent (see `outbox::order_details`).
@@ -303,7 +304,7 @@ mod tests {
                 text.contains("Lower 101, row A, seat 1") && text.contains("Floor, standing place 7"),
                 "{text}"
             );
-            assert!(text.contains("EUR 198.00"), "{text}");
+            assert!(text.contains("€198.00"), "{text}");
         }
         assert!(email.html.contains("&lt;b&gt;") && !email.html.contains("<b>"), "escaped");
         assert_eq!(email.images.len(), 2);

@@ -427,7 +427,7 @@ async fn an_arena_is_chosen_by_section_then_seat_with_touch_or_keyboard_on_deskt
             "{screen:?}"
         );
         let floor = browser.text(".section-pick").await;
-        assert!(floor.contains("600 of 600 free") && floor.contains("from EUR 69.00"), "{screen:?}: {floor}");
+        assert!(floor.contains("600 of 600 free") && floor.contains("from €69.00"), "{screen:?}: {floor}");
         browser.screenshot("1-sections").await;
 
         // Nothing spills sideways; a handful of tab stops, not one per seat.
@@ -482,7 +482,7 @@ async fn an_arena_is_chosen_by_section_then_seat_with_touch_or_keyboard_on_deskt
             "true",
             "{screen:?}: Space picks the focused seat"
         );
-        assert!(browser.text("#selection").await.starts_with("1 selected · EUR 99.00"), "{screen:?}");
+        assert!(browser.text("#selection").await.starts_with("1 selected · €99.00"), "{screen:?}");
         let hold = rect(&browser, "#hold-selected").await;
         assert!(hold.bottom <= height && hold.top >= 0.0, "{screen:?}: Hold is on screen: {hold:?}");
         browser.screenshot("3-picked-by-keyboard").await;
@@ -560,7 +560,7 @@ async fn an_organizer_signs_in_watches_the_sale_live_and_pauses_it() {
     assert_eq!(browser.text("#active").await, "1", "the buyer's checkout session");
     assert_eq!(browser.text("#cap").await, "of 100");
     assert_eq!(browser.text("#sections li").await, "Floor: 0 sold, 2 held, 198 free of 200");
-    assert_eq!(browser.text("#revenue").await, "EUR 0.00");
+    assert_eq!(browser.text("#revenue").await, "€0.00");
     for chart in ["admissions", "waiting", "active", "sales"] {
         let shapes =
             browser.js(&format!("return document.querySelector('#chart-{chart}').children.length")).await;

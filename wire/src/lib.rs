@@ -3,11 +3,12 @@
 //! [`query`]), an event's waiting-room settings ([`room`]), the problem body
 //! of every refusal ([`problem`]), and the names both sides must agree on:
 //! headers, cookies, the Redis keys the origin writes for the edge
-//! ([`names`]); and how URLs are percent-encoded ([`encoding`]). No I/O, and
-//! nothing only one side needs.
+//! ([`names`]); how URLs are percent-encoded ([`encoding`]) and how prices
+//! are written ([`money`]). No I/O, and nothing only one side needs.
 
 pub mod catalog;
 pub mod encoding;
+pub mod money;
 pub mod names;
 pub mod problem;
 pub mod query;

@@ -44,7 +44,9 @@
   const sentence = (text) => text.replace(/[.\s]+$/, '') + '.';
   const problem = (message) => { $('problem').textContent = message || ''; };
   const payProblem = (message) => { $('pay-problem').textContent = message || ''; };
-  const money = (cents) => `${config.currency} ${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+  // Prices as the pages and emails write them (wire::money): €1,234.50.
+  const priceFormat = new Intl.NumberFormat('en', { style: 'currency', currency: config.currency });
+  const money = (cents) => priceFormat.format(cents / 100);
   const seatElement = (id) => $('seat-map').querySelector(`.seat[data-seat="${id}"]`);
 
   function placeOf(seat, section) {
@@ -335,7 +337,7 @@
       item.textContent = `${place} · ${s.tier}`;
       return item;
     }));
-    $('total').textContent = `${held.currency} ${held.total_price}`;
+    $('total').textContent = money(held.total_cents);
     $('extend').disabled = held.extended;
     $('hold').hidden = false;
     $('action-bar').hidden = true;

@@ -18,7 +18,6 @@ use crate::api::access::{Checkout, EventId};
 use crate::api::openapi::CheckoutRefusals;
 use crate::buyers::session_cookie;
 use crate::catalog::{self, SeatRow};
-use crate::display::money;
 use crate::error::{ApiError, ApiPath};
 use crate::orders::{OrderView, readable_order};
 use crate::payments::TEST_CARDS;
@@ -29,6 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use wire::catalog::Event;
+use wire::money::money;
 
 const SCRIPT: &str = include_str!("checkout.js");
 const STYLE: &str = include_str!("checkout.css");

@@ -48,7 +48,9 @@
     start();
   });
 
-  const money = (cents, currency) => `${currency || 'EUR'} ${(cents / 100).toFixed(2)}`;
+  // Prices as the pages and emails write them (wire::money): €1,234.50.
+  const money = (cents, currency) =>
+    new Intl.NumberFormat('en', { style: 'currency', currency: currency || 'EUR' }).format(cents / 100);
   const when = (iso) => new Date(iso).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
 
   // --- the events list --------------------------------------------------------
