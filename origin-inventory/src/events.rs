@@ -457,12 +457,7 @@ pub async fn create_event(db: &PgPool, organizer: Uuid, new: NewEvent) -> Result
     .await?;
     let event = fetch_event(&mut *tx, organizer, id).await?;
     tx.commit().await?;
-    // Thousands of rows arrive at once, and the sale may open within the
-    // minute, before autovacuum analyzes: on the old statistics a hold
-    // plans a scan of the whole event instead of one seat's index entry.
-    if let Err(e) = sqlx::query!("ANALYZE inventory",).execute(db).await {
-        tracing::warn!(error = %e, "could not analyze inventory after creating an event");
-    }
+    analyze_inventory(db).await;
     Ok(event)
 }
 
@@ -528,12 +523,7 @@ pub async fn update_settings(
     write_settings(&mut tx, id, &settings).await?;
     let event = fetch_event(&mut *tx, organizer, id).await?;
     tx.commit().await?;
-    // Thousands of rows arrive at once, and the sale may open within the
-    // minute, before autovacuum analyzes: on the old statistics a hold
-    // plans a scan of the whole event instead of one seat's index entry.
-    if let Err(e) = sqlx::query!("ANALYZE inventory",).execute(db).await {
-        tracing::warn!(error = %e, "could not analyze inventory after creating an event");
-    }
+    analyze_inventory(db).await;
     Ok(event)
 }
 
@@ -564,13 +554,18 @@ pub async fn change_status(
     .await?;
     let event = fetch_event(&mut *tx, organizer, id).await?;
     tx.commit().await?;
-    // Thousands of rows arrive at once, and the sale may open within the
-    // minute, before autovacuum analyzes: on the old statistics a hold
-    // plans a scan of the whole event instead of one seat's index entry.
-    if let Err(e) = sqlx::query!("ANALYZE inventory",).execute(db).await {
-        tracing::warn!(error = %e, "could not analyze inventory after creating an event");
-    }
+    analyze_inventory(db).await;
     Ok(event)
+}
+
+/// Thousands of an event's seats arrive or change at once, and the sale
+/// may open within the minute, before autovacuum analyzes: on the old
+/// statistics a hold plans a scan of the whole event instead of one seat's
+/// index entry.
+async fn analyze_inventory(db: &PgPool) {
+    if let Err(e) = sqlx::query!("ANALYZE inventory").execute(db).await {
+        tracing::warn!(error = %e, "could not analyze inventory");
+    }
 }
 
 /// The organizer's events, by start.
