@@ -164,6 +164,19 @@ pub fn verified_subject(verifier: Option<&Verifier>, headers: &HeaderMap, event:
     check(verifier, &presented_tokens(headers), event, &[], now).ok().map(|claims| claims.sub)
 }
 
+/// Who checks that a checkout step's buyer may check out on its event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum GateCheck {
+    /// The checkout gate did, before.
+    Passed,
+    /// The buyer is a buyer session, which counts only on an event without
+    /// a waiting room: the statement doing the step checks that first, in
+    /// its own transaction, and anything that would be answered before that
+    /// statement runs is left to the gate instead (`HoldError::NeedsGate`,
+    /// `commit_at_once` answering `None`).
+    InStatement,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

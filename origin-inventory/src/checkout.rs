@@ -21,6 +21,7 @@ use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::access::GateCheck;
 use crate::error::ApiError;
 use crate::payments::Payments;
 use crate::reservations::{HeldSeat, HoldStatus, expire_lapsed};
@@ -106,12 +107,30 @@ pub async fn commit(
     request: &CommitRequest<'_>,
 ) -> Result<Answer, ApiError> {
     request.body.validate().map_err(ApiError::invalid)?;
-    if let Some(payment) = begin_at_once(db, payments, request).await? {
+    if let Some(payment) = begin_at_once(db, payments, request, GateCheck::Passed).await? {
         return drive(db, payments, payment).await;
     }
     match begin(db, payments, request).await? {
         Begin::Replay(answer) => Ok(answer),
         Begin::Charge(payment) => drive(db, payments, payment).await,
+    }
+}
+
+/// [`commit`] by a buyer session whose gate the statement checks: answered
+/// if the hold is the buyer's, live, and on an event without a waiting
+/// room; `None` for everything else, which the checkout gate must decide
+/// first ([`GateCheck::InStatement`]).
+pub async fn commit_at_once(
+    db: &PgPool,
+    payments: &Payments,
+    request: &CommitRequest<'_>,
+) -> Result<Option<Answer>, ApiError> {
+    if request.body.validate().is_err() {
+        return Ok(None);
+    }
+    match begin_at_once(db, payments, request, GateCheck::InStatement).await? {
+        Some(payment) => drive(db, payments, payment).await.map(Some),
+        None => Ok(None),
     }
 }
 
@@ -124,6 +143,7 @@ async fn begin_at_once(
     db: impl sqlx::PgExecutor<'_>,
     payments: &Payments,
     request: &CommitRequest<'_>,
+    gate: GateCheck,
 ) -> Result<Option<PendingPayment>, sqlx::Error> {
     let CommitRequest { reservation, buyer, key, body } = *request;
     sqlx::query_as!(
@@ -134,6 +154,7 @@ async fn begin_at_once(
              SELECT $1, r.id, $3, $4, $5, r.total_cents, r.currency, $6, $7, $8
              FROM reservations r
              WHERE r.id = $2 AND r.buyer_id = $9 AND r.status = 'held' AND r.expires_at > now()
+               AND NOT ($10 AND EXISTS (SELECT 1 FROM events e WHERE e.id = r.event_id AND e.queue_enabled))
              FOR UPDATE
              ON CONFLICT DO NOTHING
              RETURNING id, reservation_id, amount_cents, currency, payment_method, billing_name, billing_email)
@@ -149,6 +170,7 @@ async fn begin_at_once(
         body.billing_details.name.trim(),
         body.billing_details.email.trim(),
         buyer,
+        gate == GateCheck::InStatement,
     )
     .fetch_optional(db)
     .await
@@ -243,7 +265,7 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
         ));
     }
     // The hold is locked and live: the same statement as the first attempt.
-    let payment = begin_at_once(&mut *tx, payments, request)
+    let payment = begin_at_once(&mut *tx, payments, request, GateCheck::Passed)
         .await?
         .ok_or_else(|| ApiError::internal("a live, locked hold took no payment"))?;
     tx.commit().await?;

@@ -203,14 +203,19 @@ impl Metrics {
     ) -> Result<T, ApiError> {
         let started = Instant::now();
         let answer = work.await;
-        let status = answer.as_ref().map_or_else(ApiError::status, status_of).as_u16();
+        self.record(operation, started, answer.as_ref().map_or_else(ApiError::status, status_of));
+        answer
+    }
+
+    /// Counts an answer of `status` to `operation`, begun at `started`.
+    pub fn record(&self, operation: Operation, started: Instant, status: StatusCode) {
+        let status = status.as_u16();
         let (outcome, latency) = match operation {
             Operation::Hold => (Outcome::of_hold(status), &self.hold_seconds),
             Operation::Commit => (Outcome::of_commit(status), &self.commit_seconds),
         };
         self.count(outcome);
         latency.observe(started.elapsed().as_secs_f64());
-        answer
     }
 
     fn render(&self) -> String {

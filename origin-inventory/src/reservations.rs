@@ -17,6 +17,7 @@ use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::access::GateCheck;
 use crate::error::{ApiError, sql_refusal};
 use crate::holds::{
     ExtendError, HoldBody, HoldLimits, HoldPlan, PlanError, SeatPool, Selection, extended_expiry,
@@ -47,6 +48,11 @@ pub enum HoldError {
     StaleLimits(HoldLimits),
     #[error("the hold kept meeting concurrent changes; try again")]
     Contended,
+    /// Tried with [`GateCheck::InStatement`]: the event has a waiting room,
+    /// or the request was refused before the statement could check: the
+    /// checkout gate must decide first.
+    #[error("this event's checkout gate must decide first")]
+    NeedsGate,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -85,6 +91,8 @@ impl From<HoldError> for ApiError {
             HoldError::StaleLimits(_) | HoldError::Contended => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "try_again", message)
             }
+            // The handler runs the gate instead of answering this.
+            HoldError::NeedsGate => ApiError::internal(message),
             HoldError::Database(e) => e.into(),
         }
     }
@@ -284,10 +292,12 @@ pub async fn hold(
     event_id: Uuid,
     buyer: &str,
     body: HoldBody,
+    gate: GateCheck,
 ) -> Result<(Reservation, bool), HoldError> {
     let client_id = body.client_reservation_id;
     let (mut limits, mut fresh) = match known.get(event_id) {
         Some(limits) => (limits, false),
+        None if gate == GateCheck::InStatement => return Err(HoldError::NeedsGate),
         None => (known.read(db, event_id).await?, true),
     };
     // Overlapping requests lock seats in one order, but the scoped expiry
@@ -296,6 +306,7 @@ pub async fn hold(
     for _ in 0..3 {
         let plan = match body.clone().plan(limits) {
             Ok(plan) => plan,
+            Err(_) if gate == GateCheck::InStatement => return Err(HoldError::NeedsGate),
             // Remembered limits may since have loosened: refuse only by current ones.
             Err(_) if !fresh => {
                 (limits, fresh) = (known.read(db, event_id).await?, true);
@@ -304,7 +315,7 @@ pub async fn hold(
             // The limits may have tightened since this request first held.
             Err(e) => return answer_replay_or(db, event_id, buyer, client_id, e.into()).await,
         };
-        match try_hold(db, event_id, buyer, &plan, limits).await {
+        match try_hold(db, event_id, buyer, &plan, limits, gate).await {
             Err(HoldError::StaleLimits(current)) => {
                 known.learn(event_id, current);
                 (limits, fresh) = (current, true);
@@ -316,6 +327,7 @@ pub async fn hold(
                 let existing = replay(db, event_id, buyer, client_id).await?;
                 return existing.map(|r| (r, false)).ok_or(HoldError::ClientIdReused);
             }
+            Err(HoldError::NeedsGate) => return Err(HoldError::NeedsGate),
             // A duplicate that committed first took our seats or quota: answer with it.
             Err(e) => return answer_replay_or(db, event_id, buyer, client_id, e).await,
         }
@@ -350,6 +362,7 @@ async fn try_hold(
     buyer: &str,
     plan: &HoldPlan,
     limits: HoldLimits,
+    gate: GateCheck,
 ) -> Result<Option<Reservation>, HoldError> {
     let (seats, section, tier, quantity) = match &plan.selection {
         Selection::Seats(ids) => (Some(ids.as_slice()), None, None, ids.len() as i64),
@@ -366,7 +379,7 @@ async fn try_hold(
             r#"SELECT v.id AS "id!", v.event_id AS "event_id!", v.status AS "status!: HoldStatus", v.total_cents AS "total_cents!",
                   v.currency AS "currency!", v.expires_at AS "expires_at!", v.extended AS "extended!",
                   v.seats AS "seats!: Json<Vec<HeldSeat>>"
-               FROM hold_as_planned($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) v"#,
+               FROM hold_as_planned($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) v"#,
             event_id,
             buyer,
             plan.client_reservation_id,
@@ -380,6 +393,7 @@ async fn try_hold(
             tier,
             quantity as i32,
             wait,
+            gate == GateCheck::InStatement,
         )
         .fetch_one(db)
         .await;
@@ -410,6 +424,7 @@ async fn try_hold(
                 _ => HoldError::Database(e),
             },
             "SH008" => HoldError::EventNotFound,
+            "SH009" => HoldError::NeedsGate,
             _ => HoldError::Database(e),
         });
     }

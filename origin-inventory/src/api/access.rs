@@ -2,7 +2,11 @@
 //! [`Checkout`] extractor every checkout handler takes, on the same decoded,
 //! typed path parameter the handler uses, so no spelling of a path can reach
 //! a handler around it (fail closed: an id that does not parse or names
-//! nothing is a 404, a database error a 5xx, never a pass).
+//! nothing is a 404, a database error a 5xx, never a pass). The two steps
+//! of every order, hold and pay, take [`DeferredCheckout`] instead: with a
+//! buyer session, their own statement checks that the event has no waiting
+//! room before it does anything else, and everything else goes through the
+//! same gate first.
 //!
 //! For a queue-protected event the request needs an access token from the
 //! edge's waiting room ([`crate::access`]); its `sub` is the buyer. For other
@@ -135,14 +139,21 @@ impl<T: CheckoutTarget> FromRequestParts<AppState> for Checkout<T> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ApiPath(id) = ApiPath::<Uuid>::from_request_parts(parts, state).await?;
-        let presented = presented_tokens(&parts.headers);
+        Self::check(id, &parts.headers, state).await
+    }
+}
+
+impl<T: CheckoutTarget> Checkout<T> {
+    /// The gate: who the buyer is on `id`'s event, or why nobody is.
+    async fn check(id: Uuid, headers: &HeaderMap, state: &AppState) -> Result<Self, ApiError> {
+        let presented = presented_tokens(headers);
         let gate = T::ID_OF
             .gate(&state.db, id, &claimed_sessions(&presented))
             .await?
             .ok_or_else(|| ApiError::not_found(T::ID_OF.what()))?;
         let now = chrono::Utc::now().timestamp();
         if !gate.queue_enabled {
-            let buyer = state.buyers.buyer_of(&parts.headers, now);
+            let buyer = state.buyers.buyer_of(headers, now);
             return Ok(Self { target: T::new(id), event: gate.event_id, buyer, session: None, ended: false });
         }
         let verdict = match check(state.access.verifier(), &presented, gate.event_id, &gate.ended, now) {
@@ -164,6 +175,65 @@ impl<T: CheckoutTarget> FromRequestParts<AppState> for Checkout<T> {
                 state.metrics.count(refusal.outcome());
                 Err(refusal.into_error())
             }
+        }
+    }
+}
+
+/// A checkout request whose gate may be checked by the statement that does
+/// the work, saving the gate's own round trip: on an event without a
+/// waiting room the buyer is the buyer session, so a request that comes
+/// with one is tried as such, by a statement that refuses an event with a
+/// waiting room before it reads or writes anything else
+/// ([`crate::access::GateCheck::InStatement`]). Without a buyer session the
+/// gate runs here, as [`Checkout`]'s does; whatever the statement leaves
+/// undecided goes through it too ([`DeferredCheckout::check`]), before the
+/// handler looks at the request's body.
+pub struct DeferredCheckout<T> {
+    id: Uuid,
+    gate: Deferred<T>,
+}
+
+enum Deferred<T> {
+    /// The buyer session presented, and the request's headers for the gate.
+    ToStatement {
+        buyer: String,
+        headers: HeaderMap,
+    },
+    Checked(Checkout<T>),
+}
+
+impl<T: CheckoutTarget> FromRequestParts<AppState> for DeferredCheckout<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ApiPath(id) = ApiPath::<Uuid>::from_request_parts(parts, state).await?;
+        let gate = match state.buyers.buyer_of(&parts.headers, chrono::Utc::now().timestamp()) {
+            Some(buyer) => Deferred::ToStatement { buyer, headers: parts.headers.clone() },
+            None => Deferred::Checked(Checkout::check(id, &parts.headers, state).await?),
+        };
+        Ok(Self { id, gate })
+    }
+}
+
+impl<T: CheckoutTarget> DeferredCheckout<T> {
+    /// The path's id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The buyer session, for a statement that checks the gate itself.
+    pub fn buyer_session(&self) -> Option<&str> {
+        match &self.gate {
+            Deferred::ToStatement { buyer, .. } => Some(buyer),
+            Deferred::Checked(_) => None,
+        }
+    }
+
+    /// The full gate, when the statement could not decide.
+    pub async fn check(self, state: &AppState) -> Result<Checkout<T>, ApiError> {
+        match self.gate {
+            Deferred::ToStatement { headers, .. } => Checkout::check(self.id, &headers, state).await,
+            Deferred::Checked(checkout) => Ok(checkout),
         }
     }
 }

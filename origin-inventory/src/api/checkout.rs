@@ -1,22 +1,20 @@
 //! Paying for a hold over HTTP ([`crate::checkout`]).
 
-use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::session_ended;
-use crate::api::access::{Checkout, CommitOf};
+use crate::api::access::{CommitOf, DeferredCheckout};
 use crate::api::openapi::CheckoutRefusals;
-use crate::checkout::{CommitBody, CommitRequest, commit, saved_answer};
+use crate::checkout::{CommitBody, CommitRequest, commit, commit_at_once, saved_answer};
 use crate::error::{ApiError, ApiJson, Problem};
-use crate::metrics::{Metrics, Operation, Outcome};
+use crate::metrics::{Operation, Outcome};
 use crate::orders::OrderView;
-use crate::payments::Payments;
 use crate::state::AppState;
 
 /// Pay for a hold and turn it into an order with tickets.
@@ -38,29 +36,41 @@ use crate::state::AppState;
     CheckoutRefusals,
 ))]
 async fn post_commit(
-    State(db): State<PgPool>,
-    State(payments): State<Payments>,
-    State(metrics): State<Arc<Metrics>>,
-    checkout: Checkout<CommitOf>,
+    State(state): State<AppState>,
+    checkout: DeferredCheckout<CommitOf>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<CommitBody>,
+    body: Result<ApiJson<CommitBody>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let reservation = checkout.id();
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|k| (1..=255).contains(&k.len()))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "idempotency_key_required",
-                "send an Idempotency-Key header (1 to 255 characters)",
-            )
-        })?;
-    let (reservation, buyer) = (checkout.target.0, checkout.buyer()?);
+        .filter(|k| (1..=255).contains(&k.len()));
+    // A buyer session: the payment's own statement checks the gate.
+    if let (Some(buyer), Some(key), Ok(ApiJson(body))) = (checkout.buyer_session(), key, &body) {
+        let started = Instant::now();
+        let request = CommitRequest { reservation, buyer, key, body };
+        if let Some(answer) = commit_at_once(&state.db, &state.payments, &request).await.transpose() {
+            let status = answer.as_ref().map_or_else(ApiError::status, |a| a.status);
+            state.metrics.record(Operation::Commit, started, status);
+            return Ok(answer?.into_response());
+        }
+    }
+    let checkout = checkout.check(&state).await?;
+    let ApiJson(body) = body?;
+    let key = key.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_required",
+            "send an Idempotency-Key header (1 to 255 characters)",
+        )
+    })?;
+    let (db, metrics) = (&state.db, &state.metrics);
+    let buyer = checkout.buyer()?;
     if checkout.session_ended() {
         // The order ended this session; a retry may only hear its answer again.
-        return match saved_answer(&db, reservation, key, &body).await? {
+        return match saved_answer(db, reservation, key, &body).await? {
             Some(answer) => Ok(answer.into_response()),
             None => {
                 metrics.count(Outcome::AccessEnded);
@@ -69,8 +79,9 @@ async fn post_commit(
         };
     }
     let request = CommitRequest { reservation, buyer, key, body: &body };
-    let answer = metrics.observe(Operation::Commit, commit(&db, &payments, &request), |a| a.status).await?;
-    let ended = if answer.status == StatusCode::OK { checkout.end_session(&db).await? } else { None };
+    let answer =
+        metrics.observe(Operation::Commit, commit(db, &state.payments, &request), |a| a.status).await?;
+    let ended = if answer.status == StatusCode::OK { checkout.end_session(db).await? } else { None };
     Ok((ended, answer).into_response())
 }
 

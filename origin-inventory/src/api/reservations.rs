@@ -1,6 +1,6 @@
 //! Holds over HTTP: take seats, read a hold, release it, extend it.
 
-use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{HeaderName, StatusCode, header};
@@ -9,12 +9,13 @@ use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::access::{Checkout, EventId, ReservationId};
+use crate::access::GateCheck;
+use crate::api::access::{Checkout, DeferredCheckout, EventId, ReservationId};
 use crate::api::openapi::CheckoutRefusals;
 use crate::error::{ApiError, ApiJson, Problem};
 use crate::holds::HoldBody;
-use crate::metrics::{Metrics, Operation};
-use crate::reservations::{ExtendBody, KnownLimits, Reservation, extend, hold, live_hold, load, release};
+use crate::metrics::Operation;
+use crate::reservations::{ExtendBody, HoldError, Reservation, extend, hold, live_hold, load, release};
 use crate::state::AppState;
 
 /// Hold seats: chosen ones, or the best available of a section or tier.
@@ -33,22 +34,43 @@ use crate::state::AppState;
     CheckoutRefusals,
 ))]
 async fn post_hold(
-    State(db): State<PgPool>,
-    State(limits): State<KnownLimits>,
-    State(metrics): State<Arc<Metrics>>,
-    checkout: Checkout<EventId>,
-    ApiJson(body): ApiJson<HoldBody>,
-) -> Result<(StatusCode, [(HeaderName, String); 1], ApiJson<Reservation>), ApiError> {
+    State(state): State<AppState>,
+    checkout: DeferredCheckout<EventId>,
+    body: Result<ApiJson<HoldBody>, ApiError>,
+) -> Result<Held, ApiError> {
+    let (db, limits, metrics) = (&state.db, &state.hold_limits, &state.metrics);
+    if let (Some(buyer), Ok(ApiJson(body))) = (checkout.buyer_session(), &body) {
+        let started = Instant::now();
+        match hold(db, limits, checkout.id(), buyer, body.clone(), GateCheck::InStatement).await {
+            Err(HoldError::NeedsGate) => {}
+            held => {
+                let answer = held.map(held_answer).map_err(ApiError::from);
+                metrics.record(
+                    Operation::Hold,
+                    started,
+                    answer.as_ref().map_or_else(ApiError::status, |a| a.0),
+                );
+                return answer;
+            }
+        }
+    }
+    let checkout = checkout.check(&state).await?;
+    let ApiJson(body) = body?;
     let buyer = checkout.buyer()?;
-    let answer = async {
-        let (reservation, created) = hold(&db, &limits, checkout.event, buyer, body).await?;
-        Ok((
-            if created { StatusCode::CREATED } else { StatusCode::OK },
-            [(header::LOCATION, format!("/api/v1/reservations/{}", reservation.reservation_id))],
-            ApiJson(reservation),
-        ))
-    };
+    let answer =
+        async { Ok(held_answer(hold(db, limits, checkout.event, buyer, body, GateCheck::Passed).await?)) };
     metrics.observe(Operation::Hold, answer, |(status, _, _)| *status).await
+}
+
+type Held = (StatusCode, [(HeaderName, String); 1], ApiJson<Reservation>);
+
+/// 201 with the new hold's address, or 200 with the hold a repeated request made.
+fn held_answer((reservation, created): (Reservation, bool)) -> Held {
+    (
+        if created { StatusCode::CREATED } else { StatusCode::OK },
+        [(header::LOCATION, format!("/api/v1/reservations/{}", reservation.reservation_id))],
+        ApiJson(reservation),
+    )
 }
 
 /// One of your reservations.

@@ -30,6 +30,12 @@ async fn queued_event(app: &TestApp) -> String {
     app.on_sale_event(json!({ "queue": queue })).await["id"].as_str().unwrap().to_owned()
 }
 
+/// The organizer changes the event's waiting room.
+async fn change_queue(app: &TestApp, event: &str, queue: Value) -> (u16, Value) {
+    let path = format!("/api/v1/organizer/events/{event}/queue");
+    app.organizer(&app.key, reqwest::Method::PUT, &path, Some(queue)).await
+}
+
 async fn get_with(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
     let mut request = app.client.get(app.url(path));
     if let Some(token) = token {
@@ -147,26 +153,55 @@ async fn the_waiting_room_settings_are_public_and_follow_the_organizer() {
 
     let queue = json!({"enabled": true, "new_users_per_minute": 120, "total_active_users": 10,
         "session_duration_seconds": 600, "paused": true, "accent_color": "not a colour"});
-    let (status, body) = app
-        .organizer(
-            &app.key,
-            reqwest::Method::PUT,
-            &format!("/api/v1/organizer/events/{event}/queue"),
-            Some(queue.clone()),
-        )
-        .await;
+    let (status, body) = change_queue(&app, &event, queue.clone()).await;
     assert_eq!((status, body["error"].as_str()), (422, Some("invalid_request")), "{body}");
     let mut queue = queue;
     queue["accent_color"] = json!("#123456");
-    let (status, body) = app
-        .organizer(
-            &app.key,
-            reqwest::Method::PUT,
-            &format!("/api/v1/organizer/events/{event}/queue"),
-            Some(queue),
-        )
-        .await;
+    let (status, body) = change_queue(&app, &event, queue).await;
     assert_eq!(status, 200, "{body}");
     let (_, room) = app.get(&format!("/api/v1/events/{event}/waiting-room")).await;
     assert_eq!((room["paused"].as_bool(), room["new_users_per_minute"].as_i64()), (Some(true), Some(120)));
+}
+
+/// Holds and payments with a buyer session check the gate in their own
+/// statement: turning the waiting room on stops the very next hold and
+/// payment of a buyer who held before, and writes nothing for them.
+#[tokio::test]
+async fn a_waiting_room_turned_on_refuses_the_next_hold_and_payment_of_a_buyer_session() {
+    let app = spawn_app().await;
+    let event = app.on_sale_event(json!({})).await["id"].as_str().unwrap().to_owned();
+    let section = app.a_section_of(&event).await;
+    let one_seat =
+        || json!({"client_reservation_id": uuid::Uuid::new_v4(), "section_id": section, "quantity": 1});
+    let (status, held) = app.hold("ada", &event, one_seat()).await;
+    assert_eq!(status, 201, "no waiting room yet: the buyer session holds {held}");
+
+    let queue = json!({"enabled": true, "new_users_per_minute": 60, "total_active_users": 10,
+        "session_duration_seconds": 600});
+    let (status, changed) = change_queue(&app, &event, queue).await;
+    assert_eq!(status, 200, "{changed}");
+
+    let (status, body) = app.hold("ada", &event, one_seat()).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("access_token_required")), "{body}");
+    let card = json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada", "email": "ada@example.com"}});
+    let (status, body) = app.commit("ada", &held, "after-the-switch", card).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("access_token_required")), "{body}");
+
+    let counts: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM reservations WHERE event_id = $1::uuid),
+                (SELECT count(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id
+                 WHERE r.event_id = $1::uuid)",
+    )
+    .bind(&event)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(counts, (1, 0), "only the hold made before the switch, and no payment");
+
+    // With an access token the same steps go through, as the token's visitor.
+    let token = access_token(&test_keyring(), &event, "admitted-visitor", in_ten_minutes());
+    let request =
+        app.client.post(app.url(&format!("/api/v1/events/{event}/reservations"))).bearer_auth(&token);
+    let (status, body) = crate::helpers::read(request.json(&one_seat()).send().await.unwrap()).await;
+    assert_eq!(status, 201, "{body}");
 }
