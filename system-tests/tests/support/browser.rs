@@ -34,39 +34,31 @@ impl Browser {
         Self::start_on(test, Screen::Desktop).await
     }
 
+    /// A Chromium session on `screen`. A session that fails to start (a
+    /// driver that lost its port to another process, a browser that died
+    /// starting on a loaded machine) is tried again with a new driver.
     pub async fn start_on(test: &str, screen: Screen) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut command = Command::new("chromedriver");
-        command.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null());
-        // Its own process group, so stopping it stops Chromium too.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let driver = command.spawn().expect("chromedriver (`cargo xtask test` installs chromium-driver)");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not listen");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let profile = std::env::temp_dir().join(format!("stampede-chromium-{}-{port}", std::process::id()));
-        let mut options = json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,761",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        });
-        if let Screen::Phone = screen {
-            options["mobileEmulation"] = json!({
-                "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0, "touch": true, "mobile": true},
-                "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile",
-            });
-        }
-        let capabilities = serde_json::Map::from_iter([("goog:chromeOptions".to_owned(), options)]);
-        let client = ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("a Chromium session");
+        const ATTEMPTS: u32 = 3;
+        let mut attempt = 1;
+        let (client, driver, profile) = loop {
+            let (mut driver, port) = spawn_driver().await;
+            let profile =
+                std::env::temp_dir().join(format!("stampede-chromium-{}-{port}", std::process::id()));
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities(screen, &profile))
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => break (client, driver, profile),
+                Err(e) if attempt < ATTEMPTS => {
+                    eprintln!("a Chromium session did not start ({e}); trying again");
+                    stop_driver(&mut driver);
+                    let _ = std::fs::remove_dir_all(&profile);
+                    attempt += 1;
+                }
+                Err(e) => panic!("a Chromium session, after {ATTEMPTS} attempts: {e}"),
+            }
+        };
         let shots = root().join("test-artifacts/browser").join(test);
         let _ = std::fs::remove_dir_all(&shots);
         std::fs::create_dir_all(&shots).unwrap();
@@ -122,9 +114,49 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let group = format!("-{}", self.driver.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let _ = self.driver.wait();
+        stop_driver(&mut self.driver);
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// chromedriver on a free port, listening.
+async fn spawn_driver() -> (Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = Command::new("chromedriver");
+    command.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null());
+    // Its own process group, so stopping it stops Chromium too.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let driver = command.spawn().expect("chromedriver (`cargo xtask test` installs chromium-driver)");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (driver, port)
+}
+
+/// Stops chromedriver and the Chromium it started.
+fn stop_driver(driver: &mut Child) {
+    let group = format!("-{}", driver.id());
+    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    let _ = driver.wait();
+}
+
+/// Headless Chromium with its own profile, as a laptop or a phone shows pages.
+fn capabilities(screen: Screen, profile: &std::path::Path) -> serde_json::Map<String, serde_json::Value> {
+    let mut options = json!({
+        "binary": "/usr/bin/chromium",
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--window-size=1280,761",
+            format!("--user-data-dir={}", profile.display()),
+        ],
+    });
+    if let Screen::Phone = screen {
+        options["mobileEmulation"] = json!({
+            "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0, "touch": true, "mobile": true},
+            "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile",
+        });
+    }
+    serde_json::Map::from_iter([("goog:chromeOptions".to_owned(), options)])
 }
