@@ -2,20 +2,23 @@
 --
 -- A checkout step used to begin with its own round trip to learn whether
 -- the event is queue-protected (then an access token decides who the
--- buyer is) or not (then the buyer session does): two of an order's six
--- transactions. A request that comes with a buyer session is now tried
--- first as a request to an event without a waiting room, and the statement
--- that acts checks that this is so, in the same transaction as its work:
--- hold_as_planned with p_unqueued refuses with SH009 before it reads or
--- writes anything else if the event has a waiting room, and the origin then
--- runs the full gate. Nothing is assumed across transactions, so an
--- organizer turning the waiting room on holds from the next statement on.
+-- buyer is, unless its session has ended) or not (then the buyer session
+-- does): two of an order's six transactions. The origin now verifies what
+-- the request presents first, and the statement that acts checks the rest
+-- in the same transaction as its work, before it reads or writes anything
+-- else: with p_unqueued (a buyer session), that the event has no waiting
+-- room; with p_session (an access token verified for this event), that it
+-- has one and that the token's session has not ended. Otherwise it refuses
+-- with SH009 and the origin runs the full gate. Nothing is assumed across
+-- transactions, so an organizer turning the waiting room on or off, or a
+-- session ending, holds from the next statement on.
 DROP FUNCTION hold_as_planned(uuid, text, uuid, uuid, int, int, int, int, uuid[], uuid, uuid, int, boolean);
 
 CREATE FUNCTION hold_as_planned(
     p_event uuid, p_buyer text, p_client_id uuid, p_reservation uuid,
     p_max_per_order int, p_max_per_buyer int, p_hold_ttl int, p_ttl_seconds int,
-    p_seats uuid[], p_section uuid, p_tier uuid, p_quantity int, p_wait boolean, p_unqueued boolean
+    p_seats uuid[], p_section uuid, p_tier uuid, p_quantity int, p_wait boolean,
+    p_unqueued boolean, p_session text
 ) RETURNS TABLE (id uuid, event_id uuid, buyer_id text, status text, total_cents bigint, currency text,
                  expires_at timestamptz, extended boolean, seats jsonb)
     LANGUAGE plpgsql AS $$
@@ -32,8 +35,10 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no_event' USING ERRCODE = 'SH008';
     END IF;
-    IF p_unqueued AND rules.queue_enabled THEN
-        RAISE EXCEPTION 'queue_protected' USING ERRCODE = 'SH009';
+    IF (p_unqueued AND rules.queue_enabled)
+       OR (p_session IS NOT NULL AND (NOT rules.queue_enabled
+           OR EXISTS (SELECT 1 FROM ended_access_sessions s WHERE s.jti = p_session))) THEN
+        RAISE EXCEPTION 'gate_undecided' USING ERRCODE = 'SH009';
     END IF;
     -- A repeated request is answered with its hold, even after the sale closed.
     IF EXISTS (SELECT 1 FROM reservations r WHERE r.buyer_id = p_buyer AND r.client_reservation_id = p_client_id) THEN

@@ -166,15 +166,33 @@ pub fn verified_subject(verifier: Option<&Verifier>, headers: &HeaderMap, event:
 
 /// Who checks that a checkout step's buyer may check out on its event.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum GateCheck {
+pub enum GateCheck<'a> {
     /// The checkout gate did, before.
     Passed,
     /// The buyer is a buyer session, which counts only on an event without
     /// a waiting room: the statement doing the step checks that first, in
-    /// its own transaction, and anything that would be answered before that
-    /// statement runs is left to the gate instead (`HoldError::NeedsGate`,
-    /// `commit_at_once` answering `None`).
-    InStatement,
+    /// its own transaction.
+    BuyerSession,
+    /// The buyer is the visitor of an access token the origin verified for
+    /// `event`, which counts only while `event` has a waiting room and the
+    /// token's `session` has not ended: the statement checks both first.
+    AccessSession { event: Uuid, session: &'a str },
+}
+
+impl GateCheck<'_> {
+    /// For statements: whether the event must have no waiting room.
+    pub fn unqueued(&self) -> bool {
+        matches!(self, GateCheck::BuyerSession)
+    }
+
+    /// For statements: the event that must have a waiting room, and the
+    /// session that must not have ended.
+    pub fn admitted(&self) -> (Option<Uuid>, Option<&str>) {
+        match self {
+            GateCheck::AccessSession { event, session } => (Some(*event), Some(session)),
+            _ => (None, None),
+        }
+    }
 }
 
 #[cfg(test)]

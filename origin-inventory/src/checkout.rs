@@ -116,19 +116,20 @@ pub async fn commit(
     }
 }
 
-/// [`commit`] by a buyer session whose gate the statement checks: answered
-/// if the hold is the buyer's, live, and on an event without a waiting
-/// room; `None` for everything else, which the checkout gate must decide
-/// first ([`GateCheck::InStatement`]).
+/// [`commit`] with the gate left to the statement (`gate` is not
+/// [`GateCheck::Passed`]): answered if the hold is the buyer's, live, and
+/// the gate open to the buyer; `None` for everything else, which the
+/// checkout gate must decide first.
 pub async fn commit_at_once(
     db: &PgPool,
     payments: &Payments,
     request: &CommitRequest<'_>,
+    gate: GateCheck<'_>,
 ) -> Result<Option<Answer>, ApiError> {
     if request.body.validate().is_err() {
         return Ok(None);
     }
-    match begin_at_once(db, payments, request, GateCheck::InStatement).await? {
+    match begin_at_once(db, payments, request, gate).await? {
         Some(payment) => drive(db, payments, payment).await.map(Some),
         None => Ok(None),
     }
@@ -143,8 +144,9 @@ async fn begin_at_once(
     db: impl sqlx::PgExecutor<'_>,
     payments: &Payments,
     request: &CommitRequest<'_>,
-    gate: GateCheck,
+    gate: GateCheck<'_>,
 ) -> Result<Option<PendingPayment>, sqlx::Error> {
+    let (admitted_event, admitted_session) = gate.admitted();
     let CommitRequest { reservation, buyer, key, body } = *request;
     sqlx::query_as!(
         PendingPayment,
@@ -155,6 +157,10 @@ async fn begin_at_once(
              FROM reservations r
              WHERE r.id = $2 AND r.buyer_id = $9 AND r.status = 'held' AND r.expires_at > now()
                AND NOT ($10 AND EXISTS (SELECT 1 FROM events e WHERE e.id = r.event_id AND e.queue_enabled))
+               AND ($11::text IS NULL
+                    OR (r.event_id = $12
+                        AND EXISTS (SELECT 1 FROM events e WHERE e.id = r.event_id AND e.queue_enabled)
+                        AND NOT EXISTS (SELECT 1 FROM ended_access_sessions s WHERE s.jti = $11)))
              FOR UPDATE
              ON CONFLICT DO NOTHING
              RETURNING id, reservation_id, amount_cents, currency, payment_method, billing_name, billing_email)
@@ -170,7 +176,9 @@ async fn begin_at_once(
         body.billing_details.name.trim(),
         body.billing_details.email.trim(),
         buyer,
-        gate == GateCheck::InStatement,
+        gate.unqueued(),
+        admitted_session,
+        admitted_event,
     )
     .fetch_optional(db)
     .await

@@ -48,9 +48,9 @@ pub enum HoldError {
     StaleLimits(HoldLimits),
     #[error("the hold kept meeting concurrent changes; try again")]
     Contended,
-    /// Tried with [`GateCheck::InStatement`]: the event has a waiting room,
-    /// or the request was refused before the statement could check: the
-    /// checkout gate must decide first.
+    /// Tried with a [`GateCheck`] left to the statement: the statement found
+    /// the gate closed to that buyer, or the request was refused before the
+    /// statement could check: the checkout gate must decide first.
     #[error("this event's checkout gate must decide first")]
     NeedsGate,
     #[error(transparent)]
@@ -292,12 +292,12 @@ pub async fn hold(
     event_id: Uuid,
     buyer: &str,
     body: HoldBody,
-    gate: GateCheck,
+    gate: GateCheck<'_>,
 ) -> Result<(Reservation, bool), HoldError> {
     let client_id = body.client_reservation_id;
     let (mut limits, mut fresh) = match known.get(event_id) {
         Some(limits) => (limits, false),
-        None if gate == GateCheck::InStatement => return Err(HoldError::NeedsGate),
+        None if gate != GateCheck::Passed => return Err(HoldError::NeedsGate),
         None => (known.read(db, event_id).await?, true),
     };
     // Overlapping requests lock seats in one order, but the scoped expiry
@@ -306,7 +306,7 @@ pub async fn hold(
     for _ in 0..3 {
         let plan = match body.clone().plan(limits) {
             Ok(plan) => plan,
-            Err(_) if gate == GateCheck::InStatement => return Err(HoldError::NeedsGate),
+            Err(_) if gate != GateCheck::Passed => return Err(HoldError::NeedsGate),
             // Remembered limits may since have loosened: refuse only by current ones.
             Err(_) if !fresh => {
                 (limits, fresh) = (known.read(db, event_id).await?, true);
@@ -362,7 +362,7 @@ async fn try_hold(
     buyer: &str,
     plan: &HoldPlan,
     limits: HoldLimits,
-    gate: GateCheck,
+    gate: GateCheck<'_>,
 ) -> Result<Option<Reservation>, HoldError> {
     let (seats, section, tier, quantity) = match &plan.selection {
         Selection::Seats(ids) => (Some(ids.as_slice()), None, None, ids.len() as i64),
@@ -379,7 +379,7 @@ async fn try_hold(
             r#"SELECT v.id AS "id!", v.event_id AS "event_id!", v.status AS "status!: HoldStatus", v.total_cents AS "total_cents!",
                   v.currency AS "currency!", v.expires_at AS "expires_at!", v.extended AS "extended!",
                   v.seats AS "seats!: Json<Vec<HeldSeat>>"
-               FROM hold_as_planned($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) v"#,
+               FROM hold_as_planned($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) v"#,
             event_id,
             buyer,
             plan.client_reservation_id,
@@ -393,7 +393,8 @@ async fn try_hold(
             tier,
             quantity as i32,
             wait,
-            gate == GateCheck::InStatement,
+            gate.unqueued(),
+            gate.admitted().1,
         )
         .fetch_one(db)
         .await;

@@ -3,9 +3,10 @@
 //! typed path parameter the handler uses, so no spelling of a path can reach
 //! a handler around it (fail closed: an id that does not parse or names
 //! nothing is a 404, a database error a 5xx, never a pass). The two steps
-//! of every order, hold and pay, take [`DeferredCheckout`] instead: with a
-//! buyer session, their own statement checks that the event has no waiting
-//! room before it does anything else, and everything else goes through the
+//! of every order, hold and pay, take [`DeferredCheckout`] instead: what
+//! the request presents is verified here, and their own statement checks
+//! the rest of the gate before it does anything else (the event's waiting
+//! room, the session's end); whatever it cannot decide goes through the
 //! same gate first.
 //!
 //! For a queue-protected event the request needs an access token from the
@@ -22,7 +23,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 use wire::names::SESSION_ENDED_HEADER;
 
-use crate::access::{AccessKeys, Refusal, check, claimed_sessions, end, presented_tokens};
+use crate::access::{AccessKeys, GateCheck, Refusal, check, claimed_sessions, end, presented_tokens};
 use crate::error::{ApiError, ApiPath, Problem};
 use crate::state::AppState;
 
@@ -180,26 +181,37 @@ impl<T: CheckoutTarget> Checkout<T> {
 }
 
 /// A checkout request whose gate may be checked by the statement that does
-/// the work, saving the gate's own round trip: on an event without a
-/// waiting room the buyer is the buyer session, so a request that comes
-/// with one is tried as such, by a statement that refuses an event with a
-/// waiting room before it reads or writes anything else
-/// ([`crate::access::GateCheck::InStatement`]). Without a buyer session the
-/// gate runs here, as [`Checkout`]'s does; whatever the statement leaves
-/// undecided goes through it too ([`DeferredCheckout::check`]), before the
-/// handler looks at the request's body.
+/// the work, saving the gate's own round trip. What the request presents
+/// is verified here: a buyer session, or else an access token for the
+/// event (the path's, or for a reservation the one the token names). The
+/// statement then checks the rest before it reads or writes anything else
+/// ([`GateCheck`]): for a buyer session that the event has no waiting room,
+/// for an access token that it has one and that the token's session has
+/// not ended. Whatever is left undecided goes through the full gate
+/// ([`DeferredCheckout::check`]); with nothing verified, the gate runs here,
+/// as [`Checkout`]'s does, so its refusals come before the body is read.
 pub struct DeferredCheckout<T> {
     id: Uuid,
     gate: Deferred<T>,
 }
 
 enum Deferred<T> {
-    /// The buyer session presented, and the request's headers for the gate.
+    /// Who the statement may take the buyer to be; the request's headers,
+    /// for the gate.
     ToStatement {
-        buyer: String,
+        buyer: Provisional,
         headers: HeaderMap,
     },
     Checked(Checkout<T>),
+}
+
+enum Provisional {
+    BuyerSession(String),
+    /// An access token verified for `event`.
+    Admitted {
+        event: Uuid,
+        claims: AccessClaims,
+    },
 }
 
 impl<T: CheckoutTarget> FromRequestParts<AppState> for DeferredCheckout<T> {
@@ -207,12 +219,36 @@ impl<T: CheckoutTarget> FromRequestParts<AppState> for DeferredCheckout<T> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ApiPath(id) = ApiPath::<Uuid>::from_request_parts(parts, state).await?;
-        let gate = match state.buyers.buyer_of(&parts.headers, chrono::Utc::now().timestamp()) {
+        let now = chrono::Utc::now().timestamp();
+        let buyer = match state.buyers.buyer_of(&parts.headers, now) {
+            Some(buyer) => Some(Provisional::BuyerSession(buyer)),
+            None => admitted(T::ID_OF, id, &parts.headers, state, now),
+        };
+        let gate = match buyer {
             Some(buyer) => Deferred::ToStatement { buyer, headers: parts.headers.clone() },
             None => Deferred::Checked(Checkout::check(id, &parts.headers, state).await?),
         };
         Ok(Self { id, gate })
     }
+}
+
+/// A presented access token that verifies for the event it is for: the
+/// path's, or for a reservation the one the token names (the statement
+/// then checks that the reservation is that event's).
+fn admitted(id_of: IdOf, id: Uuid, headers: &HeaderMap, state: &AppState, now: i64) -> Option<Provisional> {
+    #[derive(serde::Deserialize)]
+    struct Audience {
+        aud: String,
+    }
+    let presented = presented_tokens(headers);
+    let event = match id_of {
+        IdOf::Event => id,
+        IdOf::Reservation => presented
+            .iter()
+            .find_map(|token| queue_tokens::unverified_claims::<Audience>(token)?.aud.parse().ok())?,
+    };
+    let claims = check(state.access.verifier(), &presented, event, &[], now).ok()?;
+    Some(Provisional::Admitted { event, claims })
 }
 
 impl<T: CheckoutTarget> DeferredCheckout<T> {
@@ -221,11 +257,27 @@ impl<T: CheckoutTarget> DeferredCheckout<T> {
         self.id
     }
 
-    /// The buyer session, for a statement that checks the gate itself.
-    pub fn buyer_session(&self) -> Option<&str> {
+    /// The buyer, and what the statement must check of the gate; `None` if
+    /// the gate has decided already.
+    pub fn provisional(&self) -> Option<(&str, GateCheck<'_>)> {
         match &self.gate {
-            Deferred::ToStatement { buyer, .. } => Some(buyer),
+            Deferred::ToStatement { buyer: Provisional::BuyerSession(buyer), .. } => {
+                Some((buyer, GateCheck::BuyerSession))
+            }
+            Deferred::ToStatement { buyer: Provisional::Admitted { event, claims }, .. } => {
+                Some((&claims.sub, GateCheck::AccessSession { event: *event, session: &claims.jti }))
+            }
             Deferred::Checked(_) => None,
+        }
+    }
+
+    /// Ends the waiting-room session of a step its statement let through.
+    pub async fn end_session(&self, db: &PgPool) -> Result<Option<SessionEnded>, sqlx::Error> {
+        match &self.gate {
+            Deferred::ToStatement { buyer: Provisional::Admitted { event, claims }, .. } => {
+                end_session(db, *event, claims).await.map(Some)
+            }
+            _ => Ok(None),
         }
     }
 
@@ -236,6 +288,16 @@ impl<T: CheckoutTarget> DeferredCheckout<T> {
             Deferred::Checked(checkout) => Ok(checkout),
         }
     }
+}
+
+/// The header that tells the edge a waiting-room session has ended.
+pub type SessionEnded = [(HeaderName, HeaderValue); 1];
+
+/// Ends `session`, of `event`'s waiting room.
+async fn end_session(db: &PgPool, event: Uuid, session: &AccessClaims) -> Result<SessionEnded, sqlx::Error> {
+    end(db, session).await?;
+    let value = HeaderValue::from_str(&event.to_string()).expect("a UUID is a header value");
+    Ok([(HeaderName::from_static(SESSION_ENDED_HEADER), value)])
 }
 
 impl<T> Checkout<T> {
@@ -258,14 +320,11 @@ impl<T> Checkout<T> {
 
     /// Ends the waiting-room session this request came with (none on events
     /// without a queue); returns the header that tells the edge.
-    pub async fn end_session(
-        &self,
-        db: &PgPool,
-    ) -> Result<Option<[(HeaderName, HeaderValue); 1]>, sqlx::Error> {
-        let Some(session) = &self.session else { return Ok(None) };
-        end(db, session).await?;
-        let value = HeaderValue::from_str(&self.event.to_string()).expect("a UUID is a header value");
-        Ok(Some([(HeaderName::from_static(SESSION_ENDED_HEADER), value)]))
+    pub async fn end_session(&self, db: &PgPool) -> Result<Option<SessionEnded>, sqlx::Error> {
+        match &self.session {
+            Some(session) => end_session(db, self.event, session).await.map(Some),
+            None => Ok(None),
+        }
     }
 }
 

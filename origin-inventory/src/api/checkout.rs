@@ -47,14 +47,17 @@ async fn post_commit(
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|k| (1..=255).contains(&k.len()));
-    // A buyer session: the payment's own statement checks the gate.
-    if let (Some(buyer), Some(key), Ok(ApiJson(body))) = (checkout.buyer_session(), key, &body) {
+    // The payment's own statement checks the gate.
+    if let (Some((buyer, gate)), Some(key), Ok(ApiJson(body))) = (checkout.provisional(), key, &body) {
         let started = Instant::now();
         let request = CommitRequest { reservation, buyer, key, body };
-        if let Some(answer) = commit_at_once(&state.db, &state.payments, &request).await.transpose() {
+        if let Some(answer) = commit_at_once(&state.db, &state.payments, &request, gate).await.transpose() {
             let status = answer.as_ref().map_or_else(ApiError::status, |a| a.status);
             state.metrics.record(Operation::Commit, started, status);
-            return Ok(answer?.into_response());
+            let answer = answer?;
+            let ended =
+                if answer.status == StatusCode::OK { checkout.end_session(&state.db).await? } else { None };
+            return Ok((ended, answer).into_response());
         }
     }
     let checkout = checkout.check(&state).await?;

@@ -39,9 +39,9 @@ async fn post_hold(
     body: Result<ApiJson<HoldBody>, ApiError>,
 ) -> Result<Held, ApiError> {
     let (db, limits, metrics) = (&state.db, &state.hold_limits, &state.metrics);
-    if let (Some(buyer), Ok(ApiJson(body))) = (checkout.buyer_session(), &body) {
+    if let (Some((buyer, gate)), Ok(ApiJson(body))) = (checkout.provisional(), &body) {
         let started = Instant::now();
-        match hold(db, limits, checkout.id(), buyer, body.clone(), GateCheck::InStatement).await {
+        match hold(db, limits, checkout.id(), buyer, body.clone(), gate).await {
             Err(HoldError::NeedsGate) => {}
             held => {
                 let answer = held.map(held_answer).map_err(ApiError::from);

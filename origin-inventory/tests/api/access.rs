@@ -36,6 +36,29 @@ async fn change_queue(app: &TestApp, event: &str, queue: Value) -> (u16, Value) 
     app.organizer(&app.key, reqwest::Method::PUT, &path, Some(queue)).await
 }
 
+/// How many holds and payments `event` has.
+async fn holds_and_payments(app: &TestApp, event: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM reservations WHERE event_id = $1::uuid),
+                (SELECT count(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id
+                 WHERE r.event_id = $1::uuid)",
+    )
+    .bind(event)
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+/// Pays for the hold `held` with `token`, by card.
+async fn pay_with(app: &TestApp, held: &Value, token: &str) -> (u16, Value) {
+    let path = format!("/api/v1/reservations/{}/commit", held["reservation_id"].as_str().unwrap());
+    let card = json!({"payment_method_id": "pm_card_visa",
+        "billing_details": {"name": "Ada", "email": "ada@example.com"}});
+    let commit =
+        app.client.post(app.url(&path)).bearer_auth(token).header("idempotency-key", "k").json(&card);
+    crate::helpers::read(commit.send().await.unwrap()).await
+}
+
 async fn get_with(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
     let mut request = app.client.get(app.url(path));
     if let Some(token) = token {
@@ -187,15 +210,7 @@ async fn a_waiting_room_turned_on_refuses_the_next_hold_and_payment_of_a_buyer_s
     let (status, body) = app.commit("ada", &held, "after-the-switch", card).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("access_token_required")), "{body}");
 
-    let counts: (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM reservations WHERE event_id = $1::uuid),
-                (SELECT count(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id
-                 WHERE r.event_id = $1::uuid)",
-    )
-    .bind(&event)
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let counts = holds_and_payments(&app, &event).await;
     assert_eq!(counts, (1, 0), "only the hold made before the switch, and no payment");
 
     // With an access token the same steps go through, as the token's visitor.
@@ -204,4 +219,70 @@ async fn a_waiting_room_turned_on_refuses_the_next_hold_and_payment_of_a_buyer_s
         app.client.post(app.url(&format!("/api/v1/events/{event}/reservations"))).bearer_auth(&token);
     let (status, body) = crate::helpers::read(request.json(&one_seat()).send().await.unwrap()).await;
     assert_eq!(status, 201, "{body}");
+}
+
+/// Holds and payments with an access token are verified by the origin and
+/// checked by their own statement: a session ended meanwhile (here by the
+/// edge, when the visitor leaves) refuses the very next hold and payment of
+/// its token and writes nothing; the waiting room turned off refuses them
+/// too (then a buyer session is who buys).
+#[tokio::test]
+async fn an_ended_session_or_a_waiting_room_turned_off_refuses_the_next_step_of_an_access_token() {
+    let app = spawn_app().await;
+    let ring = test_keyring();
+    for switch_off in [false, true] {
+        let event = queued_event(&app).await;
+        let section = app.a_section_of(&event).await;
+        let visitor = format!("visitor-{switch_off}");
+        let token = access_token(&ring, &event, &visitor, in_ten_minutes());
+        let one_seat =
+            || json!({"client_reservation_id": uuid::Uuid::new_v4(), "section_id": section, "quantity": 1});
+        let hold = || {
+            let path = format!("/api/v1/events/{event}/reservations");
+            app.client.post(app.url(&path)).bearer_auth(&token).json(&one_seat()).send()
+        };
+        let (status, held) = crate::helpers::read(hold().await.unwrap()).await;
+        assert_eq!(status, 201, "admitted: the token holds {held}");
+
+        let refusal = if switch_off {
+            let (status, body) = change_queue(&app, &event, json!({"enabled": false})).await;
+            assert_eq!(status, 200, "{body}");
+            "buyer_session_required"
+        } else {
+            let leave =
+                app.client.delete(app.url(&format!("/api/v1/events/{event}/access"))).bearer_auth(&token);
+            assert_eq!(leave.send().await.unwrap().status(), 204);
+            "access_session_ended"
+        };
+        let (status, body) = crate::helpers::read(hold().await.unwrap()).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some(refusal)), "{body}");
+        let (status, body) = pay_with(&app, &held, &token).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some(refusal)), "{body}");
+
+        let written = holds_and_payments(&app, &event).await;
+        assert_eq!(written, (1, 0), "only the hold made before, and no payment");
+    }
+}
+
+/// A payment checks that the token it comes with is for the hold's own
+/// event, even when the same visitor was let in to two sales.
+#[tokio::test]
+async fn a_hold_is_paid_only_with_a_token_for_its_own_event() {
+    let app = spawn_app().await;
+    let ring = test_keyring();
+    let (event, other_event) = (queued_event(&app).await, queued_event(&app).await);
+    let section = app.a_section_of(&event).await;
+    let token = access_token(&ring, &event, "twice-admitted", in_ten_minutes());
+    let foreign = access_token(&ring, &other_event, "twice-admitted", in_ten_minutes());
+    let hold =
+        app.client.post(app.url(&format!("/api/v1/events/{event}/reservations"))).bearer_auth(&token).json(
+            &json!({"client_reservation_id": uuid::Uuid::new_v4(), "section_id": section, "quantity": 1}),
+        );
+    let (status, held) = crate::helpers::read(hold.send().await.unwrap()).await;
+    assert_eq!(status, 201, "{held}");
+
+    let (status, body) = pay_with(&app, &held, &foreign).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_token_wrong_event")), "{body}");
+    let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&app.db).await.unwrap();
+    assert_eq!(payments, 0);
 }
