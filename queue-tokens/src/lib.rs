@@ -485,6 +485,16 @@ pub fn unverified_claims<C: DeserializeOwned>(token: &str) -> Option<C> {
     decode_json(token.split('.').nth(1)?).ok()
 }
 
+/// The event (`aud`) `token` names, **unverified**: only to choose which
+/// event to verify it against.
+pub fn unverified_audience(token: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Audience {
+        aud: String,
+    }
+    unverified_claims::<Audience>(token).map(|claims| claims.aud)
+}
+
 fn header_and_payload_len(token: &str) -> usize {
     token.rfind('.').expect("three parts were checked")
 }
@@ -524,6 +534,14 @@ mod tests {
         let origin = Verifier::from_jwks(&ring.jwks().to_string(), "edge").unwrap();
         let claims: AccessClaims = origin.verify(&token, Kind::Access, EVENT, 1_500).unwrap();
         assert_eq!(claims, access(2_000));
+    }
+
+    #[test]
+    fn a_tokens_event_is_read_before_verifying_only_from_a_well_formed_token() {
+        let token = keyring(KEY_A).sign(Kind::Access, &access(2_000));
+        assert_eq!(unverified_audience(&token).as_deref(), Some(EVENT));
+        assert_eq!(unverified_audience("not.a-token"), None);
+        assert_eq!(unverified_audience("no-dots"), None);
     }
 
     #[test]

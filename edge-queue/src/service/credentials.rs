@@ -96,15 +96,6 @@ pub(super) fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h
     edge_core::cookies::cookies(headers).find(|(n, _)| *n == name).map(|(_, value)| value)
 }
 
-/// The `aud` of a token before verification, only to choose what to verify against.
-pub(super) fn unverified_audience(token: &str) -> Option<String> {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("aud")?.as_str().map(str::to_owned)
-}
-
 pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

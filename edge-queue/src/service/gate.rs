@@ -61,7 +61,7 @@ impl<R: Runtime> Room<'_, R> {
         for token in presented {
             // The event is unknown here, so read it from the token itself,
             // then verify everything against it.
-            let Some(event) = unverified_audience(token) else { continue };
+            let Some(event) = queue_tokens::unverified_audience(token) else { continue };
             match verifier.verify::<AccessClaims>(token, Kind::Access, &event, self.now_s()) {
                 Ok(claims) => valid.push(claims),
                 Err(TokenError::WrongKind) => {}
@@ -129,7 +129,7 @@ impl<R: Runtime> Room<'_, R> {
             };
             let html = waiting_room(&view.settings, &status, puzzle);
             let mut page = with_body(StatusCode::OK, "text/html; charset=utf-8", html.into_bytes());
-            set(&mut page, header::CACHE_CONTROL, "no-store");
+            page.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
             page
         };
         self.set_cookies(&mut response, event, &view, new_token.as_deref(), status.access_token.as_deref());

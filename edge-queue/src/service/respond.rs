@@ -14,7 +14,7 @@ pub(super) fn append_cookie(response: &mut Response, cookie: &str) {
     response.headers_mut().append(header::SET_COOKIE, header_value(cookie));
 }
 
-const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+pub(super) const NO_STORE: HeaderValue = HeaderValue::from_static(edge_core::http_cache::NO_STORE);
 
 pub(super) fn empty(status: StatusCode) -> Response {
     let mut response = http::Response::new(Vec::new());

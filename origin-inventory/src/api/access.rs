@@ -236,16 +236,12 @@ impl<T: CheckoutTarget> FromRequestParts<AppState> for DeferredCheckout<T> {
 /// path's, or for a reservation the one the token names (the statement
 /// then checks that the reservation is that event's).
 fn admitted(id_of: IdOf, id: Uuid, headers: &HeaderMap, state: &AppState, now: i64) -> Option<Provisional> {
-    #[derive(serde::Deserialize)]
-    struct Audience {
-        aud: String,
-    }
     let presented = presented_tokens(headers);
     let event = match id_of {
         IdOf::Event => id,
-        IdOf::Reservation => presented
-            .iter()
-            .find_map(|token| queue_tokens::unverified_claims::<Audience>(token)?.aud.parse().ok())?,
+        IdOf::Reservation => {
+            presented.iter().find_map(|token| queue_tokens::unverified_audience(token)?.parse().ok())?
+        }
     };
     let claims = check(state.access.verifier(), &presented, event, &[], now).ok()?;
     Some(Provisional::Admitted { event, claims })
