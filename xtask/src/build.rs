@@ -68,10 +68,10 @@ pub fn native() -> anyhow::Result<()> {
     cargo(&["test", "--release", "--workspace", "--no-run"], &[])
 }
 
-/// What `cargo xtask bench origin` runs: the origin, the Upstash gateway
-/// and the load generators.
+/// What `cargo xtask bench origin` runs: the origin, the Upstash gateway,
+/// the edge host (orders come through it too) and the load generators.
 pub fn origin_binaries() -> anyhow::Result<()> {
-    cargo(&["build", "--release", "-p", "origin-inventory", "-p", "upstash-gateway", "-p", "load-tests"], &[])
+    cargo(&["build", "--release"], &["origin-inventory", "upstash-gateway", "edge-host", "load-tests"])
 }
 
 pub fn check_formatting() -> anyhow::Result<()> {

@@ -42,6 +42,7 @@ fn main() -> anyhow::Result<()> {
                 build::worker(&root)?;
                 build::native()?;
             } else {
+                build::components()?;
                 build::origin_binaries()?;
             }
             bench::bench(&root, scope)

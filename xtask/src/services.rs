@@ -220,7 +220,7 @@ fn pg_command(bin: &Path, program: &str) -> Command {
 
 /// A private `redis-server`.
 pub struct Redis {
-    _process: Process,
+    pub process: Process,
     port: u16,
 }
 
@@ -233,7 +233,7 @@ impl Redis {
         command.args(["--appendonly", if durable { "yes" } else { "no" }]).arg("--dir").arg(home);
         let mut process = Process::spawn("redis-server", &mut command, home.join("redis.log"))?;
         process.wait_for_port(port)?;
-        Ok(Self { _process: process, port })
+        Ok(Self { process, port })
     }
 
     pub fn url(&self) -> String {
@@ -282,7 +282,7 @@ impl Smtp {
 
 /// The Upstash-REST gateway in front of Redis, as edge components reach it.
 pub struct UpstashGateway {
-    _process: Process,
+    pub process: Process,
     port: u16,
     pub token: String,
 }
@@ -299,7 +299,7 @@ impl UpstashGateway {
             .env("STAMPEDE_UPSTASH_LISTEN", format!("127.0.0.1:{port}"));
         let mut process = Process::spawn("upstash-gateway", &mut command, logs.join("upstash-gateway.log"))?;
         process.wait_for_port(port)?;
-        Ok(Self { _process: process, port, token: token.to_owned() })
+        Ok(Self { process, port, token: token.to_owned() })
     }
 
     pub fn url(&self) -> String {

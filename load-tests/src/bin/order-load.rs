@@ -1,14 +1,17 @@
-//! Whole orders straight at the origin, closed loop: `BUYERS` keep-alive
-//! connections each play one fresh buyer after another (buyer session,
-//! best-available hold of one seat in a random section, payment with the
-//! sandbox's test card) for `SECONDS`, then print one JSON line: orders,
-//! refusals per step, orders/s and latency percentiles of whole orders, and
-//! the rate of each tenth of the orders in the order they were placed.
-//! Native, so the client costs the machine little beside what it measures.
+//! Whole orders, closed loop: `BUYERS` keep-alive connections each play one
+//! fresh buyer after another (buyer session, best-available hold of one
+//! seat in a random section, payment with the sandbox's test card) for
+//! `SECONDS`, then print one JSON line: orders, refusals per step, orders/s
+//! and latency percentiles of whole orders, and the rate of each tenth of
+//! the orders in the order they were placed. Native, so the client costs
+//! the machine little beside what it measures.
 //! With `--until-sold-out`, a buyer told there are no seats left (409)
 //! stops, and so does the run when every buyer has: a whole sale.
+//! With `--through-edge`, the url is the edge's and the event has a waiting
+//! room: each buyer joins the queue, waits to be admitted, and holds and
+//! pays with the access token, every request through the edge.
 //!
-//! `order-load [--until-sold-out] <origin-url> <event-id> <section-id,...> <buyers> <seconds>`
+//! `order-load [--until-sold-out] [--through-edge] <url> <event-id> <section-id,...> <buyers> <seconds>`
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +25,8 @@ use uuid::Uuid;
 /// Where an order stopped short.
 #[derive(Default)]
 struct Refusals {
-    session: u64,
+    /// No buyer session, or not admitted by the waiting room.
+    entry: u64,
     hold: u64,
     commit: u64,
 }
@@ -38,27 +42,32 @@ struct Tally {
 }
 
 struct Sale {
-    origin: Uri,
+    url: Uri,
     event: String,
     sections: Vec<String>,
+    through_edge: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let until_sold_out = args.first().is_some_and(|a| a == "--until-sold-out");
-    if until_sold_out {
-        args.remove(0);
-    }
-    let [origin, event, sections, buyers, seconds] = args.as_slice() else {
+    let (flags, args): (Vec<String>, Vec<String>) =
+        std::env::args().skip(1).partition(|a| a.starts_with("--"));
+    let [url, event, sections, buyers, seconds] = args.as_slice() else {
         bail!(
-            "usage: order-load [--until-sold-out] <origin-url> <event-id> <section-id,...> <buyers> <seconds>"
+            "usage: order-load [--until-sold-out] [--through-edge] <url> <event-id> <section-id,...> <buyers> <seconds>"
         );
     };
+    if let Some(unknown) =
+        flags.iter().find(|f| !["--until-sold-out", "--through-edge"].contains(&f.as_str()))
+    {
+        bail!("order-load: unknown flag {unknown}");
+    }
+    let until_sold_out = flags.iter().any(|f| f == "--until-sold-out");
     let sale = std::sync::Arc::new(Sale {
-        origin: origin.parse().context("origin url")?,
+        url: url.parse().context("url")?,
         event: event.clone(),
         sections: sections.split(',').map(str::to_owned).collect(),
+        through_edge: flags.iter().any(|f| f == "--through-edge"),
     });
     let buyers: usize = buyers.parse().context("buyers")?;
     let started = Instant::now();
@@ -73,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
         let tally = worker.await??;
         all.orders.extend(tally.orders);
         all.paid_at.extend(tally.paid_at);
-        all.refused.session += tally.refused.session;
+        all.refused.entry += tally.refused.entry;
         all.refused.hold += tally.refused.hold;
         all.refused.commit += tally.refused.commit;
         all.sold_out += tally.sold_out;
@@ -83,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
         "{}",
         json!({
             "orders": all.orders.count(),
-            "refused": {"session": all.refused.session, "hold": all.refused.hold, "commit": all.refused.commit},
+            "refused": {"entry": all.refused.entry, "hold": all.refused.hold, "commit": all.refused.commit},
             "sold_out_answers": all.sold_out,
             "seconds": elapsed,
             "tenths_per_second": tenths_per_second(all.paid_at),
@@ -121,7 +130,7 @@ struct Run {
 
 async fn buy_until(sale: std::sync::Arc<Sale>, run: Run) -> anyhow::Result<Tally> {
     let mut tally = Tally::default();
-    let mut connection = Connection::to(&sale.origin)?;
+    let mut connection = Connection::to(&sale.url)?;
     while Instant::now() < run.deadline {
         let started = Instant::now();
         match one_order(&mut connection, &sale).await {
@@ -129,7 +138,7 @@ async fn buy_until(sale: std::sync::Arc<Sale>, run: Run) -> anyhow::Result<Tally
                 tally.orders.record(started.elapsed());
                 tally.paid_at.push(run.started.elapsed());
             }
-            Err(Step::Session) => tally.refused.session += 1,
+            Err(Step::Entry) => tally.refused.entry += 1,
             Err(Step::SoldOut) => {
                 tally.sold_out += 1;
                 if run.until_sold_out {
@@ -145,7 +154,7 @@ async fn buy_until(sale: std::sync::Arc<Sale>, run: Run) -> anyhow::Result<Tally
 
 /// The step an order failed at.
 enum Step {
-    Session,
+    Entry,
     Hold,
     /// The hold was told no seats are left.
     SoldOut,
@@ -154,11 +163,13 @@ enum Step {
 
 async fn one_order(connection: &mut Connection, sale: &Sale) -> Result<(), Step> {
     const JSON: (&str, &str) = ("content-type", "application/json");
-    let session =
+    let token = if sale.through_edge {
+        admitted(connection, sale).await
+    } else {
         expect(post(connection, "/api/v1/buyer-sessions", &[], Value::Null).await, StatusCode::CREATED)
-            .ok_or(Step::Session)?;
-    let token = session["buyer_token"].as_str().ok_or(Step::Session)?;
-    let authorization = format!("Bearer {token}");
+            .and_then(|session| Some(session["buyer_token"].as_str()?.to_owned()))
+    };
+    let authorization = format!("Bearer {}", token.ok_or(Step::Entry)?);
     let buyer = [JSON, ("authorization", authorization.as_str())];
 
     let pick = Uuid::new_v4();
@@ -181,6 +192,29 @@ async fn one_order(connection: &mut Connection, sale: &Sale) -> Result<(), Step>
     let path = format!("/api/v1/reservations/{reservation}/commit");
     expect(post(connection, &path, &paying, pay).await, StatusCode::OK).ok_or(Step::Commit)?;
     Ok(())
+}
+
+/// A new visitor's access token: a join, then the status polls the waiting
+/// room asks for until it admits them (none when it admits on arrival).
+async fn admitted(connection: &mut Connection, sale: &Sale) -> Option<String> {
+    const PATIENCE: Duration = Duration::from_secs(30);
+    let started = Instant::now();
+    let join = format!("/api/v1/events/{}/queue/join", sale.event);
+    let mut state = expect(post(connection, &join, &[], Value::Null).await, StatusCode::OK)?;
+    let authorization = format!("Bearer {}", state["queue_token"].as_str()?);
+    let status = format!("/api/v1/events/{}/queue/status", sale.event);
+    while state["state"] != "admitted" {
+        if state["state"] != "waiting" || started.elapsed() > PATIENCE {
+            return None;
+        }
+        // As asked, but at most a second apart: the run is short.
+        let asked = state["refresh_after_seconds"].as_u64().unwrap_or(1);
+        tokio::time::sleep(Duration::from_millis((asked * 1000).clamp(100, 1000))).await;
+        let headers = [("authorization", authorization.as_str())];
+        let (code, answer) = connection.send(Method::GET, &status, &headers, Bytes::new()).await.ok()?;
+        state = expect(Some((code, serde_json::from_slice(&answer).ok()?)), StatusCode::OK)?;
+    }
+    Some(state["access_token"].as_str()?.to_owned())
 }
 
 /// The answer's status and JSON; `None` if there was no JSON answer.

@@ -10,8 +10,9 @@
 //! - origin: seat hold-and-release cycles, beside `pgbench` running the same
 //!   conditional UPDATEs on a copy of the table without triggers (the
 //!   physical ceiling) and on the table itself; whole orders (session, hold,
-//!   pay) at 1, 16 and 64 buyers with Postgres's work per order, and the
-//!   outbox's delivery rate and lag behind them (`orders.rs`);
+//!   pay) at 1, 16 and 64 buyers with Postgres's work per order, the same
+//!   through the edge's waiting room at 16 and 64, and the outbox's
+//!   delivery rate and lag behind them (`orders.rs`);
 //! - peak memory of the edge host and the origin;
 //! - a flash sale end to end (k6, every visitor from its own loopback
 //!   address against the join limit as shipped), with the invariant check
@@ -41,6 +42,8 @@ use crate::services::{
 use crate::setup::output;
 
 const CONNECTIONS: &str = "32";
+/// The edge's per-address join limit, off: the bench's clients come from one address.
+const NO_JOIN_LIMIT: [(&str, &str); 1] = [("SPIN_VARIABLE_QUEUE_JOINS_PER_MINUTE_PER_IP", "100000000")];
 const SECONDS: &str = "10";
 
 /// One line of the report.
@@ -198,8 +201,7 @@ fn edge_rows(
 ) -> anyhow::Result<Vec<Row>> {
     let Stack { scratch, logs, origin, upstash, keys, redis, demo, .. } = stack;
     let (scratch, logs) = (scratch.as_path(), logs.as_path());
-    let no_join_limit = [("SPIN_VARIABLE_QUEUE_JOINS_PER_MINUTE_PER_IP", "100000000")];
-    let edge = Edge::start(root, free_port()?, &origin.url(), upstash, keys, &no_join_limit, logs)?;
+    let edge = Edge::start(root, free_port()?, &origin.url(), upstash, keys, &NO_JOIN_LIMIT, logs)?;
     let event = &demo.on_sale_event;
     let workers = Wrangler::start(
         root,

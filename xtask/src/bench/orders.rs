@@ -1,5 +1,6 @@
-//! Whole orders straight at the origin (buyer session, hold, pay), what
-//! each costs Postgres, and whether the outbox keeps up with them.
+//! Whole orders straight at the origin (buyer session, hold, pay) and
+//! through the edge (join, admitted, hold, pay), what each costs Postgres
+//! and the machine, and whether the outbox keeps up with them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +9,9 @@ use super::*;
 
 /// Buyers at once, as in the issue's side-by-side table.
 const CONCURRENCY: [u32; 3] = [1, 16, 64];
-/// The concurrency whose Postgres work per order is reported.
+/// Buyers at once through the edge, the table's two rows for it.
+const THROUGH_EDGE: [u32; 2] = [16, 64];
+/// The concurrency whose Postgres work and CPU per order are reported.
 const REPORTED: u32 = 16;
 
 /// `ceiling`: pgbench's hold-and-release cycles on `inventory` without triggers.
@@ -18,44 +21,185 @@ pub(super) fn rows(
     ceiling: f64,
     verdict: &mut Verdict,
 ) -> anyhow::Result<Vec<Row>> {
-    // The sale starts on a quiet database, as an on-sale does: the scratch
-    // tables of the hold rows go, and nothing is left for autovacuum to do
-    // during the runs.
     stack.sql("DROP TABLE IF EXISTS bench_inventory, bench_seats")?;
-    stack.sql("VACUUM ANALYZE")?;
+    quiet_database(stack)?;
     // Warm-up: the origin's pooled connections prepare their statements
     // and Postgres's backends fill their caches, as they long have in a
     // running origin.
     let sale = BenchSale::create(stack, 40)?;
-    run_orders(root, stack, &sale, 16, "3")?;
+    run_orders(root, stack, &sale, &Route::Origin, 16, "3")?;
     let started = stack.sql("SELECT now()")?;
     let mut rows = Vec::new();
-    let mut peak_rate: f64 = 0.0;
+    let mut straight = Vec::new();
     for buyers in CONCURRENCY {
         eprintln!("bench: orders straight at the origin, {buyers} buyers");
         let sale = BenchSale::create(stack, 40)?;
-        let before = PgCounters::read(stack)?;
-        let activity = Activity::sample(stack);
-        let cpu_before = CpuTime::read(stack)?;
-        let run = run_orders(root, stack, &sale, buyers, SECONDS)?;
-        let cpu = CpuTime::read(stack)?.since(&cpu_before);
-        let activity = activity.stop();
-        let spent = PgCounters::read(stack)?.since(&before);
+        let measured = Measured::run(root, stack, &sale, &Route::Origin, buyers)?;
+        let run = &measured.run;
         verdict.passed &= run.passed();
-        let orders = run.orders;
-        peak_rate = peak_rate.max(run.rate);
+        straight.push((buyers, run.rate));
         rows.push(Row {
             what: format!("origin: orders/s, {buyers} buyers (session + hold + pay, fresh buyer each)"),
-            result: run
-                .mark(format!("{:.0} (order p50 {:.1} ms, p99 {:.1} ms)", run.rate, run.p50_ms, run.p99_ms)),
+            result: run.mark(run.summary()),
             baseline: format!("{ceiling:.0} pgbench tps, one seat's hold + release without triggers"),
             ratio: Some(run.rate / ceiling),
             target: if buyers == REPORTED { "≥ 1,500 orders/s, p99 < 100 ms" } else { "—" }.into(),
         });
         if buyers == REPORTED {
-            let per = orders.max(1.0);
-            rows.push(Row {
-                what: format!("origin: Postgres work per order, {buyers} buyers"),
+            rows.extend(measured.cost_rows("origin", buyers));
+        }
+    }
+    let peak_rate = straight.iter().map(|(_, rate)| *rate).fold(0.0, f64::max);
+    rows.push(outbox_row(stack, &started, peak_rate)?);
+    // The runs through the edge start as those straight at the origin did,
+    // with the outbox caught up and the database quiet, and the whole
+    // sales after them as well.
+    quiet_database(stack)?;
+    let started = stack.sql("SELECT now()")?;
+    rows.extend(through_edge_rows(root, stack, &straight, verdict)?);
+    outbox_caught_up(stack, &started)?;
+    rows.extend(sell_out_rows(root, stack, verdict)?);
+    Ok(rows)
+}
+
+/// The sale starts on a quiet database, as an on-sale does: nothing is
+/// left for autovacuum to do during the runs.
+fn quiet_database(stack: &Stack) -> anyhow::Result<()> {
+    stack.sql("VACUUM ANALYZE").map(drop)
+}
+
+/// Waits (at most five minutes) until the outbox has delivered what was
+/// written `since`; returns how many messages are still undelivered.
+fn outbox_caught_up(stack: &Stack, since: &str) -> anyhow::Result<String> {
+    let undelivered =
+        format!("SELECT count(*) FROM outbox WHERE created_at >= '{since}' AND delivered_at IS NULL");
+    for _ in 0..300 {
+        if stack.sql(&undelivered)? == "0" {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    stack.sql(&undelivered)
+}
+
+/// Whole orders as a visitor of a queue-protected sale makes them, every
+/// request through the edge host: join, admitted, hold and pay with the
+/// access token; beside the same concurrency straight at the origin.
+fn through_edge_rows(
+    root: &Path,
+    stack: &Stack,
+    straight: &[(u32, f64)],
+    verdict: &mut Verdict,
+) -> anyhow::Result<Vec<Row>> {
+    // Made before the edge starts, so that its first look at each event
+    // finds the waiting room on.
+    let warm_up = BenchSale::create(stack, 40)?.with_waiting_room(stack)?;
+    let sales = THROUGH_EDGE
+        .iter()
+        .map(|_| BenchSale::create(stack, 40)?.with_waiting_room(stack))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Every buyer here comes from one address, so the per-address join
+    // limit is off, as for the edge rows; the flash sale runs with it on.
+    let edge = Edge::start(
+        root,
+        free_port()?,
+        &stack.origin.url(),
+        &stack.upstash,
+        &stack.keys,
+        &NO_JOIN_LIMIT,
+        &stack.logs,
+    )?;
+    let route = Route::Edge(&edge);
+    run_orders(root, stack, &warm_up, &route, 16, "3")?;
+    let mut rows = Vec::new();
+    for (buyers, sale) in THROUGH_EDGE.into_iter().zip(sales) {
+        eprintln!("bench: orders through the edge, {buyers} buyers");
+        let measured = Measured::run(root, stack, &sale, &route, buyers)?;
+        let run = &measured.run;
+        verdict.passed &= run.passed();
+        let direct = straight.iter().find(|(b, _)| *b == buyers).map_or(0.0, |(_, rate)| *rate);
+        rows.push(Row {
+            what: format!(
+                "through the edge: orders/s, {buyers} buyers (join → admitted → hold → pay, fresh visitor each)"
+            ),
+            result: run.mark(run.summary()),
+            baseline: format!("{direct:.0} orders/s straight at the origin, {buyers} buyers"),
+            ratio: Some(run.rate / direct.max(1e-9)),
+            target: "≥ 60% of straight at the origin".into(),
+        });
+        if buyers == REPORTED {
+            rows.extend(measured.cost_rows("through the edge", buyers));
+        }
+    }
+    Ok(rows)
+}
+
+/// Where the order client sends its buyers.
+enum Route<'a> {
+    /// Straight at the origin, each buyer with a buyer session.
+    Origin,
+    /// Through the edge host, each visitor through the event's waiting room.
+    Edge(&'a Edge),
+}
+
+impl Route<'_> {
+    fn url(&self, stack: &Stack) -> String {
+        match self {
+            Route::Origin => stack.origin.url(),
+            Route::Edge(edge) => edge.url(),
+        }
+    }
+
+    fn flags(&self) -> &'static [&'static str] {
+        match self {
+            Route::Origin => &[],
+            Route::Edge(_) => &["--through-edge"],
+        }
+    }
+}
+
+/// One order run with what it cost Postgres and the machine.
+struct Measured {
+    run: OrderRun,
+    spent: PgCounters,
+    activity: Averages,
+    cpu: CpuTime,
+}
+
+impl Measured {
+    fn run(root: &Path, stack: &Stack, sale: &BenchSale, route: &Route, buyers: u32) -> anyhow::Result<Self> {
+        let before = PgCounters::read(stack)?;
+        let activity = Activity::sample(stack);
+        let cpu_before = CpuTime::read(stack, route)?;
+        let run = run_orders(root, stack, sale, route, buyers, SECONDS)?;
+        let cpu = CpuTime::read(stack, route)?.since(&cpu_before);
+        let activity = activity.stop();
+        let spent = PgCounters::read(stack)?.since(&before);
+        Ok(Self { run, spent, activity, cpu })
+    }
+
+    /// Postgres's work and the machine's CPU per order.
+    fn cost_rows(&self, prefix: &str, buyers: u32) -> [Row; 2] {
+        let (spent, activity, cpu) = (&self.spent, &self.activity, &self.cpu);
+        let orders = self.run.orders;
+        let per = orders.max(1.0);
+        // Linux counts CPU time in ticks of 1/100 s.
+        let per_order_us = |ticks: u64| ticks as f64 * 10_000.0 / per;
+        let mut parts = vec![
+            format!("origin {:.0} µs", per_order_us(cpu.origin)),
+            format!("Postgres {:.0} µs", per_order_us(cpu.postgres)),
+        ];
+        if let Some(edge) = cpu.edge {
+            parts.push(format!("edge host {:.0} µs", per_order_us(edge.host)));
+            parts.push(format!("Upstash gateway and Redis {:.0} µs", per_order_us(edge.queue_store)));
+        }
+        parts.push(format!(
+            "everything else (the order client, kernel) {:.0} µs",
+            per_order_us(cpu.machine.saturating_sub(cpu.accounted()))
+        ));
+        [
+            Row {
+                what: format!("{prefix}: Postgres work per order, {buyers} buyers"),
                 result: format!(
                     "{:.1} transactions, {:.1} WAL flushes, {:.0} buffer reads; backends idle in transaction {:.1} of {:.1} busy",
                     spent.transactions / per,
@@ -66,27 +210,18 @@ pub(super) fn rows(
                 ),
                 baseline: format!("{orders:.0} orders; background workers included"),
                 ratio: None,
-                target: "≤ 3 transactions, ≤ 2 WAL flushes, ≤ 60 buffer reads, none idle in transaction".into(),
-            });
-            // Linux counts CPU time in ticks of 1/100 s.
-            let per_order_us = |ticks: u64| ticks as f64 * 10_000.0 / per;
-            rows.push(Row {
-                what: format!("origin: CPU per order, {buyers} buyers"),
-                result: format!(
-                    "origin {:.0} µs, Postgres {:.0} µs, everything else (the order client, kernel) {:.0} µs",
-                    per_order_us(cpu.origin),
-                    per_order_us(cpu.postgres),
-                    per_order_us(cpu.machine.saturating_sub(cpu.origin + cpu.postgres)),
-                ),
+                target: "≤ 3 transactions, ≤ 2 WAL flushes, ≤ 60 buffer reads, none idle in transaction"
+                    .into(),
+            },
+            Row {
+                what: format!("{prefix}: CPU per order, {buyers} buyers"),
+                result: parts.join(", "),
                 baseline: format!("{:.0} µs of machine CPU per order", per_order_us(cpu.machine)),
                 ratio: None,
                 target: "—".into(),
-            });
-        }
+            },
+        ]
     }
-    rows.push(outbox_row(stack, &started, peak_rate)?);
-    rows.extend(sell_out_rows(root, stack, verdict)?);
-    Ok(rows)
 }
 
 /// Seats of the whole sales: one section of 40 rows × 50.
@@ -169,7 +304,7 @@ impl SellOut {
 
 fn sell_out(root: &Path, stack: &Stack) -> anyhow::Result<SellOut> {
     let sale = BenchSale::create(stack, 1)?;
-    let (run, result) = order_load(root, stack, &sale, &["--until-sold-out"], 16, "120")?;
+    let (run, result) = order_load(root, &sale, &["--until-sold-out"], &stack.origin.url(), 16, "120")?;
     let tenths =
         result["tenths_per_second"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
     Ok(SellOut { run, tenths, seconds: result["seconds"].as_f64().unwrap_or(0.0) })
@@ -234,6 +369,19 @@ impl BenchSale {
             .join(",");
         Ok(Self { event, sections })
     }
+
+    /// Puts the sale behind a waiting room that admits every visitor on
+    /// arrival: an order pays for the join, the admission, the gate and the
+    /// session's end, and never waits in line.
+    fn with_waiting_room(self, stack: &Stack) -> anyhow::Result<Self> {
+        stack.organizer(
+            "PUT",
+            &format!("/api/v1/organizer/events/{}/queue", self.event),
+            r#"{"enabled": true, "new_users_per_minute": 1000000, "total_active_users": 100000,
+                "session_duration_seconds": 600, "pow_difficulty": 0}"#,
+        )?;
+        Ok(self)
+    }
 }
 
 /// What `order-load` (the native order client in `load-tests/`) measured.
@@ -256,29 +404,34 @@ impl OrderRun {
     fn mark(&self, result: String) -> String {
         if self.passed() { result } else { format!("{result} — {:.0} ORDERS REFUSED", self.refused) }
     }
+
+    fn summary(&self) -> String {
+        format!("{:.0} (order p50 {:.1} ms, p99 {:.1} ms)", self.rate, self.p50_ms, self.p99_ms)
+    }
 }
 
 fn run_orders(
     root: &Path,
     stack: &Stack,
     sale: &BenchSale,
+    route: &Route,
     buyers: u32,
     seconds: &str,
 ) -> anyhow::Result<OrderRun> {
-    order_load(root, stack, sale, &[], buyers, seconds).map(|(run, _)| run)
+    order_load(root, sale, route.flags(), &route.url(stack), buyers, seconds).map(|(run, _)| run)
 }
 
-/// `order-load` with `flags`: its figures, and its whole answer.
+/// `order-load` with `flags` against `url`: its figures, and its whole answer.
 fn order_load(
     root: &Path,
-    stack: &Stack,
     sale: &BenchSale,
     flags: &[&str],
+    url: &str,
     buyers: u32,
     seconds: &str,
 ) -> anyhow::Result<(OrderRun, Value)> {
     let out = output(Command::new(binary_dir(root).join("order-load")).args(flags).args([
-        &stack.origin.url(),
+        url,
         &sale.event,
         &sale.sections,
         &buyers.to_string(),
@@ -300,17 +453,10 @@ fn order_load(
     Ok((run, result))
 }
 
-/// How fast the outbox delivered what the order runs wrote, and how late.
+/// How fast the outbox delivered what the order runs straight at the
+/// origin wrote, and how late.
 fn outbox_row(stack: &Stack, since: &str, peak_orders: f64) -> anyhow::Result<Row> {
-    let undelivered =
-        format!("SELECT count(*) FROM outbox WHERE created_at >= '{since}' AND delivered_at IS NULL");
-    for _ in 0..300 {
-        if stack.sql(&undelivered)? == "0" {
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    let left = stack.sql(&undelivered)?;
+    let left = outbox_caught_up(stack, since)?;
     let figures = stack.sql(&format!(
         "SELECT count(*), coalesce(extract(epoch FROM max(delivered_at) - min(delivered_at)), 0),
                 coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - created_at)), 0)
@@ -320,7 +466,8 @@ fn outbox_row(stack: &Stack, since: &str, peak_orders: f64) -> anyhow::Result<Ro
     let [delivered, span, lag_p99] = numbers[..] else { bail!("unexpected outbox figures: {figures}") };
     let rate = delivered / span.max(1.0);
     Ok(Row {
-        what: "origin: outbox delivery during the order runs (SMTP on loopback)".into(),
+        what: "origin: outbox delivery during the order runs straight at the origin (SMTP on loopback)"
+            .into(),
         result: format!(
             "{rate:.0} messages/s, lag p99 {lag_p99:.1} s, {delivered:.0} delivered, {left} not delivered after 5 min"
         ),
@@ -338,15 +485,24 @@ pub(super) fn check(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow
 }
 
 /// CPU ticks spent so far by the origin, by Postgres (the postmaster and
-/// its children) and by the whole machine (busy time of every core).
+/// its children), by the edge when orders go through it, and by the whole
+/// machine (busy time of every core).
 struct CpuTime {
     origin: u64,
     postgres: u64,
+    edge: Option<EdgeCpu>,
     machine: u64,
 }
 
+#[derive(Clone, Copy)]
+struct EdgeCpu {
+    host: u64,
+    /// The Upstash gateway and the Redis behind it.
+    queue_store: u64,
+}
+
 impl CpuTime {
-    fn read(stack: &Stack) -> anyhow::Result<Self> {
+    fn read(stack: &Stack, route: &Route) -> anyhow::Result<Self> {
         let postmaster = stack.postgres.pid()?;
         let mut postgres = cpu_ticks(postmaster)?;
         for entry in std::fs::read_dir("/proc")?.flatten() {
@@ -358,6 +514,13 @@ impl CpuTime {
                 postgres += cpu_ticks(pid).unwrap_or(0);
             }
         }
+        let edge = match route {
+            Route::Origin => None,
+            Route::Edge(edge) => Some(EdgeCpu {
+                host: cpu_ticks(edge.process.pid())?,
+                queue_store: cpu_ticks(stack.upstash.process.pid())? + cpu_ticks(stack.redis.process.pid())?,
+            }),
+        };
         let total = std::fs::read_to_string("/proc/stat")?;
         // cpu  user nice system idle iowait irq softirq steal …
         let fields: Vec<u64> = total
@@ -371,15 +534,25 @@ impl CpuTime {
         // Busy time: all but idle and iowait (guest time is already in user).
         let machine =
             fields.iter().take(8).enumerate().filter(|(i, _)| ![3, 4].contains(i)).map(|(_, t)| t).sum();
-        Ok(Self { origin: cpu_ticks(stack.origin.process.pid())?, postgres, machine })
+        Ok(Self { origin: cpu_ticks(stack.origin.process.pid())?, postgres, edge, machine })
     }
 
     fn since(&self, before: &Self) -> Self {
+        let edge = self.edge.zip(before.edge).map(|(now, then)| EdgeCpu {
+            host: now.host - then.host,
+            queue_store: now.queue_store - then.queue_store,
+        });
         Self {
             origin: self.origin - before.origin,
             postgres: self.postgres.saturating_sub(before.postgres),
+            edge,
             machine: self.machine - before.machine,
         }
+    }
+
+    /// What the processes named above spent.
+    fn accounted(&self) -> u64 {
+        self.origin + self.postgres + self.edge.map_or(0, |edge| edge.host + edge.queue_store)
     }
 }
 
