@@ -13,6 +13,7 @@
 
 use axum::http::StatusCode;
 use chrono::Utc;
+use queue_tokens::AccessClaims;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -98,6 +99,9 @@ pub struct CommitRequest<'a> {
     pub buyer: &'a str,
     pub key: &'a str,
     pub body: &'a CommitBody,
+    /// The waiting-room session the order ends when the payment succeeds
+    /// (migration 0013); none for a buyer session.
+    pub session: Option<&'a AccessClaims>,
 }
 
 /// `POST /api/v1/reservations/{id}/commit`.
@@ -147,13 +151,14 @@ async fn begin_at_once(
     gate: GateCheck<'_>,
 ) -> Result<Option<PendingPayment>, sqlx::Error> {
     let (admitted_event, admitted_session) = gate.admitted();
-    let CommitRequest { reservation, buyer, key, body } = *request;
+    let CommitRequest { reservation, buyer, key, body, session } = *request;
     sqlx::query_as!(
         PendingPayment,
         r#"WITH paying AS (
              INSERT INTO payments (id, reservation_id, idempotency_key, request_hash, provider, amount_cents,
-                                   currency, payment_method, billing_name, billing_email)
-             SELECT $1, r.id, $3, $4, $5, r.total_cents, r.currency, $6, $7, $8
+                                   currency, payment_method, billing_name, billing_email,
+                                   access_session, access_session_expires_at)
+             SELECT $1, r.id, $3, $4, $5, r.total_cents, r.currency, $6, $7, $8, $13, to_timestamp($14)
              FROM reservations r
              WHERE r.id = $2 AND r.buyer_id = $9 AND r.status = 'held' AND r.expires_at > now()
                AND NOT ($10 AND EXISTS (SELECT 1 FROM events e WHERE e.id = r.event_id AND e.queue_enabled))
@@ -179,13 +184,15 @@ async fn begin_at_once(
         gate.unqueued(),
         admitted_session,
         admitted_event,
+        session.map(|s| &s.jti),
+        session.map(|s| s.exp as f64),
     )
     .fetch_optional(db)
     .await
 }
 
 async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) -> Result<Begin, ApiError> {
-    let CommitRequest { reservation, buyer, key, body } = *request;
+    let CommitRequest { reservation, buyer, key, body, .. } = *request;
     let fingerprint = body.fingerprint(reservation);
     let mut tx = db.begin().await?;
     // Serializes every commit of this reservation, whatever its key.

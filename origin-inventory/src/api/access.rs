@@ -267,13 +267,20 @@ impl<T: CheckoutTarget> DeferredCheckout<T> {
         }
     }
 
-    /// Ends the waiting-room session of a step its statement let through.
-    pub async fn end_session(&self, db: &PgPool) -> Result<Option<SessionEnded>, sqlx::Error> {
+    /// The waiting-room session of a step its statement may let through.
+    pub fn access_session(&self) -> Option<&AccessClaims> {
         match &self.gate {
-            Deferred::ToStatement { buyer: Provisional::Admitted { event, claims }, .. } => {
-                end_session(db, *event, claims).await.map(Some)
-            }
-            _ => Ok(None),
+            Deferred::ToStatement { buyer: Provisional::Admitted { claims, .. }, .. } => Some(claims),
+            _ => None,
+        }
+    }
+
+    /// Tells the edge that the order its statement let through ended the
+    /// waiting-room session (the settle ended it: migration 0013).
+    pub fn ended_by_order(&self) -> Option<SessionEnded> {
+        match &self.gate {
+            Deferred::ToStatement { buyer: Provisional::Admitted { event, .. }, .. } => Some(ended(*event)),
+            _ => None,
         }
     }
 
@@ -289,11 +296,10 @@ impl<T: CheckoutTarget> DeferredCheckout<T> {
 /// The header that tells the edge a waiting-room session has ended.
 pub type SessionEnded = [(HeaderName, HeaderValue); 1];
 
-/// Ends `session`, of `event`'s waiting room.
-async fn end_session(db: &PgPool, event: Uuid, session: &AccessClaims) -> Result<SessionEnded, sqlx::Error> {
-    end(db, session).await?;
+/// The header telling the edge that a session of `event`'s waiting room ended.
+fn ended(event: Uuid) -> SessionEnded {
     let value = HeaderValue::from_str(&event.to_string()).expect("a UUID is a header value");
-    Ok([(HeaderName::from_static(SESSION_ENDED_HEADER), value)])
+    [(HeaderName::from_static(SESSION_ENDED_HEADER), value)]
 }
 
 impl<T> Checkout<T> {
@@ -314,13 +320,25 @@ impl<T> Checkout<T> {
         self.ended
     }
 
-    /// Ends the waiting-room session this request came with (none on events
-    /// without a queue); returns the header that tells the edge.
+    /// The waiting-room session this request came with (none on events
+    /// without a queue).
+    pub fn access_session(&self) -> Option<&AccessClaims> {
+        self.session.as_ref()
+    }
+
+    /// Ends the waiting-room session this request came with; returns the
+    /// header that tells the edge.
     pub async fn end_session(&self, db: &PgPool) -> Result<Option<SessionEnded>, sqlx::Error> {
         match &self.session {
-            Some(session) => end_session(db, self.event, session).await.map(Some),
+            Some(session) => end(db, session).await.map(|()| Some(ended(self.event))),
             None => Ok(None),
         }
+    }
+
+    /// Tells the edge that the order this request paid for ended its
+    /// waiting-room session (the settle ended it: migration 0013).
+    pub fn ended_by_order(&self) -> Option<SessionEnded> {
+        self.session.as_ref().map(|_| ended(self.event))
     }
 }
 

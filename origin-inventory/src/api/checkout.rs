@@ -50,13 +50,13 @@ async fn post_commit(
     // The payment's own statement checks the gate.
     if let (Some((buyer, gate)), Some(key), Ok(ApiJson(body))) = (checkout.provisional(), key, &body) {
         let started = Instant::now();
-        let request = CommitRequest { reservation, buyer, key, body };
+        let session = checkout.access_session();
+        let request = CommitRequest { reservation, buyer, key, body, session };
         if let Some(answer) = commit_at_once(&state.db, &state.payments, &request, gate).await.transpose() {
             let status = answer.as_ref().map_or_else(ApiError::status, |a| a.status);
             state.metrics.record(Operation::Commit, started, status);
             let answer = answer?;
-            let ended =
-                if answer.status == StatusCode::OK { checkout.end_session(&state.db).await? } else { None };
+            let ended = if answer.status == StatusCode::OK { checkout.ended_by_order() } else { None };
             return Ok((ended, answer).into_response());
         }
     }
@@ -81,10 +81,10 @@ async fn post_commit(
             }
         };
     }
-    let request = CommitRequest { reservation, buyer, key, body: &body };
+    let request = CommitRequest { reservation, buyer, key, body: &body, session: checkout.access_session() };
     let answer =
         metrics.observe(Operation::Commit, commit(db, &state.payments, &request), |a| a.status).await?;
-    let ended = if answer.status == StatusCode::OK { checkout.end_session(db).await? } else { None };
+    let ended = if answer.status == StatusCode::OK { checkout.ended_by_order() } else { None };
     Ok((ended, answer).into_response())
 }
 

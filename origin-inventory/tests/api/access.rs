@@ -1,11 +1,16 @@
 //! Checkout of queue-protected events needs the edge's access token,
 //! checked here again (the origin does not trust whoever forwards).
 
+use std::time::Duration;
+
+use origin_inventory::payments::SandboxFaults;
+use origin_inventory::settlement::reconcile;
 use origin_inventory::test_support::test_keyring;
 use queue_tokens::{AccessClaims, Keyring, Kind, QueueClaims};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::checkout::healthy_provider;
+use crate::helpers::{TestApp, spawn_app, spawn_app_with_faults};
 
 fn access_token(ring: &Keyring, event: &str, visitor: &str, exp: i64) -> String {
     let claims = AccessClaims {
@@ -49,13 +54,20 @@ async fn holds_and_payments(app: &TestApp, event: &str) -> (i64, i64) {
     .unwrap()
 }
 
-/// Pays for the hold `held` with `token`, by card.
+/// Pays for the hold `held` with `token`, by a card that succeeds.
 async fn pay_with(app: &TestApp, held: &Value, token: &str) -> (u16, Value) {
-    let path = format!("/api/v1/reservations/{}/commit", held["reservation_id"].as_str().unwrap());
-    let card = json!({"payment_method_id": "pm_card_visa",
+    pay_by_card(app, held, token, "pm_card_visa").await
+}
+
+/// Pays for the hold `held` with `token`, by the sandbox's `card`; one
+/// idempotency key per hold, so paying again is a retry.
+async fn pay_by_card(app: &TestApp, held: &Value, token: &str, card: &str) -> (u16, Value) {
+    let reservation = held["reservation_id"].as_str().unwrap();
+    let path = format!("/api/v1/reservations/{reservation}/commit");
+    let card = json!({"payment_method_id": card,
         "billing_details": {"name": "Ada", "email": "ada@example.com"}});
     let commit =
-        app.client.post(app.url(&path)).bearer_auth(token).header("idempotency-key", "k").json(&card);
+        app.client.post(app.url(&path)).bearer_auth(token).header("idempotency-key", reservation).json(&card);
     crate::helpers::read(commit.send().await.unwrap()).await
 }
 
@@ -285,4 +297,51 @@ async fn a_hold_is_paid_only_with_a_token_for_its_own_event() {
     assert_eq!((status, body["error"].as_str()), (403, Some("access_token_wrong_event")), "{body}");
     let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&app.db).await.unwrap();
     assert_eq!(payments, 0);
+}
+
+/// A paid order ends its waiting-room session in the transaction that
+/// settles it, whoever settles: here the reconciler, after the answer to
+/// the buyer's own request was lost. A declined card leaves the session
+/// open, to pay with another.
+#[tokio::test]
+async fn an_order_ends_its_session_whoever_settles_it_and_a_declined_card_does_not() {
+    let lost_answers = SandboxFaults { timeout_rate: 1.0, ..SandboxFaults::default() };
+    let app = spawn_app_with_faults(lost_answers).await;
+    let ring = test_keyring();
+    let event = queued_event(&app).await;
+    let section = app.a_section_of(&event).await;
+    let seatmap = format!("/api/v1/events/{event}/seatmap");
+    let expires = in_ten_minutes();
+    let mut visitors = Vec::new();
+    for (visitor, card) in [("paying", "pm_card_visa"), ("declined", "pm_card_chargeDeclined")] {
+        let token = access_token(&ring, &event, visitor, expires);
+        let hold = app
+            .client
+            .post(app.url(&format!("/api/v1/events/{event}/reservations")))
+            .bearer_auth(&token)
+            .json(
+                &json!({"client_reservation_id": uuid::Uuid::new_v4(), "section_id": section, "quantity": 1}),
+            );
+        let (status, held) = crate::helpers::read(hold.send().await.unwrap()).await;
+        assert_eq!(status, 201, "{held}");
+        let (status, body) = pay_by_card(&app, &held, &token, card).await;
+        assert_eq!((status, body["error"].as_str()), (503, Some("payment_pending")), "{body}");
+        assert_eq!(get_with(&app, &seatmap, Some(&token)).await.0, 200, "pending: the session goes on");
+        visitors.push((token, held));
+    }
+
+    assert_eq!(reconcile(&app.db, &healthy_provider(&app), Duration::ZERO).await.unwrap(), 2);
+    let [(paid, held), (declined, _)] = &visitors[..] else { unreachable!("two visitors") };
+    let (status, body) = get_with(&app, &seatmap, Some(paid)).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("access_session_ended")), "{body}");
+    let (status, order) = pay_with(&app, held, paid).await;
+    assert_eq!(status, 200, "the buyer's retry hears the order the reconciler placed: {order}");
+    assert_eq!(get_with(&app, &seatmap, Some(declined)).await.0, 200, "a decline ends nothing");
+
+    let ended: Vec<(String, i64)> =
+        sqlx::query_as("SELECT jti, extract(epoch FROM expires_at)::bigint FROM ended_access_sessions")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(ended, [("jti-paying".to_owned(), expires)], "kept until the token expires anyway");
 }

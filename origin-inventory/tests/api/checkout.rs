@@ -203,7 +203,7 @@ async fn commit_input_is_validated() {
     assert_eq!(charges(&app).await, (0, 0));
 }
 
-fn healthy_provider(app: &TestApp) -> Payments {
+pub(crate) fn healthy_provider(app: &TestApp) -> Payments {
     Payments {
         provider: Arc::new(SandboxProvider::new(app.db.clone(), SandboxFaults::default())),
         ticket_secret: TEST_TICKET_SECRET.into(),
