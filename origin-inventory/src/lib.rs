@@ -23,6 +23,7 @@ pub mod invariants;
 #[cfg(test)]
 mod layering;
 pub mod live;
+pub mod mailer;
 pub mod metrics;
 pub mod orders;
 pub mod outbox;

@@ -6,20 +6,20 @@
 //! [`deliver_due_until`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use lettre::message::Mailbox;
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
 use crate::email::{OrderDetails, render_email};
+use crate::mailer::Mailer;
 use crate::signatures::sign;
 
 /// Queues a notification in the same transaction as the change it announces.
@@ -40,7 +40,7 @@ pub fn backoff(attempts: i32) -> Duration {
 /// Where notifications go, and how many at once.
 #[derive(Clone)]
 pub struct Notifier {
-    mailer: AsyncSmtpTransport<Tokio1Executor>,
+    mailer: Arc<Mailer>,
     from: Mailbox,
     http: reqwest::Client,
     lanes: usize,
@@ -58,10 +58,7 @@ impl Notifier {
     /// `public_url`: where buyers reach the site (`STAMPEDE_PUBLIC_URL`).
     pub fn new(smtp_url: &str, from: &str, lanes: usize, public_url: &str) -> anyhow::Result<Self> {
         let lanes = lanes.max(1);
-        let mailer = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?
-            .timeout(Some(SEND_TIMEOUT))
-            .pool_config(PoolConfig::new().max_size(lanes as u32))
-            .build();
+        let mailer = Arc::new(Mailer::new(smtp_url, lanes, SEND_TIMEOUT)?);
         let http = reqwest::Client::builder().timeout(SEND_TIMEOUT).build()?;
         Ok(Self {
             mailer,
@@ -87,7 +84,7 @@ impl Notifier {
         let email = render_email(&message.kind, &message.payload, order, &self.public_url)
             .ok_or_else(|| format!("cannot render {}", message.kind))?;
         let mail = email.message(self.from.clone(), format!("<{key}@{}>", self.from.email.domain()))?;
-        self.mailer.send(mail).await.map(drop).map_err(|e| e.to_string())
+        self.mailer.send(mail.envelope(), &mail.formatted()).await.map_err(|e| e.to_string())
     }
 
     /// Posts to the organizer's webhook URL, signed like Stripe's, with the

@@ -1,8 +1,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use mail_parser::MimeHeaders as _;
+use origin_inventory::mailer::Mailer;
 use origin_inventory::outbox::{LANES, Notifier, deliver_due, deliver_due_until};
 use reqwest::Method;
 use serde_json::json;
@@ -89,6 +91,31 @@ async fn an_order_confirmation_reaches_a_real_smtp_server() {
         .unwrap();
     assert_eq!(pending, 0);
     assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), 0, "delivered once");
+}
+
+/// Messages go one after another over a connection kept open (the server
+/// sees them from one client port), as the outbox's lanes send them.
+#[tokio::test]
+async fn the_mailer_keeps_its_connection_open_between_messages() {
+    let (url, maildir) = smtp();
+    let mailer = Mailer::new(&url, 1, Duration::from_secs(10)).unwrap();
+    let tag = Uuid::new_v4().simple().to_string();
+    for n in 0..3 {
+        let message = lettre::Message::builder()
+            .from("Stampede <tickets@stampede.local>".parse().unwrap())
+            .to("ada@example.com".parse().unwrap())
+            .subject(format!("{tag}-{n}"))
+            .body(format!("message {n}\r\n"))
+            .unwrap();
+        mailer.send(message.envelope(), &message.formatted()).await.unwrap();
+    }
+    let peers: Vec<String> = (0..3)
+        .map(|n| {
+            let mail = mail_containing(&maildir, &format!("{tag}-{n}")).expect("delivered");
+            mail.lines().find(|l| l.starts_with("X-Peer:")).expect("aiosmtpd names the peer").to_owned()
+        })
+        .collect();
+    assert!(peers.iter().all(|peer| *peer == peers[0]), "one connection: {peers:?}");
 }
 
 #[tokio::test]
