@@ -43,7 +43,6 @@ pub enum MailerUrlError {
 }
 
 /// How a connection is secured.
-#[derive(Clone)]
 enum Security {
     Plain,
     /// STARTTLS; `required` refuses a server that does not offer it.
@@ -56,7 +55,6 @@ enum Security {
 }
 
 /// Where mail goes and how to log in there.
-#[derive(Clone)]
 struct Server {
     host: String,
     port: u16,

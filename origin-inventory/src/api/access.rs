@@ -269,17 +269,21 @@ impl<T: CheckoutTarget> DeferredCheckout<T> {
 
     /// The waiting-room session of a step its statement may let through.
     pub fn access_session(&self) -> Option<&AccessClaims> {
-        match &self.gate {
-            Deferred::ToStatement { buyer: Provisional::Admitted { claims, .. }, .. } => Some(claims),
-            _ => None,
-        }
+        self.verified_token().map(|(_, claims)| claims)
     }
 
     /// Tells the edge that the order its statement let through ended the
     /// waiting-room session (the settle ended it: migration 0013).
     pub fn ended_by_order(&self) -> Option<SessionEnded> {
+        self.verified_token().map(|(event, _)| ended(event))
+    }
+
+    /// The verified access token the statement may take the buyer from, and its event.
+    fn verified_token(&self) -> Option<(Uuid, &AccessClaims)> {
         match &self.gate {
-            Deferred::ToStatement { buyer: Provisional::Admitted { event, .. }, .. } => Some(ended(*event)),
+            Deferred::ToStatement { buyer: Provisional::Admitted { event, claims }, .. } => {
+                Some((*event, claims))
+            }
             _ => None,
         }
     }
