@@ -450,13 +450,12 @@ impl<'a, R: Runtime> Store<'a, R> {
         Ok(())
     }
 
-    /// Whether the visitor's checkout session is still running (not ended,
-    /// not expired): an access token alone outlives a session that ended.
-    pub async fn session_is_live(&self, event: &str, visitor: &str) -> Result<bool, StoreError> {
+    /// When the visitor's checkout session ends (ms), if it is running.
+    pub async fn session_until(&self, event: &str, visitor: &str) -> Result<Option<i64>, StoreError> {
         let reply =
             self.redis.command(&["ZSCORE", &EventKeys::new(event).active(), &format!("v:{visitor}")]).await?;
         let until = reply.as_str().and_then(|s| s.parse::<f64>().ok()).or_else(|| reply.as_f64());
-        Ok(until.is_some_and(|until| until > self.runtime.now_ms() as f64))
+        Ok(until.map(|until| until as i64).filter(|until| *until > self.runtime.now_ms()))
     }
 
     /// Marks a proof-of-work challenge spent; false if it already was.

@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
+use wire::names::SESSION_ENDED_HEADER;
 
 use crate::text::{self, TextError};
 
@@ -25,6 +26,9 @@ pub struct ApiError {
     retry_after: Option<u32>,
     /// What went wrong inside, for the log only.
     cause: Option<String>,
+    /// The event whose waiting-room session this refusal found ended:
+    /// the answer tells the edge (`Stampede-Session-Ended`).
+    session_ended: Option<uuid::Uuid>,
 }
 
 /// An internal error's cause, riding on its response to the logging
@@ -34,7 +38,15 @@ pub struct InternalCause(pub String);
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: Map::new(), retry_after: None, cause: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Map::new(),
+            retry_after: None,
+            cause: None,
+            session_ended: None,
+        }
     }
 
     /// Adds a machine-readable field next to `error` and `message`.
@@ -46,6 +58,13 @@ impl ApiError {
     /// Asks the client to come back after `seconds` (`Retry-After`).
     pub fn retry_after(mut self, seconds: u32) -> Self {
         self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Tells the edge that the refused token's session of `event` has
+    /// ended: it answers with the waiting room instead.
+    pub fn session_ended(mut self, event: uuid::Uuid) -> Self {
+        self.session_ended = Some(event);
         self
     }
 
@@ -144,6 +163,10 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"stampede\""));
+        }
+        if let Some(event) = self.session_ended {
+            let value = HeaderValue::from_str(&event.to_string()).expect("a UUID is a header value");
+            response.headers_mut().insert(SESSION_ENDED_HEADER, value);
         }
         response
     }

@@ -195,6 +195,49 @@ async fn an_ended_visit_is_refused_at_the_edge_and_at_the_origin(runtime: EdgeRu
     assert!(page.text().await.unwrap().contains(paid.json()["order_number"].as_str().unwrap()));
 }
 
+/// The gate passes any valid access token and the origin refuses those of
+/// ended sessions, so a visit ended by its queue ticket alone (an app that
+/// keeps the access token elsewhere) must end at the origin too.
+async fn a_visit_left_with_its_ticket_alone_ends_the_access_token_kept_elsewhere(runtime: EdgeRuntime) {
+    let stack = Stack::start(runtime).await;
+    let event = stack.event(queue(600, 1), an_hour_ago()).await;
+    let (leaver, token) = admitted(&stack, event).await;
+    let ticket = leaver.cookie("stampede_queue_").unwrap().to_owned();
+    let seatmap = format!("/api/v1/events/{event}/seatmap");
+    let map = client().get(stack.edge.url(&seatmap)).bearer_auth(&token).send().await.unwrap();
+    let section = map.json::<Value>().await.unwrap()["sections"][0]["id"].as_str().unwrap().to_owned();
+    let mut next = Visitor::default();
+    let waiting =
+        next.send(client().post(stack.edge.url(&format!("/api/v1/events/{event}/queue/join")))).await;
+    assert_eq!(waiting.json()["state"], "waiting", "{}", waiting.text);
+
+    let left = client()
+        .post(stack.edge.url(&format!("/api/v1/events/{event}/queue/leave")))
+        .header("cookie", format!("stampede_queue_{event}={ticket}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.status(), 200, "{}", left.text().await.unwrap());
+
+    let at_origin =
+        client().get(format!("{}{seatmap}", stack.origin.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(at_origin.status(), 401);
+    assert_eq!(at_origin.json::<Value>().await.unwrap()["error"], "access_session_ended");
+    let hold = client()
+        .post(stack.edge.url(&format!("/api/v1/events/{event}/reservations")))
+        .bearer_auth(&token)
+        .json(&json!({"client_reservation_id": Uuid::new_v4(), "quantity": 1, "section_id": section}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hold.status(), 202, "the edge answers with the waiting room");
+    assert_eq!(hold.json::<Value>().await.unwrap()["error"], "access_token_required");
+    assert_eq!(reservations(&stack).await, 0);
+
+    let now = next.send(client().get(stack.edge.url(&format!("/api/v1/events/{event}/queue/status")))).await;
+    assert_eq!(now.json()["state"], "admitted", "the freed slot went to the next: {}", now.text);
+}
+
 async fn oversized_and_malformed_requests_stop_at_the_edge(runtime: EdgeRuntime) {
     let stack = Stack::start(runtime).await;
     let event = stack.event(queue(600, 10), an_hour_ago()).await;
@@ -235,5 +278,6 @@ async fn a_request_without_a_host_gets_400_from_the_edge_host() {
 on_every_edge!(
     no_spelling_of_a_checkout_path_passes_the_edge_without_access,
     an_ended_visit_is_refused_at_the_edge_and_at_the_origin,
+    a_visit_left_with_its_ticket_alone_ends_the_access_token_kept_elsewhere,
     oversized_and_malformed_requests_stop_at_the_edge,
 );

@@ -1,22 +1,25 @@
-//! The gatekeeper: checkout reaches the origin only with a live access
-//! token; everyone else gets the waiting room. Passing a request on relays
+//! The gatekeeper: checkout reaches the origin only with a valid access
+//! token, and the origin refuses those of sessions that ended; everyone
+//! else gets the waiting room. Passing a request on relays
 //! the origin's answer as it arrives.
 
 use super::*;
 
 impl<R: Runtime> Room<'_, R> {
-    /// Without Redis (a degraded view), an event that is not queuing passes
-    /// as always and a valid access token is enough: the origin still
-    /// refuses sessions that ended. Everyone else is told to come back.
+    /// A valid access token passes: the origin keeps the list of ended
+    /// sessions and refuses theirs, telling us so, and then the visitor gets
+    /// the waiting room as if they had presented none. So the gate asks
+    /// Redis nothing, and works alike while Redis is away.
     pub(super) async fn gate(&self, event: &str) -> Result<Reply<R>, Problem> {
         let view = self.store.view(event).await?;
         if view.settings.phase(self.now()) == Phase::Open {
             return self.forward(&[]).await;
         }
-        if let Ok(Some(access)) = self.access(event).await
-            && (view.degraded || self.session_is_live(event, &access.sub).await?)
-        {
-            return self.forward(&[access]).await;
+        if let Ok(Some(access)) = self.access(event).await {
+            let (answer, session_ended) = self.pass(&[access]).await?;
+            if !(session_ended && answer.status() == StatusCode::UNAUTHORIZED) {
+                return Ok(answer);
+            }
         }
         if self.wants_html() {
             return self.waiting_page(event, view).await.map(IntoReply::into_reply);
@@ -37,15 +40,6 @@ impl<R: Runtime> Room<'_, R> {
         let mut response = json(code, &problem);
         self.set_cookies(&mut response, event, &view, None, status.access_token.as_deref());
         Ok(response.into_reply())
-    }
-
-    /// Whether the session is live in Redis; `true` if Redis has just gone
-    /// away (the token is valid, and the origin checks for ended sessions).
-    pub(super) async fn session_is_live(&self, event: &str, visitor: &str) -> Result<bool, Problem> {
-        match self.store.session_is_live(event, visitor).await {
-            Err(e) if e.is_unavailable() => Ok(true),
-            live => Ok(live?),
-        }
     }
 
     /// Reservation and order paths name no event: the origin knows it and
@@ -140,6 +134,11 @@ impl<R: Runtime> Room<'_, R> {
     /// relayed as it arrives (the live seat map is a stream that does not
     /// end); frees the session slot when the origin says the session is over.
     pub(super) async fn forward(&self, sessions: &[AccessClaims]) -> Result<Reply<R>, Problem> {
+        self.pass(sessions).await.map(|(answer, _)| answer)
+    }
+
+    /// [`Self::forward`], and whether the origin said one of `sessions` is over.
+    async fn pass(&self, sessions: &[AccessClaims]) -> Result<(Reply<R>, bool), Problem> {
         let request = &self.incoming.request;
         let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
         let mut outbound = http::Request::builder()
@@ -172,15 +171,15 @@ impl<R: Runtime> Room<'_, R> {
         };
         let outbound = outbound.body(body).expect("a valid request");
         let mut answer = self.runtime.open(outbound).await.map_err(|e| StoreError::Origin(e.to_string()))?;
-        if let Some(ended) = answer.headers_mut().remove(SESSION_ENDED_HEADER)
-            && let Some(session) = sessions.iter().find(|s| ended.as_bytes() == s.aud.as_bytes())
-        {
+        let ended = answer.headers_mut().remove(SESSION_ENDED_HEADER);
+        let ended = ended.and_then(|event| sessions.iter().find(|s| event.as_bytes() == s.aud.as_bytes()));
+        if let Some(session) = ended {
             self.store.end_session(&session.aud, &session.sub).await?;
             let expired = edge_core::cookies::removal(&access_cookie(&session.aud));
             answer.headers_mut().append(header::SET_COOKIE, header_value(&expired));
         }
         answer.headers_mut().retain_hop_by_hop_free();
-        Ok(answer.map(Body::Relayed))
+        Ok((answer.map(Body::Relayed), ended.is_some()))
     }
 }
 

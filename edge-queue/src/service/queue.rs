@@ -206,18 +206,8 @@ impl<R: Runtime> Room<'_, R> {
             return Err(Problem::SessionEnded);
         }
         if let Entry::Session(until) = entry {
-            let access = AccessClaims {
-                iss: self.config.keys.issuer().to_owned(),
-                sub: ticket.sub.clone(),
-                aud: event.to_owned(),
-                iat: self.now_s(),
-                exp: until / 1000,
-                // One id per session, whichever poll issued the token: ending
-                // the session at the origin ends every token of it.
-                jti: format!("{}.{until}", ticket.sub),
-            };
             status.state = State::Admitted;
-            status.access_token = Some(self.config.keys.sign(Kind::Access, &access));
+            status.access_token = Some(self.access_token(event, &ticket.sub, until));
             status.checkout_url = Some(checkout_path(event));
             status.position = Some(position);
             status.ahead = Some(0);
@@ -281,10 +271,19 @@ impl<R: Runtime> Room<'_, R> {
     /// Ends the visit: the slot is freed, the queue ticket cannot be
     /// admitted again, and the origin refuses the access token from now on.
     pub(super) async fn leave(&self, event: &str) -> Result<Response, Problem> {
+        // The origin first: the gate passes any valid access token, and the
+        // origin's list of ended sessions is what refuses it afterwards.
         if let Ok(Some(access)) = self.access(event).await {
+            self.end_at_origin(event, None).await?;
             self.store.end_session(event, &access.sub).await?;
-            self.end_at_origin(event).await?;
         } else if let Some(ticket) = self.ticket(event).await {
+            // Its session's access token may be kept elsewhere (another
+            // tab, an app): the origin is told the session is over by a
+            // token of that session, made for the purpose.
+            if let Some(until) = self.store.session_until(event, &ticket.sub).await? {
+                let token = self.access_token(event, &ticket.sub, until);
+                self.end_at_origin(event, Some(&token)).await?;
+            }
             self.store.end_session(event, &ticket.sub).await?;
         }
         let mut response = json(StatusCode::OK, &serde_json::json!({ "state": "left", "event_id": event }));
@@ -294,14 +293,35 @@ impl<R: Runtime> Room<'_, R> {
         Ok(response)
     }
 
-    /// Tells the origin the presented access token's session is over.
-    pub(super) async fn end_at_origin(&self, event: &str) -> Result<(), Problem> {
+    /// An access token for `visitor`'s session of `event`, which ends at `until` (ms).
+    fn access_token(&self, event: &str, visitor: &str, until: i64) -> String {
+        let access = AccessClaims {
+            iss: self.config.keys.issuer().to_owned(),
+            sub: visitor.to_owned(),
+            aud: event.to_owned(),
+            iat: self.now_s(),
+            exp: until / 1000,
+            // One id per session, whichever poll issued the token: ending
+            // the session at the origin ends every token of it.
+            jti: format!("{visitor}.{until}"),
+        };
+        self.config.keys.sign(Kind::Access, &access)
+    }
+
+    /// Tells the origin an access token's session is over: `token`'s, or
+    /// else the one the visitor presented.
+    async fn end_at_origin(&self, event: &str, token: Option<&str>) -> Result<(), Problem> {
         let mut request =
             http::Request::delete(format!("{}/api/v1/events/{event}/access", self.config.origin_url));
-        // The origin finds the verified token among what the visitor presented.
-        for name in [header::AUTHORIZATION, header::COOKIE] {
-            for value in self.incoming.request.headers().get_all(&name) {
-                request = request.header(&name, value);
+        match token {
+            Some(token) => request = request.header(header::AUTHORIZATION, format!("Bearer {token}")),
+            // The origin finds the verified token among what the visitor presented.
+            None => {
+                for name in [header::AUTHORIZATION, header::COOKIE] {
+                    for value in self.incoming.request.headers().get_all(&name) {
+                        request = request.header(&name, value);
+                    }
+                }
             }
         }
         let answer = self

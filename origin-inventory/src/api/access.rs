@@ -174,7 +174,10 @@ impl<T: CheckoutTarget> Checkout<T> {
             }),
             Err(refusal) => {
                 state.metrics.count(refusal.outcome());
-                Err(refusal.into_error())
+                // The edge keeps no list of ended sessions: it learns here.
+                let ended = matches!(refusal, Refusal::Ended);
+                let error = refusal.into_error();
+                Err(if ended { error.session_ended(gate.event_id) } else { error })
             }
         }
     }
