@@ -38,6 +38,7 @@ async fn a_redis_outage_degrades_the_edge_and_it_recovers(runtime: EdgeRuntime) 
         )
         .await;
     let (mut buyer, _) = admitted(&stack, queued).await;
+    let (mut payer, _) = admitted(&stack, queued).await;
 
     redis.stop();
     let seatmap = |event| stack.edge.url(&format!("/api/v1/events/{event}/seatmap"));
@@ -56,6 +57,19 @@ async fn a_redis_outage_degrades_the_edge_and_it_recovers(runtime: EdgeRuntime) 
     let reservations = stack.edge.url(&format!("/api/v1/events/{queued}/reservations"));
     let held = timed(&mut buyer, client().post(&reservations).json(&hold), "admitted buyer's hold").await;
     assert_eq!(held.status, 201, "{}", held.text);
+    // And pays: the order is answered, though its session's slot cannot
+    // be freed in Redis now (it lapses by itself).
+    let hold = json!({"client_reservation_id": uuid::Uuid::new_v4(), "quantity": 1, "section_id": section});
+    let held = timed(&mut payer, client().post(&reservations).json(&hold), "payer's hold").await;
+    assert_eq!(held.status, 201, "{}", held.text);
+    let commit = format!("/api/v1/reservations/{}/commit", held.json()["reservation_id"].as_str().unwrap());
+    let payment =
+        json!({"payment_method_id": "pm_card_visa", "billing_details": {"name": "Ada", "email": "ada@x.io"}});
+    let pay = client().post(stack.edge.url(&commit)).header("idempotency-key", "outage").json(&payment);
+    let paid = timed(&mut payer, pay, "payer's payment").await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    assert!(paid.json()["order_number"].is_string(), "{}", paid.text);
+    assert!(payer.cookie("stampede_access_").is_none(), "the edge cleared the access cookie");
     // Newcomers are told to come back, cleanly.
     let join = stack.edge.url(&format!("/api/v1/events/{queued}/queue/join"));
     for attempt in 0..3 {

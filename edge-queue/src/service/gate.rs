@@ -174,7 +174,12 @@ impl<R: Runtime> Room<'_, R> {
         let ended = answer.headers_mut().remove(SESSION_ENDED_HEADER);
         let ended = ended.and_then(|event| sessions.iter().find(|s| event.as_bytes() == s.aud.as_bytes()));
         if let Some(session) = ended {
-            self.store.end_session(&session.aud, &session.sub).await?;
+            // The origin's answer (an order, often) reaches the visitor even
+            // while Redis is away: the slot then frees itself when the
+            // session lapses, and the origin refuses the token meanwhile.
+            if let Err(e) = self.store.end_session(&session.aud, &session.sub).await {
+                self.runtime.log(&format!("edge-queue: session over, slot not freed yet: {e}"));
+            }
             let expired = edge_core::cookies::removal(&access_cookie(&session.aud));
             answer.headers_mut().append(header::SET_COOKIE, header_value(&expired));
         }
