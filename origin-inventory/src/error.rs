@@ -7,7 +7,7 @@
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -165,11 +165,20 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"stampede\""));
         }
         if let Some(event) = self.session_ended {
-            let value = HeaderValue::from_str(&event.to_string()).expect("a UUID is a header value");
-            response.headers_mut().insert(SESSION_ENDED_HEADER, value);
+            response.headers_mut().extend(session_ended_header(event));
         }
         response
     }
+}
+
+/// The header that tells the edge a waiting-room session has ended.
+pub type SessionEnded = [(HeaderName, HeaderValue); 1];
+
+/// The header telling the edge that a session of `event`'s waiting room
+/// ended: on a refusal of its token, and on the answer that ended it.
+pub fn session_ended_header(event: uuid::Uuid) -> SessionEnded {
+    let value = HeaderValue::from_str(&event.to_string()).expect("a UUID is a header value");
+    [(HeaderName::from_static(SESSION_ENDED_HEADER), value)]
 }
 
 /// `201 Created` with the new resource's address in `Location`.

@@ -15,16 +15,15 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use queue_tokens::AccessClaims;
 use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use wire::names::SESSION_ENDED_HEADER;
 
 use crate::access::{AccessKeys, GateCheck, Refusal, check, claimed_sessions, end, presented_tokens};
-use crate::error::{ApiError, ApiPath, Problem};
+use crate::error::{ApiError, ApiPath, Problem, SessionEnded, session_ended_header};
 use crate::state::AppState;
 
 /// What a checkout route's `{id}` names: the event, or a reservation of it.
@@ -278,7 +277,7 @@ impl<T: CheckoutTarget> DeferredCheckout<T> {
     /// Tells the edge that the order its statement let through ended the
     /// waiting-room session (the settle ended it: migration 0013).
     pub fn ended_by_order(&self) -> Option<SessionEnded> {
-        self.verified_token().map(|(event, _)| ended(event))
+        self.verified_token().map(|(event, _)| session_ended_header(event))
     }
 
     /// The verified access token the statement may take the buyer from, and its event.
@@ -298,15 +297,6 @@ impl<T: CheckoutTarget> DeferredCheckout<T> {
             Deferred::Checked(checkout) => Ok(checkout),
         }
     }
-}
-
-/// The header that tells the edge a waiting-room session has ended.
-pub type SessionEnded = [(HeaderName, HeaderValue); 1];
-
-/// The header telling the edge that a session of `event`'s waiting room ended.
-fn ended(event: Uuid) -> SessionEnded {
-    let value = HeaderValue::from_str(&event.to_string()).expect("a UUID is a header value");
-    [(HeaderName::from_static(SESSION_ENDED_HEADER), value)]
 }
 
 impl<T> Checkout<T> {
@@ -337,7 +327,7 @@ impl<T> Checkout<T> {
     /// header that tells the edge.
     pub async fn end_session(&self, db: &PgPool) -> Result<Option<SessionEnded>, sqlx::Error> {
         match &self.session {
-            Some(session) => end(db, session).await.map(|()| Some(ended(self.event))),
+            Some(session) => end(db, session).await.map(|()| Some(session_ended_header(self.event))),
             None => Ok(None),
         }
     }
@@ -345,7 +335,7 @@ impl<T> Checkout<T> {
     /// Tells the edge that the order this request paid for ended its
     /// waiting-room session (the settle ended it: migration 0013).
     pub fn ended_by_order(&self) -> Option<SessionEnded> {
-        self.session.as_ref().map(|_| ended(self.event))
+        self.session.as_ref().map(|_| session_ended_header(self.event))
     }
 }
 
