@@ -241,7 +241,8 @@ impl Redis {
     }
 }
 
-/// A real SMTP server (Python's aiosmtpd) writing every message into a maildir.
+/// A real SMTP server (Python's aiosmtpd) writing every message into a
+/// maildir as received (`xtask/mail/verbatim_maildir.py`).
 pub struct Smtp {
     _process: Process,
     port: u16,
@@ -256,15 +257,9 @@ impl Smtp {
         }
         let mut command = Command::new("python3");
         command
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
+            .env("PYTHONPATH", Path::new(env!("CARGO_MANIFEST_DIR")).join("mail"))
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "verbatim_maildir.VerbatimMaildir"])
             .arg(&maildir);
         let mut process = Process::spawn("aiosmtpd", &mut command, home.join("smtp.log"))?;
         process.wait_for_port(port)?;

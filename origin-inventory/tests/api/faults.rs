@@ -347,7 +347,8 @@ async fn outbox_through_sigkill_and_sigterm(lanes: usize) {
     assert!(ours.len() >= twice.len(), "the checker reports {ours:?}, the maildir holds {twice:?}");
 }
 
-/// A mail server of the test's own (aiosmtpd, as `cargo xtask test` runs it).
+/// A mail server of the test's own (aiosmtpd with the maildir handler
+/// `cargo xtask test` gives it).
 struct PrivateSmtp {
     port: u16,
     maildir: PathBuf,
@@ -370,8 +371,9 @@ impl PrivateSmtp {
 
     fn start(&mut self) {
         let child = Command::new("python3")
+            .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/../xtask/mail"))
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{}", self.port)])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-c", "verbatim_maildir.VerbatimMaildir"])
             .arg(&self.maildir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
