@@ -136,6 +136,24 @@ impl Stack {
     }
 }
 
+/// `static-server` (plain hyper) answering every request with `body`, its
+/// files under `scratch` by `name`; the process and its port.
+fn static_server(
+    root: &Path,
+    scratch: &Path,
+    name: &'static str,
+    body: &[u8],
+    content_type: &str,
+) -> anyhow::Result<(Process, u16)> {
+    let file = scratch.join(format!("{name}-body"));
+    std::fs::write(&file, body)?;
+    let port = free_port()?;
+    let mut server = Command::new(binary_dir(root).join("static-server"));
+    server.arg(format!("127.0.0.1:{port}")).arg(&file).arg(content_type);
+    let process = Process::spawn_listening(name, &mut server, scratch.join(format!("{name}.log")), port)?;
+    Ok((process, port))
+}
+
 /// Whether every k6 run held its thresholds and the books balanced.
 struct Verdict {
     passed: bool,
@@ -499,13 +517,7 @@ fn against_baseline(
     headers: &[&str],
     target: &str,
 ) -> anyhow::Result<Row> {
-    let file = scratch.join("baseline-body");
-    std::fs::write(&file, body)?;
-    let port = free_port()?;
-    let mut server = Command::new(binary_dir(root).join("static-server"));
-    server.arg(format!("127.0.0.1:{port}")).arg(&file).arg(content_type);
-    let _server =
-        Process::spawn_listening("static-server", &mut server, scratch.join("static-server.log"), port)?;
+    let (_server, port) = static_server(root, scratch, "static-server", body, content_type)?;
     let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
     let _ = http_load(url, headers)?; // warm-up: instances, compiled code, caches
     let edge = http_load(url, headers)?;
