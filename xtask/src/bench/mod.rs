@@ -89,6 +89,7 @@ struct Stack {
     demo: crate::services::Demo,
     origin: Origin,
     _smtp: Smtp,
+    _webhook_receiver: Process,
 }
 
 impl Stack {
@@ -112,7 +113,27 @@ impl Stack {
             free_port()?,
             &logs,
         )?;
-        Ok(Self { scratch, logs, postgres, database_url, redis, upstash, keys, demo, origin, _smtp: smtp })
+        let (webhook_receiver, webhook_port) =
+            static_server(root, &scratch, "webhook-receiver", br#"{"received":true}"#, "application/json")?;
+        let stack = Self {
+            scratch,
+            logs,
+            postgres,
+            database_url,
+            redis,
+            upstash,
+            keys,
+            demo,
+            origin,
+            _smtp: smtp,
+            _webhook_receiver: webhook_receiver,
+        };
+        // Each order's `order.created` is posted to the demo organizer's
+        // endpoint as its confirmation is mailed: two deliveries per order
+        // (with no endpoint the webhook's message is marked delivered unsent).
+        let endpoint = format!(r#"{{"url":"http://127.0.0.1:{webhook_port}/stampede-webhooks"}}"#);
+        stack.organizer("PUT", "/api/v1/organizer/webhook", &endpoint)?;
+        Ok(stack)
     }
 
     /// One value from `psql`.

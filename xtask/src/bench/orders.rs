@@ -22,7 +22,6 @@ pub(super) fn rows(
     verdict: &mut Verdict,
 ) -> anyhow::Result<Vec<Row>> {
     stack.sql("DROP TABLE IF EXISTS bench_inventory, bench_seats")?;
-    let _webhook_receiver = webhook_receiver(root, stack)?;
     quiet_database(stack)?;
     // Warm-up: the origin's pooled connections prepare their statements
     // and Postgres's backends fill their caches, as they long have in a
@@ -61,18 +60,6 @@ pub(super) fn rows(
     outbox_caught_up(stack, &started)?;
     rows.extend(sell_out_rows(root, stack, verdict)?);
     Ok(rows)
-}
-
-/// An endpoint for the organizer's webhook, so that each order's
-/// `order.created` is posted as its confirmation is mailed: two messages
-/// delivered per order (without an endpoint the webhook's message would be
-/// marked delivered unsent).
-fn webhook_receiver(root: &Path, stack: &Stack) -> anyhow::Result<Process> {
-    let (receiver, port) =
-        static_server(root, &stack.scratch, "webhook-receiver", br#"{"received":true}"#, "application/json")?;
-    let endpoint = format!(r#"{{"url":"http://127.0.0.1:{port}/stampede-webhooks"}}"#);
-    stack.organizer("PUT", "/api/v1/organizer/webhook", &endpoint)?;
-    Ok(receiver)
 }
 
 /// The sale starts on a quiet database, as an on-sale does: nothing is
