@@ -33,8 +33,8 @@ pub fn verify_ticket_code(secret: &[u8], code: &str, event: Uuid, seat: Uuid) ->
     mac.verify_truncated_left(&given).ok().filter(|_| given.len() == TAG_BYTES).map(|_| ticket)
 }
 
-/// Pixels per module in the emailed PNG.
-const PNG_SCALE: usize = 6;
+/// Pixels per module, in the emailed PNG and the size the SVG asks for.
+const PIXELS_PER_MODULE: usize = 6;
 /// The quiet zone around a QR code that the standard asks for, in modules.
 const QUIET_ZONE: usize = 4;
 
@@ -66,7 +66,7 @@ pub fn qr_svg(code: &str) -> String {
             x += run.max(1);
         }
     }
-    let pixels = side * PNG_SCALE;
+    let pixels = side * PIXELS_PER_MODULE;
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
          <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{pixels}\" height=\"{pixels}\" \
@@ -79,19 +79,17 @@ pub fn qr_svg(code: &str) -> String {
 /// black modules of 6 pixels on white, with the standard 4-module margin.
 pub fn qr_png(code: &str) -> Vec<u8> {
     let rows = qr_modules(code);
-    let side = rows.len() * PNG_SCALE;
+    let side = rows.len() * PIXELS_PER_MODULE;
     // One bit per pixel, 1 for white: an eighth of the bytes to fill and
     // compress (emails carry one per ticket, made as the outbox sends).
     let row_bytes = side.div_ceil(8);
     let mut pixels = vec![0xFFu8; side * row_bytes];
-    for (y, x) in rows
-        .iter()
-        .enumerate()
-        .flat_map(|(y, row)| row.iter().enumerate().filter(|(_, d)| **d).map(move |(x, _)| (y, x)))
-    {
-        for py in y * PNG_SCALE..(y + 1) * PNG_SCALE {
-            for px in x * PNG_SCALE..(x + 1) * PNG_SCALE {
-                pixels[py * row_bytes + px / 8] &= !(0x80 >> (px % 8));
+    for (y, row) in rows.iter().enumerate() {
+        for (x, _) in row.iter().enumerate().filter(|(_, dark)| **dark) {
+            for py in y * PIXELS_PER_MODULE..(y + 1) * PIXELS_PER_MODULE {
+                for px in x * PIXELS_PER_MODULE..(x + 1) * PIXELS_PER_MODULE {
+                    pixels[py * row_bytes + px / 8] &= !(0x80 >> (px % 8));
+                }
             }
         }
     }
@@ -163,7 +161,7 @@ mod tests {
         let code = ticket_code(b"secret", Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         let (pixels, side) = png_pixels(&qr_png(&code));
         assert_eq!(scan(side, |x, y| pixels[y * side + x]), vec![code]);
-        let quiet_zone = QUIET_ZONE * PNG_SCALE;
+        let quiet_zone = QUIET_ZONE * PIXELS_PER_MODULE;
         assert!(pixels[..side * quiet_zone].iter().all(|p| *p == 255), "white above the code");
         assert!(
             (0..side).all(|y| pixels[y * side..y * side + quiet_zone].iter().all(|p| *p == 255)),
@@ -180,8 +178,9 @@ mod tests {
             "{svg}"
         );
         let modules = svg_modules(&svg);
-        let side = modules.len() * PNG_SCALE;
-        let luma = |x: usize, y: usize| if modules[y / PNG_SCALE][x / PNG_SCALE] { 0 } else { 255 };
+        let side = modules.len() * PIXELS_PER_MODULE;
+        let luma =
+            |x: usize, y: usize| if modules[y / PIXELS_PER_MODULE][x / PIXELS_PER_MODULE] { 0 } else { 255 };
         assert_eq!(scan(side, luma), vec![code.clone()]);
         let (pixels, png_side) = png_pixels(&qr_png(&code));
         assert_eq!(png_side, side);
