@@ -189,9 +189,9 @@ pub fn bench(root: &Path, scope: Scope) -> anyhow::Result<()> {
         rows.extend(edge_rows(root, &stack, &mut peak_rss)?);
     }
     if scope != Scope::Edge {
-        let (holds, ceiling) = hold_rows(root, &stack, &mut verdict)?;
+        let (holds, ceilings) = hold_rows(root, &stack, &mut verdict)?;
         rows.push(holds);
-        rows.extend(orders::rows(root, &stack, ceiling, &mut verdict)?);
+        rows.extend(orders::rows(root, &stack, &ceilings, &mut verdict)?);
     }
     let check_table = match scope {
         Scope::All => flash_sale_rows(root, &stack, &mut rows, &mut verdict)?,
@@ -391,9 +391,19 @@ fn edge_rows(
     Ok(rows)
 }
 
+/// What Postgres alone does on this machine, measured by pgbench on a copy
+/// of `inventory` without triggers: the yardsticks of the order rows.
+struct Ceilings {
+    /// One seat's hold and release, as the origin runs them, per second.
+    hold_cycles: f64,
+    /// Issue 16's own baseline: transactions per second of one plain
+    /// single-row compare-and-swap `UPDATE`, 16 clients.
+    single_updates: f64,
+}
+
 /// Hold-and-release cycles at the origin beside pgbench.
-/// Also returns the ceiling: pgbench on a copy of `inventory` without triggers.
-fn hold_rows(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow::Result<(Row, f64)> {
+/// Also returns the ceilings: pgbench on a copy of `inventory` without triggers.
+fn hold_rows(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow::Result<(Row, Ceilings)> {
     eprintln!("bench: origin holds");
     let jazz = stack.sql(
         "SELECT id FROM events WHERE NOT queue_enabled AND status = 'on_sale' ORDER BY created_at LIMIT 1",
@@ -410,13 +420,22 @@ fn hold_rows(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow::Resul
     )?;
     let cycles = holds.summary["metrics"]["iterations"]["rate"].as_f64().unwrap_or(0.0);
     let hold_latency = &holds.summary["metrics"]["http_req_duration{kind:hold}"];
-    let with_trigger = pgbench_hold_cycles(stack, &jazz, "inventory")?;
+    let with_trigger = pgbench(stack, &jazz, &hold_cycle("inventory", &jazz), CONNECTIONS)?;
     // The physical ceiling: the same UPDATEs on a copy with no trigger.
     stack.sql(
         "CREATE TABLE bench_inventory (LIKE inventory INCLUDING ALL);
          INSERT INTO bench_inventory SELECT * FROM inventory; ANALYZE bench_inventory",
     )?;
-    let ceiling = pgbench_hold_cycles(stack, &jazz, "bench_inventory")?;
+    let ceiling = pgbench(stack, &jazz, &hold_cycle("bench_inventory", &jazz), CONNECTIONS)?;
+    let single_updates = pgbench(
+        stack,
+        &jazz,
+        &format!(
+            "UPDATE bench_inventory i SET version = version + 1 FROM bench_seats b
+         WHERE b.n = :n AND i.event_id = '{jazz}' AND i.seat_id = b.seat_id AND i.status = 'AVAILABLE';"
+        ),
+        "16",
+    )?;
     let row = Row {
         what: "origin: seat hold + release cycles/s (32 buyers)".into(),
         result: holds.mark(format!(
@@ -432,7 +451,7 @@ fn hold_rows(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow::Resul
         target: "≥ 70% of pgbench".into(),
     };
     verdict.passed &= holds.passed;
-    Ok((row, ceiling))
+    Ok((row, Ceilings { hold_cycles: ceiling, single_updates }))
 }
 
 /// The flash sale end to end through an edge with the join limit as
@@ -778,30 +797,35 @@ fn redis_incr_rps(redis_url: &str) -> anyhow::Result<f64> {
         .with_context(|| format!("unexpected redis-benchmark output: {out}"))
 }
 
-/// The same hold and release UPDATEs the origin runs, on random seats of
-/// `event` in `table` (`inventory` or a copy), as fast as Postgres takes them.
-fn pgbench_hold_cycles(stack: &Stack, event: &str, table: &str) -> anyhow::Result<f64> {
+/// The hold and the release UPDATEs the origin runs, each its own
+/// transaction, on `table` (`inventory` or a copy).
+fn hold_cycle(table: &str, event: &str) -> String {
+    format!(
+        "UPDATE {table} i SET status = 'HELD', hold_id = gen_random_uuid(), held_until = now() + interval '10 minutes', version = version + 1 FROM bench_seats b WHERE b.n = :n AND i.event_id = '{event}' AND i.seat_id = b.seat_id AND seat_is_free(i.status, i.held_until);
+UPDATE {table} i SET status = 'AVAILABLE', hold_id = NULL, held_until = NULL, version = version + 1 FROM bench_seats b WHERE b.n = :n AND i.event_id = '{event}' AND i.seat_id = b.seat_id AND i.status = 'HELD';"
+    )
+}
+
+/// Runs of `script` per second by `clients` pgbench clients, each run on a
+/// random seat of `event` (`:n` numbers its seats), as fast as Postgres
+/// takes them.
+fn pgbench(stack: &Stack, event: &str, script: &str, clients: &str) -> anyhow::Result<f64> {
     stack.sql(&format!(
         "DROP TABLE IF EXISTS bench_seats; CREATE TABLE bench_seats AS
          SELECT row_number() OVER (ORDER BY seat_id) AS n, seat_id FROM inventory WHERE event_id = '{event}';
          CREATE UNIQUE INDEX ON bench_seats (n); ANALYZE bench_seats;"
     ))?;
     let seats = stack.sql("SELECT count(*) FROM bench_seats")?;
-    let script = stack.scratch.join("hold.sql");
-    std::fs::write(&script, format!(
-        "\\set n random(1, {seats})
-UPDATE {table} i SET status = 'HELD', hold_id = gen_random_uuid(), held_until = now() + interval '10 minutes', version = version + 1 FROM bench_seats b WHERE b.n = :n AND i.event_id = '{event}' AND i.seat_id = b.seat_id AND seat_is_free(i.status, i.held_until);
-UPDATE {table} i SET status = 'AVAILABLE', hold_id = NULL, held_until = NULL, version = version + 1 FROM bench_seats b WHERE b.n = :n AND i.event_id = '{event}' AND i.seat_id = b.seat_id AND i.status = 'HELD';
-"))?;
+    let file = stack.scratch.join("pgbench.sql");
+    std::fs::write(&file, format!("\\set n random(1, {seats})\n{script}\n"))?;
     let out = output(
         stack
             .postgres
             .pgbench()
-            .args(["-n", "-c", CONNECTIONS, "-j", "2", "-T", SECONDS, "-f"])
-            .arg(&script)
+            .args(["-n", "-c", clients, "-j", "2", "-T", SECONDS, "-f"])
+            .arg(&file)
             .arg(&stack.database_url),
     )?;
-    // Each transaction is one hold and one release: one cycle.
     out.lines()
         .find_map(|l| l.strip_prefix("tps = "))
         .and_then(|l| l.split_whitespace().next())

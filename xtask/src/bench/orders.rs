@@ -14,13 +14,13 @@ const THROUGH_EDGE: [u32; 2] = [16, 64];
 /// The concurrency whose Postgres work and CPU per order are reported.
 const REPORTED: u32 = 16;
 
-/// `ceiling`: pgbench's hold-and-release cycles on `inventory` without triggers.
 pub(super) fn rows(
     root: &Path,
     stack: &Stack,
-    ceiling: f64,
+    ceilings: &Ceilings,
     verdict: &mut Verdict,
 ) -> anyhow::Result<Vec<Row>> {
+    let ceiling = ceilings.hold_cycles;
     stack.sql("DROP TABLE IF EXISTS bench_inventory, bench_seats")?;
     quiet_database(stack)?;
     // Warm-up: the origin's pooled connections prepare their statements
@@ -46,11 +46,13 @@ pub(super) fn rows(
             target: if buyers == REPORTED { "≥ 1,500 orders/s, p99 < 100 ms" } else { "—" }.into(),
         });
         if buyers == REPORTED {
+            rows.push(against_issue_yardstick(run.rate, ceilings.single_updates));
             rows.extend(measured.cost_rows("origin", buyers));
         }
     }
     let peak_rate = straight.iter().map(|(_, rate)| *rate).fold(0.0, f64::max);
-    rows.push(outbox_row(stack, &started, peak_rate)?);
+    let runs_ended = stack.sql("SELECT now()")?;
+    rows.extend(outbox_rows(stack, &started, &runs_ended, peak_rate)?);
     // The runs through the edge start as those straight at the origin did,
     // with the outbox caught up and the database quiet, and the whole
     // sales after them as well.
@@ -60,6 +62,27 @@ pub(super) fn rows(
     outbox_caught_up(stack, &started)?;
     rows.extend(sell_out_rows(root, stack, verdict)?);
     Ok(rows)
+}
+
+/// Issue 16 set its goal of 1,500 orders/s on this machine when pgbench made
+/// 13,355 single-row UPDATEs per second on it; this VM's speed has varied
+/// more than threefold since. The same pgbench in the same run scales the goal.
+fn against_issue_yardstick(orders: f64, single_updates: f64) -> Row {
+    const GOAL_ORDERS: f64 = 1500.0;
+    const UPDATES_WHEN_SET: f64 = 13355.0;
+    Row {
+        what: format!("origin: orders/s, {REPORTED} buyers, against issue 16's own yardstick"),
+        result: format!("{orders:.0} orders/s"),
+        baseline: format!(
+            "{single_updates:.0} pgbench tps, plain single-row `UPDATE … WHERE seat_id = $1 AND status = 'AVAILABLE'`, 16 clients, no triggers (13,355 when the goal was set)"
+        ),
+        ratio: Some(orders / single_updates),
+        target: format!(
+            "≥ {:.1}% (1,500 orders/s against 13,355), i.e. ≥ {:.0} orders/s today",
+            GOAL_ORDERS / UPDATES_WHEN_SET * 100.0,
+            GOAL_ORDERS / UPDATES_WHEN_SET * single_updates
+        ),
+    }
 }
 
 /// The sale starts on a quiet database, as an on-sale does: nothing is
@@ -454,27 +477,56 @@ fn order_load(
 }
 
 /// How fast the outbox delivered what the order runs straight at the
-/// origin wrote, and how late.
-fn outbox_row(stack: &Stack, since: &str, peak_orders: f64) -> anyhow::Result<Row> {
+/// origin wrote, and how late: while they ran, sharing the two cores with
+/// them, and then draining what was left with the machine to itself.
+fn outbox_rows(stack: &Stack, since: &str, runs_ended: &str, peak_orders: f64) -> anyhow::Result<Vec<Row>> {
     let left = outbox_caught_up(stack, since)?;
     let figures = stack.sql(&format!(
         "SELECT count(*), coalesce(extract(epoch FROM max(delivered_at) - min(delivered_at)), 0),
-                coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - created_at)), 0)
+                coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - created_at)), 0),
+                count(*) FILTER (WHERE delivered_at > '{runs_ended}'),
+                coalesce(extract(epoch FROM max(delivered_at) - '{runs_ended}'), 0)
          FROM outbox WHERE created_at >= '{since}' AND delivered_at IS NOT NULL"
     ))?;
     let numbers: Vec<f64> = figures.split('|').filter_map(|n| n.parse().ok()).collect();
-    let [delivered, span, lag_p99] = numbers[..] else { bail!("unexpected outbox figures: {figures}") };
+    let [delivered, span, lag_p99, drained, drain_span] = numbers[..] else {
+        bail!("unexpected outbox figures: {figures}")
+    };
     let rate = delivered / span.max(1.0);
-    Ok(Row {
+    let commit_rate = format!("{peak_orders:.0} orders/s at peak, 2 messages each");
+    let goal = 2.0 * peak_orders.max(1.0);
+    let during = Row {
         what: "origin: outbox delivery during the order runs straight at the origin (SMTP on loopback)"
             .into(),
         result: format!(
             "{rate:.0} messages/s, lag p99 {lag_p99:.1} s, {delivered:.0} delivered, {left} not delivered after 5 min"
         ),
-        baseline: format!("{peak_orders:.0} orders/s at peak, 2 messages each"),
-        ratio: Some(rate / (2.0 * peak_orders).max(1.0)),
+        baseline: commit_rate.clone(),
+        ratio: Some(rate / goal),
         target: "≥ 200% (2× the commit rate), lag p99 < 10 s".into(),
-    })
+    };
+    // Too small a backlog drains in a blink and says nothing of the rate.
+    let drain = if drained >= 1000.0 {
+        let drain_rate = drained / drain_span.max(1.0);
+        Row {
+            what:
+                "origin: outbox delivery draining the runs' backlog once they stopped (the machine to itself)"
+                    .into(),
+            result: format!("{drain_rate:.0} messages/s, {drained:.0} messages in {drain_span:.1} s"),
+            baseline: commit_rate,
+            ratio: Some(drain_rate / goal),
+            target: "— (the outbox's own capacity on two cores)".into(),
+        }
+    } else {
+        Row {
+            what: "origin: outbox delivery draining the runs' backlog once they stopped".into(),
+            result: format!("{drained:.0} messages were left when the runs stopped: too few to time"),
+            baseline: commit_rate,
+            ratio: None,
+            target: "—".into(),
+        }
+    };
+    Ok(vec![during, drain])
 }
 
 /// The books after the order runs, for `cargo xtask bench origin`.
