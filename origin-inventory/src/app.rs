@@ -51,8 +51,9 @@ impl Application {
         })
     }
 
-    /// Starts the hold sweeper, the payment reconciler, outbox delivery and
-    /// the waiting-room settings publisher. The binary runs
+    /// Starts the hold sweeper, the best-available frontiers' advancer, the
+    /// payment reconciler, outbox delivery and the waiting-room settings
+    /// publisher. The binary runs
     /// them (and drains them after serving); tests call their steps directly to control time.
     pub fn start_workers(&self, settings: &Settings) -> anyhow::Result<Workers> {
         let notifier = Notifier::new(
@@ -64,6 +65,7 @@ impl Application {
         let db = &self.state.db;
         let mut workers = Workers::new();
         workers.spawn(run_sweeper(db.clone(), settings.sweep_interval, workers.stop_signal()));
+        workers.spawn(crate::frontiers::run_frontier_advancer(db.clone(), workers.stop_signal()));
         workers.spawn(run_reconciler(
             db.clone(),
             self.state.payments.clone(),

@@ -18,6 +18,7 @@ pub mod display;
 pub mod email;
 pub mod error;
 pub mod events;
+pub mod frontiers;
 pub mod holds;
 pub mod invariants;
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! The origin's background work (hold sweeper, payment reconciler, outbox
-//! delivery), started together and stopped together: on shutdown each
-//! finishes the step it is in, then exits.
+//! The origin's background work (hold sweeper, best-available frontiers,
+//! payment reconciler, outbox delivery), started together and stopped
+//! together: on shutdown each finishes the step it is in, then exits.
 
 use std::time::Duration;
 

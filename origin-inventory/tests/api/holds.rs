@@ -564,3 +564,132 @@ async fn seats_on_the_map(app: &TestApp, event: &str) -> Vec<Value> {
     }
     shown
 }
+
+/// Sells `orders` orders of `per_order` best-available seats of `section`,
+/// one buyer each; returns their order numbers in selling order.
+async fn sell_best_available(
+    app: &TestApp,
+    event: &str,
+    section: &str,
+    orders: usize,
+    per_order: usize,
+) -> Vec<String> {
+    let mut numbers = Vec::new();
+    for n in 0..orders {
+        let buyer = format!("fan-{n}@example.com");
+        let body =
+            json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": per_order});
+        let (status, hold) = app.hold(&buyer, event, body).await;
+        assert_eq!(status, 201, "{hold}");
+        let (status, order) = app.commit(&buyer, &hold, &format!("pay-{n}"), card_for(&buyer)).await;
+        assert_eq!(status, 200, "{order}");
+        numbers.push(order["order_number"].as_str().unwrap().to_owned());
+    }
+    numbers
+}
+
+/// The seat a best-available pick of one seat of `section` takes, and the
+/// buffers Postgres reads for it (plans made beforehand); rolled back.
+async fn pick_one(app: &TestApp, event: &str, section: &str) -> (String, i64) {
+    let mut db = app.db.acquire().await.unwrap();
+    let pick = "SELECT pick_best_seats($1::text::uuid, $2::text::uuid, NULL, 1, false)";
+    let mut tx = sqlx::Connection::begin(&mut *db).await.unwrap();
+    let picked: Vec<Uuid> =
+        sqlx::query_scalar(pick).bind(event).bind(section).fetch_one(&mut *tx).await.unwrap();
+    tx.rollback().await.unwrap();
+    let mut tx = sqlx::Connection::begin(&mut *db).await.unwrap();
+    let plan: Value = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {pick}"))
+        .bind(event)
+        .bind(section)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    let node = &plan[0]["Plan"];
+    let buffers = node["Shared Hit Blocks"].as_i64().unwrap() + node["Shared Read Blocks"].as_i64().unwrap();
+    (picked[0].to_string(), buffers)
+}
+
+#[tokio::test]
+async fn best_available_walks_only_what_sold_since_its_frontier_moved_even_under_an_old_snapshot() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 20, json!({})).await;
+    let section = app.a_section_of(&event).await;
+    // A report's snapshot, open all along: Postgres keeps every old version
+    // of the seats sold for it, so no scan can mark their index entries dead.
+    let mut report = app.db.begin().await.unwrap();
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *report).await.unwrap();
+    sqlx::query("SELECT count(*) FROM inventory").execute(&mut *report).await.unwrap();
+    sell_best_available(&app, &event, &section, 40, 4).await;
+
+    let (seat, walking_the_sold) = pick_one(&app, &event, &section).await;
+    assert_eq!(seat, seats[160], "the best seat left");
+    assert!(origin_inventory::frontiers::advance(&app.db, 0).await.unwrap().moved > 0);
+    let (seat, from_the_frontier) = pick_one(&app, &event, &section).await;
+    assert_eq!(seat, seats[160], "the frontier moved past sold seats only");
+    assert!(
+        from_the_frontier * 5 < walking_the_sold,
+        "{from_the_frontier} buffers from the frontier, {walking_the_sold} from the section's first seat"
+    );
+    report.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_seat_freed_below_the_frontier_is_offered_first() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 1, json!({})).await;
+    let section = app.a_section_of(&event).await;
+    let orders = sell_best_available(&app, &event, &section, 5, 2).await;
+    // Sold out: the frontier moves past the last seat.
+    assert!(origin_inventory::frontiers::advance(&app.db, 0).await.unwrap().moved > 0);
+    let one = || json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 1});
+    let (status, body) = app.hold("late", &event, one()).await;
+    assert_eq!((status, body["available_seats"].as_i64()), (409, Some(0)), "{body}");
+
+    // The second order had the third and fourth seats.
+    let refund = format!("/api/v1/organizer/orders/{}/refund", orders[1]);
+    assert_eq!(app.organizer(&app.key, Method::POST, &refund, None).await.0, 200);
+    for (buyer, seat) in [("late", &seats[2]), ("later", &seats[3])] {
+        let (status, hold) = app.hold(buyer, &event, one()).await;
+        assert_eq!(status, 201, "{hold}");
+        assert_eq!(hold["seats"][0]["seat_id"].as_str(), Some(seat.as_str()), "{hold}");
+    }
+    assert_eq!(app.hold("latest", &event, one()).await.0, 409);
+}
+
+#[tokio::test]
+async fn a_frontier_moved_up_from_an_older_snapshot_keeps_a_seat_freed_meanwhile() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 1, json!({})).await;
+    let section = app.a_section_of(&event).await;
+    sell_best_available(&app, &event, &section, 5, 2).await;
+    // A refund frees the fourth seat and lowers the frontier, not yet committed...
+    let mut refund = app.db.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE inventory SET status = 'AVAILABLE', hold_id = NULL
+         WHERE event_id = $1::text::uuid AND seat_id = $2::text::uuid",
+    )
+    .bind(&event)
+    .bind(&seats[3])
+    .execute(&mut *refund)
+    .await
+    .unwrap();
+    // ...while the advancer, seeing everything sold, would move it past the
+    // last seat: it waits for the refund's lock on the frontier.
+    let advancing = tokio::spawn({
+        let db = app.db.clone();
+        async move { origin_inventory::frontiers::advance(&db, 0).await.unwrap() }
+    });
+    let waiting = "SELECT count(*) FROM pg_stat_activity
+                   WHERE wait_event_type = 'Lock' AND query LIKE '%advance_pick_frontiers%'";
+    while sqlx::query_scalar::<_, i64>(waiting).fetch_one(&app.db).await.unwrap() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    refund.commit().await.unwrap();
+    advancing.await.unwrap();
+
+    let one = json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 1});
+    let (status, hold) = app.hold("late", &event, one).await;
+    assert_eq!(status, 201, "{hold}");
+    assert_eq!(hold["seats"][0]["seat_id"].as_str(), Some(seats[3].as_str()), "{hold}");
+}
