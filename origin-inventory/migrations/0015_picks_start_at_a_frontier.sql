@@ -39,11 +39,15 @@ CREATE FUNCTION lower_pick_frontier(p_event uuid, p_pool uuid, p_sort_key int) R
         SET sort_key = least(f.sort_key, EXCLUDED.sort_key), generation = f.generation + 1
 $$;
 
+-- Frontiers are lowered in (event, pool) order, and a freed seat first
+-- locks every frontier of its event in that order: two refunds each
+-- spanning two sections would otherwise lock them in opposite orders and
+-- deadlock.
 CREATE FUNCTION lower_frontiers_for_added_seats() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM lower_pick_frontier(a.event_id, p.pool, min(a.sort_key))
         FROM added a CROSS JOIN LATERAL (VALUES (a.section_id), (a.tier_id)) AS p (pool)
-        GROUP BY a.event_id, p.pool;
+        GROUP BY a.event_id, p.pool ORDER BY a.event_id, p.pool;
     RETURN NULL;
 END
 $$;
@@ -54,6 +58,7 @@ CREATE TRIGGER inventory_added_lowers_frontiers
 
 CREATE FUNCTION lower_frontiers_for_freed_seat() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM 1 FROM pick_frontiers WHERE event_id = NEW.event_id ORDER BY pool FOR UPDATE;
     PERFORM lower_pick_frontier(NEW.event_id, NEW.section_id, NEW.sort_key);
     PERFORM lower_pick_frontier(NEW.event_id, NEW.tier_id, NEW.sort_key);
     RETURN NULL;
@@ -82,10 +87,15 @@ INSERT INTO pick_frontiers (event_id, pool, sort_key)
 -- of id order may be passed over: their event's frontiers then move at its
 -- next change (a pick walks a little further meanwhile, and finds the
 -- same seats). Planned once per connection: bounded on both sides, the
--- journal's rows are read by its primary key in the generic plan too.
-CREATE FUNCTION advance_pick_frontiers(p_after bigint, OUT moved bigint, OUT last_read bigint)
+-- journal's rows are read by its primary key in the generic plan too. It
+-- gives up after p_lock_wait_ms waiting for a frontier another
+-- transaction holds (a refund, another origin's advancer): that one may
+-- be waiting for a frontier this one holds, and a refund must not be the
+-- one to fail.
+CREATE FUNCTION advance_pick_frontiers(p_after bigint, p_lock_wait_ms int, OUT moved bigint, OUT last_read bigint)
     LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
+    PERFORM set_config('lock_timeout', p_lock_wait_ms::text, true);
     last_read := coalesce((SELECT max(id) FROM seat_changes), 0);
     WITH changed AS (
         SELECT DISTINCT event_id FROM seat_changes WHERE id > p_after AND id <= last_read

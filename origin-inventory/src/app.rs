@@ -53,8 +53,8 @@ impl Application {
 
     /// Starts the hold sweeper, the best-available frontiers' advancer, the
     /// payment reconciler, outbox delivery and the waiting-room settings
-    /// publisher. The binary runs
-    /// them (and drains them after serving); tests call their steps directly to control time.
+    /// publisher. The binary runs them (and drains them after serving);
+    /// tests call their steps directly to control time.
     pub fn start_workers(&self, settings: &Settings) -> anyhow::Result<Workers> {
         let notifier = Notifier::new(
             settings.smtp_url.expose_secret(),

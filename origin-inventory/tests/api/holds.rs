@@ -1,6 +1,8 @@
 use std::collections::HashMap;
+use std::time::Duration;
 
 use futures::future::join_all;
+use origin_inventory::frontiers::{LOCK_WAIT, advance, gave_way};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -624,7 +626,7 @@ async fn best_available_walks_only_what_sold_since_its_frontier_moved_even_under
 
     let (seat, walking_the_sold) = pick_one(&app, &event, &section).await;
     assert_eq!(seat, seats[160], "the best seat left");
-    assert!(origin_inventory::frontiers::advance(&app.db, 0).await.unwrap().moved > 0);
+    assert!(advance(&app.db, 0, LOCK_WAIT).await.unwrap().moved > 0);
     let (seat, from_the_frontier) = pick_one(&app, &event, &section).await;
     assert_eq!(seat, seats[160], "the frontier moved past sold seats only");
     assert!(
@@ -641,7 +643,7 @@ async fn a_seat_freed_below_the_frontier_is_offered_first() {
     let section = app.a_section_of(&event).await;
     let orders = sell_best_available(&app, &event, &section, 5, 2).await;
     // Sold out: the frontier moves past the last seat.
-    assert!(origin_inventory::frontiers::advance(&app.db, 0).await.unwrap().moved > 0);
+    assert!(advance(&app.db, 0, LOCK_WAIT).await.unwrap().moved > 0);
     let one = || json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 1});
     let (status, body) = app.hold("late", &event, one()).await;
     assert_eq!((status, body["available_seats"].as_i64()), (409, Some(0)), "{body}");
@@ -674,16 +676,16 @@ async fn a_frontier_moved_up_from_an_older_snapshot_keeps_a_seat_freed_meanwhile
     .execute(&mut *refund)
     .await
     .unwrap();
-    // ...while the advancer, seeing everything sold, would move it past the
-    // last seat: it waits for the refund's lock on the frontier.
+    // ...while an advancer, seeing everything sold, would move it past the
+    // last seat: a patient one waits for the refund's lock on the frontier.
     let advancing = tokio::spawn({
         let db = app.db.clone();
-        async move { origin_inventory::frontiers::advance(&db, 0).await.unwrap() }
+        async move { advance(&db, 0, Duration::from_secs(30)).await.unwrap() }
     });
     let waiting = "SELECT count(*) FROM pg_stat_activity
                    WHERE wait_event_type = 'Lock' AND query LIKE '%advance_pick_frontiers%'";
     while sqlx::query_scalar::<_, i64>(waiting).fetch_one(&app.db).await.unwrap() == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     refund.commit().await.unwrap();
     advancing.await.unwrap();
@@ -692,4 +694,27 @@ async fn a_frontier_moved_up_from_an_older_snapshot_keeps_a_seat_freed_meanwhile
     let (status, hold) = app.hold("late", &event, one).await;
     assert_eq!(status, 201, "{hold}");
     assert_eq!(hold["seats"][0]["seat_id"].as_str(), Some(seats[3].as_str()), "{hold}");
+}
+
+#[tokio::test]
+async fn the_advancer_gives_way_to_a_refund_holding_a_frontier() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 1, json!({})).await;
+    let section = app.a_section_of(&event).await;
+    sell_best_available(&app, &event, &section, 2, 2).await;
+    let mut refund = app.db.begin().await.unwrap();
+    sqlx::query("UPDATE inventory SET status = 'AVAILABLE', hold_id = NULL WHERE event_id = $1::text::uuid AND seat_id = $2::text::uuid")
+        .bind(&event)
+        .bind(&seats[0])
+        .execute(&mut *refund)
+        .await
+        .unwrap();
+    let step = tokio::time::timeout(Duration::from_secs(10), advance(&app.db, 0, LOCK_WAIT)).await;
+    let error =
+        step.expect("it gives way, not waits").err().expect("the frontier is the refund's until it ends");
+    assert!(gave_way(&error), "{error}");
+    refund.commit().await.unwrap();
+    let one = json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 1});
+    let (status, hold) = app.hold("late", &event, one).await;
+    assert_eq!(hold["seats"][0]["seat_id"].as_str(), Some(seats[0].as_str()), "{status} {hold}");
 }
