@@ -659,6 +659,26 @@ async fn a_seat_freed_below_the_frontier_is_offered_first() {
     assert_eq!(app.hold("latest", &event, one()).await.0, 409);
 }
 
+/// A booked seat freed as a refund frees it, in a transaction left open:
+/// its event's frontiers stay locked until it ends.
+async fn freed_uncommitted(
+    app: &TestApp,
+    event: &str,
+    seat: &str,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut refund = app.db.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE inventory SET status = 'AVAILABLE', hold_id = NULL
+         WHERE event_id = $1::text::uuid AND seat_id = $2::text::uuid AND status = 'BOOKED'",
+    )
+    .bind(event)
+    .bind(seat)
+    .execute(&mut *refund)
+    .await
+    .unwrap();
+    refund
+}
+
 #[tokio::test]
 async fn a_frontier_moved_up_from_an_older_snapshot_keeps_a_seat_freed_meanwhile() {
     let app = spawn_app().await;
@@ -666,16 +686,7 @@ async fn a_frontier_moved_up_from_an_older_snapshot_keeps_a_seat_freed_meanwhile
     let section = app.a_section_of(&event).await;
     sell_best_available(&app, &event, &section, 5, 2).await;
     // A refund frees the fourth seat and lowers the frontier, not yet committed...
-    let mut refund = app.db.begin().await.unwrap();
-    sqlx::query(
-        "UPDATE inventory SET status = 'AVAILABLE', hold_id = NULL
-         WHERE event_id = $1::text::uuid AND seat_id = $2::text::uuid",
-    )
-    .bind(&event)
-    .bind(&seats[3])
-    .execute(&mut *refund)
-    .await
-    .unwrap();
+    let refund = freed_uncommitted(&app, &event, &seats[3]).await;
     // ...while an advancer, seeing everything sold, would move it past the
     // last seat: a patient one waits for the refund's lock on the frontier.
     let advancing = tokio::spawn({
@@ -702,13 +713,7 @@ async fn the_advancer_gives_way_to_a_refund_holding_a_frontier() {
     let (event, seats) = event_with_seats(&app, 1, json!({})).await;
     let section = app.a_section_of(&event).await;
     sell_best_available(&app, &event, &section, 2, 2).await;
-    let mut refund = app.db.begin().await.unwrap();
-    sqlx::query("UPDATE inventory SET status = 'AVAILABLE', hold_id = NULL WHERE event_id = $1::text::uuid AND seat_id = $2::text::uuid")
-        .bind(&event)
-        .bind(&seats[0])
-        .execute(&mut *refund)
-        .await
-        .unwrap();
+    let refund = freed_uncommitted(&app, &event, &seats[0]).await;
     let step = tokio::time::timeout(Duration::from_secs(10), advance(&app.db, 0, LOCK_WAIT)).await;
     let error =
         step.expect("it gives way, not waits").err().expect("the frontier is the refund's until it ends");
