@@ -420,16 +420,17 @@ fn hold_rows(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow::Resul
     )?;
     let cycles = holds.summary["metrics"]["iterations"]["rate"].as_f64().unwrap_or(0.0);
     let hold_latency = &holds.summary["metrics"]["http_req_duration{kind:hold}"];
-    let with_trigger = pgbench(stack, &jazz, &hold_cycle("inventory", &jazz), CONNECTIONS)?;
+    let seats = number_seats(stack, &jazz)?;
+    let with_trigger = pgbench(stack, &seats, &hold_cycle("inventory", &jazz), CONNECTIONS)?;
     // The physical ceiling: the same UPDATEs on a copy with no trigger.
     stack.sql(
         "CREATE TABLE bench_inventory (LIKE inventory INCLUDING ALL);
          INSERT INTO bench_inventory SELECT * FROM inventory; ANALYZE bench_inventory",
     )?;
-    let ceiling = pgbench(stack, &jazz, &hold_cycle("bench_inventory", &jazz), CONNECTIONS)?;
+    let ceiling = pgbench(stack, &seats, &hold_cycle("bench_inventory", &jazz), CONNECTIONS)?;
     let single_updates = pgbench(
         stack,
-        &jazz,
+        &seats,
         &format!(
             "UPDATE bench_inventory i SET version = version + 1 FROM bench_seats b
          WHERE b.n = :n AND i.event_id = '{jazz}' AND i.seat_id = b.seat_id AND i.status = 'AVAILABLE';"
@@ -806,16 +807,21 @@ UPDATE {table} i SET status = 'AVAILABLE', hold_id = NULL, held_until = NULL, ve
     )
 }
 
-/// Runs of `script` per second by `clients` pgbench clients, each run on a
-/// random seat of `event` (`:n` numbers its seats), as fast as Postgres
-/// takes them.
-fn pgbench(stack: &Stack, event: &str, script: &str, clients: &str) -> anyhow::Result<f64> {
+/// Numbers the seats of `event` from 1 in `bench_seats` (`b.n` in the
+/// pgbench scripts); returns how many there are.
+fn number_seats(stack: &Stack, event: &str) -> anyhow::Result<String> {
     stack.sql(&format!(
         "DROP TABLE IF EXISTS bench_seats; CREATE TABLE bench_seats AS
          SELECT row_number() OVER (ORDER BY seat_id) AS n, seat_id FROM inventory WHERE event_id = '{event}';
          CREATE UNIQUE INDEX ON bench_seats (n); ANALYZE bench_seats;"
     ))?;
-    let seats = stack.sql("SELECT count(*) FROM bench_seats")?;
+    stack.sql("SELECT count(*) FROM bench_seats")
+}
+
+/// Runs of `script` per second by `clients` pgbench clients, each run on a
+/// random one of the `seats` numbered seats (`:n`), as fast as Postgres
+/// takes them.
+fn pgbench(stack: &Stack, seats: &str, script: &str, clients: &str) -> anyhow::Result<f64> {
     let file = stack.scratch.join("pgbench.sql");
     std::fs::write(&file, format!("\\set n random(1, {seats})\n{script}\n"))?;
     let out = output(
