@@ -1,5 +1,5 @@
 //! Best-available picks start at each pool's frontier, below which every
-//! seat is booked (migration 0015); this worker moves the frontiers up past
+//! seat is booked or blocked (migration 0015); this worker moves them up past
 //! what sold since its last step, so a pick walks only that, even while a
 //! long snapshot keeps Postgres from forgetting the seats' old versions.
 
