@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 /// How often frontiers move up: a pick walks at most what sold since.
-const INTERVAL: Duration = Duration::from_millis(250);
+pub const INTERVAL: Duration = Duration::from_millis(250);
 /// How long a step waits for a frontier another transaction holds before
 /// it gives up until the next step.
 pub const LOCK_WAIT: Duration = Duration::from_millis(100);

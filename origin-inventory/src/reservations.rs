@@ -504,9 +504,12 @@ pub async fn expire_lapsed(tx: &mut PgConnection, scope: Option<(Uuid, &str)>) -
 /// Ends a hold for good (`status` = released or expired): frees its seats
 /// and its buyer's quota.
 pub async fn end_hold(tx: &mut PgConnection, id: Uuid, status: HoldStatus) -> Result<(), sqlx::Error> {
+    // Found by its key alone, locked, and checked after (migration 0016).
     let ended = sqlx::query!(
-        "UPDATE reservations SET status = $2, updated_at = now() WHERE id = $1 AND status = 'held'
-         RETURNING event_id, buyer_id, seat_count",
+        "WITH hold AS MATERIALIZED (SELECT id, status FROM reservations WHERE id = $1 FOR UPDATE)
+         UPDATE reservations r SET status = $2, updated_at = now()
+         FROM hold WHERE r.id = hold.id AND hold.status = 'held'
+         RETURNING r.event_id, r.buyer_id, r.seat_count",
         id,
         status as HoldStatus,
     )

@@ -131,7 +131,9 @@ pub struct Postgres {
 
 impl Postgres {
     /// Creates the cluster on first use and starts it. `durable = false`
-    /// turns off fsync: fine for throw-away test clusters only.
+    /// makes a throw-away test cluster: fsync off, and `pg_stat_statements`
+    /// loaded for the tests that read what statements cost
+    /// (`origin-inventory/tests/api/crowds.rs`).
     pub fn start(home: &Path, port: u16, durable: bool) -> anyhow::Result<Self> {
         let bin = postgres_bin_dir()?;
         let data = home.join("data");
@@ -152,6 +154,7 @@ impl Postgres {
         );
         if !durable {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+            options.push_str(" -c shared_preload_libraries=pg_stat_statements");
         }
         run(pg_command(&bin, "pg_ctl")
             .arg("-D")

@@ -5,6 +5,7 @@
 mod access;
 mod catalog;
 mod checkout;
+mod crowds;
 mod faults;
 mod helpers;
 mod holds;

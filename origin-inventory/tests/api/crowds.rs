@@ -1,0 +1,179 @@
+//! What one buyer's requests cost Postgres must not grow with the crowd.
+//! In a real on-sale thousands of buyers hold seats at once while they type
+//! their card numbers: a statement that walks the seats, reservations or
+//! payments others hold makes every order slower the bigger the sale.
+
+use std::collections::HashMap;
+
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use origin_inventory::test_support::OriginOptions;
+
+use crate::checkout::card_for;
+use crate::helpers::{TestApp, spawn_app_with};
+use crate::holds::event_with_seats;
+
+/// Buyers who join the crowd holding seats, unpaid, between two
+/// measurements of one more buyer.
+const CROWD: usize = 600;
+/// Orders of an earlier sale.
+const HISTORY: usize = 500;
+/// Buffers per call a statement may read more among twice the crowd than
+/// among the crowd. A statement that fetches a row for each hold reads 600
+/// more (a buffer per row); an index lookup reads about the same (an index
+/// of 1,200 entries is as deep as one of 600); what a busier table adds
+/// besides (a page split, a function's lookups each a little deeper, a
+/// background step that found one more row) stays well under it. An index
+/// walked without fetching rows (some 100 entries per leaf page) adds a few
+/// buffers and passes.
+const GROWTH_ALLOWED: f64 = 50.0;
+
+/// Postgres's own account of what each statement run on a test's database
+/// read (`pg_stat_statements`, loaded by the test cluster of `cargo xtask
+/// test`).
+struct Statements {
+    db: PgPool,
+}
+
+impl Statements {
+    async fn of(app: &TestApp) -> Self {
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&app.db).await.unwrap();
+        sqlx::query("SELECT count(*) FROM pg_stat_statements").execute(&app.db).await.expect(
+            "pg_stat_statements: start the test cluster with shared_preload_libraries = pg_stat_statements \
+             (cargo xtask test does)",
+        );
+        Self { db: app.db.clone() }
+    }
+
+    /// Buffers per call of each statement run on this database while
+    /// `requests` ran, by statement text.
+    async fn during(&self, requests: impl std::future::Future<Output = ()>) -> HashMap<String, f64> {
+        sqlx::query(
+            "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)",
+        )
+        .execute(&self.db)
+        .await
+        .unwrap();
+        requests.await;
+        let rows: Vec<(String, f64)> = sqlx::query_as(
+            "SELECT query, (shared_blks_hit + shared_blks_read)::float8 / calls FROM pg_stat_statements
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND calls > 0",
+        )
+        .fetch_all(&self.db)
+        .await
+        .unwrap();
+        rows.into_iter().collect()
+    }
+}
+
+/// One buyer's whole visit: a best-available hold, extended and paid; a
+/// second hold, released.
+async fn one_buyer(app: &TestApp, event: &str, section: &str, buyer: &str) {
+    let hold = hold_one(app, buyer, event, section).await;
+    let path = format!("/api/v1/reservations/{}", hold["reservation_id"].as_str().unwrap());
+    let extend = Some(json!({"additional_seconds": 60}));
+    let (status, extended) = app.buyer(buyer, Method::PATCH, &format!("{path}/extend"), extend).await;
+    assert_eq!(status, 200, "{extended}");
+    let (status, order) = app.commit(buyer, &hold, &format!("pay-{buyer}"), card_for(buyer)).await;
+    assert_eq!(status, 200, "{order}");
+
+    let second = hold_one(app, buyer, event, section).await;
+    let path = format!("/api/v1/reservations/{}", second["reservation_id"].as_str().unwrap());
+    assert_eq!(app.buyer(buyer, Method::DELETE, &path, None).await.0, 204);
+}
+
+/// Runs `visit(n)` for `n` in `numbers`, 16 at a time.
+async fn in_waves<F: std::future::Future<Output = ()>>(
+    numbers: std::ops::Range<usize>,
+    visit: impl Fn(usize) -> F,
+) {
+    for wave in numbers.collect::<Vec<_>>().chunks(16) {
+        join_all(wave.iter().map(|n| visit(*n))).await;
+    }
+}
+
+/// A best-available hold of one seat of `section`.
+async fn hold_one(app: &TestApp, buyer: &str, event: &str, section: &str) -> serde_json::Value {
+    let body = json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 1});
+    let (status, hold) = app.hold(buyer, event, body).await;
+    assert_eq!(status, 201, "{hold}");
+    hold
+}
+
+/// An earlier sale: `HISTORY` buyers bought a seat of another event each,
+/// so the tables are not the few rows of a new database (where Postgres
+/// rightly reads a whole table rather than an index, and keeps that plan).
+async fn sold_before(app: &TestApp) {
+    let (event, _) = event_with_seats(app, (HISTORY / 10) as u8, json!({})).await;
+    let section = app.a_section_of(&event).await;
+    in_waves(0..HISTORY, |n| {
+        let (event, section) = (&event, &section);
+        async move {
+            let buyer = format!("earlier-{n}@example.com");
+            let hold = hold_one(app, &buyer, event, section).await;
+            let (status, order) = app.commit(&buyer, &hold, &format!("pay-{buyer}"), card_for(&buyer)).await;
+            assert_eq!(status, 200, "{order}");
+        }
+    })
+    .await;
+}
+
+/// `CROWD` more buyers hold one seat each, the best left, right where
+/// the next picks start.
+async fn crowd_in(app: &TestApp, event: &str, section: &str, first: usize) {
+    in_waves(first..first + CROWD, |n| async move {
+        hold_one(app, &format!("crowd-{n}@example.com"), event, section).await;
+    })
+    .await;
+    // The frontiers' advancer has read the crowd's holds before we measure.
+    tokio::time::sleep(origin_inventory::frontiers::INTERVAL * 3).await;
+}
+
+#[tokio::test]
+async fn a_buyer_costs_postgres_the_same_among_600_or_1200_others_holding_seats() {
+    // One connection: every statement measured runs on a connection that
+    // has run it before (a connection's first statements also read the
+    // catalog).
+    let app = spawn_app_with(OriginOptions { pool_size: Some(1), ..OriginOptions::default() }).await;
+    let statements = Statements::of(&app).await;
+    sold_before(&app).await;
+    let (event, _) = event_with_seats(&app, 125, json!({})).await;
+    let section = app.a_section_of(&event).await;
+    // Statistics taken before the sale, as autovacuum takes them once the
+    // seats are added: the partial indexes of what is held or pending look
+    // empty, and plans made from then on bet that they stay small.
+    sqlx::query("ANALYZE").execute(&app.db).await.unwrap();
+    // Plans are made (and kept) by the first calls.
+    one_buyer(&app, &event, &section, "early@example.com").await;
+
+    crowd_in(&app, &event, &section, 0).await;
+    let among_crowd = statements.during(one_buyer(&app, &event, &section, "among@example.com")).await;
+    crowd_in(&app, &event, &section, CROWD).await;
+    let among_twice = statements.during(one_buyer(&app, &event, &section, "among-twice@example.com")).await;
+
+    let compared: Vec<&String> =
+        among_crowd.keys().filter(|query| among_twice.contains_key(*query)).collect();
+    // Postgres shows constants as $n in some texts.
+    for step in [
+        "hold_as_planned",
+        "INSERT INTO payments",
+        "settle_paid",
+        "SET expires_at",
+        "SET status = $2, updated_at",
+    ] {
+        assert!(
+            compared.iter().any(|query| query.contains(step)),
+            "no statement with {step:?} measured: {compared:#?}"
+        );
+    }
+    let grown: Vec<String> = compared
+        .iter()
+        .filter(|query| among_twice[**query] > among_crowd[**query] + GROWTH_ALLOWED)
+        .map(|query| format!("{:.0} → {:.0} buffers: {query}", among_crowd[*query], among_twice[*query]))
+        .collect();
+    assert!(grown.is_empty(), "statements reading what the crowd holds:\n{}", grown.join("\n"));
+}
