@@ -10,9 +10,13 @@
 //! With `--through-edge`, the url is the edge's and the event has a waiting
 //! room: each buyer joins the queue, waits to be admitted, and holds and
 //! pays with the access token, every request through the edge.
+//! With `--hold-only=N`, N fresh buyers each hold one seat and never pay
+//! (a crowd still typing its card numbers); the holds are counted as the
+//! orders.
 //!
-//! `order-load [--until-sold-out] [--through-edge] <url> <event-id> <section-id,...> <buyers> <seconds>`
+//! `order-load [--until-sold-out] [--through-edge] [--hold-only=N] <url> <event-id> <section-id,...> <buyers> <seconds>`
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -46,6 +50,8 @@ struct Sale {
     event: String,
     sections: Vec<String>,
     through_edge: bool,
+    /// Holds left to make with `--hold-only`: buyers who never pay.
+    holds_left: Option<AtomicUsize>,
 }
 
 #[tokio::main]
@@ -54,13 +60,18 @@ async fn main() -> anyhow::Result<()> {
         std::env::args().skip(1).partition(|a| a.starts_with("--"));
     let [url, event, sections, buyers, seconds] = args.as_slice() else {
         bail!(
-            "usage: order-load [--until-sold-out] [--through-edge] <url> <event-id> <section-id,...> <buyers> <seconds>"
+            "usage: order-load [--until-sold-out] [--through-edge] [--hold-only=N] <url> <event-id> <section-id,...> <buyers> <seconds>"
         );
     };
-    if let Some(unknown) =
-        flags.iter().find(|f| !["--until-sold-out", "--through-edge"].contains(&f.as_str()))
-    {
-        bail!("order-load: unknown flag {unknown}");
+    let mut holds_left = None;
+    for flag in &flags {
+        match flag.split_once('=') {
+            Some(("--hold-only", holds)) => {
+                holds_left = Some(AtomicUsize::new(holds.parse().context("--hold-only")?))
+            }
+            None if ["--until-sold-out", "--through-edge"].contains(&flag.as_str()) => {}
+            _ => bail!("order-load: unknown flag {flag}"),
+        }
     }
     let until_sold_out = flags.iter().any(|f| f == "--until-sold-out");
     let sale = std::sync::Arc::new(Sale {
@@ -68,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
         event: event.clone(),
         sections: sections.split(',').map(str::to_owned).collect(),
         through_edge: flags.iter().any(|f| f == "--through-edge"),
+        holds_left,
     });
     let buyers: usize = buyers.parse().context("buyers")?;
     let started = Instant::now();
@@ -132,6 +144,13 @@ async fn buy_until(sale: std::sync::Arc<Sale>, run: Run) -> anyhow::Result<Tally
     let mut tally = Tally::default();
     let mut connection = Connection::to(&sale.url)?;
     while Instant::now() < run.deadline {
+        // With `--hold-only`, a buyer takes one of the holds left or stops.
+        let no_hold_left = |left: &AtomicUsize| {
+            left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_err()
+        };
+        if sale.holds_left.as_ref().is_some_and(no_hold_left) {
+            break;
+        }
         let started = Instant::now();
         match one_order(&mut connection, &sale).await {
             Ok(()) => {
@@ -184,6 +203,9 @@ async fn one_order(connection: &mut Connection, sale: &Sale) -> Result<(), Step>
         _ => return Err(Step::Hold),
     };
     let reservation = held["reservation_id"].as_str().ok_or(Step::Hold)?;
+    if sale.holds_left.is_some() {
+        return Ok(());
+    }
 
     let key = Uuid::new_v4().to_string();
     let paying = [buyer[0], buyer[1], ("idempotency-key", key.as_str())];
