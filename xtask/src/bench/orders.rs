@@ -251,8 +251,9 @@ impl Measured {
 const SELL_OUT_SEATS: f64 = 2000.0;
 
 /// Whole sales to the last seat, 16 buyers: whether the last tenth of the
-/// orders sells as fast as the first, and whether a long snapshot (a
-/// report, a `pg_dump`) open all along slows the sale.
+/// orders sells as fast as the first, whether a long snapshot (a report, a
+/// `pg_dump`) open all along slows the sale, and whether a crowd holding
+/// better seats, unpaid, does.
 fn sell_out_rows(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow::Result<Vec<Row>> {
     eprintln!("bench: a whole sale to the last seat");
     let plain = sell_out(root, stack, &BenchSale::create(stack, 1)?)?;
