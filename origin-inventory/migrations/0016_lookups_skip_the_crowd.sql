@@ -3,7 +3,7 @@
 -- During an on-sale thousands of buyers hold seats at once while they type
 -- their card numbers. Three kinds of statement read all of those holds,
 -- found by `tests/api/crowds.rs` (one buyer's hold, extension, payment and
--- release, alone and with 300 others holding):
+-- release, among 600 and then 1,200 others holding):
 -- - a best-available pick walked every seat held ahead of it (held seats
 --   stay in the pick's index: a hold that lapses is free to take at once),
 --   fetching each from the table to read when its hold lapses;

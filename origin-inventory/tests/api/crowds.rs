@@ -15,7 +15,7 @@ use origin_inventory::test_support::OriginOptions;
 
 use crate::checkout::card_for;
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::holds::event_with_seats;
+use crate::holds::{event_with_seats, sell_best_available};
 
 /// Buyers who join the crowd holding seats, unpaid, between two
 /// measurements of one more buyer.
@@ -86,16 +86,6 @@ async fn one_buyer(app: &TestApp, event: &str, section: &str, buyer: &str) {
     assert_eq!(app.buyer(buyer, Method::DELETE, &path, None).await.0, 204);
 }
 
-/// Runs `visit(n)` for `n` in `numbers`, 16 at a time.
-async fn in_waves<F: std::future::Future<Output = ()>>(
-    numbers: std::ops::Range<usize>,
-    visit: impl Fn(usize) -> F,
-) {
-    for wave in numbers.collect::<Vec<_>>().chunks(16) {
-        join_all(wave.iter().map(|n| visit(*n))).await;
-    }
-}
-
 /// A best-available hold of one seat of `section`.
 async fn hold_one(app: &TestApp, buyer: &str, event: &str, section: &str) -> serde_json::Value {
     let body = json!({"client_reservation_id": Uuid::new_v4(), "section_id": section, "quantity": 1});
@@ -110,25 +100,18 @@ async fn hold_one(app: &TestApp, buyer: &str, event: &str, section: &str) -> ser
 async fn sold_before(app: &TestApp) {
     let (event, _) = event_with_seats(app, (HISTORY / 10) as u8, json!({})).await;
     let section = app.a_section_of(&event).await;
-    in_waves(0..HISTORY, |n| {
-        let (event, section) = (&event, &section);
-        async move {
-            let buyer = format!("earlier-{n}@example.com");
-            let hold = hold_one(app, &buyer, event, section).await;
-            let (status, order) = app.commit(&buyer, &hold, &format!("pay-{buyer}"), card_for(&buyer)).await;
-            assert_eq!(status, 200, "{order}");
-        }
-    })
-    .await;
+    sell_best_available(app, &event, &section, HISTORY, 1).await;
 }
 
 /// `CROWD` more buyers hold one seat each, the best left, right where
 /// the next picks start.
 async fn crowd_in(app: &TestApp, event: &str, section: &str, first: usize) {
-    in_waves(first..first + CROWD, |n| async move {
-        hold_one(app, &format!("crowd-{n}@example.com"), event, section).await;
-    })
-    .await;
+    for wave in (first..first + CROWD).collect::<Vec<_>>().chunks(16) {
+        join_all(wave.iter().map(|n| async move {
+            hold_one(app, &format!("crowd-{n}@example.com"), event, section).await;
+        }))
+        .await;
+    }
     // The frontiers' advancer has read the crowd's holds before we measure.
     tokio::time::sleep(origin_inventory::frontiers::INTERVAL * 3).await;
 }

@@ -569,7 +569,7 @@ async fn seats_on_the_map(app: &TestApp, event: &str) -> Vec<Value> {
 
 /// Sells `orders` orders of `per_order` best-available seats of `section`,
 /// one buyer each; returns their order numbers in selling order.
-async fn sell_best_available(
+pub async fn sell_best_available(
     app: &TestApp,
     event: &str,
     section: &str,
