@@ -139,10 +139,10 @@ pub async fn commit_at_once(
     }
 }
 
-/// The usual first attempt, in one statement: a live hold of this buyer
-/// gets its pending payment. Anything else (a retried key, a lapsed hold,
-/// a payment already live, a concurrent release) writes nothing here and
-/// is answered by [`begin`]. The hold's row is locked as in [`begin`], so
+/// The usual first attempt, in one call (`begin_payment`, migration
+/// 0017): a live hold of this buyer gets its pending payment. Anything
+/// else (a retried key, a lapsed hold, a payment already live, a
+/// concurrent release) writes nothing here and is answered by [`begin`]. The hold's row is locked as in [`begin`], so
 /// a release or the sweeper either waits for this payment or wins first.
 /// It is found by its key alone and checked after: with its state in the
 /// lookup, Postgres may scan every live hold to find it (migration 0016).
@@ -156,24 +156,11 @@ async fn begin_at_once(
     let CommitRequest { reservation, buyer, key, body, session } = *request;
     sqlx::query_as!(
         PendingPayment,
-        r#"WITH hold AS MATERIALIZED (SELECT * FROM reservations WHERE id = $2 FOR UPDATE),
-         paying AS (
-             INSERT INTO payments (id, reservation_id, idempotency_key, request_hash, provider, amount_cents,
-                                   currency, payment_method, billing_name, billing_email,
-                                   access_session, access_session_expires_at)
-             SELECT $1, r.id, $3, $4, $5, r.total_cents, r.currency, $6, $7, $8, $13, to_timestamp($14)
-             FROM hold r
-             WHERE r.buyer_id = $9 AND r.status = 'held' AND r.expires_at > now()
-               AND NOT ($10 AND EXISTS (SELECT 1 FROM events e WHERE e.id = r.event_id AND e.queue_enabled))
-               AND ($11::text IS NULL
-                    OR (r.event_id = $12
-                        AND EXISTS (SELECT 1 FROM events e WHERE e.id = r.event_id AND e.queue_enabled)
-                        AND NOT EXISTS (SELECT 1 FROM ended_access_sessions s WHERE s.jti = $11)))
-             ON CONFLICT DO NOTHING
-             RETURNING id, reservation_id, amount_cents, currency, payment_method, billing_name, billing_email)
-         SELECT p.id, p.reservation_id, r.event_id, r.buyer_id, p.amount_cents, p.currency, p.payment_method,
-                p.billing_name, p.billing_email, reservation_seats_json(r.id) AS "seats!: Json<Vec<HeldSeat>>"
-         FROM paying p JOIN hold r ON r.id = p.reservation_id"#,
+        r#"SELECT id AS "id!", reservation_id AS "reservation_id!", event_id AS "event_id!",
+                  buyer_id AS "buyer_id!", amount_cents AS "amount_cents!", currency AS "currency!",
+                  payment_method AS "payment_method!", billing_name AS "billing_name!",
+                  billing_email AS "billing_email!", seats AS "seats!: Json<Vec<HeldSeat>>"
+           FROM begin_payment($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"#,
         Uuid::new_v4(),
         reservation,
         key,

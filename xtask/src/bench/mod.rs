@@ -33,6 +33,7 @@ use serde_json::Value;
 use crate::build::binary_dir;
 use wrangler_dev::Wrangler;
 
+mod order_sql;
 mod orders;
 
 use crate::services::{
@@ -822,13 +823,21 @@ fn number_seats(stack: &Stack, event: &str) -> anyhow::Result<String> {
 /// random one of the `seats` numbered seats (`:n`), as fast as Postgres
 /// takes them.
 fn pgbench(stack: &Stack, seats: &str, script: &str, clients: &str) -> anyhow::Result<f64> {
+    pgbench_script(stack, &format!("\\set n random(1, {seats})\n{script}\n"), &["-c", clients])
+}
+
+/// Runs of a whole pgbench `script` per second, with pgbench's `options`
+/// besides a run of [`SECONDS`] on two threads.
+fn pgbench_script(stack: &Stack, script: &str, options: &[&str]) -> anyhow::Result<f64> {
     let file = stack.scratch.join("pgbench.sql");
-    std::fs::write(&file, format!("\\set n random(1, {seats})\n{script}\n"))?;
+    std::fs::write(&file, script)?;
     let out = output(
         stack
             .postgres
             .pgbench()
-            .args(["-n", "-c", clients, "-j", "2", "-T", SECONDS, "-f"])
+            .args(["-n", "-j", "2", "-T", SECONDS])
+            .args(options)
+            .arg("-f")
             .arg(&file)
             .arg(&stack.database_url),
     )?;

@@ -30,6 +30,8 @@ pub(super) fn rows(
     let started = stack.sql("SELECT now()")?;
     let mut rows = Vec::new();
     let mut straight = Vec::new();
+    // Where the SQL-alone rows go: after the reported run's own.
+    let mut sql_alone_at = 0;
     for buyers in CONCURRENCY {
         eprintln!("bench: orders straight at the origin, {buyers} buyers");
         let sale = BenchSale::create(stack, 40)?;
@@ -47,6 +49,7 @@ pub(super) fn rows(
         if buyers == REPORTED {
             rows.push(against_issue_yardstick(run.rate, ceilings.single_updates));
             rows.extend(measured.cost_rows("origin", buyers));
+            sql_alone_at = rows.len();
         }
     }
     let peak_rate = straight.iter().map(|(_, rate)| *rate).fold(0.0, f64::max);
@@ -58,6 +61,12 @@ pub(super) fn rows(
     rows.extend(through_edge_rows(root, stack, &straight, verdict)?);
     outbox_caught_up(stack, &started)?;
     rows.extend(sell_out_rows(root, stack, verdict)?);
+    // Last, so that its orders' messages delay no other measurement.
+    let reported = straight.iter().find(|(buyers, _)| *buyers == REPORTED).map_or(0.0, |(_, rate)| *rate);
+    let started = stack.sql("SELECT now()")?;
+    let sql_alone = order_sql::rows(stack, reported)?;
+    rows.splice(sql_alone_at..sql_alone_at, sql_alone);
+    outbox_caught_up(stack, &started)?;
     Ok(rows)
 }
 
@@ -86,7 +95,7 @@ fn against_issue_yardstick(orders: f64, single_updates: f64) -> Row {
 /// left for autovacuum to do during the run (each run's event inserts
 /// 80,000 rows, which would otherwise start an autovacuum of `inventory`
 /// at some moment of a later run, and its reads count as the orders').
-fn quiet_database(stack: &Stack) -> anyhow::Result<()> {
+pub(super) fn quiet_database(stack: &Stack) -> anyhow::Result<()> {
     stack.sql("VACUUM ANALYZE").map(drop)
 }
 
@@ -278,7 +287,7 @@ fn sell_out_rows(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow::R
     for (run, what, baseline, ratio, target) in [
         (
             &plain,
-            "origin: a whole sale, 2,000 seats, 16 buyers (orders/s in the first → last tenth of the orders)",
+            "origin: a whole sale, 2,000 seats, 16 buyers (orders/s overall and in each tenth of the orders)",
             format!("{:.0} orders/s in the first tenth", plain.first_tenth()),
             plain.last_tenth() / plain.first_tenth().max(1e-9),
             "flat: last tenth ≥ 90% of the first",
@@ -304,10 +313,9 @@ fn sell_out_rows(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow::R
         rows.push(Row {
             what: what.into(),
             result: run.run.mark(format!(
-                "{:.0} overall, {:.0} → {:.0}; {sold} in {:.1} s",
+                "{:.0} overall, by tenth {}; {sold} in {:.1} s",
                 run.run.rate,
-                run.first_tenth(),
-                run.last_tenth(),
+                run.tenths.iter().map(|rate| format!("{rate:.0}")).collect::<Vec<_>>().join(" · "),
                 run.seconds
             )),
             baseline,
@@ -362,14 +370,14 @@ const SECTION_ROWS: u32 = 40;
 /// A venue of `sections` × 40 rows × 50 seats (40 sections: more than a
 /// run can sell) and an event on sale there without a waiting room;
 /// created before the run so that Postgres's counters see orders only.
-struct BenchSale {
-    event: String,
+pub(super) struct BenchSale {
+    pub(super) event: String,
     /// Comma-separated section ids.
-    sections: String,
+    pub(super) sections: String,
 }
 
 impl BenchSale {
-    fn create(stack: &Stack, sections: u32) -> anyhow::Result<Self> {
+    pub(super) fn create(stack: &Stack, sections: u32) -> anyhow::Result<Self> {
         Self::create_sized(stack, sections, SECTION_ROWS)
     }
 
