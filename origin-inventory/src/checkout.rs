@@ -142,10 +142,11 @@ pub async fn commit_at_once(
 /// The usual first attempt, in one call (`begin_payment`, migration
 /// 0017): a live hold of this buyer gets its pending payment. Anything
 /// else (a retried key, a lapsed hold, a payment already live, a
-/// concurrent release) writes nothing here and is answered by [`begin`]. The hold's row is locked as in [`begin`], so
-/// a release or the sweeper either waits for this payment or wins first.
-/// It is found by its key alone and checked after: with its state in the
-/// lookup, Postgres may scan every live hold to find it (migration 0016).
+/// concurrent release) writes nothing here and is answered by [`begin`].
+/// The hold's row is locked as in [`begin`], so a release or the sweeper
+/// either waits for this payment or wins first. It is found by its key
+/// alone and checked after: with its state in the lookup, Postgres may
+/// scan every live hold to find it (migration 0016).
 async fn begin_at_once(
     db: impl sqlx::PgExecutor<'_>,
     payments: &Payments,
