@@ -33,8 +33,12 @@ fn main() -> anyhow::Result<()> {
     let command = std::env::args().nth(1).unwrap_or_default();
     match command.as_str() {
         "up" => up(&root),
-        "test" => test(&root),
+        "test" => {
+            services::stop_everything_on_interrupt()?;
+            test(&root)
+        }
         "bench" => {
+            services::stop_everything_on_interrupt()?;
             let scope = bench::Scope::parse(std::env::args().nth(2).as_deref())?;
             setup::install_prerequisites()?;
             if scope != bench::Scope::Origin {

@@ -8,6 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -42,6 +43,39 @@ fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) -> anyhow
     bail!("{what} did not listen on port {port} within 60 s; see {}", log.display())
 }
 
+/// What this process started and has not stopped yet: the children's
+/// process ids, and the clusters' binaries and data folders.
+#[derive(Default)]
+struct Started {
+    processes: Vec<u32>,
+    clusters: Vec<(PathBuf, PathBuf)>,
+}
+
+static STARTED: Mutex<Started> = Mutex::new(Started { processes: Vec::new(), clusters: Vec::new() });
+
+fn started() -> std::sync::MutexGuard<'static, Started> {
+    STARTED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// On Ctrl-C (or SIGTERM), stops what this process started and exits, as
+/// `Drop` would have. A terminal's Ctrl-C reaches the children, which share
+/// our process group, but not PostgreSQL: `pg_ctl` starts the postmaster in
+/// a session of its own, so an interrupted test or bench run used to leave
+/// its cluster running.
+pub fn stop_everything_on_interrupt() -> anyhow::Result<()> {
+    ctrlc::set_handler(|| {
+        let Started { processes, clusters } = std::mem::take(&mut *started());
+        for pid in processes {
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        for (bin, data) in clusters {
+            stop_cluster(&bin, &data);
+        }
+        std::process::exit(130);
+    })
+    .context("cannot install the Ctrl-C handler")
+}
+
 /// A child process stopped with SIGTERM (then SIGKILL) when dropped.
 pub struct Process {
     name: &'static str,
@@ -74,6 +108,7 @@ impl Process {
             .stderr(out)
             .spawn()
             .with_context(|| format!("cannot start {name}: {command:?}"))?;
+        started().processes.push(child.id());
         Ok(Self { name, child, log })
     }
 
@@ -92,6 +127,8 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        let pid = self.child.id();
+        started().processes.retain(|started| *started != pid);
         if self.child.try_wait().ok().flatten().is_some() {
             return;
         }
@@ -164,6 +201,7 @@ impl Postgres {
             .args(["-o", &options, "-w", "-t", "60", "start"])
             .stdout(Stdio::null()))
         .with_context(|| format!("PostgreSQL did not start; see {}", home.join("postgres.log").display()))?;
+        started().clusters.push((bin.clone(), data.clone()));
         Ok(Self { bin, data, port })
     }
 
@@ -201,14 +239,19 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let _ = pg_command(&self.bin, "pg_ctl")
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-m", "fast", "-w", "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        started().clusters.retain(|(_, data)| *data != self.data);
+        stop_cluster(&self.bin, &self.data);
     }
+}
+
+fn stop_cluster(bin: &Path, data: &Path) {
+    let _ = pg_command(bin, "pg_ctl")
+        .arg("-D")
+        .arg(data)
+        .args(["-m", "fast", "-w", "stop"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 fn pg_command(bin: &Path, program: &str) -> Command {
