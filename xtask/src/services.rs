@@ -43,37 +43,75 @@ fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) -> anyhow
     bail!("{what} did not listen on port {port} within 60 s; see {}", log.display())
 }
 
-/// What this process started and has not stopped yet: the children's
-/// process ids, and the clusters' binaries and data folders.
-#[derive(Default)]
-struct Started {
-    processes: Vec<u32>,
-    clusters: Vec<(PathBuf, PathBuf)>,
+/// The clusters this process started and has not stopped yet: their
+/// binaries and data folders.
+static CLUSTERS: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+fn clusters() -> std::sync::MutexGuard<'static, Vec<(PathBuf, PathBuf)>> {
+    CLUSTERS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-static STARTED: Mutex<Started> = Mutex::new(Started { processes: Vec::new(), clusters: Vec::new() });
-
-fn started() -> std::sync::MutexGuard<'static, Started> {
-    STARTED.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// On Ctrl-C (or SIGTERM), stops what this process started and exits, as
-/// `Drop` would have. A terminal's Ctrl-C reaches the children, which share
-/// our process group, but not PostgreSQL: `pg_ctl` starts the postmaster in
-/// a session of its own, so an interrupted test or bench run used to leave
-/// its cluster running.
+/// On Ctrl-C (or SIGTERM), stops everything started under this process and
+/// exits, as `Drop` would have. A terminal's Ctrl-C reaches only our own
+/// process group, and several things leave it: `pg_ctl` starts each
+/// postmaster in a session of its own, `wrangler dev` and chromedriver run
+/// in groups of their own so that one signal stops their children, and a
+/// test binary killed by Ctrl-C orphans what it started. As the children's
+/// subreaper this process stays the ancestor of all of them, so they can
+/// be found and stopped.
 pub fn stop_everything_on_interrupt() -> anyhow::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer and touches no memory of ours.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        bail!("cannot become the subreaper of this run's processes: {}", std::io::Error::last_os_error());
+    }
     ctrlc::set_handler(|| {
-        let Started { processes, clusters } = std::mem::take(&mut *started());
-        for pid in processes {
+        // A fast shutdown first: a postmaster told to stop by SIGTERM waits for its sessions.
+        for (bin, data) in std::mem::take(&mut *clusters()) {
+            stop_cluster(&bin, &data);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut running = descendants();
+        for pid in &running {
             let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         }
-        for (bin, data) in clusters {
-            stop_cluster(&bin, &data);
+        while !running.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            running = descendants();
+        }
+        for pid in running {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         }
         std::process::exit(130);
     })
     .context("cannot install the Ctrl-C handler")
+}
+
+/// The live processes started under this one, at any depth (zombies are
+/// already stopped and left out).
+fn descendants() -> Vec<u32> {
+    // (pid, parent) of every live process, from `/proc/<pid>/stat`:
+    // "pid (comm) state ppid …", where comm may hold spaces and parentheses.
+    let processes: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let mut after_comm = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+            let state = after_comm.next()?;
+            let parent = after_comm.next()?.parse().ok()?;
+            (state != "Z").then_some((pid, parent))
+        })
+        .collect();
+    let mut found = vec![std::process::id()];
+    let mut next = 0;
+    while next < found.len() {
+        let parent = found[next];
+        found.extend(processes.iter().filter(|(_, p)| *p == parent).map(|(pid, _)| *pid));
+        next += 1;
+    }
+    found.split_off(1)
 }
 
 /// A child process stopped with SIGTERM (then SIGKILL) when dropped.
@@ -108,7 +146,6 @@ impl Process {
             .stderr(out)
             .spawn()
             .with_context(|| format!("cannot start {name}: {command:?}"))?;
-        started().processes.push(child.id());
         Ok(Self { name, child, log })
     }
 
@@ -127,8 +164,6 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let pid = self.child.id();
-        started().processes.retain(|started| *started != pid);
         if self.child.try_wait().ok().flatten().is_some() {
             return;
         }
@@ -201,7 +236,7 @@ impl Postgres {
             .args(["-o", &options, "-w", "-t", "60", "start"])
             .stdout(Stdio::null()))
         .with_context(|| format!("PostgreSQL did not start; see {}", home.join("postgres.log").display()))?;
-        started().clusters.push((bin.clone(), data.clone()));
+        clusters().push((bin.clone(), data.clone()));
         Ok(Self { bin, data, port })
     }
 
@@ -239,7 +274,7 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        started().clusters.retain(|(_, data)| *data != self.data);
+        clusters().retain(|(_, data)| *data != self.data);
         stop_cluster(&self.bin, &self.data);
     }
 }
