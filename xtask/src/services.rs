@@ -69,17 +69,21 @@ pub fn stop_everything_on_interrupt() -> anyhow::Result<()> {
         for (bin, data) in std::mem::take(&mut *clusters()) {
             stop_cluster(&bin, &data);
         }
+        // Many have ended on the terminal's signal meanwhile: `kill` may find them gone.
+        let signal = |name: &str, pid: u32| {
+            let _ = Command::new("kill").args([name, &pid.to_string()]).stderr(Stdio::null()).status();
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut running = descendants();
-        for pid in &running {
-            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        for &pid in &running {
+            signal("-TERM", pid);
         }
         while !running.is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
             running = descendants();
         }
         for pid in running {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            signal("-KILL", pid);
         }
         std::process::exit(130);
     })
