@@ -97,13 +97,21 @@ impl From<RoomRow> for RoomSettings {
 
 /// The waiting rooms of public events: `only` that one, or else those
 /// visitors may still poll (the sale not over for an hour).
+///
+/// A sale is sold out when no seat is free or held. The first such seat
+/// is asked for in the order of the free seats' index, so Postgres finds it
+/// there, or finds none, in a few buffers. Asked as `NOT EXISTS`, Postgres
+/// may bet on meeting a free seat early in a scan of the whole table, and
+/// for a sold-out sale reads all of it, each time the settings publisher
+/// looks (every two seconds).
 async fn waiting_rooms(db: &PgPool, only: Option<Uuid>) -> Result<Vec<RoomSettings>, sqlx::Error> {
     let rows = sqlx::query_as!(
         RoomRow,
         r#"SELECT e.id AS event_id, e.title, e.status AS "status: EventStatus",
-                  e.status = 'sold_out' OR NOT EXISTS (
+                  e.status = 'sold_out' OR (
                       SELECT 1 FROM inventory i WHERE i.event_id = e.id AND i.status IN ('AVAILABLE', 'HELD')
-                  ) AS "sold_out!",
+                      ORDER BY i.section_id, i.sort_key LIMIT 1
+                  ) IS NULL AS "sold_out!",
                   e.sale_starts_at, e.sale_ends_at, e.queue_enabled, e.queue_paused,
                   e.new_users_per_minute, e.total_active_users, e.session_duration_seconds,
                   e.prequeue_starts_at, e.queue_pow_difficulty, e.queue_message, e.queue_accent_color,

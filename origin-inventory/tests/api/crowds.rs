@@ -1,7 +1,8 @@
 //! What one buyer's requests cost Postgres must not grow with the crowd.
 //! In a real on-sale thousands of buyers hold seats at once while they type
 //! their card numbers: a statement that walks the seats, reservations or
-//! payments others hold makes every order slower the bigger the sale.
+//! payments others hold makes every order slower the bigger the sale. Nor
+//! may what the origin reads in the background grow with the seats sold.
 
 use std::collections::HashMap;
 
@@ -155,4 +156,56 @@ async fn a_buyer_costs_postgres_the_same_among_600_or_1200_others_holding_seats(
         .map(|query| format!("{:.0} → {:.0} buffers: {query}", among_crowd[*query], among_twice[*query]))
         .collect();
     assert!(grown.is_empty(), "statements reading what the crowd holds:\n{}", grown.join("\n"));
+}
+
+/// Every origin reads the settings of every live waiting room every two
+/// seconds for the edge, each with whether its sale sold out. A sold-out
+/// sale has nothing but sold seats: finding none free must not read them.
+#[tokio::test]
+async fn the_waiting_rooms_learn_a_sale_sold_out_without_reading_its_sold_seats() {
+    let app = spawn_app_with(OriginOptions { pool_size: Some(1), ..OriginOptions::default() }).await;
+    let statements = Statements::of(&app).await;
+    let (on_sale, _) = event_with_seats(&app, 250, json!({})).await;
+    let (sold_out, _) = event_with_seats(&app, 250, json!({})).await;
+    let (last_held, _) = event_with_seats(&app, 250, json!({})).await;
+    hold_one(&app, "last@example.com", &last_held, &app.a_section_of(&last_held).await).await;
+    // Sold as a sale's orders leave its seats (thousands of orders would
+    // take the test minutes; only the seats' state matters here).
+    for event in [&sold_out, &last_held] {
+        sqlx::query(
+            "UPDATE inventory SET status = 'BOOKED' WHERE event_id = $1::uuid AND status = 'AVAILABLE'",
+        )
+        .bind(event)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    // As autovacuum leaves a table that sold out a while ago.
+    sqlx::query("VACUUM ANALYZE inventory").execute(&app.db).await.unwrap();
+
+    let sold_out_of = |rooms: &[wire::room::RoomSettings], event: &str| {
+        rooms.iter().find(|room| room.event_id == event).map(|room| room.sold_out)
+    };
+    let rooms = origin_inventory::catalog::live_waiting_rooms(&app.db).await.unwrap();
+    assert_eq!(sold_out_of(&rooms, &on_sale), Some(false));
+    assert_eq!(sold_out_of(&rooms, &sold_out), Some(true));
+    assert_eq!(sold_out_of(&rooms, &last_held), Some(false), "a held seat may still be sold");
+    let (status, room) = app.get(&format!("/api/v1/events/{sold_out}/waiting-room")).await;
+    assert_eq!((status, &room["sold_out"]), (200, &json!(true)), "{room}");
+
+    let read = statements
+        .during(async {
+            origin_inventory::catalog::live_waiting_rooms(&app.db).await.unwrap();
+        })
+        .await;
+    let (_, buffers) =
+        read.iter().find(|(query, _)| query.contains("sold_out")).expect("the rooms' statement");
+    let pages: i64 =
+        sqlx::query_scalar("SELECT pg_relation_size('inventory') / current_setting('block_size')::int")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    // A few buffers per room (an index's root and leaf, a seat): 10 here.
+    // Walking the sold seats read 331, more than the table's 205 pages.
+    assert!(*buffers < 30.0, "{buffers} buffers for three waiting rooms, of a table of {pages} pages");
 }
