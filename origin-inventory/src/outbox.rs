@@ -148,11 +148,11 @@ pub async fn deliver_due(db: &PgPool, notifier: &Notifier) -> Result<usize, sqlx
     deliver_due_until(db, notifier, LEASE, &|| false).await
 }
 
-/// The delivery protocol. Claiming leases a batch in one short statement
-/// (its `next_attempt_at` moves a lease ahead); the claimed messages are
-/// then sent, up to the notifier's lanes at once, and each outcome is
-/// recorded before its lane sends again, with no transaction or row lock
-/// held across the network. Lanes share their writes ([`Records`]). So a
+/// The delivery protocol. Claiming leases a batch, the messages due first,
+/// in one short statement (their `next_attempt_at` moves a lease ahead);
+/// the claimed messages are then sent, up to the notifier's lanes at once,
+/// and each outcome is recorded before its lane sends again, with no
+/// transaction or row lock held across the network. Lanes share their writes ([`Records`]). So a
 /// crash or lost connection can send again only the messages that were
 /// sent and not yet recorded, at most one per lane; receivers can tell
 /// them by their stable `Message-ID` (`webhook-id` for webhooks).
@@ -172,7 +172,7 @@ pub async fn deliver_due_until(
         "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2)
          WHERE id IN (SELECT id FROM outbox
                       WHERE delivered_at IS NULL AND next_attempt_at <= now()
-                      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+                      ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING id, kind, payload, attempts",
         BATCH as i64,
         lease.as_secs_f64(),
