@@ -128,6 +128,7 @@ fn up(root: &Path) -> anyhow::Result<()> {
 }
 
 fn test(root: &Path) -> anyhow::Result<()> {
+    setup::warn_if_disk_is_short(&[root, &std::env::temp_dir()]);
     setup::install_prerequisites()?;
     build::check_formatting()?;
     build::components()?;
