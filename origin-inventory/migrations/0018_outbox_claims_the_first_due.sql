@@ -5,7 +5,9 @@
 -- from the table and they were sorted to take the first hundred. While
 -- orders come in faster than mail goes out, that is the whole backlog at
 -- each claim (thousands of rows, four times a second), and each claim
--- grows slower the further behind delivery is. Claims now take the
+-- grows slower the further behind delivery is. (Postgres's other plan,
+-- the primary key walked in order, read every message sent before the
+-- first due one: all of them, kept for the record.) Claims now take the
 -- messages due first, in the index's own order: a new message is due when
 -- it is written, so this is still first come, first sent, and a retry
 -- waits its turn behind what fell due before it.

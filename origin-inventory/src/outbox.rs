@@ -152,10 +152,11 @@ pub async fn deliver_due(db: &PgPool, notifier: &Notifier) -> Result<usize, sqlx
 /// in one short statement (their `next_attempt_at` moves a lease ahead);
 /// the claimed messages are then sent, up to the notifier's lanes at once,
 /// and each outcome is recorded before its lane sends again, with no
-/// transaction or row lock held across the network. Lanes share their writes ([`Records`]). So a
-/// crash or lost connection can send again only the messages that were
-/// sent and not yet recorded, at most one per lane; receivers can tell
-/// them by their stable `Message-ID` (`webhook-id` for webhooks).
+/// transaction or row lock held across the network. Lanes share their
+/// writes ([`Records`]). So a crash or lost connection can send again only
+/// the messages that were sent and not yet recorded, at most one per lane;
+/// receivers can tell them by their stable `Message-ID` (`webhook-id` for
+/// webhooks).
 ///
 /// Before each send `stopping` is asked; once it says yes (or half the
 /// lease is gone), the unsent claims are handed back and the call returns
