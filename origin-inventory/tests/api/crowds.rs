@@ -275,3 +275,36 @@ async fn a_claim_of_the_outbox_costs_the_same_whatever_waits_behind_it_or_was_se
         after[claim]
     );
 }
+
+/// Every search of the catalog is a page the edge has not cached, so the
+/// origin answers it, as often as visitors (or a script) ask for new ones.
+/// A page must count the seats of the events it shows, not of every event.
+#[tokio::test]
+async fn a_catalog_page_counts_the_seats_of_its_own_events_only() {
+    let app = spawn_app_with(OriginOptions { pool_size: Some(1), ..OriginOptions::default() }).await;
+    let statements = Statements::of(&app).await;
+    let first_page = || async {
+        let (status, page) = app.get("/api/v1/events?limit=1").await;
+        assert_eq!(status, 200, "{page}");
+        page
+    };
+    event_with_seats(&app, 250, json!({})).await;
+    // Plans are made (and kept) by the first call.
+    first_page().await;
+    let among_one = statements.during(async { drop(first_page().await) }).await;
+    for _ in 0..4 {
+        event_with_seats(&app, 250, json!({})).await;
+    }
+    let page = first_page().await;
+    assert_eq!((page["meta"]["total"].as_u64(), page["data"].as_array().map(Vec::len)), (Some(5), Some(1)));
+    assert_eq!(page["data"][0]["availability"]["available_seats"], 2500, "{page}");
+    let among_five = statements.during(async { drop(first_page().await) }).await;
+
+    let list = among_one.keys().find(|query| query.contains("catalog_list")).expect("the page's statement");
+    assert!(
+        among_five[list] <= among_one[list] + GROWTH_ALLOWED,
+        "{:.0} → {:.0} buffers: {list}",
+        among_one[list],
+        among_five[list]
+    );
+}
