@@ -69,11 +69,7 @@ pub fn stop_everything_on_interrupt() -> anyhow::Result<()> {
         for (bin, data) in std::mem::take(&mut *clusters()) {
             stop_cluster(&bin, &data);
         }
-        // Many have ended on the terminal's signal meanwhile: `kill` may find them gone.
-        let signal = |name: &str, pid: u32| {
-            let _ = Command::new("kill").args([name, &pid.to_string()]).stderr(Stdio::null()).status();
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + STOP_GRACE;
         let mut running = descendants();
         for &pid in &running {
             signal("-TERM", pid);
@@ -88,6 +84,15 @@ pub fn stop_everything_on_interrupt() -> anyhow::Result<()> {
         std::process::exit(130);
     })
     .context("cannot install the Ctrl-C handler")
+}
+
+/// How long a process told to stop (SIGTERM) has before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// Sends `kill`'s signal `name` to `pid`. The process may be gone already
+/// (it stopped on its own, or on the terminal's signal): nothing is said.
+fn signal(name: &str, pid: u32) {
+    let _ = Command::new("kill").args([name, &pid.to_string()]).stderr(Stdio::null()).status();
 }
 
 /// The live processes started under this one, at any depth (zombies are
@@ -171,8 +176,8 @@ impl Drop for Process {
         if self.child.try_wait().ok().flatten().is_some() {
             return;
         }
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
+        signal("-TERM", self.child.id());
+        let deadline = Instant::now() + STOP_GRACE;
         while Instant::now() < deadline {
             if self.child.try_wait().ok().flatten().is_some() {
                 return;

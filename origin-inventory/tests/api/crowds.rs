@@ -50,6 +50,28 @@ struct Statements {
 /// missed one of its own statements in 2 runs of 11.
 static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// An origin on one connection, and its statements measured: every
+/// statement measured runs on a connection that has run it before (a
+/// connection's first statements also read the catalog).
+async fn measured_app() -> (TestApp, Statements) {
+    let app = spawn_app_with(OriginOptions { pool_size: Some(1), ..OriginOptions::default() }).await;
+    let statements = Statements::of(&app).await;
+    (app, statements)
+}
+
+/// Fails unless the statement whose text contains `text` read at most
+/// `allowed` buffers per call more `after` than `before`.
+fn assert_not_grown(before: &HashMap<String, f64>, after: &HashMap<String, f64>, text: &str, allowed: f64) {
+    let query =
+        before.keys().find(|query| query.contains(text)).unwrap_or_else(|| panic!("no {text:?} measured"));
+    assert!(
+        after[query] <= before[query] + allowed,
+        "{:.0} → {:.0} buffers: {query}",
+        before[query],
+        after[query]
+    );
+}
+
 impl Statements {
     async fn of(app: &TestApp) -> Self {
         let alone = MEASURING.lock().await;
@@ -130,11 +152,7 @@ async fn crowd_in(app: &TestApp, event: &str, section: &str, first: usize) {
 
 #[tokio::test]
 async fn a_buyer_costs_postgres_the_same_among_600_or_1200_others_holding_seats() {
-    // One connection: every statement measured runs on a connection that
-    // has run it before (a connection's first statements also read the
-    // catalog).
-    let app = spawn_app_with(OriginOptions { pool_size: Some(1), ..OriginOptions::default() }).await;
-    let statements = Statements::of(&app).await;
+    let (app, statements) = measured_app().await;
     sold_before(&app).await;
     let (event, _) = event_with_seats(&app, 125, json!({})).await;
     let section = app.a_section_of(&event).await;
@@ -174,8 +192,7 @@ async fn a_buyer_costs_postgres_the_same_among_600_or_1200_others_holding_seats(
 /// sale has nothing but sold seats: finding none free must not read them.
 #[tokio::test]
 async fn the_waiting_rooms_learn_a_sale_sold_out_without_reading_its_sold_seats() {
-    let app = spawn_app_with(OriginOptions { pool_size: Some(1), ..OriginOptions::default() }).await;
-    let statements = Statements::of(&app).await;
+    let (app, statements) = measured_app().await;
     let (on_sale, _) = event_with_seats(&app, 250, json!({})).await;
     let (sold_out, _) = event_with_seats(&app, 250, json!({})).await;
     let (last_held, _) = event_with_seats(&app, 250, json!({})).await;
@@ -227,8 +244,7 @@ async fn the_waiting_rooms_learn_a_sale_sold_out_without_reading_its_sold_seats(
 /// it takes, neither the backlog behind it nor the history before it.
 #[tokio::test]
 async fn a_claim_of_the_outbox_costs_the_same_whatever_waits_behind_it_or_was_sent_before() {
-    let app = spawn_app_with(OriginOptions { pool_size: Some(1), ..OriginOptions::default() }).await;
-    let statements = Statements::of(&app).await;
+    let (app, statements) = measured_app().await;
     let event = app.on_sale_event(json!({})).await;
     // Webhooks of an organizer without a webhook URL: delivered at once,
     // with no network between claims.
@@ -265,15 +281,9 @@ async fn a_claim_of_the_outbox_costs_the_same_whatever_waits_behind_it_or_was_se
     vacuumed().await.unwrap();
     let after = statements.during(claim_one_batch()).await;
 
-    let claim = before.keys().find(|query| query.contains("SKIP LOCKED")).expect("the claim measured");
     // Each of the batch's messages gets new index entries, a level deeper
     // for some in a bigger table: a buffer per message more is allowed.
-    assert!(
-        after[claim] <= before[claim] + BATCH as f64,
-        "{:.0} → {:.0} buffers: {claim}",
-        before[claim],
-        after[claim]
-    );
+    assert_not_grown(&before, &after, "SKIP LOCKED", BATCH as f64);
 }
 
 /// Every search of the catalog is a page the edge has not cached, so the
@@ -281,8 +291,7 @@ async fn a_claim_of_the_outbox_costs_the_same_whatever_waits_behind_it_or_was_se
 /// A page must count the seats of the events it shows, not of every event.
 #[tokio::test]
 async fn a_catalog_page_counts_the_seats_of_its_own_events_only() {
-    let app = spawn_app_with(OriginOptions { pool_size: Some(1), ..OriginOptions::default() }).await;
-    let statements = Statements::of(&app).await;
+    let (app, statements) = measured_app().await;
     let first_page = || async {
         let (status, page) = app.get("/api/v1/events?limit=1").await;
         assert_eq!(status, 200, "{page}");
@@ -300,11 +309,5 @@ async fn a_catalog_page_counts_the_seats_of_its_own_events_only() {
     assert_eq!(page["data"][0]["availability"]["available_seats"], 2500, "{page}");
     let among_five = statements.during(async { drop(first_page().await) }).await;
 
-    let list = among_one.keys().find(|query| query.contains("catalog_list")).expect("the page's statement");
-    assert!(
-        among_five[list] <= among_one[list] + GROWTH_ALLOWED,
-        "{:.0} → {:.0} buffers: {list}",
-        among_one[list],
-        among_five[list]
-    );
+    assert_not_grown(&among_one, &among_five, "catalog_list", GROWTH_ALLOWED);
 }
