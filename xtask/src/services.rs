@@ -264,6 +264,19 @@ impl Postgres {
         Command::new(self.bin.join("pgbench"))
     }
 
+    /// `pg_waldump --stats=record` of the WAL between two positions: how
+    /// many records of each kind (row inserted, index entry, row lock …)
+    /// were written there. Run as the cluster's owner, who may read `pg_wal`.
+    pub fn wal_records(&self, from: &str, to: &str) -> anyhow::Result<String> {
+        output(pg_command(&self.bin, "pg_waldump").arg("-p").arg(self.data.join("pg_wal")).args([
+            "-s",
+            from,
+            "-e",
+            to,
+            "--stats=record",
+        ]))
+    }
+
     pub fn create_database(&self, name: &str) -> anyhow::Result<()> {
         let exists = output(Command::new("psql").args([
             &self.url("postgres"),

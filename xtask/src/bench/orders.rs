@@ -195,23 +195,34 @@ struct Measured {
     spent: PgCounters,
     activity: Averages,
     cpu: CpuTime,
+    /// What the run wrote, or why its WAL could not be read.
+    wal: Result<WalRecords, String>,
 }
 
 impl Measured {
     fn run(root: &Path, stack: &Stack, sale: &BenchSale, route: &Route, buyers: u32) -> anyhow::Result<Self> {
         quiet_database(stack)?;
         let before = PgCounters::read(stack)?;
+        let wal_from = stack.sql("SELECT pg_current_wal_lsn()")?;
         let activity = Activity::sample(stack);
         let cpu_before = CpuTime::read(stack, route)?;
         let run = run_orders(root, stack, sale, route, buyers, SECONDS)?;
         let cpu = CpuTime::read(stack, route)?.since(&cpu_before);
         let activity = activity.stop();
         let spent = PgCounters::read(stack)?.since(&before);
-        Ok(Self { run, spent, activity, cpu })
+        let wal_to = stack.sql("SELECT pg_current_wal_lsn()")?;
+        // A checkpoint may have recycled the run's first segments: a
+        // missing row, not a failed bench.
+        let wal = stack
+            .postgres
+            .wal_records(&wal_from, &wal_to)
+            .map(|stats| WalRecords::count(&stats))
+            .map_err(|e| format!("{e:#}"));
+        Ok(Self { run, spent, activity, cpu, wal })
     }
 
-    /// Postgres's work and the machine's CPU per order.
-    fn cost_rows(&self, prefix: &str, buyers: u32) -> [Row; 2] {
+    /// Postgres's work, what it wrote, and the machine's CPU per order.
+    fn cost_rows(&self, prefix: &str, buyers: u32) -> [Row; 3] {
         let (spent, activity, cpu) = (&self.spent, &self.activity, &self.cpu);
         let orders = self.run.orders;
         let per = orders.max(1.0);
@@ -246,6 +257,19 @@ impl Measured {
                     .into(),
             },
             Row {
+                what: format!(
+                    "{prefix}: what Postgres wrote per order, {buyers} buyers (records of its WAL)"
+                ),
+                result: match &self.wal {
+                    Ok(wal) => wal.per_order(per),
+                    Err(e) => format!("the run's WAL could not be read: {e}"),
+                },
+                baseline: "pg_waldump of the run's WAL; background workers included".into(),
+                ratio: None,
+                // Each index entry descends its index: two or three buffers.
+                target: "— (the buffer reads above follow the index entries)".into(),
+            },
+            Row {
                 what: format!("{prefix}: CPU per order, {buyers} buyers"),
                 result: parts.join(", "),
                 baseline: format!("{:.0} µs of machine CPU per order", per_order_us(cpu.machine)),
@@ -253,6 +277,61 @@ impl Measured {
                 target: "—".into(),
             },
         ]
+    }
+}
+
+/// The rows and index entries Postgres wrote, counted from the records of
+/// its WAL (`pg_waldump --stats=record`): deterministic for a given schema
+/// and code, where rates and CPU wander with this VM.
+#[derive(Debug, Default, PartialEq)]
+struct WalRecords {
+    rows_inserted: f64,
+    /// Updates, of which `hot_updates` needed no new index entries.
+    rows_updated: f64,
+    hot_updates: f64,
+    index_entries: f64,
+    /// Rows locked (`FOR UPDATE`, or `FOR KEY SHARE` by a foreign key's check).
+    row_locks: f64,
+    /// Locks of one row shared by transactions under way at once.
+    multixacts: f64,
+}
+
+impl WalRecords {
+    fn count(stats: &str) -> Self {
+        let mut wal = Self::default();
+        for line in stats.lines() {
+            let mut words = line.split_whitespace();
+            let (Some(kind), Some(Ok(count))) = (words.next(), words.next().map(str::parse::<f64>)) else {
+                continue;
+            };
+            // `+INIT`: the same record, on a page it starts.
+            match kind.trim_end_matches("+INIT") {
+                "Heap/INSERT" => wal.rows_inserted += count,
+                "Heap/UPDATE" => wal.rows_updated += count,
+                "Heap/HOT_UPDATE" => {
+                    wal.rows_updated += count;
+                    wal.hot_updates += count;
+                }
+                // An entry added to a leaf, or to a deduplicated one's list.
+                "Btree/INSERT_LEAF" | "Btree/INSERT_POST" => wal.index_entries += count,
+                "Heap/LOCK" | "Heap2/LOCK_UPDATED" => wal.row_locks += count,
+                "MultiXact/CREATE_ID" => wal.multixacts += count,
+                _ => {}
+            }
+        }
+        wal
+    }
+
+    fn per_order(&self, orders: f64) -> String {
+        format!(
+            "{:.1} rows inserted, {:.1} updated ({:.1} of them HOT), {:.1} index entries, {:.1} row locks ({:.1} shared: multixacts)",
+            self.rows_inserted / orders,
+            self.rows_updated / orders,
+            self.hot_updates / orders,
+            self.index_entries / orders,
+            self.row_locks / orders,
+            self.multixacts / orders,
+        )
     }
 }
 
@@ -723,5 +802,63 @@ impl Activity {
             idle_in_transaction: samples.iter().map(|s| s.0).sum::<f64>() / n,
             busy: samples.iter().map(|s| s.1).sum::<f64>() / n,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An excerpt of `pg_waldump --stats=record` (PostgreSQL 15) after
+    /// 8 s of orders on the local stack.
+    const STATS: &str = "\
+Type                                           N      (%)          Record size      (%)             FPI size      (%)        Combined size      (%)
+----                                           -      ---          -----------      ---             --------      ---        -------------      ---
+Transaction/COMMIT                         12916 (  5.61)               439144 (  1.70)                    0 (  0.00)               439144 (  1.66)
+MultiXact/CREATE_ID                         3871 (  1.68)               244418 (  0.95)                    0 (  0.00)               244418 (  0.93)
+Heap/INSERT                                27219 ( 11.83)              5660234 ( 21.91)                    0 (  0.00)              5660234 ( 21.44)
+Heap/UPDATE                                15629 (  6.79)              4641125 ( 17.96)                    0 (  0.00)              4641125 ( 17.58)
+Heap/HOT_UPDATE                              556 (  0.24)                43924 (  0.17)                    0 (  0.00)                43924 (  0.17)
+Heap/LOCK                                  28794 ( 12.52)              1555111 (  6.02)               379572 ( 66.64)              1934683 (  7.33)
+Heap/INSERT+INIT                             441 (  0.19)                98578 (  0.38)                    0 (  0.00)                98578 (  0.37)
+Heap/UPDATE+INIT                             539 (  0.23)               598086 (  2.31)                    0 (  0.00)               598086 (  2.27)
+Heap2/PRUNE                                 9323 (  4.05)               535362 (  2.07)                    0 (  0.00)               535362 (  2.03)
+Btree/INSERT_LEAF                         117897 ( 51.25)              9409675 ( 36.42)               169848 ( 29.82)              9579523 ( 36.28)
+Btree/INSERT_UPPER                           562 (  0.24)                53384 (  0.21)                    0 (  0.00)                53384 (  0.20)
+Btree/INSERT_POST                           2645 (  1.15)               195594 (  0.76)                    0 (  0.00)               195594 (  0.76)
+                                        --------                      --------                      --------                      --------
+Total                                     230048                      25835640 [97.84%]               569592 [2.16%]              26405232 [100%]
+";
+
+    #[test]
+    fn the_wal_records_are_counted_by_what_they_wrote() {
+        assert_eq!(
+            WalRecords::count(STATS),
+            WalRecords {
+                rows_inserted: 27219.0 + 441.0,
+                rows_updated: 15629.0 + 539.0 + 556.0,
+                hot_updates: 556.0,
+                // Not INSERT_UPPER: a split's new downlink, not a row's entry.
+                index_entries: 117897.0 + 2645.0,
+                row_locks: 28794.0,
+                multixacts: 3871.0,
+            }
+        );
+    }
+
+    #[test]
+    fn per_order_divides_each_count_by_the_orders() {
+        let wal = WalRecords {
+            rows_inserted: 100.0,
+            rows_updated: 50.0,
+            hot_updates: 10.0,
+            index_entries: 420.0,
+            row_locks: 104.0,
+            multixacts: 14.0,
+        };
+        assert_eq!(
+            wal.per_order(10.0),
+            "10.0 rows inserted, 5.0 updated (1.0 of them HOT), 42.0 index entries, 10.4 row locks (1.4 shared: multixacts)"
+        );
     }
 }
