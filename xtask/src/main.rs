@@ -93,7 +93,7 @@ fn up(root: &Path) -> anyhow::Result<()> {
         public_url: Some(format!("http://127.0.0.1:{edge_port}")),
     };
     let mut origin =
-        Origin::start(root, &database_url, &peers, env_port("STAMPEDE_ORIGIN_PORT", 8080)?, &logs)?;
+        Origin::start(root, &database_url, &peers, env_port("STAMPEDE_ORIGIN_PORT", 8080)?, &[], &logs)?;
     let mut edge = Edge::start(root, edge_port, &origin.url(), &upstash, &keys, &[], &logs)?;
 
     println!();

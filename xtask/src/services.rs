@@ -450,6 +450,7 @@ impl Origin {
         database_url: &str,
         peers: &OriginPeers,
         port: u16,
+        settings: &[(&str, &str)],
         logs: &Path,
     ) -> anyhow::Result<Self> {
         let mut command = Command::new(binary_dir(root).join("origin-inventory"));
@@ -457,6 +458,7 @@ impl Origin {
             command.env("STAMPEDE_PUBLIC_URL", url);
         }
         command
+            .envs(settings.iter().copied())
             .env("DATABASE_URL", database_url)
             .env("STAMPEDE_ORIGIN_LISTEN", format!("127.0.0.1:{port}"))
             .env("STAMPEDE_SMTP_URL", peers.smtp.url())
