@@ -149,10 +149,16 @@ struct JournalRow {
     statuses: Option<Vec<SeatStatus>>,
 }
 
-/// Drops journal rows every reader has long read.
+/// Drops journal rows every reader has long read: those numbered before
+/// the first row younger than [`KEEP`], found by walking the primary key
+/// from its start (no index on the rows' age, which every order would
+/// write to). The walk reads the rows it drops, and then one more.
 pub async fn forget_old_changes(db: &PgPool) -> Result<u64, sqlx::Error> {
     let done = sqlx::query!(
-        "DELETE FROM seat_changes WHERE at < now() - make_interval(secs => $1)",
+        "DELETE FROM seat_changes
+         WHERE id < coalesce((SELECT id FROM seat_changes WHERE at >= now() - make_interval(secs => $1)
+                              ORDER BY id LIMIT 1),
+                             (SELECT max(id) + 1 FROM seat_changes))",
         KEEP.as_secs_f64()
     )
     .execute(db)

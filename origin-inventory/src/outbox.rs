@@ -149,7 +149,7 @@ pub async fn deliver_due(db: &PgPool, notifier: &Notifier) -> Result<usize, sqlx
 }
 
 /// The delivery protocol. Claiming leases a batch, the messages due first,
-/// in one short statement (their `next_attempt_at` moves a lease ahead);
+/// in one short statement (their `leased_until` is set a lease ahead);
 /// the claimed messages are then sent, up to the notifier's lanes at once,
 /// and each outcome is recorded before its lane sends again, with no
 /// transaction or row lock held across the network. Lanes share their
@@ -170,9 +170,10 @@ pub async fn deliver_due_until(
     let claimed_at = tokio::time::Instant::now();
     let mut claimed = sqlx::query_as!(
         Claimed,
-        "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2)
+        "UPDATE outbox SET leased_until = now() + make_interval(secs => $2)
          WHERE id IN (SELECT id FROM outbox
                       WHERE delivered_at IS NULL AND next_attempt_at <= now()
+                        AND (leased_until IS NULL OR leased_until <= now())
                       ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING id, kind, payload, attempts",
         BATCH as i64,
@@ -195,7 +196,7 @@ pub async fn deliver_due_until(
             if stopping() || claimed_at.elapsed() > lease / 2 {
                 let unsent: Vec<i64> = claimed[index..].iter().map(|m| m.id).collect();
                 sqlx::query!(
-                    "UPDATE outbox SET next_attempt_at = now() WHERE id = ANY($1) AND delivered_at IS NULL",
+                    "UPDATE outbox SET leased_until = NULL WHERE id = ANY($1) AND delivered_at IS NULL",
                     &unsent,
                 )
                 .execute(db)
@@ -336,7 +337,7 @@ async fn record(db: &PgPool, outcomes: &[Outcome], lease: Duration) -> Result<()
     let ids: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
     let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
     let retry_after: Vec<f64> = outcomes.iter().map(|o| o.retry_after.as_secs_f64()).collect();
-    // Migration 0009's `outbox_record_all`: an asynchronous commit.
+    // `outbox_record_all` (migrations 0009, 0020): an asynchronous commit that ends the leases.
     let write =
         || sqlx::query!("SELECT outbox_record_all($1, $2, $3)", &ids, &errors as _, &retry_after).execute(db);
     let give_up = tokio::time::Instant::now() + lease / 2;

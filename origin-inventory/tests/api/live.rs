@@ -53,3 +53,32 @@ async fn a_seat_map_hears_holds_and_releases_of_its_event_only() {
     assert_eq!(watching_other.seat_changes(1).await, vec![format!("{} HELD", other_seats[0])]);
     watching.assert_quiet(Duration::from_millis(500)).await;
 }
+
+#[tokio::test]
+async fn the_journal_forgets_rows_every_reader_has_long_read_and_keeps_the_rest() {
+    let app = spawn_app().await;
+    let written_ago = |minutes: &[i32]| {
+        sqlx::query(
+            "INSERT INTO seat_changes (event_id, seats, statuses, at)
+             SELECT gen_random_uuid(), '{}', '{}', now() - make_interval(mins => m)
+             FROM unnest($1::int[]) WITH ORDINALITY AS w(m, n) ORDER BY n",
+        )
+        .bind(minutes.to_vec())
+        .execute(&app.db)
+    };
+    let ages = || {
+        sqlx::query_scalar::<_, i32>(
+            "SELECT round(extract(epoch FROM now() - at) / 60)::int FROM seat_changes ORDER BY id",
+        )
+        .fetch_all(&app.db)
+    };
+    // Kept ten minutes: readers poll a few times a second.
+    written_ago(&[30, 15, 11, 9, 1, 0]).await.unwrap();
+    assert_eq!(origin_inventory::live::forget_old_changes(&app.db).await.unwrap(), 3);
+    assert_eq!(ages().await.unwrap(), [9, 1, 0]);
+
+    // A journal nobody wrote to for ten minutes is forgotten whole.
+    sqlx::query("UPDATE seat_changes SET at = at - interval '1 hour'").execute(&app.db).await.unwrap();
+    assert_eq!(origin_inventory::live::forget_old_changes(&app.db).await.unwrap(), 3);
+    assert_eq!(ages().await.unwrap(), Vec::<i32>::new());
+}

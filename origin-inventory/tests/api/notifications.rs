@@ -188,7 +188,7 @@ async fn a_stopping_sender_hands_its_claims_back_at_once() {
     assert_eq!(delivered, 0);
     // Handed back: due now, for this instance or another, not a lease later.
     let due: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= now()",
+        "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= now() AND leased_until IS NULL",
     )
     .fetch_one(&app.db)
     .await
