@@ -1,8 +1,13 @@
 //! Ticket codes and order numbers.
 //!
-//! A ticket code is `<ticket id>.<tag>`, the tag an HMAC-SHA256 over the
-//! ticket, event and seat with the origin's ticket secret: a scanner with
-//! the secret verifies a ticket offline, and a forged or altered code fails.
+//! A ticket code is `<ticket id>.<tag>` in upper-case hex, the tag an
+//! HMAC-SHA256 over the ticket, event and seat with the origin's ticket
+//! secret: a scanner with the secret verifies a ticket offline, and a
+//! forged or altered code fails. Upper case because every character is
+//! then in the QR code's alphanumeric set: the code fits a symbol of 33
+//! modules a side instead of 37 in byte mode, larger modules at the same
+//! printed size and a quarter less work to make (one per emailed ticket).
+//! Codes issued in lower case before still verify: hex and UUIDs ignore case.
 
 use hmac::{Hmac, Mac as _};
 use rand::Rng as _;
@@ -19,7 +24,12 @@ fn tag(secret: &[u8], ticket: Uuid, event: Uuid, seat: Uuid) -> Vec<u8> {
 }
 
 pub fn ticket_code(secret: &[u8], ticket: Uuid, event: Uuid, seat: Uuid) -> String {
-    format!("{}.{}", ticket.simple(), hex::encode(tag(secret, ticket, event, seat)))
+    let mut id = Uuid::encode_buffer();
+    format!(
+        "{}.{}",
+        ticket.simple().encode_upper(&mut id),
+        hex::encode_upper(tag(secret, ticket, event, seat))
+    )
 }
 
 /// The ticket id in `code`, if the code is authentic for this event and seat.
@@ -185,6 +195,24 @@ mod tests {
         let (pixels, png_side) = png_pixels(&qr_png(&code));
         assert_eq!(png_side, side);
         assert!((0..side).all(|y| (0..side).all(|x| pixels[y * side + x] == luma(x, y))), "the same modules");
+    }
+
+    #[test]
+    fn codes_are_qr_alphanumeric_so_they_fit_a_smaller_symbol() {
+        let code = ticket_code(b"secret", Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let alphanumeric = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+        assert!(code.chars().all(|c| alphanumeric.contains(c)), "{code}");
+        let version_4 = 17 + 4 * 4;
+        assert_eq!(qr_modules(&code).len(), version_4 + 2 * QUIET_ZONE);
+        let lower = code.to_ascii_lowercase();
+        assert_eq!(qr_modules(&lower).len(), version_4 + 4 + 2 * QUIET_ZONE, "byte mode needs version 5");
+    }
+
+    #[test]
+    fn codes_issued_in_lower_case_still_verify() {
+        let (t, e, s) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let issued_before = ticket_code(b"secret", t, e, s).to_ascii_lowercase();
+        assert_eq!(verify_ticket_code(b"secret", &issued_before, e, s), Some(t));
     }
 
     #[test]
