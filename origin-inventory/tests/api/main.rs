@@ -11,6 +11,7 @@ mod helpers;
 mod holds;
 mod invariants;
 mod live;
+mod migrations;
 mod notifications;
 mod organizer;
 mod pages;
