@@ -263,10 +263,12 @@ struct Records<'a> {
 /// How long a write waits for more outcomes before it takes its group, as
 /// Postgres's `commit_delay` waits for more commits to flush together. A
 /// mail server takes its messages about a millisecond apart, and a write
-/// took about one outcome when it did not wait: a transaction per message.
-/// The lane waits with it, which costs no throughput while the other lanes
-/// keep the server busy.
-const LINGER: Duration = Duration::from_millis(5);
+/// that did not wait took one or two outcomes: a transaction per message
+/// or two. Re-sending 3,180 confirmations on the local stack, in turns:
+/// 1,260 writes without waiting, 700 waiting 2 ms and 440 waiting 5 ms,
+/// in 7.0, 6.6 and 7.3 s; the lanes waiting for a write send nothing, and
+/// beyond 2 ms that begins to show.
+const LINGER: Duration = Duration::from_millis(2);
 
 impl Records<'_> {
     /// Returns once `outcome` is written (or the write that took it failed).
