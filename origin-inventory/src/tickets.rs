@@ -200,8 +200,7 @@ mod tests {
     #[test]
     fn codes_are_qr_alphanumeric_so_they_fit_a_smaller_symbol() {
         let code = ticket_code(b"secret", Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let alphanumeric = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
-        assert!(code.chars().all(|c| alphanumeric.contains(c)), "{code}");
+        assert!(qrcodegen::QrSegment::is_alphanumeric(&code), "{code}");
         let version_4 = 17 + 4 * 4;
         assert_eq!(qr_modules(&code).len(), version_4 + 2 * QUIET_ZONE);
         let lower = code.to_ascii_lowercase();

@@ -44,11 +44,11 @@ fn function_settings_are_read_from_both_kinds_of_statement() {
 #[tokio::test]
 async fn every_setting_a_migration_gives_a_function_survives_the_later_ones() {
     let app = spawn_app().await;
-    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
-    let mut declared = Vec::new();
-    for entry in std::fs::read_dir(folder).unwrap() {
-        declared.extend(function_settings(&std::fs::read_to_string(entry.unwrap().path()).unwrap()));
-    }
+    // The migrations as the origin embeds and runs them.
+    let declared: Vec<_> = sqlx::migrate!("./migrations")
+        .iter()
+        .flat_map(|migration| function_settings(&migration.sql))
+        .collect();
     assert!(declared.len() >= 3, "the plan cache modes of 0014 and 0015 at least: {declared:?}");
     for (function, setting) in declared {
         let configs: Vec<Option<Vec<String>>> =
