@@ -45,7 +45,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).await?;
         Ok(Self {
             listener,
-            state: AppState::new(settings, db),
+            state: AppState::new(settings, db).await?,
             request_timeout: settings.request_timeout,
             drain_delay: settings.drain_delay,
         })

@@ -13,12 +13,26 @@ use crate::payments::SandboxFaults;
 /// Which payment provider charges cards.
 #[derive(Debug, Clone)]
 pub enum ProviderSettings {
-    /// Stripe's test conventions, locally (`pm_card_visa`, ...).
-    Sandbox(SandboxFaults),
+    /// Stripe's test conventions, locally (`pm_card_visa`, ...), with its
+    /// ledger in the database at `ledger_url`, or in the origin's own.
+    Sandbox {
+        faults: SandboxFaults,
+        ledger_url: Option<SecretString>,
+    },
     Stripe {
         api_base: String,
         secret_key: SecretString,
     },
+}
+
+impl ProviderSettings {
+    /// Where the sandbox keeps its ledger, when not in the origin's database.
+    pub fn sandbox_ledger_url(&self) -> Option<&SecretString> {
+        match self {
+            ProviderSettings::Sandbox { ledger_url, .. } => ledger_url.as_ref(),
+            ProviderSettings::Stripe { .. } => None,
+        }
+    }
 }
 
 /// The origin's configuration. Secrets (and URLs that may carry
@@ -39,8 +53,9 @@ pub struct Settings {
     /// health-check interval).
     pub drain_delay: Duration,
     /// `STAMPEDE_PAYMENT_PROVIDER` = `sandbox` (default) or `stripe`, with
-    /// `STRIPE_SECRET_KEY`, `STRIPE_API_BASE`, or `STAMPEDE_SANDBOX_LATENCY_MS`,
-    /// `STAMPEDE_SANDBOX_FAILURE_RATE`, `STAMPEDE_SANDBOX_TIMEOUT_RATE`.
+    /// `STRIPE_SECRET_KEY`, `STRIPE_API_BASE`, or `STAMPEDE_SANDBOX_DATABASE_URL`,
+    /// `STAMPEDE_SANDBOX_LATENCY_MS`, `STAMPEDE_SANDBOX_FAILURE_RATE`,
+    /// `STAMPEDE_SANDBOX_TIMEOUT_RATE`.
     pub provider: ProviderSettings,
     /// `STAMPEDE_TICKET_SECRET`: signs ticket codes (required with Stripe).
     pub ticket_secret: SecretString,
@@ -124,7 +139,7 @@ fn public_url(provider: &ProviderSettings) -> anyhow::Result<String> {
         (None, ProviderSettings::Stripe { .. }) => {
             bail!("STAMPEDE_PUBLIC_URL must be set when real payments are taken")
         }
-        (None, ProviderSettings::Sandbox(_)) => LOCAL_PUBLIC_URL.to_owned(),
+        (None, ProviderSettings::Sandbox { .. }) => LOCAL_PUBLIC_URL.to_owned(),
     };
     check_public_url(&url)?;
     Ok(url.trim_end_matches('/').to_owned())
@@ -160,7 +175,7 @@ fn secret(name: &str, provider: &ProviderSettings, local: &str) -> anyhow::Resul
         (Some(secret), _) if secret.len() >= 16 => Ok(secret.into()),
         (Some(_), _) => bail!("{name} must be at least 16 characters"),
         (None, ProviderSettings::Stripe { .. }) => bail!("{name} must be set when real payments are taken"),
-        (None, ProviderSettings::Sandbox(_)) => Ok(local.into()),
+        (None, ProviderSettings::Sandbox { .. }) => Ok(local.into()),
     }
 }
 
@@ -191,11 +206,14 @@ fn provider_from_env() -> anyhow::Result<ProviderSettings> {
         Ok(rate)
     };
     match env_or::<String>("STAMPEDE_PAYMENT_PROVIDER", "sandbox")?.as_str() {
-        "sandbox" => Ok(ProviderSettings::Sandbox(SandboxFaults {
-            latency: Duration::from_millis(env_or("STAMPEDE_SANDBOX_LATENCY_MS", "0")?),
-            failure_rate: rate("STAMPEDE_SANDBOX_FAILURE_RATE")?,
-            timeout_rate: rate("STAMPEDE_SANDBOX_TIMEOUT_RATE")?,
-        })),
+        "sandbox" => Ok(ProviderSettings::Sandbox {
+            faults: SandboxFaults {
+                latency: Duration::from_millis(env_or("STAMPEDE_SANDBOX_LATENCY_MS", "0")?),
+                failure_rate: rate("STAMPEDE_SANDBOX_FAILURE_RATE")?,
+                timeout_rate: rate("STAMPEDE_SANDBOX_TIMEOUT_RATE")?,
+            },
+            ledger_url: std::env::var("STAMPEDE_SANDBOX_DATABASE_URL").ok().map(SecretString::from),
+        }),
         "stripe" => Ok(ProviderSettings::Stripe {
             api_base: env_or("STRIPE_API_BASE", "https://api.stripe.com")?,
             secret_key: std::env::var("STRIPE_SECRET_KEY")

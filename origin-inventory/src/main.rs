@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::bail;
 use origin_inventory::app::{Application, connect};
 use origin_inventory::config::Settings;
-use origin_inventory::{auth, demo, invariants, text};
+use origin_inventory::{auth, demo, invariants, payments, text};
 use secrecy::ExposeSecret as _;
 
 #[tokio::main]
@@ -46,8 +46,9 @@ async fn main() -> anyhow::Result<()> {
             println!("on_sale_event={}", demo.on_sale_event);
         }
         Some("check") => {
+            let ledger = payments::open_ledger(settings.provider.sandbox_ledger_url(), &db).await?;
             let mut report =
-                invariants::check(&db, settings.ticket_secret.expose_secret().as_bytes()).await?;
+                invariants::check(&db, &ledger, settings.ticket_secret.expose_secret().as_bytes()).await?;
             match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
                 ["check"] => {}
                 ["check", "--maildir", maildir] => {

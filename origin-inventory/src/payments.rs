@@ -98,9 +98,11 @@ pub const TEST_CARDS: &[TestCard] = &[
 
 /// A provider following Stripe's test conventions, with its own ledger
 /// (`sandbox_charges`) so a charge outlives a crash of the origin. The
-/// ledger is an unlogged table: it stands for another company's database,
-/// so it stays out of our WAL (a crash of Postgres itself empties it, and
-/// the reconciler's second ask then charges anew, once). Its cards are
+/// ledger stands for another company's database: best in a database of its
+/// own (`STAMPEDE_SANDBOX_DATABASE_URL`, see [`open_ledger`]), so its
+/// transactions are not counted as ours, and in an unlogged table, so it
+/// stays out of our WAL (a crash of Postgres itself empties it, and the
+/// reconciler's second ask then charges anew, once). Its cards are
 /// [`TEST_CARDS`]; any other payment method is refused.
 pub struct SandboxProvider {
     db: PgPool,
@@ -123,6 +125,40 @@ impl SandboxProvider {
     fn roll(rate: f64) -> bool {
         rate > 0.0 && rand::rng().random_bool(rate.min(1.0))
     }
+}
+
+/// The ledger's table in a database of its own. The origin's database has
+/// the same table from its migrations (0002, unlogged since 0007); a test
+/// keeps the two alike.
+const LEDGER_TABLE: &str = "
+    CREATE UNLOGGED TABLE IF NOT EXISTS sandbox_charges (
+        id              text PRIMARY KEY,
+        idempotency_key text NOT NULL UNIQUE,
+        payment_method  text NOT NULL,
+        amount_cents    bigint NOT NULL,
+        currency        text NOT NULL,
+        outcome         text NOT NULL CHECK (outcome IN ('succeeded', 'declined')),
+        decline_code    text,
+        refunded        boolean NOT NULL DEFAULT false,
+        created_at      timestamptz NOT NULL DEFAULT now()
+    )";
+
+/// The sandbox's ledger: the database at `url`, its table made on first
+/// use, or the origin's own database `db` when no URL is given.
+pub async fn open_ledger(url: Option<&SecretString>, db: &PgPool) -> anyhow::Result<PgPool> {
+    use anyhow::Context as _;
+    let Some(url) = url else { return Ok(db.clone()) };
+    let ledger = crate::app::pool_options(db.options().get_max_connections())
+        .connect(url.expose_secret())
+        .await
+        .context("STAMPEDE_SANDBOX_DATABASE_URL: the sandbox's ledger database")?;
+    // Origins starting together take turns: two `IF NOT EXISTS` at once can
+    // both try to create it. One implicit transaction holds the lock.
+    sqlx::raw_sql(&format!("SELECT pg_advisory_xact_lock(hashtext('sandbox_charges'));{LEDGER_TABLE}"))
+        .execute(&ledger)
+        .await
+        .context("creating the sandbox's ledger")?;
+    Ok(ledger)
 }
 
 fn decline_message(code: &str) -> String {

@@ -15,7 +15,7 @@ use crate::buyers::BuyerSessions;
 use crate::config::{ProviderSettings, Settings};
 use crate::live::SeatChanges;
 use crate::metrics::Metrics;
-use crate::payments::{PaymentProvider, Payments, SandboxProvider, StripeProvider};
+use crate::payments::{PaymentProvider, Payments, SandboxProvider, StripeProvider, open_ledger};
 use crate::purge::CatalogPurge;
 use crate::reservations::KnownLimits;
 
@@ -51,9 +51,11 @@ impl Draining {
 }
 
 impl AppState {
-    pub fn new(settings: &Settings, db: PgPool) -> Self {
+    pub async fn new(settings: &Settings, db: PgPool) -> anyhow::Result<Self> {
         let provider: Arc<dyn PaymentProvider> = match &settings.provider {
-            ProviderSettings::Sandbox(faults) => Arc::new(SandboxProvider::new(db.clone(), *faults)),
+            ProviderSettings::Sandbox { faults, ledger_url } => {
+                Arc::new(SandboxProvider::new(open_ledger(ledger_url.as_ref(), &db).await?, *faults))
+            }
             ProviderSettings::Stripe { api_base, secret_key } => {
                 Arc::new(StripeProvider::new(api_base.clone(), secret_key.clone(), Duration::from_secs(20)))
             }
@@ -63,7 +65,7 @@ impl AppState {
             ticket_secret: settings.ticket_secret.expose_secret().as_bytes().into(),
             webhook_secret: settings.webhook_secret.expose_secret().as_bytes().into(),
         };
-        Self {
+        Ok(Self {
             db,
             payments,
             metrics: Arc::default(),
@@ -73,6 +75,6 @@ impl AppState {
             hold_limits: KnownLimits::default(),
             buyers: BuyerSessions::new(settings.buyer_session_secret.expose_secret().as_bytes()),
             draining: Draining::default(),
-        }
+        })
     }
 }

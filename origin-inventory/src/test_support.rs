@@ -31,10 +31,15 @@ pub struct TestOrigin {
     pub db: PgPool,
     /// The test database, for clients other than the origin.
     pub database_url: String,
+    /// The sandbox payment provider's ledger, in a database of its own as
+    /// `cargo xtask up` keeps it.
+    pub ledger: PgPool,
+    pub ledger_url: String,
 }
 
 /// Creates a database with a random name on the cluster behind
-/// `STAMPEDE_TEST_DATABASE_URL`, migrates it, and serves it on port 0.
+/// `STAMPEDE_TEST_DATABASE_URL` (and one beside it for the sandbox's
+/// ledger), migrates it, and serves it on port 0.
 pub async fn spawn_origin() -> TestOrigin {
     spawn_origin_with(SandboxFaults::default()).await
 }
@@ -63,10 +68,14 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
             .expect("STAMPEDE_TEST_DATABASE_URL is not set: run the tests with `cargo xtask test`")
     });
     let name = format!("test_{}", Uuid::new_v4().simple());
+    let ledger_name = format!("{name}_ledger");
     let admin = PgPoolOptions::new().max_connections(1).connect(&admin_url).await.expect("admin connection");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create database");
+    for database in [&name, &ledger_name] {
+        sqlx::query(&format!("CREATE DATABASE {database}")).execute(&admin).await.expect("create database");
+    }
     admin.close().await;
-    let database_url = format!("{}/{name}", admin_url.rsplit_once('/').expect("URL with a database").0);
+    let cluster = admin_url.rsplit_once('/').expect("URL with a database").0;
+    let (database_url, ledger_url) = (format!("{cluster}/{name}"), format!("{cluster}/{ledger_name}"));
     let pool_size = options.pool_size.unwrap_or(40);
     let db = pool_options(pool_size).connect(&database_url).await.expect("test database");
     migrate(&db).await.expect("migrations");
@@ -77,7 +86,10 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
         pool_size,
         request_timeout: Duration::from_secs(30),
         drain_delay: Duration::ZERO,
-        provider: ProviderSettings::Sandbox(options.faults),
+        provider: ProviderSettings::Sandbox {
+            faults: options.faults,
+            ledger_url: Some(ledger_url.clone().into()),
+        },
         ticket_secret: String::from_utf8(TEST_TICKET_SECRET.to_vec()).expect("ASCII").into(),
         webhook_secret: String::from_utf8(TEST_WEBHOOK_SECRET.to_vec()).expect("ASCII").into(),
         buyer_session_secret: "test-buyer-session-secret".into(),
@@ -95,7 +107,9 @@ pub async fn spawn_origin_with_options(options: OriginOptions) -> TestOrigin {
     let app = Application::build(&settings, db.clone()).await.expect("origin");
     let base = format!("http://{}", app.address());
     tokio::spawn(app.run_until(std::future::pending()));
-    TestOrigin { base, db, database_url }
+    let ledger =
+        crate::payments::open_ledger(settings.provider.sandbox_ledger_url(), &db).await.expect("ledger");
+    TestOrigin { base, db, database_url, ledger, ledger_url }
 }
 
 /// A server-sent-events response, read event by event.

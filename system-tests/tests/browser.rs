@@ -204,7 +204,7 @@ async fn journey(screen: Screen, name: &str, redis_db: u8) {
     assert_eq!(ticket_codes(&fresh).await, codes, "the same tickets from a fresh browser");
     fresh.screenshot("tickets-from-the-email").await;
     fresh.close().await;
-    let books = invariants::check(&stack.origin.db, TEST_TICKET_SECRET).await.unwrap();
+    let books = invariants::check(&stack.origin.db, &stack.origin.ledger, TEST_TICKET_SECRET).await.unwrap();
     assert_eq!((books.tickets, books.violations()), (2, 0), "{books}");
 }
 
@@ -296,7 +296,7 @@ async fn another_buyers_map_follows_holds_live_and_an_expired_hold_frees_its_sea
     watcher.screenshot("2-freed-again").await;
     let same_page = watcher.client.execute("return window.neverReloaded === true", vec![]).await.unwrap();
     assert_eq!(same_page, serde_json::Value::Bool(true), "the watcher's map changed without a reload");
-    let books = invariants::check(&stack.origin.db, TEST_TICKET_SECRET).await.unwrap();
+    let books = invariants::check(&stack.origin.db, &stack.origin.ledger, TEST_TICKET_SECRET).await.unwrap();
     assert_eq!((books.tickets, books.violations()), (0, 0), "{books}");
     buyer.close().await;
     watcher.close().await;

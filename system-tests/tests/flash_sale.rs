@@ -58,7 +58,7 @@ async fn a_short_flash_sale_sells_no_seat_twice() {
     assert!(sold > 0.0, "something was sold: {summary}");
     assert_eq!(count(&summary, "gate_refusals"), 0.0);
 
-    let report = invariants::check(&stack.origin.db, TEST_TICKET_SECRET).await.unwrap();
+    let report = invariants::check(&stack.origin.db, &stack.origin.ledger, TEST_TICKET_SECRET).await.unwrap();
     println!("{report}");
     assert_eq!(report.violations(), 0, "{report}");
     assert_eq!(report.tickets as f64, sold, "every ticket k6 saw is in Postgres, and no other");
@@ -76,7 +76,7 @@ async fn the_browse_and_soak_scenarios_run_green() {
     assert!(count(&soak, "iterations") >= 15.0, "{soak}");
     assert_eq!(count(&soak, "gate_refusals"), 0.0);
     assert!(count(&soak, "tickets_sold") > 0.0, "{soak}");
-    let report = invariants::check(&stack.origin.db, TEST_TICKET_SECRET).await.unwrap();
+    let report = invariants::check(&stack.origin.db, &stack.origin.ledger, TEST_TICKET_SECRET).await.unwrap();
     assert_eq!(report.violations(), 0, "{report}");
 }
 

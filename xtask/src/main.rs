@@ -25,7 +25,9 @@ use std::sync::mpsc;
 
 use anyhow::{Context as _, bail};
 
-use services::{Edge, EdgeKeys, Origin, OriginPeers, Postgres, Redis, Smtp, UpstashGateway, env_port};
+use services::{
+    Edge, EdgeKeys, Origin, OriginDatabases, OriginPeers, Postgres, Redis, Smtp, UpstashGateway, env_port,
+};
 
 fn main() -> anyhow::Result<()> {
     let root = workspace_root();
@@ -73,8 +75,7 @@ fn up(root: &Path) -> anyhow::Result<()> {
     let logs = state.join("logs");
     std::fs::create_dir_all(&logs)?;
     let postgres = Postgres::start(&state.join("postgres"), env_port("STAMPEDE_PG_PORT", 55432)?, true)?;
-    postgres.create_database("stampede")?;
-    let database_url = postgres.url("stampede");
+    let databases = OriginDatabases::create(&postgres)?;
     let redis = Redis::start(&state.join("redis"), env_port("STAMPEDE_REDIS_PORT", 56379)?, true)?;
 
     let smtp = Smtp::start(&state.join("smtp"), env_port("STAMPEDE_SMTP_PORT", 2525)?)?;
@@ -83,7 +84,7 @@ fn up(root: &Path) -> anyhow::Result<()> {
     let upstash =
         UpstashGateway::start(root, &redis, env_port("STAMPEDE_UPSTASH_PORT", 8079)?, &upstash_token, &logs)?;
 
-    let demo = services::seed_demo(root, &database_url)?;
+    let demo = services::seed_demo(root, &databases.sales)?;
     let keys = EdgeKeys::load_or_create(&state.join("edge-signing-keys"))?;
     let edge_port = env_port("STAMPEDE_EDGE_PORT", 3000)?;
     let peers = OriginPeers {
@@ -93,7 +94,7 @@ fn up(root: &Path) -> anyhow::Result<()> {
         public_url: Some(format!("http://127.0.0.1:{edge_port}")),
     };
     let mut origin =
-        Origin::start(root, &database_url, &peers, env_port("STAMPEDE_ORIGIN_PORT", 8080)?, &[], &logs)?;
+        Origin::start(root, &databases, &peers, env_port("STAMPEDE_ORIGIN_PORT", 8080)?, &[], &logs)?;
     let mut edge = Edge::start(root, edge_port, &origin.url(), &upstash, &keys, &[], &logs)?;
 
     println!();
@@ -109,7 +110,8 @@ fn up(root: &Path) -> anyhow::Result<()> {
     );
     println!("  organizer dashboard: {}/organizer (sign in with the demo organizer key)", edge.url());
     println!("  origin API:          {}/api/v1/events", origin.url());
-    println!("  Postgres:            {database_url}");
+    println!("  Postgres:            {}", databases.sales);
+    println!("  sandbox payments:    {} (the test card provider's ledger)", databases.ledger);
     println!("  Redis:               {}", redis.url());
     println!("  Redis (Upstash REST): {} (token {upstash_token})", upstash.url());
     println!("  emails (maildir):    {}", smtp.maildir().join("new").display());

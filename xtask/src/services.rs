@@ -444,10 +444,34 @@ pub struct OriginPeers<'a> {
     pub public_url: Option<String>,
 }
 
+/// An origin's databases, on one cluster: its own, and the sandbox payment
+/// provider's ledger. The sandbox stands for another company, so its
+/// transactions stay out of the origin's database (and its figures).
+pub struct OriginDatabases {
+    pub sales: String,
+    pub ledger: String,
+}
+
+impl OriginDatabases {
+    pub const SALES: &str = "stampede";
+    pub const LEDGER: &str = "stampede_sandbox";
+
+    pub fn create(postgres: &Postgres) -> anyhow::Result<Self> {
+        postgres.create_database(Self::SALES)?;
+        postgres.create_database(Self::LEDGER)?;
+        Ok(Self { sales: postgres.url(Self::SALES), ledger: postgres.url(Self::LEDGER) })
+    }
+
+    /// Tells an `origin-inventory` process where both are.
+    pub fn give_to<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command.env("DATABASE_URL", &self.sales).env("STAMPEDE_SANDBOX_DATABASE_URL", &self.ledger)
+    }
+}
+
 impl Origin {
     pub fn start(
         root: &Path,
-        database_url: &str,
+        databases: &OriginDatabases,
         peers: &OriginPeers,
         port: u16,
         settings: &[(&str, &str)],
@@ -457,9 +481,9 @@ impl Origin {
         if let Some(url) = &peers.public_url {
             command.env("STAMPEDE_PUBLIC_URL", url);
         }
-        command
+        databases
+            .give_to(&mut command)
             .envs(settings.iter().copied())
-            .env("DATABASE_URL", database_url)
             .env("STAMPEDE_ORIGIN_LISTEN", format!("127.0.0.1:{port}"))
             .env("STAMPEDE_SMTP_URL", peers.smtp.url())
             .env("STAMPEDE_ACCESS_JWKS", &peers.keys.jwks)

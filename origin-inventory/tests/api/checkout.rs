@@ -37,7 +37,7 @@ async fn charges(app: &TestApp) -> (i64, i64) {
         "SELECT count(*) FILTER (WHERE outcome = 'succeeded' AND NOT refunded), count(*) FILTER (WHERE refunded)
          FROM sandbox_charges",
     )
-    .fetch_one(&app.db)
+    .fetch_one(&app.ledger)
     .await
     .unwrap()
 }
@@ -205,7 +205,7 @@ async fn commit_input_is_validated() {
 
 pub(crate) fn healthy_provider(app: &TestApp) -> Payments {
     Payments {
-        provider: Arc::new(SandboxProvider::new(app.db.clone(), SandboxFaults::default())),
+        provider: Arc::new(SandboxProvider::new(app.ledger.clone(), SandboxFaults::default())),
         ticket_secret: TEST_TICKET_SECRET.into(),
         webhook_secret: TEST_WEBHOOK_SECRET.into(),
     }
@@ -280,12 +280,12 @@ async fn send_webhook(
 /// The provider's `payment_intent.succeeded` event for the one payment
 /// whose answer was lost, as the provider would send it.
 async fn succeeded_webhook(app: &TestApp, id: &str) -> Value {
-    let (payment, charge): (Uuid, String) = sqlx::query_as(
-        "SELECT p.id, c.id FROM payments p JOIN sandbox_charges c ON c.idempotency_key = p.id::text",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let payment: Uuid = sqlx::query_scalar("SELECT id FROM payments").fetch_one(&app.db).await.unwrap();
+    let charge: String = sqlx::query_scalar("SELECT id FROM sandbox_charges WHERE idempotency_key = $1")
+        .bind(payment.to_string())
+        .fetch_one(&app.ledger)
+        .await
+        .unwrap();
     json!({"id": id, "type": "payment_intent.succeeded",
         "data": {"object": {"id": charge, "metadata": {"payment_id": payment}}}})
 }

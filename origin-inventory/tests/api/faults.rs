@@ -235,13 +235,14 @@ async fn a_pool_of_one_is_ready_and_serves_beside_a_live_seat_map() {
 /// `lanes` notifications at once to the test's mail server.
 fn origin_process(origin: &TestOrigin, lanes: usize) -> Child {
     let smtp = std::env::var("STAMPEDE_TEST_SMTP_URL").expect("STAMPEDE_TEST_SMTP_URL is not set");
-    origin_process_on(&origin.database_url, &smtp, lanes)
+    origin_process_on(&origin.database_url, &origin.ledger_url, &smtp, lanes)
 }
 
-fn origin_process_on(database_url: &str, smtp_url: &str, lanes: usize) -> Child {
+fn origin_process_on(database_url: &str, ledger_url: &str, smtp_url: &str, lanes: usize) -> Child {
     let bin = std::env::var("STAMPEDE_BIN_DIR").expect("STAMPEDE_BIN_DIR is not set: run `cargo xtask test`");
     Command::new(Path::new(&bin).join("origin-inventory"))
         .env("DATABASE_URL", database_url)
+        .env("STAMPEDE_SANDBOX_DATABASE_URL", ledger_url)
         .env("STAMPEDE_ORIGIN_LISTEN", "127.0.0.1:0")
         .env("STAMPEDE_SMTP_URL", smtp_url)
         .env("STAMPEDE_TICKET_SECRET", std::str::from_utf8(TEST_TICKET_SECRET).unwrap())
@@ -485,8 +486,8 @@ async fn two_origins_on_one_database_settle_and_deliver_everything_once() {
     assert!(pending > 0, "some charges lost their answer");
 
     let mut origins = [
-        origin_process_on(&app.database_url, &smtp.url(), LANES),
-        origin_process_on(&app.database_url, &smtp.url(), LANES),
+        origin_process_on(&app.database_url, &app.ledger_url, &smtp.url(), LANES),
+        origin_process_on(&app.database_url, &app.ledger_url, &smtp.url(), LANES),
     ];
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -528,6 +529,6 @@ async fn two_origins_on_one_database_settle_and_deliver_everything_once() {
     hooks.dedup();
     assert_eq!(hooks.len(), webhooks.lock().unwrap().len(), "no webhook arrived twice");
     assert_eq!(hooks.len(), ORDERS, "one webhook per order");
-    let report = origin_inventory::invariants::check(&app.db, TEST_TICKET_SECRET).await.unwrap();
+    let report = origin_inventory::invariants::check(&app.db, &app.ledger, TEST_TICKET_SECRET).await.unwrap();
     assert_eq!(report.violations(), 0, "{report}");
 }

@@ -17,6 +17,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub key: String,
     pub database_url: String,
+    /// The sandbox payment provider's ledger, in a database of its own.
+    pub ledger: PgPool,
+    pub ledger_url: String,
     /// Each named test buyer's session token, issued by the origin on first use.
     sessions: Mutex<HashMap<String, String>>,
 }
@@ -31,10 +34,19 @@ pub async fn spawn_app_with_faults(faults: SandboxFaults) -> TestApp {
 }
 
 pub async fn spawn_app_with(options: OriginOptions) -> TestApp {
-    let TestOrigin { base, db, database_url } = spawn_origin_with_options(options).await;
+    let TestOrigin { base, db, database_url, ledger, ledger_url } = spawn_origin_with_options(options).await;
     let key = generate_api_key();
     create_organizer(&db, "Test Organizer", &key).await.unwrap();
-    TestApp { base, db, client: reqwest::Client::new(), key, database_url, sessions: Mutex::default() }
+    TestApp {
+        base,
+        db,
+        client: reqwest::Client::new(),
+        key,
+        database_url,
+        ledger,
+        ledger_url,
+        sessions: Mutex::default(),
+    }
 }
 
 impl TestApp {

@@ -18,12 +18,22 @@ fn count(report: &Report, name: &str) -> usize {
         .map_or_else(|| panic!("no check named {name}"), |f| f.violations.len())
 }
 
+/// Which database a damage is done in.
+#[derive(Clone, Copy)]
+enum Books {
+    Sales,
+    /// The sandbox payment provider's ledger, a database of its own.
+    Ledger,
+}
+use Books::{Ledger, Sales};
+
 /// Damage that breaks exactly the named invariant once. The schema forbids
 /// some of it: those statements drop the constraint first, to show the
 /// checker would catch what the schema one day might not.
-const DAMAGE: &[(&str, &str)] = &[
+const DAMAGE: &[(&str, Books, &str)] = &[
     (
         "a seat in two live tickets",
+        Sales,
         "DROP INDEX tickets_one_per_seat;
          INSERT INTO tickets (id, order_id, event_id, seat_id, price_cents, code)
          SELECT gen_random_uuid(), order_id, event_id, seat_id, price_cents, code || '.copy'
@@ -31,6 +41,7 @@ const DAMAGE: &[(&str, &str)] = &[
     ),
     (
         "a seat in two live holds",
+        Sales,
         "UPDATE reservation_seats SET seat_id =
              (SELECT rs.seat_id FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
               WHERE r.status = 'held' ORDER BY r.created_at LIMIT 1)
@@ -39,24 +50,29 @@ const DAMAGE: &[(&str, &str)] = &[
     ),
     (
         "sold above capacity",
+        Sales,
         // The event keeps its booked seats but one: four sold, three places.
         "DELETE FROM inventory WHERE status <> 'BOOKED'
             OR seat_id = (SELECT seat_id FROM inventory WHERE status = 'BOOKED' ORDER BY seat_id LIMIT 1)",
     ),
     (
         "a ticket on a seat not booked",
+        Sales,
         "UPDATE inventory SET status = 'AVAILABLE' WHERE seat_id = (SELECT seat_id FROM tickets ORDER BY seat_id LIMIT 1)",
     ),
     (
         "an order whose tickets differ from its hold",
+        Sales,
         "UPDATE tickets SET voided = true WHERE id = (SELECT id FROM tickets ORDER BY id LIMIT 1)",
     ),
     (
         "an order without a successful charge",
+        Sales,
         "UPDATE payments SET status = 'failed' WHERE id = (SELECT payment_id FROM orders ORDER BY order_number LIMIT 1)",
     ),
     (
         "a successful payment without an order",
+        Sales,
         "INSERT INTO payments (id, reservation_id, idempotency_key, request_hash, provider, payment_method,
                                billing_name, billing_email, amount_cents, currency, status)
          SELECT gen_random_uuid(), id, 'orphan-payment', '\\x00', 'sandbox', 'pm_card_visa',
@@ -65,11 +81,13 @@ const DAMAGE: &[(&str, &str)] = &[
     ),
     (
         "a card charged without an order or refund",
+        Ledger,
         "INSERT INTO sandbox_charges (id, idempotency_key, payment_method, amount_cents, currency, outcome)
          VALUES ('ch_orphan', 'orphan', 'pm_card_visa', 500, 'EUR', 'succeeded')",
     ),
     (
         "a ticket code that does not verify",
+        Sales,
         "UPDATE tickets SET code = code || 'x' WHERE id = (SELECT id FROM tickets ORDER BY id LIMIT 1)",
     ),
 ];
@@ -94,22 +112,28 @@ async fn a_sale(app: &TestApp) {
 async fn a_clean_sale_passes_and_every_check_catches_its_damage() {
     let app = spawn_app().await;
     a_sale(&app).await;
-    let clean = check(&app.db, TEST_TICKET_SECRET).await.unwrap();
+    let clean = check(&app.db, &app.ledger, TEST_TICKET_SECRET).await.unwrap();
     assert!(clean.findings.iter().all(|f| f.violations.is_empty()), "{clean}");
     assert_eq!((clean.orders, clean.tickets, clean.in_flight), (2, 4, 0));
 
     // Every check has its damage here, so a new check cannot go unproven.
     let checks: BTreeSet<&str> = clean.findings.iter().map(|f| f.name).collect();
-    let damaged: BTreeSet<&str> = DAMAGE.iter().map(|(name, _)| *name).collect();
+    let damaged: BTreeSet<&str> = DAMAGE.iter().map(|(name, _, _)| *name).collect();
     assert_eq!(checks, damaged);
 
-    for (name, damage) in DAMAGE {
-        let mut tx = app.db.begin().await.unwrap();
-        sqlx::raw_sql(damage).execute(&mut *tx).await.unwrap_or_else(|e| panic!("{name}: {e}"));
-        let report = check(&mut *tx, TEST_TICKET_SECRET).await.unwrap();
+    for (name, books, damage) in DAMAGE {
+        let mut sales = app.db.begin().await.unwrap();
+        let mut ledger = app.ledger.begin().await.unwrap();
+        let damaged = match books {
+            Sales => &mut *sales,
+            Ledger => &mut *ledger,
+        };
+        sqlx::raw_sql(damage).execute(damaged).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let report = check(&mut *sales, &mut *ledger, TEST_TICKET_SECRET).await.unwrap();
         assert_eq!(count(&report, name), 1, "{name}:\n{report}");
-        tx.rollback().await.unwrap();
+        sales.rollback().await.unwrap();
+        ledger.rollback().await.unwrap();
     }
-    let after = check(&app.db, TEST_TICKET_SECRET).await.unwrap();
+    let after = check(&app.db, &app.ledger, TEST_TICKET_SECRET).await.unwrap();
     assert_eq!(after.violations(), 0, "every damage was rolled back:\n{after}");
 }

@@ -63,3 +63,38 @@ async fn every_setting_a_migration_gives_a_function_survives_the_later_ones() {
         );
     }
 }
+
+/// The sandbox's ledger in a database of its own is made by the origin
+/// (`payments::open_ledger`), not by the migrations: it must be the
+/// migrated table all the same, columns, constraints and persistence.
+#[tokio::test]
+async fn the_sandbox_ledger_of_its_own_database_is_the_migrated_table() {
+    let app = spawn_app().await;
+    let shape = |db: sqlx::PgPool| async move {
+        let columns: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text, is_nullable::text, column_default::text
+             FROM information_schema.columns WHERE table_name = 'sandbox_charges' ORDER BY ordinal_position",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        let mut constraints: Vec<String> = sqlx::query_scalar(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'sandbox_charges'::regclass",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        constraints.sort();
+        let persistence: String = sqlx::query_scalar(
+            "SELECT relpersistence::text FROM pg_class WHERE oid = 'sandbox_charges'::regclass",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        (columns, constraints, persistence)
+    };
+    let migrated = shape(app.db.clone()).await;
+    assert_eq!(migrated.0.len(), 9, "{migrated:?}");
+    assert_eq!(migrated.2, "u", "unlogged");
+    assert_eq!(shape(app.ledger.clone()).await, migrated);
+}

@@ -324,7 +324,7 @@ async fn sales_are_summarised_and_a_refund_puts_seats_back_on_sale() {
     let (_, summary) = app.organizer(&app.key, Method::GET, &sales, None).await;
     assert_eq!((summary["tickets_sold"].as_i64(), summary["seats_available"].as_i64()), (Some(0), Some(20)));
     let refunded_charges: i64 = sqlx::query_scalar("SELECT count(*) FROM sandbox_charges WHERE refunded")
-        .fetch_one(&app.db)
+        .fetch_one(&app.ledger)
         .await
         .unwrap();
     assert_eq!(refunded_charges, 1);

@@ -37,8 +37,8 @@ mod order_sql;
 mod orders;
 
 use crate::services::{
-    EDGE_ISSUER, Edge, EdgeKeys, LOCAL_UPSTASH_TOKEN, Origin, OriginPeers, Postgres, Process, Redis, Smtp,
-    UpstashGateway, free_port, seed_demo,
+    EDGE_ISSUER, Edge, EdgeKeys, LOCAL_UPSTASH_TOKEN, Origin, OriginDatabases, OriginPeers, Postgres,
+    Process, Redis, Smtp, UpstashGateway, free_port, seed_demo,
 };
 use crate::setup::output;
 
@@ -87,7 +87,7 @@ struct Stack {
     scratch: std::path::PathBuf,
     logs: std::path::PathBuf,
     postgres: Postgres,
-    database_url: String,
+    databases: OriginDatabases,
     redis: Redis,
     upstash: UpstashGateway,
     keys: EdgeKeys,
@@ -104,16 +104,15 @@ impl Stack {
         std::fs::create_dir_all(&logs)?;
         // Durable like production: pgbench and the origin share the same fsync cost.
         let postgres = Postgres::start(&scratch.join("postgres"), free_port()?, true)?;
-        postgres.create_database("stampede")?;
-        let database_url = postgres.url("stampede");
+        let databases = OriginDatabases::create(&postgres)?;
         let redis = Redis::start(&scratch.join("redis"), free_port()?, false)?;
         let smtp = Smtp::start(&scratch.join("smtp"), free_port()?)?;
         let upstash = UpstashGateway::start(root, &redis, free_port()?, LOCAL_UPSTASH_TOKEN, &logs)?;
-        let demo = seed_demo(root, &database_url)?;
+        let demo = seed_demo(root, &databases.sales)?;
         let keys = EdgeKeys::load_or_create(&scratch.join("edge-signing-keys"))?;
         let origin = Origin::start(
             root,
-            &database_url,
+            &databases,
             &OriginPeers { smtp: &smtp, keys: &keys, upstash: &upstash, public_url: None },
             free_port()?,
             &ROOMY_REQUESTS,
@@ -125,7 +124,7 @@ impl Stack {
             scratch,
             logs,
             postgres,
-            database_url,
+            databases,
             redis,
             upstash,
             keys,
@@ -144,7 +143,7 @@ impl Stack {
 
     /// One value from `psql`.
     fn sql(&self, query: &str) -> anyhow::Result<String> {
-        output(Command::new("psql").args([&self.database_url, "-tAc", query])).map(|s| s.trim().to_owned())
+        output(Command::new("psql").args([&self.databases.sales, "-tAc", query])).map(|s| s.trim().to_owned())
     }
 
     /// An organizer API call with the demo organizer's key.
@@ -844,7 +843,7 @@ fn pgbench_script(stack: &Stack, script: &str, options: &[&str]) -> anyhow::Resu
             .args(options)
             .arg("-f")
             .arg(&file)
-            .arg(&stack.database_url),
+            .arg(&stack.databases.sales),
     )?;
     out.lines()
         .find_map(|l| l.strip_prefix("tps = "))
@@ -864,9 +863,10 @@ fn invariant_check(root: &Path, stack: &Stack) -> anyhow::Result<(bool, String)>
         }
         std::thread::sleep(Duration::from_secs(1));
     }
-    let check = Command::new(binary_dir(root).join("origin-inventory"))
+    let check = stack
+        .databases
+        .give_to(&mut Command::new(binary_dir(root).join("origin-inventory")))
         .arg("check")
-        .env("DATABASE_URL", &stack.database_url)
         .env("RUST_LOG", "error")
         .output()?;
     Ok((check.status.success(), String::from_utf8_lossy(&check.stdout).into_owned()))
