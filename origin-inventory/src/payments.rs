@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
@@ -146,9 +147,11 @@ const LEDGER_TABLE: &str = "
 /// The sandbox's ledger: the database at `url`, its table made on first
 /// use, or the origin's own database `db` when no URL is given.
 pub async fn open_ledger(url: Option<&SecretString>, db: &PgPool) -> anyhow::Result<PgPool> {
-    use anyhow::Context as _;
     let Some(url) = url else { return Ok(db.clone()) };
-    let ledger = crate::app::pool_options(db.options().get_max_connections())
+    // The same size and waits as the origin's own pool.
+    let ledger = db
+        .options()
+        .clone()
         .connect(url.expose_secret())
         .await
         .context("STAMPEDE_SANDBOX_DATABASE_URL: the sandbox's ledger database")?;
