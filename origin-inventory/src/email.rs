@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::display::place_name;
-use crate::tickets::qr_png;
+use crate::qr::qr_png;
 use wire::money::money;
 
 /// What an order confirmation tells beyond the outbox payload, read when

@@ -30,6 +30,7 @@ pub mod orders;
 pub mod outbox;
 pub mod payments;
 pub mod purge;
+pub mod qr;
 pub mod reservations;
 pub mod sales;
 pub mod settlement;

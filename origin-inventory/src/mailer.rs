@@ -19,7 +19,7 @@
 //! the wait.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
@@ -114,44 +114,78 @@ pub enum SendError {
 /// An SMTP client keeping up to `max_idle` connections open between sends.
 pub struct Mailer {
     server: Server,
-    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    idle: Mutex<Vec<Idle>>,
     max_idle: usize,
     /// Longest a connection, or one message's exchange, may take.
     timeout: Duration,
 }
+
+/// A connection kept open between sends, and since when.
+struct Idle {
+    connection: AsyncSmtpConnection,
+    since: Instant,
+}
+
+/// How long a connection may have been idle and still be used without a
+/// `NOOP` first. Servers close idle connections after minutes (RFC 5321
+/// gives a server five), and while the outbox is busy its connections are
+/// idle for milliseconds: a `NOOP` before each message was one of five
+/// round trips, and a seventh of the local mail server's CPU per email. A
+/// connection closed within this time anyway (a server restarting, or
+/// ending connections after some messages) costs that send a second
+/// connection (see [`Mailer::send`]).
+const UNTESTED_IDLE: Duration = Duration::from_secs(2);
 
 impl Mailer {
     pub fn new(url: &str, max_idle: usize, timeout: Duration) -> Result<Self, MailerUrlError> {
         Ok(Self { server: Server::parse(url)?, idle: Mutex::default(), max_idle, timeout })
     }
 
-    /// Sends one message. A connection that fails is dropped; the next send
-    /// opens a new one.
+    /// Sends one message. A connection that fails is dropped. A send that
+    /// fails on a connection reused without a `NOOP` is made once more on a
+    /// new connection: the server may have closed the old one (as the
+    /// outbox would send it again anyway, a little later).
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
         let exchange = async {
-            let mut connection = self.connection().await?;
-            match connection.send(envelope, message).await {
-                Ok(_) => {
-                    self.put_back(connection);
-                    Ok(())
-                }
-                Err(e) => {
-                    connection.abort().await;
-                    Err(SendError::Smtp(e))
-                }
+            let (connection, known_alive) = self.connection().await?;
+            match self.send_over(connection, envelope, message).await {
+                Err(_) if !known_alive => self.send_over(self.connect().await?, envelope, message).await,
+                sent => sent,
             }
         };
         tokio::time::timeout(self.timeout, exchange).await.unwrap_or(Err(SendError::Timeout(self.timeout)))
     }
 
-    /// An idle connection that still answers (as lettre's pool checks, with
-    /// a `NOOP`: a server may have closed it meanwhile), or a new one.
-    async fn connection(&self) -> Result<AsyncSmtpConnection, SendError> {
+    async fn send_over(
+        &self,
+        mut connection: AsyncSmtpConnection,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<(), SendError> {
+        match connection.send(envelope, message).await {
+            Ok(_) => {
+                self.put_back(connection);
+                Ok(())
+            }
+            Err(e) => {
+                connection.abort().await;
+                Err(SendError::Smtp(e))
+            }
+        }
+    }
+
+    /// An idle connection, or a new one; and whether it is known to be
+    /// alive. A connection idle for longer than [`UNTESTED_IDLE`] is first
+    /// asked with a `NOOP` (as lettre's pool asks every time).
+    async fn connection(&self) -> Result<(AsyncSmtpConnection, bool), SendError> {
         loop {
             let idle = self.idle.lock().expect("idle connections lock").pop();
-            let Some(mut connection) = idle else { return self.connect().await };
+            let Some(Idle { mut connection, since }) = idle else { return Ok((self.connect().await?, true)) };
+            if since.elapsed() < UNTESTED_IDLE {
+                return Ok((connection, false));
+            }
             if connection.test_connected().await {
-                return Ok(connection);
+                return Ok((connection, true));
             }
             connection.abort().await;
         }
@@ -160,7 +194,7 @@ impl Mailer {
     fn put_back(&self, connection: AsyncSmtpConnection) {
         let mut idle = self.idle.lock().expect("idle connections lock");
         if !connection.has_broken() && idle.len() < self.max_idle {
-            idle.push(connection);
+            idle.push(Idle { connection, since: Instant::now() });
         }
     }
 

@@ -12,8 +12,8 @@ use crate::access::AccessKeys;
 use crate::buyers::BuyerSessions;
 use crate::error::{ApiError, ApiJson, ApiPath, Problem};
 use crate::orders::{OrderView, readable_order, ticket_is_live};
+use crate::qr::qr_svg;
 use crate::state::AppState;
-use crate::tickets::qr_svg;
 
 /// Your own order with its tickets: a buyer session, or an access token of
 /// the order's event naming you.

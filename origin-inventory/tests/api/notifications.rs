@@ -1,4 +1,5 @@
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use origin_inventory::mailer::Mailer;
 use origin_inventory::outbox::{LANES, Notifier, deliver_due, deliver_due_until};
 use reqwest::Method;
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use uuid::Uuid;
 
 use crate::checkout::{card_for, held};
@@ -101,12 +103,7 @@ async fn the_mailer_keeps_its_connection_open_between_messages() {
     let mailer = Mailer::new(&url, 1, Duration::from_secs(10)).unwrap();
     let tag = Uuid::new_v4().simple().to_string();
     for n in 0..3 {
-        let message = lettre::Message::builder()
-            .from("Stampede <tickets@stampede.local>".parse().unwrap())
-            .to("ada@example.com".parse().unwrap())
-            .subject(format!("{tag}-{n}"))
-            .body(format!("message {n}\r\n"))
-            .unwrap();
+        let message = plain_message(&format!("{tag}-{n}"));
         mailer.send(message.envelope(), &message.formatted()).await.unwrap();
     }
     let peers: Vec<String> = (0..3)
@@ -116,6 +113,93 @@ async fn the_mailer_keeps_its_connection_open_between_messages() {
         })
         .collect();
     assert!(peers.iter().all(|peer| *peer == peers[0]), "one connection: {peers:?}");
+}
+
+fn plain_message(subject: &str) -> lettre::Message {
+    lettre::Message::builder()
+        .from("Stampede <tickets@stampede.local>".parse().unwrap())
+        .to("ada@example.com".parse().unwrap())
+        .subject(subject)
+        .body(format!("{subject}\r\n"))
+        .unwrap()
+}
+
+/// What a scripted SMTP server saw.
+#[derive(Default)]
+struct SmtpSeen {
+    connections: AtomicUsize,
+    noops: AtomicUsize,
+    messages: AtomicUsize,
+}
+
+/// An SMTP server that says yes to everything and counts; with
+/// `one_message_each` it closes each connection after its first message,
+/// as a server restarting or ending connections after some messages does.
+async fn scripted_smtp_server(one_message_each: bool) -> (String, Arc<SmtpSeen>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("smtp://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(SmtpSeen::default());
+    let counts = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counts.connections.fetch_add(1, SeqCst);
+            let counts = Arc::clone(&counts);
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 scripted\r\n").await?;
+                let mut in_data = false;
+                while let Some(line) = lines.next_line().await? {
+                    if in_data && line != "." {
+                        continue;
+                    }
+                    let command = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                    let reply: &[u8] = match command.as_str() {
+                        _ if in_data => b"250 queued\r\n",
+                        "DATA" => b"354 go on\r\n",
+                        "QUIT" => b"221 bye\r\n",
+                        "NOOP" => {
+                            counts.noops.fetch_add(1, SeqCst);
+                            b"250 OK\r\n"
+                        }
+                        _ => b"250 OK\r\n",
+                    };
+                    write.write_all(reply).await?;
+                    if in_data {
+                        counts.messages.fetch_add(1, SeqCst);
+                    }
+                    if command == "QUIT" || in_data && one_message_each {
+                        break;
+                    }
+                    in_data = command == "DATA";
+                }
+                Ok::<_, std::io::Error>(())
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// Messages in quick succession go without a `NOOP` before each (a round
+/// trip the server answers for nothing), and a connection the server has
+/// closed meanwhile costs a new connection, not the message.
+#[tokio::test]
+async fn quick_messages_need_no_noop_and_a_closed_connection_costs_no_message() {
+    for one_message_each in [false, true] {
+        let (url, seen) = scripted_smtp_server(one_message_each).await;
+        let mailer = Mailer::new(&url, 1, Duration::from_secs(10)).unwrap();
+        for n in 0..3 {
+            let message = plain_message(&format!("message {n}"));
+            mailer
+                .send(message.envelope(), &message.formatted())
+                .await
+                .unwrap_or_else(|e| panic!("{n}: {e}"));
+        }
+        let count = |counter: &AtomicUsize| counter.load(SeqCst);
+        assert_eq!(count(&seen.messages), 3);
+        assert_eq!(count(&seen.noops), 0);
+        assert_eq!(count(&seen.connections), if one_message_each { 3 } else { 1 });
+    }
 }
 
 #[tokio::test]
