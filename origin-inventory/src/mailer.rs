@@ -142,14 +142,17 @@ impl Mailer {
     }
 
     /// Sends one message. A connection that fails is dropped. A send that
-    /// fails on a connection reused without a `NOOP` is made once more on a
-    /// new connection: the server may have closed the old one (as the
-    /// outbox would send it again anyway, a little later).
+    /// fails on a connection reused without a `NOOP`, other than by the
+    /// server refusing it for good (5xx), is made once more on a new
+    /// connection: the server may have closed the old one (as the outbox
+    /// would send it again anyway, a little later).
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
         let exchange = async {
             let (connection, known_alive) = self.connection().await?;
             match self.send_over(connection, envelope, message).await {
-                Err(_) if !known_alive => self.send_over(self.connect().await?, envelope, message).await,
+                Err(SendError::Smtp(e)) if !known_alive && !e.is_permanent() => {
+                    self.send_over(self.connect().await?, envelope, message).await
+                }
                 sent => sent,
             }
         };

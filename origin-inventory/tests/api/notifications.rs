@@ -132,10 +132,20 @@ struct SmtpSeen {
     messages: AtomicUsize,
 }
 
-/// An SMTP server that says yes to everything and counts; with
-/// `one_message_each` it closes each connection after its first message,
-/// as a server restarting or ending connections after some messages does.
-async fn scripted_smtp_server(one_message_each: bool) -> (String, Arc<SmtpSeen>) {
+/// How a scripted SMTP server treats the connections it accepts.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Script {
+    /// Says yes to everything.
+    KeepOpen,
+    /// Closes each connection after its first message, as a server
+    /// restarting or ending connections after some messages does.
+    OneMessageEach,
+    /// Refuses every sender after the first message, for good (550).
+    RefuseAfterOne,
+}
+
+/// An SMTP server that follows `script` and counts what it sees.
+async fn scripted_smtp_server(script: Script) -> (String, Arc<SmtpSeen>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("smtp://{}", listener.local_addr().unwrap());
     let seen = Arc::new(SmtpSeen::default());
@@ -154,8 +164,10 @@ async fn scripted_smtp_server(one_message_each: bool) -> (String, Arc<SmtpSeen>)
                         continue;
                     }
                     let command = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                    let refusing = script == Script::RefuseAfterOne && counts.messages.load(SeqCst) > 0;
                     let reply: &[u8] = match command.as_str() {
                         _ if in_data => b"250 queued\r\n",
+                        "MAIL" if refusing => b"550 not from you\r\n",
                         "DATA" => b"354 go on\r\n",
                         "QUIT" => b"221 bye\r\n",
                         "NOOP" => {
@@ -168,7 +180,7 @@ async fn scripted_smtp_server(one_message_each: bool) -> (String, Arc<SmtpSeen>)
                     if in_data {
                         counts.messages.fetch_add(1, SeqCst);
                     }
-                    if command == "QUIT" || in_data && one_message_each {
+                    if command == "QUIT" || in_data && script == Script::OneMessageEach {
                         break;
                     }
                     in_data = command == "DATA";
@@ -185,8 +197,8 @@ async fn scripted_smtp_server(one_message_each: bool) -> (String, Arc<SmtpSeen>)
 /// closed meanwhile costs a new connection, not the message.
 #[tokio::test]
 async fn quick_messages_need_no_noop_and_a_closed_connection_costs_no_message() {
-    for one_message_each in [false, true] {
-        let (url, seen) = scripted_smtp_server(one_message_each).await;
+    for script in [Script::KeepOpen, Script::OneMessageEach] {
+        let (url, seen) = scripted_smtp_server(script).await;
         let mailer = Mailer::new(&url, 1, Duration::from_secs(10)).unwrap();
         for n in 0..3 {
             let message = plain_message(&format!("message {n}"));
@@ -198,8 +210,23 @@ async fn quick_messages_need_no_noop_and_a_closed_connection_costs_no_message() 
         let count = |counter: &AtomicUsize| counter.load(SeqCst);
         assert_eq!(count(&seen.messages), 3);
         assert_eq!(count(&seen.noops), 0);
-        assert_eq!(count(&seen.connections), if one_message_each { 3 } else { 1 });
+        let connections = if script == Script::OneMessageEach { 3 } else { 1 };
+        assert_eq!(count(&seen.connections), connections, "{script:?}");
     }
+}
+
+/// A message the server refuses for good is not sent again on a new
+/// connection: only a connection's failure is worth a second one.
+#[tokio::test]
+async fn a_message_refused_for_good_is_not_sent_again_at_once() {
+    let (url, seen) = scripted_smtp_server(Script::RefuseAfterOne).await;
+    let mailer = Mailer::new(&url, 1, Duration::from_secs(10)).unwrap();
+    let first = plain_message("welcome");
+    mailer.send(first.envelope(), &first.formatted()).await.unwrap();
+    let second = plain_message("refused");
+    let refused = mailer.send(second.envelope(), &second.formatted()).await.expect_err("550");
+    assert!(refused.to_string().contains("not from you"), "{refused}");
+    assert_eq!(seen.connections.load(SeqCst), 1, "no second connection for a refusal");
 }
 
 #[tokio::test]
