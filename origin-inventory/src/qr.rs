@@ -176,14 +176,16 @@ type Flips = Arc<[Symbol; 7]>;
 static LEARNT: Mutex<Vec<((Version, QrCodeEcc), Flips)>> = Mutex::new(Vec::new());
 
 /// The flips of symbols of `kind`, learnt the first time from `mask_0` and
-/// the same text's symbols with each other mask (`with_mask`).
+/// the same text's symbols with each other mask (`with_mask`). The lock is
+/// held while learning (seven symbols, once per kind), so each kind is
+/// learnt once.
 fn flips(kind: (Version, QrCodeEcc), mask_0: &Symbol, with_mask: impl Fn(u8) -> Symbol) -> Flips {
-    let learnt = || LEARNT.lock().expect("learnt flips lock");
-    if let Some((_, flips)) = learnt().iter().find(|(k, _)| *k == kind) {
+    let mut learnt = LEARNT.lock().expect("learnt flips lock");
+    if let Some((_, flips)) = learnt.iter().find(|(k, _)| *k == kind) {
         return flips.clone();
     }
     let flips: Flips = Arc::new(std::array::from_fn(|i| with_mask(i as u8 + 1).xor(mask_0)));
-    learnt().push((kind, flips.clone()));
+    learnt.push((kind, flips.clone()));
     flips
 }
 
