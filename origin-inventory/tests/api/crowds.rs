@@ -42,13 +42,7 @@ const GROWTH_ALLOWED: f64 = 50.0;
 /// test`).
 struct Statements {
     db: PgPool,
-    _alone: tokio::sync::MutexGuard<'static, ()>,
 }
-
-/// One measuring test at a time: `pg_stat_statements` is the cluster's,
-/// and with three tests resetting and reading it at once, the buyer's test
-/// missed one of its own statements in 2 runs of 11.
-static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// An origin on one connection, and its statements measured: every
 /// statement measured runs on a connection that has run it before (a
@@ -74,18 +68,18 @@ fn assert_not_grown(before: &HashMap<String, f64>, after: &HashMap<String, f64>,
 
 impl Statements {
     async fn of(app: &TestApp) -> Self {
-        let alone = MEASURING.lock().await;
         sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&app.db).await.unwrap();
         sqlx::query("SELECT count(*) FROM pg_stat_statements").execute(&app.db).await.expect(
             "pg_stat_statements: start the test cluster with shared_preload_libraries = pg_stat_statements \
              (cargo xtask test does)",
         );
-        Self { db: app.db.clone(), _alone: alone }
+        Self { db: app.db.clone() }
     }
 
     /// Buffers per call of each statement run on this database while
     /// `requests` ran, by statement text.
     async fn during(&self, requests: impl std::future::Future<Output = ()>) -> HashMap<String, f64> {
+        let evictions_before = self.evictions().await;
         sqlx::query(
             "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)",
         )
@@ -100,7 +94,19 @@ impl Statements {
         .fetch_all(&self.db)
         .await
         .unwrap();
+        assert_eq!(
+            self.evictions().await,
+            evictions_before,
+            "pg_stat_statements evicted entries while measuring (the other tests' databases filled it): \
+             raise pg_stat_statements.max (cargo xtask test sets 100000)"
+        );
         rows.into_iter().collect()
+    }
+
+    /// How many times `pg_stat_statements` has made room by dropping its
+    /// least-called entries, which may be those being measured.
+    async fn evictions(&self) -> i64 {
+        sqlx::query_scalar("SELECT dealloc FROM pg_stat_statements_info").fetch_one(&self.db).await.unwrap()
     }
 }
 
