@@ -5,8 +5,9 @@
 //! change feature sets and recompile Wasmtime. `up` builds the test targets
 //! too, which costs little and keeps `up` and `test` sharing one build.
 
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 
@@ -103,11 +104,60 @@ pub fn checked_sql(database_url: &str) -> anyhow::Result<()> {
     run(sqlx().args(["prepare", "--check", "--database-url", database_url, "--", "--release"]))
 }
 
+/// Every test against the services in `env`. The reports of whatever
+/// failed are repeated at the end: a long run's log is often read only by
+/// its tail, where otherwise only the names of the failed tests stand.
 pub fn tests(env: &[(&str, String)]) -> anyhow::Result<()> {
     let mut command = Command::new("cargo");
     command.args(["test", "--release", "--workspace", "--no-fail-fast"]);
     command.envs(env.iter().map(|(k, v)| (k, v)));
-    run(&mut command)
+    let shown = format!("{command:?}");
+    eprintln!("xtask: {shown}");
+    let mut child = command.stdout(Stdio::piped()).spawn().with_context(|| format!("cannot run {shown}"))?;
+    let mut output = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut reports = FailureReports::default();
+    let mut line = Vec::new();
+    while output.read_until(b'\n', &mut line)? > 0 {
+        let text = String::from_utf8_lossy(&line);
+        print!("{text}");
+        reports.read(text.trim_end_matches(['\n', '\r']));
+        line.clear();
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        for report in &reports.reports {
+            eprintln!("xtask: failed, as the test reported it:\n{}", report.join("\n"));
+        }
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+/// The failure reports in libtest's output: from a failed test's
+/// `---- name stdout ----` to the next one or the list of names that ends
+/// them, the first lines of each (the message; not the whole backtrace).
+#[derive(Default)]
+struct FailureReports {
+    reports: Vec<Vec<String>>,
+    reading: bool,
+}
+
+impl FailureReports {
+    const LINES_KEPT: usize = 25;
+
+    fn read(&mut self, line: &str) {
+        if line.starts_with("---- ") && line.ends_with(" stdout ----") {
+            self.reports.push(vec![line.to_owned()]);
+            self.reading = true;
+        } else if line == "failures:" || line.starts_with("test result:") {
+            self.reading = false;
+        } else if self.reading
+            && let Some(report) = self.reports.last_mut()
+            && report.len() < Self::LINES_KEPT
+        {
+            report.push(line.to_owned());
+        }
+    }
 }
 
 fn cargo(args: &[&str], packages: &[&str]) -> anyhow::Result<()> {
@@ -127,4 +177,49 @@ pub fn run(command: &mut Command) -> anyhow::Result<()> {
         bail!("{shown} failed with {status}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failed_test_keeps_its_message_and_nothing_after_its_report() {
+        let output = "running 3 tests
+test a ... ok
+test b ... FAILED
+test c ... FAILED
+
+failures:
+
+---- b stdout ----
+
+thread 'b' panicked at src/lib.rs:1:1:
+no statement measured
+note: run with `RUST_BACKTRACE=1`
+
+---- c stdout ----
+thread 'c' panicked at src/lib.rs:2:2:
+left == right
+
+failures:
+    b
+    c
+
+test result: FAILED. 1 passed; 2 failed
+test d ... ok";
+        let mut reports = FailureReports::default();
+        output.lines().for_each(|line| reports.read(line));
+        assert_eq!(reports.reports.len(), 2);
+        assert_eq!(reports.reports[0][0], "---- b stdout ----");
+        assert!(reports.reports[0].contains(&"no statement measured".to_owned()));
+        assert_eq!(reports.reports[1].last().map(String::as_str), Some(""));
+        assert!(reports.reports[1].contains(&"left == right".to_owned()));
+        assert!(!reports.reports.concat().iter().any(|line| line.contains("test d") || line.trim() == "c"));
+
+        let mut long = FailureReports::default();
+        long.read("---- e stdout ----");
+        (0..100).for_each(|n| long.read(&format!("frame {n}")));
+        assert_eq!(long.reports[0].len(), FailureReports::LINES_KEPT);
+    }
 }
