@@ -70,9 +70,12 @@ pub fn native() -> anyhow::Result<()> {
 }
 
 /// What `cargo xtask bench origin` runs: the origin, the Upstash gateway,
-/// the edge host (orders come through it too) and the load generators.
+/// the local SMTP server, the edge host (orders come through it too) and the load generators.
 pub fn origin_binaries() -> anyhow::Result<()> {
-    cargo(&["build", "--release"], &["origin-inventory", "upstash-gateway", "edge-host", "load-tests"])
+    cargo(
+        &["build", "--release"],
+        &["origin-inventory", "upstash-gateway", "smtp-sink", "edge-host", "load-tests"],
+    )
 }
 
 pub fn check_formatting() -> anyhow::Result<()> {

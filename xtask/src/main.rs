@@ -78,7 +78,7 @@ fn up(root: &Path) -> anyhow::Result<()> {
     let databases = OriginDatabases::create(&postgres)?;
     let redis = Redis::start(&state.join("redis"), env_port("STAMPEDE_REDIS_PORT", 56379)?, true)?;
 
-    let smtp = Smtp::start(&state.join("smtp"), env_port("STAMPEDE_SMTP_PORT", 2525)?)?;
+    let smtp = Smtp::start(root, &state.join("smtp"), env_port("STAMPEDE_SMTP_PORT", 2525)?)?;
     let upstash_token =
         std::env::var("STAMPEDE_UPSTASH_TOKEN").unwrap_or_else(|_| services::LOCAL_UPSTASH_TOKEN.to_owned());
     let upstash =
@@ -141,7 +141,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("stampede-test-{}", std::process::id()));
     let postgres = Postgres::start(&scratch.join("postgres"), services::free_port()?, false)?;
     let redis = Redis::start(&scratch.join("redis"), services::free_port()?, false)?;
-    let smtp = Smtp::start(&scratch.join("smtp"), services::free_port()?)?;
+    let smtp = Smtp::start(root, &scratch.join("smtp"), services::free_port()?)?;
     let env = [
         ("STAMPEDE_TEST_SMTP_URL", smtp.url()),
         ("STAMPEDE_TEST_MAILDIR", smtp.maildir().display().to_string()),

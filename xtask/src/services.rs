@@ -349,8 +349,8 @@ impl Redis {
     }
 }
 
-/// A real SMTP server (Python's aiosmtpd) writing every message into a
-/// maildir as received (`xtask/mail/verbatim_maildir.py`).
+/// The local SMTP server (`smtp-sink`): every message filed into a maildir
+/// as received.
 pub struct Smtp {
     _process: Process,
     port: u16,
@@ -358,18 +358,12 @@ pub struct Smtp {
 }
 
 impl Smtp {
-    pub fn start(home: &Path, port: u16) -> anyhow::Result<Self> {
+    pub fn start(root: &Path, home: &Path, port: u16) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(home)?;
         let maildir = home.join("maildir");
-        for folder in ["tmp", "new", "cur"] {
-            std::fs::create_dir_all(maildir.join(folder))?;
-        }
-        let mut command = Command::new("python3");
-        command
-            .env("PYTHONPATH", Path::new(env!("CARGO_MANIFEST_DIR")).join("mail"))
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "verbatim_maildir.VerbatimMaildir"])
-            .arg(&maildir);
-        let mut process = Process::spawn("aiosmtpd", &mut command, home.join("smtp.log"))?;
+        let mut command = Command::new(binary_dir(root).join("smtp-sink"));
+        command.arg(format!("127.0.0.1:{port}")).arg(&maildir);
+        let mut process = Process::spawn("smtp-sink", &mut command, home.join("smtp.log"))?;
         process.wait_for_port(port)?;
         Ok(Self { _process: process, port, maildir })
     }

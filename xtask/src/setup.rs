@@ -28,11 +28,6 @@ pub fn install_prerequisites() -> anyhow::Result<()> {
     if !compat.join("node_modules/@upstash/redis").exists() {
         run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix"]).arg(compat))?;
     }
-    // The local SMTP server that receives the origin's emails.
-    if Command::new("python3").args(["-c", "import aiosmtpd"]).output().map_or(true, |o| !o.status.success())
-    {
-        run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"]))?;
-    }
     workers_toolchain()?;
     // Checks the origin's SQL against a real database (`cargo sqlx prepare --check`).
     let sqlx_version = Command::new("cargo").args(["sqlx", "--version"]).output();

@@ -238,9 +238,14 @@ fn origin_process(origin: &TestOrigin, lanes: usize) -> Child {
     origin_process_on(&origin.database_url, &origin.ledger_url, &smtp, lanes)
 }
 
-fn origin_process_on(database_url: &str, ledger_url: &str, smtp_url: &str, lanes: usize) -> Child {
+/// One of the workspace's binaries, as `cargo xtask test` built them.
+fn binary(name: &str) -> PathBuf {
     let bin = std::env::var("STAMPEDE_BIN_DIR").expect("STAMPEDE_BIN_DIR is not set: run `cargo xtask test`");
-    Command::new(Path::new(&bin).join("origin-inventory"))
+    Path::new(&bin).join(name)
+}
+
+fn origin_process_on(database_url: &str, ledger_url: &str, smtp_url: &str, lanes: usize) -> Child {
+    Command::new(binary("origin-inventory"))
         .env("DATABASE_URL", database_url)
         .env("STAMPEDE_SANDBOX_DATABASE_URL", ledger_url)
         .env("STAMPEDE_ORIGIN_LISTEN", "127.0.0.1:0")
@@ -348,8 +353,8 @@ async fn outbox_through_sigkill_and_sigterm(lanes: usize) {
     assert!(ours.len() >= twice.len(), "the checker reports {ours:?}, the maildir holds {twice:?}");
 }
 
-/// A mail server of the test's own (aiosmtpd with the maildir handler
-/// `cargo xtask test` gives it).
+/// A mail server of the test's own (`smtp-sink`, as `cargo xtask test`
+/// runs it).
 struct PrivateSmtp {
     port: u16,
     maildir: PathBuf,
@@ -371,19 +376,17 @@ impl PrivateSmtp {
     }
 
     fn start(&mut self) {
-        let child = Command::new("python3")
-            .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/../xtask/mail"))
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{}", self.port)])
-            .args(["-c", "verbatim_maildir.VerbatimMaildir"])
+        let child = Command::new(binary("smtp-sink"))
+            .arg(format!("127.0.0.1:{}", self.port))
             .arg(&self.maildir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("aiosmtpd is installed by `cargo xtask test`");
+            .expect("`cargo xtask test` builds smtp-sink");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            assert!(Instant::now() < deadline, "smtp-sink did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::checkout::{card_for, held};
 use crate::helpers::{TEST_PUBLIC_URL, TestApp, spawn_app};
 
-/// The real SMTP server (aiosmtpd) that `cargo xtask test` starts, and its maildir.
+/// The local SMTP server (`smtp-sink`) that `cargo xtask test` starts, and its maildir.
 fn smtp() -> (String, PathBuf) {
     let url = std::env::var("STAMPEDE_TEST_SMTP_URL")
         .expect("STAMPEDE_TEST_SMTP_URL is not set: run `cargo xtask test`");
@@ -109,7 +109,7 @@ async fn the_mailer_keeps_its_connection_open_between_messages() {
     let peers: Vec<String> = (0..3)
         .map(|n| {
             let mail = mail_containing(&maildir, &format!("{tag}-{n}")).expect("delivered");
-            mail.lines().find(|l| l.starts_with("X-Peer:")).expect("aiosmtpd names the peer").to_owned()
+            mail.lines().find(|l| l.starts_with("X-Peer:")).expect("the server names the peer").to_owned()
         })
         .collect();
     assert!(peers.iter().all(|peer| *peer == peers[0]), "one connection: {peers:?}");

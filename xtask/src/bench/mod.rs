@@ -106,7 +106,7 @@ impl Stack {
         let postgres = Postgres::start(&scratch.join("postgres"), free_port()?, true)?;
         let databases = OriginDatabases::create(&postgres)?;
         let redis = Redis::start(&scratch.join("redis"), free_port()?, false)?;
-        let smtp = Smtp::start(&scratch.join("smtp"), free_port()?)?;
+        let smtp = Smtp::start(root, &scratch.join("smtp"), free_port()?)?;
         let upstash = UpstashGateway::start(root, &redis, free_port()?, LOCAL_UPSTASH_TOKEN, &logs)?;
         let demo = seed_demo(root, &databases.sales)?;
         let keys = EdgeKeys::load_or_create(&scratch.join("edge-signing-keys"))?;
