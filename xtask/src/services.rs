@@ -352,7 +352,7 @@ impl Redis {
 /// The local SMTP server (`smtp-sink`): every message filed into a maildir
 /// as received.
 pub struct Smtp {
-    _process: Process,
+    pub process: Process,
     port: u16,
     maildir: PathBuf,
 }
@@ -365,7 +365,7 @@ impl Smtp {
         command.arg(format!("127.0.0.1:{port}")).arg(&maildir);
         let mut process = Process::spawn("smtp-sink", &mut command, home.join("smtp.log"))?;
         process.wait_for_port(port)?;
-        Ok(Self { _process: process, port, maildir })
+        Ok(Self { process, port, maildir })
     }
 
     pub fn url(&self) -> String {

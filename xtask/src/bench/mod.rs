@@ -93,8 +93,8 @@ struct Stack {
     keys: EdgeKeys,
     demo: crate::services::Demo,
     origin: Origin,
-    _smtp: Smtp,
-    _webhook_receiver: Process,
+    smtp: Smtp,
+    webhook_receiver: Process,
 }
 
 impl Stack {
@@ -130,8 +130,8 @@ impl Stack {
             keys,
             demo,
             origin,
-            _smtp: smtp,
-            _webhook_receiver: webhook_receiver,
+            smtp,
+            webhook_receiver,
         };
         // Each order's `order.created` is posted to the demo organizer's
         // endpoint as its confirmation is mailed: two deliveries per order

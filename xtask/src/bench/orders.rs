@@ -237,6 +237,10 @@ impl Measured {
             parts.push(format!("Upstash gateway and Redis {:.0} µs", per_order_us(edge.queue_store)));
         }
         parts.push(format!(
+            "the outbox's receivers (local SMTP server, webhook receiver) {:.0} µs",
+            per_order_us(cpu.receivers)
+        ));
+        parts.push(format!(
             "everything else (the order client, kernel) {:.0} µs",
             per_order_us(cpu.machine.saturating_sub(cpu.accounted()))
         ));
@@ -664,6 +668,9 @@ pub(super) fn check(root: &Path, stack: &Stack, verdict: &mut Verdict) -> anyhow
 struct CpuTime {
     origin: u64,
     postgres: u64,
+    /// The outbox's receivers: the local SMTP server and webhook receiver,
+    /// stand-ins for a mail relay and the organizer's server elsewhere.
+    receivers: u64,
     edge: Option<EdgeCpu>,
     machine: u64,
 }
@@ -708,7 +715,8 @@ impl CpuTime {
         // Busy time: all but idle and iowait (guest time is already in user).
         let machine =
             fields.iter().take(8).enumerate().filter(|(i, _)| ![3, 4].contains(i)).map(|(_, t)| t).sum();
-        Ok(Self { origin: cpu_ticks(stack.origin.process.pid())?, postgres, edge, machine })
+        let receivers = cpu_ticks(stack.smtp.process.pid())? + cpu_ticks(stack.webhook_receiver.pid())?;
+        Ok(Self { origin: cpu_ticks(stack.origin.process.pid())?, postgres, receivers, edge, machine })
     }
 
     fn since(&self, before: &Self) -> Self {
@@ -719,6 +727,7 @@ impl CpuTime {
         Self {
             origin: self.origin - before.origin,
             postgres: self.postgres.saturating_sub(before.postgres),
+            receivers: self.receivers - before.receivers,
             edge,
             machine: self.machine - before.machine,
         }
@@ -726,7 +735,10 @@ impl CpuTime {
 
     /// What the processes named above spent.
     fn accounted(&self) -> u64 {
-        self.origin + self.postgres + self.edge.map_or(0, |edge| edge.host + edge.queue_store)
+        self.origin
+            + self.postgres
+            + self.receivers
+            + self.edge.map_or(0, |edge| edge.host + edge.queue_store)
     }
 }
 
