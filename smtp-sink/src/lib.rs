@@ -31,7 +31,7 @@ pub enum Next {
 }
 
 /// The sender and recipients of the message under way.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Envelope {
     pub mail_from: String,
     pub rcpt_tos: Vec<String>,
@@ -129,8 +129,9 @@ impl Session {
     }
 }
 
-/// The envelope lines filed before a message, as aiosmtpd's `Mailbox`
-/// writes them: the connection, the sender, the recipients.
+/// The envelope lines filed before a message, the headers aiosmtpd's
+/// `Mailbox` adds: the connection (here `address:port`), the sender, the
+/// recipients.
 pub fn envelope_headers(peer: &str, envelope: &Envelope) -> String {
     format!(
         "X-Peer: {peer}\r\nX-MailFrom: {}\r\nX-RcptTo: {}\r\n",
@@ -215,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn the_envelope_is_filed_as_aiosmtpd_filed_it() {
+    fn the_envelope_is_filed_as_headers_naming_the_connection_sender_and_recipients() {
         let envelope = Envelope { mail_from: "a@b".into(), rcpt_tos: vec!["c@d".into(), "e@f".into()] };
         assert_eq!(
             envelope_headers("127.0.0.1:4000", &envelope),

@@ -75,8 +75,16 @@ async fn converse(stream: TcpStream, peer: SocketAddr, maildir: &Maildir) -> io:
                 let envelope = session.finish_message();
                 let reply: &[u8] = match content {
                     Some(content) => {
-                        maildir.file(envelope_headers(&peer.to_string(), &envelope).as_bytes(), &content)?;
-                        b"250 OK\r\n"
+                        match maildir
+                            .file(envelope_headers(&peer.to_string(), &envelope).as_bytes(), &content)
+                        {
+                            Ok(()) => b"250 OK\r\n",
+                            // A full disk, say: the client keeps the message and tries again later.
+                            Err(e) => {
+                                eprintln!("smtp-sink: cannot file a message from {peer}: {e}");
+                                b"451 Requested action aborted: local error in processing\r\n"
+                            }
+                        }
                     }
                     None => b"552 Error: Too much mail data\r\n",
                 };

@@ -127,3 +127,20 @@ async fn oversized_lines_and_messages_are_refused_and_the_connection_goes_on() {
     assert!(mail[0].ends_with(b"\r\nsmall\r\n"));
     std::fs::remove_dir_all(&maildir).unwrap();
 }
+
+#[tokio::test]
+async fn a_message_that_cannot_be_filed_is_refused_for_now_and_the_next_one_is_filed() {
+    let maildir = fresh_maildir("unfiled");
+    let mut client = Client::connect(&maildir).await;
+    // Where messages are written first goes missing, as on a disk gone bad.
+    std::fs::remove_dir(maildir.join("tmp")).unwrap();
+    client.send(b"HELO test\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nfirst\r\n.\r\n").await;
+    assert_eq!(client.replies(5).await, ["250", "250", "250", "354", "451"]);
+    std::fs::create_dir(maildir.join("tmp")).unwrap();
+    client.send(b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nsecond\r\n.\r\n").await;
+    assert_eq!(client.replies(4).await, ["250", "250", "354", "250"]);
+    let mail = filed(&maildir);
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].ends_with(b"\r\nsecond\r\n"));
+    std::fs::remove_dir_all(&maildir).unwrap();
+}
