@@ -11,7 +11,7 @@
 
 mod server;
 
-pub use server::serve;
+pub use server::{Maildir, serve};
 
 /// Longest command line, its CRLF included (RFC 5321 §4.5.3.1.4: 512;
 /// extensions add to it).

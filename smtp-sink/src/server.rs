@@ -19,9 +19,9 @@ const IDLE: Duration = Duration::from_secs(300);
 const PIECE: usize = 64 << 10;
 
 /// Accepts connections on `listener` until the process ends, filing every
-/// message into `maildir` (its `tmp`, `new` and `cur` made if missing).
-pub async fn serve(listener: TcpListener, maildir: &Path) -> io::Result<()> {
-    let maildir = Arc::new(Maildir::open(maildir)?);
+/// message into `maildir`.
+pub async fn serve(listener: TcpListener, maildir: Maildir) -> io::Result<()> {
+    let maildir = Arc::new(maildir);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -157,7 +157,7 @@ async fn read_message(reader: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Op
 
 /// A maildir: each message written whole into `tmp/`, then renamed into
 /// `new/`, so that readers never see half a message.
-struct Maildir {
+pub struct Maildir {
     root: PathBuf,
     /// Unique names: the time, this process and a count (the convention's
     /// `time.Ppid_Qcount.host`).
@@ -166,7 +166,9 @@ struct Maildir {
 }
 
 impl Maildir {
-    fn open(root: &Path) -> io::Result<Self> {
+    /// Makes its `tmp`, `new` and `cur` if missing. Opened before the
+    /// listener is bound: whoever waits for the port finds the folders.
+    pub fn open(root: &Path) -> io::Result<Self> {
         for folder in ["tmp", "new", "cur"] {
             std::fs::create_dir_all(root.join(folder))?;
         }

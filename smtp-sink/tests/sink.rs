@@ -16,8 +16,8 @@ impl Client {
     async fn connect(maildir: &Path) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let maildir = maildir.to_owned();
-        tokio::spawn(async move { smtp_sink::serve(listener, &maildir).await });
+        let maildir = smtp_sink::Maildir::open(maildir).unwrap();
+        tokio::spawn(smtp_sink::serve(listener, maildir));
         let (reader, writer) = TcpStream::connect(address).await.unwrap().into_split();
         let mut client = Self { replies: BufReader::new(reader), writer };
         assert_eq!(client.reply().await, "220");
