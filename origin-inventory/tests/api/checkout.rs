@@ -255,6 +255,39 @@ async fn a_payment_for_seats_sold_meanwhile_is_refunded() {
     assert_consistent(&app, &event).await;
 }
 
+/// A buyer's own lapsed hold stops counting against their limit when they
+/// hold again (the new hold expires it), unless a payment for it is
+/// pending: then the payment's outcome decides, and it keeps counting.
+#[tokio::test]
+async fn a_buyers_lapsed_hold_stops_counting_against_their_limit_unless_its_payment_is_pending() {
+    // Every charge's answer is lost: a commit leaves its payment pending.
+    let app = spawn_app_with_faults(SandboxFaults { timeout_rate: 1.0, ..Default::default() }).await;
+    let (event, seats) =
+        event_with_seats(&app, 1, json!({"max_tickets_per_order": 1, "max_tickets_per_buyer": 2})).await;
+    let hold = |seat: usize| {
+        app.hold("ada", &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seats[seat]]}))
+    };
+    let status_of = |hold: &Value| {
+        sqlx::query_scalar::<_, String>("SELECT status FROM reservations WHERE id = $1::text::uuid")
+            .bind(hold["reservation_id"].as_str().unwrap().to_owned())
+            .fetch_one(&app.db)
+    };
+
+    let (_, paying) = hold(0).await;
+    assert_eq!(app.commit("ada", &paying, "k", card("pm_card_visa")).await.0, 503);
+    app.expire(&paying).await;
+    let (status, lapsing) = hold(1).await;
+    assert_eq!(status, 201, "{lapsing}");
+    app.expire(&lapsing).await;
+
+    let (status, third) = hold(2).await;
+    assert_eq!(status, 201, "the lapsed hold without a payment no longer counts: {third}");
+    assert_eq!(status_of(&lapsing).await.unwrap(), "expired");
+    assert_eq!(status_of(&paying).await.unwrap(), "held", "its pending payment decides");
+    let (status, body) = hold(3).await;
+    assert_eq!((status, body["error"].as_str()), (429, Some("limit_exceeded")), "the pending one counts");
+}
+
 async fn send_webhook(
     app: &TestApp,
     provider: &str,
