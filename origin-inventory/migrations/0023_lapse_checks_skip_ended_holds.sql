@@ -7,10 +7,12 @@
 -- by walking `reservations_expiring` from its start: the index of held
 -- reservations, by expiry. A hold that ends (paid, released, expired)
 -- leaves its old, held version's entry there until vacuum, and once the
--- hold's lifetime has passed that entry is in the walk's range. Ten
--- minutes into a run of orders on the local stack, every hold read 116
--- buffers that way, until autovacuum came; the order rate went from 374
--- to 498 a second when it had (`tests/api/crowds.rs` reproduces it).
+-- hold's lifetime has passed that entry is in the walk's range. The
+-- index spans every event: the walk covers every sale's ended holds since
+-- the table's last vacuum, which comes when a fifth of it is dead. On the
+-- local stack, in a run of orders an hour after earlier ones, every hold
+-- read 116 buffers that way until autovacuum came (`tests/api/crowds.rs`
+-- reproduces it).
 --
 -- As in 0016: the buyer's reservations are found by the buyer alone
 -- (the unique index on buyer and client id, the one index that applies),
