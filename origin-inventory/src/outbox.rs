@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use lettre::message::Mailbox;
@@ -130,11 +130,80 @@ pub const BATCH: usize = 100;
 pub const LANES: usize = 16;
 
 /// A message claimed for delivery.
+#[derive(Debug, serde::Deserialize)]
 struct Claimed {
     id: i64,
     kind: String,
     payload: Value,
     attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+}
+
+/// Where this process's claims begin their walk of `outbox_due`.
+///
+/// A message that is delivered, or fails and is moved to its next attempt,
+/// leaves its entry in `outbox_due` until vacuum removes it, and those
+/// entries lie exactly where a claim from the start of the index walks:
+/// on a busy outbox, every message sent since the last vacuum, hundreds of
+/// thousands of entries read by every claim. So a claim starts at a floor
+/// below which everything was already claimed, and every [`FULL_EVERY`]
+/// one claim walks from the start, for what a floor cannot see: messages
+/// handed back or left by a sender that died (their leases ended), and
+/// messages committed more than [`FLOOR_MARGIN`] after their transaction
+/// began (`next_attempt_at` defaults to the transaction's start).
+pub struct Claims {
+    full_every: Duration,
+    margin: Duration,
+    state: std::sync::Mutex<FloorState>,
+}
+
+#[derive(Default)]
+struct FloorState {
+    floor: Option<DateTime<Utc>>,
+    last_full: Option<tokio::time::Instant>,
+}
+
+/// How often a claim walks `outbox_due` from its start.
+pub const FULL_EVERY: Duration = Duration::from_secs(10);
+/// How far below the time of a claim the next one begins.
+pub const FLOOR_MARGIN: Duration = Duration::from_secs(10);
+
+impl Claims {
+    /// Claims that walk from the start every `full_every`, and otherwise
+    /// begin `margin` below the time of the claim before.
+    pub fn new(full_every: Duration, margin: Duration) -> Self {
+        Self { full_every, margin, state: Default::default() }
+    }
+
+    /// Claims that always walk from the start.
+    pub fn full() -> Self {
+        Self::new(Duration::ZERO, Duration::ZERO)
+    }
+
+    /// Where the next claim starts: `None` for the start of the index.
+    fn start(&self) -> Option<DateTime<Utc>> {
+        let mut state = self.state.lock().expect("claims lock");
+        let now = tokio::time::Instant::now();
+        if state.last_full.is_none_or(|last| now.duration_since(last) >= self.full_every) {
+            state.last_full = Some(now);
+            return None;
+        }
+        state.floor
+    }
+
+    /// After a claim made at `margin_ago` (its time less the margin) took
+    /// `claimed`. A claim that took less than a batch took every due
+    /// message above its start that no one else held, so the next may begin
+    /// at `margin_ago`; after a full batch, more may be due anywhere above
+    /// the first message taken, so the next begins there at the latest.
+    fn advance(&self, margin_ago: DateTime<Utc>, claimed: &[Claimed]) {
+        let first_taken = claimed.iter().map(|message| message.next_attempt_at).min();
+        let floor = match first_taken {
+            Some(first) if claimed.len() >= BATCH => margin_ago.min(first),
+            _ => margin_ago,
+        };
+        self.state.lock().expect("claims lock").floor = Some(floor);
+    }
 }
 
 /// The event a webhook payload is about.
@@ -142,14 +211,15 @@ fn webhook_event(payload: &Value) -> Option<uuid::Uuid> {
     payload["event_id"].as_str().and_then(|id| uuid::Uuid::try_parse(id).ok())
 }
 
-/// Delivers every due notification; returns how many were delivered. See
-/// [`deliver_due_until`].
+/// Delivers a batch of due notifications, claimed from the start of the
+/// index; returns how many were delivered. See [`deliver_due_until`].
 pub async fn deliver_due(db: &PgPool, notifier: &Notifier) -> Result<usize, sqlx::Error> {
-    deliver_due_until(db, notifier, LEASE, &|| false).await
+    deliver_due_until(db, notifier, LEASE, &Claims::full(), &|| false).await
 }
 
-/// The delivery protocol. Claiming leases a batch, the messages due first,
-/// in one short statement (their `leased_until` is set a lease ahead);
+/// The delivery protocol. Claiming leases a batch, the messages due first
+/// from where `claims` begin, in one short statement (their `leased_until`
+/// is set a lease ahead);
 /// the claimed messages are then sent, up to the notifier's lanes at once,
 /// and each outcome is recorded before its lane sends again, with no
 /// transaction or row lock held across the network. Lanes share their
@@ -165,23 +235,33 @@ pub async fn deliver_due_until(
     db: &PgPool,
     notifier: &Notifier,
     lease: Duration,
+    claims: &Claims,
     stopping: &(dyn Fn() -> bool + Sync),
 ) -> Result<usize, sqlx::Error> {
     let claimed_at = tokio::time::Instant::now();
-    let mut claimed = sqlx::query_as!(
-        Claimed,
-        "UPDATE outbox SET leased_until = now() + make_interval(secs => $2)
-         WHERE id IN (SELECT id FROM outbox
-                      WHERE delivered_at IS NULL AND next_attempt_at <= now()
-                        AND (leased_until IS NULL OR leased_until <= now())
-                      ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, kind, payload, attempts",
+    // One row whether or not anything was due: the database's time moves
+    // the floor on an idle outbox too.
+    let claim = sqlx::query!(
+        r#"WITH claimed AS (
+               UPDATE outbox SET leased_until = now() + make_interval(secs => $2)
+               WHERE id IN (SELECT id FROM outbox
+                            WHERE delivered_at IS NULL AND next_attempt_at <= now()
+                              AND next_attempt_at >= coalesce($3::timestamptz, '-infinity')
+                              AND (leased_until IS NULL OR leased_until <= now())
+                            ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
+               RETURNING id, kind, payload, attempts, next_attempt_at)
+           SELECT now() - make_interval(secs => $4) AS "margin_ago!",
+                  coalesce(json_agg(claimed ORDER BY id), '[]') AS "claimed!: sqlx::types::Json<Vec<Claimed>>"
+           FROM claimed"#,
         BATCH as i64,
         lease.as_secs_f64(),
+        claims.start(),
+        claims.margin.as_secs_f64(),
     )
-    .fetch_all(db)
+    .fetch_one(db)
     .await?;
-    claimed.sort_by_key(|message| message.id);
+    let claimed = claim.claimed.0;
+    claims.advance(claim.margin_ago, &claimed);
     let batch = BatchContext {
         webhook_targets: webhook_targets(db, &claimed).await?,
         orders: order_details(db, &claimed).await?,
@@ -388,9 +468,10 @@ pub async fn run_outbox(
     stop: watch::Receiver<bool>,
 ) {
     let stopping = || crate::workers::is_set(&stop);
+    let claims = Claims::new(FULL_EVERY, FLOOR_MARGIN);
     crate::workers::every(interval, stop.clone(), || async {
         while !stopping() {
-            match deliver_due_until(&db, &notifier, lease, &stopping).await {
+            match deliver_due_until(&db, &notifier, lease, &claims, &stopping).await {
                 Ok(BATCH..) => continue, // a full batch: more may be waiting
                 Ok(_) => break,
                 Err(e) => {

@@ -5,6 +5,7 @@
 //! may what the origin reads in the background grow with the seats sold.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use futures::future::join_all;
 use reqwest::Method;
@@ -12,7 +13,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use origin_inventory::outbox::{BATCH, LANES, Notifier, deliver_due};
+use origin_inventory::outbox::{BATCH, Claims, LANES, LEASE, Notifier, deliver_due, deliver_due_until};
 use origin_inventory::test_support::OriginOptions;
 
 use crate::checkout::card_for;
@@ -27,6 +28,8 @@ const HISTORY: usize = 500;
 /// Messages waiting for delivery behind the outbox's first claim; then
 /// twice as many.
 const BACKLOG: i64 = 2_000;
+/// Messages sent since the outbox's last vacuum, in the claim's test.
+const SENT_SINCE_VACUUM: usize = 20_000;
 /// Buffers per call a statement may read more among twice the crowd than
 /// among the crowd. A statement that fetches a row for each hold reads 600
 /// more (a buffer per row); an index lookup reads about the same (an index
@@ -372,6 +375,60 @@ async fn a_claim_of_the_outbox_costs_the_same_whatever_waits_behind_it_or_was_se
     // Each of the batch's messages gets new index entries, a level deeper
     // for some in a bigger table: a buffer per message more is allowed.
     assert_not_grown(&before, &after, "SKIP LOCKED", BATCH as f64);
+}
+
+/// Between two vacuums every message sent leaves its entry in
+/// `outbox_due`, below the messages still due: a claim walking the index
+/// from its start reads all of them, hundreds of thousands on a busy
+/// outbox. A claim must begin above the messages sent before it.
+#[tokio::test]
+async fn an_outbox_claim_between_vacuums_steps_over_none_of_the_messages_sent_before() {
+    let (app, statements) = measured_app().await;
+    let event = app.on_sale_event(json!({})).await;
+    // Webhooks of an organizer without a webhook URL: delivered at once,
+    // with no network between claims. `age`: how long they have been due.
+    let write = |count: usize, age: &'static str| {
+        sqlx::query(
+            "INSERT INTO outbox (kind, payload, next_attempt_at)
+             SELECT 'webhook.order.created', jsonb_build_object('event_id', $1::text, 'order_number', n),
+                    now() - $3::interval
+             FROM generate_series(1, $2) AS n",
+        )
+        .bind(event["id"].as_str().unwrap())
+        .bind(count as i64)
+        .bind(age)
+        .execute(&app.db)
+    };
+    let all_sent =
+        || sqlx::query("UPDATE outbox SET delivered_at = now() WHERE delivered_at IS NULL").execute(&app.db);
+    let notifier =
+        Notifier::new("smtp://127.0.0.1:9", "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL)
+            .unwrap();
+    // One walk from the start an hour, none while measured; each claim
+    // begins where the one before it was made (no margin), so each walks
+    // the batch it takes, and no batch it follows.
+    let claims = Claims::new(Duration::from_secs(3600), Duration::ZERO);
+    let claim_one_batch = || async {
+        assert_eq!(deliver_due_until(&app.db, &notifier, LEASE, &claims, &|| false).await.unwrap(), BATCH);
+    };
+
+    // The table as autovacuum leaves it after an hour of sales (indexes as
+    // deep as later); then autovacuum kept away, as for minutes of a sale.
+    write(SENT_SINCE_VACUUM, "1 hour").await.unwrap();
+    all_sent().await.unwrap();
+    sqlx::query("VACUUM ANALYZE outbox").execute(&app.db).await.unwrap();
+    sqlx::query("ALTER TABLE outbox SET (autovacuum_enabled = off)").execute(&app.db).await.unwrap();
+    write(BATCH, "0s").await.unwrap();
+    claim_one_batch().await;
+    write(BATCH, "0s").await.unwrap();
+    let before = statements.during(claim_one_batch()).await;
+    write(SENT_SINCE_VACUUM, "1 minute").await.unwrap();
+    all_sent().await.unwrap();
+    write(BATCH, "0s").await.unwrap();
+    let after = statements.during(claim_one_batch()).await;
+
+    // From the start of the index, this claim read 1,000 buffers more.
+    assert_not_grown(&before, &after, "SKIP LOCKED", GROWTH_ALLOWED);
 }
 
 /// Every search of the catalog is a page the edge has not cached, so the

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use mail_parser::MimeHeaders as _;
 use origin_inventory::mailer::Mailer;
-use origin_inventory::outbox::{LANES, Notifier, deliver_due, deliver_due_until};
+use origin_inventory::outbox::{BATCH, Claims, LANES, LEASE, Notifier, deliver_due, deliver_due_until};
 use reqwest::Method;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
@@ -287,6 +287,61 @@ async fn failed_deliveries_back_off_and_organizer_webhooks_are_signed() {
     assert!(payload["id"].as_str().unwrap().starts_with(|c: char| c.is_ascii_digit()), "{payload}");
 }
 
+/// Messages due for a while, of an organizer without a webhook URL: each
+/// is delivered at once, with no network.
+async fn write_due_webhooks(app: &TestApp, count: i64, due_for: &str) {
+    let event = app.on_sale_event(json!({})).await;
+    sqlx::query(
+        "INSERT INTO outbox (kind, payload, next_attempt_at)
+         SELECT 'webhook.order.created', jsonb_build_object('event_id', $1::text, 'order_number', n),
+                now() - $3::interval
+         FROM generate_series(1, $2) AS n",
+    )
+    .bind(event["id"].as_str().unwrap())
+    .bind(count)
+    .bind(due_for)
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+fn no_smtp() -> Notifier {
+    Notifier::new("smtp://127.0.0.1:9", "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL).unwrap()
+}
+
+/// A backlog (messages due since before the claims began) goes out batch
+/// after batch: a claim that took a full batch lets the next begin no
+/// higher than what it took.
+#[tokio::test]
+async fn a_backlog_older_than_the_claims_margin_goes_out_batch_after_batch() {
+    let app = spawn_app().await;
+    let backlog = 2 * BATCH + BATCH / 2;
+    write_due_webhooks(&app, backlog as i64, "5 minutes").await;
+    let claims = Claims::new(Duration::from_secs(3600), Duration::ZERO);
+    let mut batches = Vec::new();
+    for _ in 0..3 {
+        batches.push(deliver_due_until(&app.db, &no_smtp(), LEASE, &claims, &|| false).await.unwrap());
+    }
+    assert_eq!(batches, [BATCH, BATCH, BATCH / 2]);
+}
+
+/// A message can commit after claims have moved past its due time (its
+/// transaction began long before it committed); a claim from the start of
+/// the index delivers it, and one comes every while.
+#[tokio::test]
+async fn a_message_committed_below_where_claims_begin_is_delivered_by_the_next_claim_from_the_start() {
+    let app = spawn_app().await;
+    let full_every = Duration::from_millis(500);
+    let claims = Claims::new(full_every, Duration::ZERO);
+    let deliver =
+        || async { deliver_due_until(&app.db, &no_smtp(), LEASE, &claims, &|| false).await.unwrap() };
+    assert_eq!(deliver().await, 0, "nothing due: the next claim begins at this one's time");
+    write_due_webhooks(&app, 1, "1 minute").await;
+    assert_eq!(deliver().await, 0, "below the floor");
+    tokio::time::sleep(full_every).await;
+    assert_eq!(deliver().await, 1);
+}
+
 #[tokio::test]
 async fn a_stopping_sender_hands_its_claims_back_at_once() {
     let (url, _) = smtp();
@@ -294,8 +349,7 @@ async fn a_stopping_sender_hands_its_claims_back_at_once() {
     buy(&app, &format!("ada+{}@example.com", Uuid::new_v4().simple())).await;
     let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL).unwrap();
     let stopping = || true;
-    let delivered =
-        deliver_due_until(&app.db, &notifier, origin_inventory::outbox::LEASE, &stopping).await.unwrap();
+    let delivered = deliver_due_until(&app.db, &notifier, LEASE, &Claims::full(), &stopping).await.unwrap();
     assert_eq!(delivered, 0);
     // Handed back: due now, for this instance or another, not a lease later.
     let due: i64 = sqlx::query_scalar(
