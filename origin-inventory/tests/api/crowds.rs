@@ -19,6 +19,7 @@ use origin_inventory::test_support::OriginOptions;
 use crate::checkout::card_for;
 use crate::helpers::{TEST_PUBLIC_URL, TestApp, spawn_app_with};
 use crate::holds::{event_with_seats, sell_best_available};
+use crate::notifications::write_due_webhooks;
 
 /// Buyers who join the crowd holding seats, unpaid, between two
 /// measurements of one more buyer.
@@ -385,20 +386,7 @@ async fn a_claim_of_the_outbox_costs_the_same_whatever_waits_behind_it_or_was_se
 async fn an_outbox_claim_between_vacuums_steps_over_none_of_the_messages_sent_before() {
     let (app, statements) = measured_app().await;
     let event = app.on_sale_event(json!({})).await;
-    // Webhooks of an organizer without a webhook URL: delivered at once,
-    // with no network between claims. `age`: how long they have been due.
-    let write = |count: usize, age: &'static str| {
-        sqlx::query(
-            "INSERT INTO outbox (kind, payload, next_attempt_at)
-             SELECT 'webhook.order.created', jsonb_build_object('event_id', $1::text, 'order_number', n),
-                    now() - $3::interval
-             FROM generate_series(1, $2) AS n",
-        )
-        .bind(event["id"].as_str().unwrap())
-        .bind(count as i64)
-        .bind(age)
-        .execute(&app.db)
-    };
+    let write = |count: usize, due_for: &'static str| write_due_webhooks(&app, &event, count, due_for);
     let all_sent =
         || sqlx::query("UPDATE outbox SET delivered_at = now() WHERE delivered_at IS NULL").execute(&app.db);
     let notifier =
@@ -414,17 +402,17 @@ async fn an_outbox_claim_between_vacuums_steps_over_none_of_the_messages_sent_be
 
     // The table as autovacuum leaves it after an hour of sales (indexes as
     // deep as later); then autovacuum kept away, as for minutes of a sale.
-    write(SENT_SINCE_VACUUM, "1 hour").await.unwrap();
+    write(SENT_SINCE_VACUUM, "1 hour").await;
     all_sent().await.unwrap();
     sqlx::query("VACUUM ANALYZE outbox").execute(&app.db).await.unwrap();
     sqlx::query("ALTER TABLE outbox SET (autovacuum_enabled = off)").execute(&app.db).await.unwrap();
-    write(BATCH, "0s").await.unwrap();
+    write(BATCH, "0s").await;
     claim_one_batch().await;
-    write(BATCH, "0s").await.unwrap();
+    write(BATCH, "0s").await;
     let before = statements.during(claim_one_batch()).await;
-    write(SENT_SINCE_VACUUM, "1 minute").await.unwrap();
+    write(SENT_SINCE_VACUUM, "1 minute").await;
     all_sent().await.unwrap();
-    write(BATCH, "0s").await.unwrap();
+    write(BATCH, "0s").await;
     let after = statements.during(claim_one_batch()).await;
 
     // From the start of the index, this claim read 1,000 buffers more.

@@ -287,10 +287,10 @@ async fn failed_deliveries_back_off_and_organizer_webhooks_are_signed() {
     assert!(payload["id"].as_str().unwrap().starts_with(|c: char| c.is_ascii_digit()), "{payload}");
 }
 
-/// Messages due for a while, of an organizer without a webhook URL: each
-/// is delivered at once, with no network.
-async fn write_due_webhooks(app: &TestApp, count: i64, due_for: &str) {
-    let event = app.on_sale_event(json!({})).await;
+/// Webhooks about `event`, due for a while (`due_for`, an interval). Of
+/// an organizer without a webhook URL, each is delivered at once, with no
+/// network.
+pub async fn write_due_webhooks(app: &TestApp, event: &serde_json::Value, count: usize, due_for: &str) {
     sqlx::query(
         "INSERT INTO outbox (kind, payload, next_attempt_at)
          SELECT 'webhook.order.created', jsonb_build_object('event_id', $1::text, 'order_number', n),
@@ -298,7 +298,7 @@ async fn write_due_webhooks(app: &TestApp, count: i64, due_for: &str) {
          FROM generate_series(1, $2) AS n",
     )
     .bind(event["id"].as_str().unwrap())
-    .bind(count)
+    .bind(count as i64)
     .bind(due_for)
     .execute(&app.db)
     .await
@@ -315,8 +315,8 @@ fn no_smtp() -> Notifier {
 #[tokio::test]
 async fn a_backlog_older_than_the_claims_margin_goes_out_batch_after_batch() {
     let app = spawn_app().await;
-    let backlog = 2 * BATCH + BATCH / 2;
-    write_due_webhooks(&app, backlog as i64, "5 minutes").await;
+    let event = app.on_sale_event(json!({})).await;
+    write_due_webhooks(&app, &event, 2 * BATCH + BATCH / 2, "5 minutes").await;
     let claims = Claims::new(Duration::from_secs(3600), Duration::ZERO);
     let mut batches = Vec::new();
     for _ in 0..3 {
@@ -336,7 +336,8 @@ async fn a_message_committed_below_where_claims_begin_is_delivered_by_the_next_c
     let deliver =
         || async { deliver_due_until(&app.db, &no_smtp(), LEASE, &claims, &|| false).await.unwrap() };
     assert_eq!(deliver().await, 0, "nothing due: the next claim begins at this one's time");
-    write_due_webhooks(&app, 1, "1 minute").await;
+    let event = app.on_sale_event(json!({})).await;
+    write_due_webhooks(&app, &event, 1, "1 minute").await;
     assert_eq!(deliver().await, 0, "below the floor");
     tokio::time::sleep(full_every).await;
     assert_eq!(deliver().await, 1);
