@@ -127,6 +127,21 @@ impl Statements {
             .collect()
     }
 
+    /// What each statement read at least, over two runs of `requests`.
+    /// Postgres sometimes drops a backend's cached catalog and plans
+    /// (when other tests' databases overflow its invalidation queue), and
+    /// the statement that runs next reads them again, hundreds of buffers
+    /// once; a statement that walks what grows reads it on every run.
+    async fn least_of_two<F: std::future::Future<Output = ()>>(&self, requests: impl Fn() -> F) -> Reads {
+        let mut least = self.during(requests()).await;
+        for (id, second) in self.during(requests()).await {
+            let first =
+                least.entry(id).or_insert(Measured { query: second.query, buffers_per_call: f64::MAX });
+            first.buffers_per_call = first.buffers_per_call.min(second.buffers_per_call);
+        }
+        least
+    }
+
     /// How many times `pg_stat_statements` has made room by dropping its
     /// least-called entries, which may be those being measured.
     async fn evictions(&self) -> i64 {
@@ -267,11 +282,16 @@ async fn a_hold_costs_the_same_after_tens_of_thousands_of_holds_ended_longer_ago
     sqlx::query("ALTER TABLE reservations SET (autovacuum_enabled = false)").execute(&app.db).await.unwrap();
     // Plans are made (and kept) by the first calls.
     hold_one(&app, "early@example.com", &event, &section).await;
-    let hold = || hold_one(&app, "buyer@example.com", &event, &section);
-    let before = statements.during(async { drop(hold().await) }).await;
+    // Each measured hold is a new buyer's first.
+    let buyers = std::sync::atomic::AtomicUsize::new(0);
+    let hold = || async {
+        let buyer = format!("buyer{}@example.com", buyers.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        drop(hold_one(&app, &buyer, &event, &section).await);
+    };
+    let before = statements.least_of_two(hold).await;
 
     holds_ended_long_ago(&app, &event, "after").await;
-    let after = statements.during(async { drop(hold().await) }).await;
+    let after = statements.least_of_two(hold).await;
 
     assert_not_grown(&before, &after, "hold_as_planned", GROWTH_ALLOWED);
 }
