@@ -19,7 +19,7 @@ use origin_inventory::test_support::OriginOptions;
 use crate::checkout::card_for;
 use crate::helpers::{TEST_PUBLIC_URL, TestApp, spawn_app_with};
 use crate::holds::{event_with_seats, sell_best_available};
-use crate::notifications::write_due_webhooks;
+use crate::notifications::{no_smtp, write_due_webhooks};
 
 /// Buyers who join the crowd holding seats, unpaid, between two
 /// measurements of one more buyer.
@@ -409,9 +409,7 @@ async fn an_outbox_claim_between_vacuums_steps_over_none_of_the_messages_sent_be
     let write = |count: usize, due_for: &'static str| write_due_webhooks(&app, &event, count, due_for);
     let all_sent =
         || sqlx::query("UPDATE outbox SET delivered_at = now() WHERE delivered_at IS NULL").execute(&app.db);
-    let notifier =
-        Notifier::new("smtp://127.0.0.1:9", "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL)
-            .unwrap();
+    let notifier = no_smtp();
     // One walk from the start an hour, none while measured; each claim
     // begins where the one before it was made (no margin), so each walks
     // the batch it takes, and no batch it follows.

@@ -305,7 +305,8 @@ pub async fn write_due_webhooks(app: &TestApp, event: &serde_json::Value, count:
     .unwrap();
 }
 
-fn no_smtp() -> Notifier {
+/// A notifier whose mail server is unreachable, for webhooks that need none.
+pub fn no_smtp() -> Notifier {
     Notifier::new("smtp://127.0.0.1:9", "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL).unwrap()
 }
 
