@@ -13,11 +13,11 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use origin_inventory::outbox::{BATCH, Claims, LANES, LEASE, Notifier, deliver_due, deliver_due_until};
+use origin_inventory::outbox::{BATCH, Claims, LEASE, deliver_due, deliver_due_until};
 use origin_inventory::test_support::OriginOptions;
 
 use crate::checkout::card_for;
-use crate::helpers::{TEST_PUBLIC_URL, TestApp, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app_with};
 use crate::holds::{event_with_seats, sell_best_available};
 use crate::notifications::{no_smtp, write_due_webhooks};
 
@@ -28,7 +28,7 @@ const CROWD: usize = 600;
 const HISTORY: usize = 500;
 /// Messages waiting for delivery behind the outbox's first claim; then
 /// twice as many.
-const BACKLOG: i64 = 2_000;
+const BACKLOG: usize = 2_000;
 /// Messages sent since the outbox's last vacuum, in the claim's test.
 const SENT_SINCE_VACUUM: usize = 20_000;
 /// Buffers per call a statement may read more among twice the crowd than
@@ -360,36 +360,25 @@ async fn a_claim_of_the_outbox_costs_the_same_whatever_waits_behind_it_or_was_se
     let event = app.on_sale_event(json!({})).await;
     // Webhooks of an organizer without a webhook URL: delivered at once,
     // with no network between claims.
-    let write = |count: i64| {
-        sqlx::query(
-            "INSERT INTO outbox (kind, payload)
-             SELECT 'webhook.order.created', jsonb_build_object('event_id', $1::text, 'order_number', n)
-             FROM generate_series(1, $2) AS n",
-        )
-        .bind(event["id"].as_str().unwrap())
-        .bind(count)
-        .execute(&app.db)
-    };
+    let write = |count| write_due_webhooks(&app, &event, count, "0s");
     let all_sent =
         || sqlx::query("UPDATE outbox SET delivered_at = now() WHERE delivered_at IS NULL").execute(&app.db);
     // As autovacuum leaves the table between claims.
     let vacuumed = || sqlx::query("VACUUM ANALYZE outbox").execute(&app.db);
-    let notifier =
-        Notifier::new("smtp://127.0.0.1:9", "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL)
-            .unwrap();
+    let notifier = no_smtp();
     let claim_one_batch = || async { assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), BATCH) };
 
-    write(10 * BACKLOG).await.unwrap();
+    write(10 * BACKLOG).await;
     all_sent().await.unwrap();
-    write(BACKLOG).await.unwrap();
+    write(BACKLOG).await;
     vacuumed().await.unwrap();
     claim_one_batch().await;
     let before = statements.during(claim_one_batch()).await;
     // Twice the history, twice the backlog.
     all_sent().await.unwrap();
-    write(9 * BACKLOG).await.unwrap();
+    write(9 * BACKLOG).await;
     all_sent().await.unwrap();
-    write(2 * BACKLOG).await.unwrap();
+    write(2 * BACKLOG).await;
     vacuumed().await.unwrap();
     let after = statements.during(claim_one_batch()).await;
 
