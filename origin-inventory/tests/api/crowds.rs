@@ -361,23 +361,21 @@ async fn a_claim_of_the_outbox_costs_the_same_whatever_waits_behind_it_or_was_se
     // Webhooks of an organizer without a webhook URL: delivered at once,
     // with no network between claims.
     let write = |count| write_due_webhooks(&app, &event, count, "0s");
-    let all_sent =
-        || sqlx::query("UPDATE outbox SET delivered_at = now() WHERE delivered_at IS NULL").execute(&app.db);
     // As autovacuum leaves the table between claims.
     let vacuumed = || sqlx::query("VACUUM ANALYZE outbox").execute(&app.db);
     let notifier = no_smtp();
     let claim_one_batch = || async { assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), BATCH) };
 
     write(10 * BACKLOG).await;
-    all_sent().await.unwrap();
+    all_sent(&app).await;
     write(BACKLOG).await;
     vacuumed().await.unwrap();
     claim_one_batch().await;
     let before = statements.during(claim_one_batch()).await;
     // Twice the history, twice the backlog.
-    all_sent().await.unwrap();
+    all_sent(&app).await;
     write(9 * BACKLOG).await;
-    all_sent().await.unwrap();
+    all_sent(&app).await;
     write(2 * BACKLOG).await;
     vacuumed().await.unwrap();
     let after = statements.during(claim_one_batch()).await;
@@ -385,6 +383,15 @@ async fn a_claim_of_the_outbox_costs_the_same_whatever_waits_behind_it_or_was_se
     // Each of the batch's messages gets new index entries, a level deeper
     // for some in a bigger table: a buffer per message more is allowed.
     assert_not_grown(&before, &after, "SKIP LOCKED", BATCH as f64);
+}
+
+/// Marks every message waiting in the outbox as sent, as a sale's
+/// deliveries leave them.
+async fn all_sent(app: &TestApp) {
+    sqlx::query("UPDATE outbox SET delivered_at = now() WHERE delivered_at IS NULL")
+        .execute(&app.db)
+        .await
+        .unwrap();
 }
 
 /// Between two vacuums every message sent leaves its entry in
@@ -396,8 +403,6 @@ async fn an_outbox_claim_between_vacuums_steps_over_none_of_the_messages_sent_be
     let (app, statements) = measured_app().await;
     let event = app.on_sale_event(json!({})).await;
     let write = |count: usize, due_for: &'static str| write_due_webhooks(&app, &event, count, due_for);
-    let all_sent =
-        || sqlx::query("UPDATE outbox SET delivered_at = now() WHERE delivered_at IS NULL").execute(&app.db);
     let notifier = no_smtp();
     // One walk from the start an hour, none while measured; each claim
     // begins where the one before it was made (no margin), so each walks
@@ -410,7 +415,7 @@ async fn an_outbox_claim_between_vacuums_steps_over_none_of_the_messages_sent_be
     // The table as autovacuum leaves it after an hour of sales (indexes as
     // deep as later); then autovacuum kept away, as for minutes of a sale.
     write(SENT_SINCE_VACUUM, "1 hour").await;
-    all_sent().await.unwrap();
+    all_sent(&app).await;
     sqlx::query("VACUUM ANALYZE outbox").execute(&app.db).await.unwrap();
     sqlx::query("ALTER TABLE outbox SET (autovacuum_enabled = off)").execute(&app.db).await.unwrap();
     let write_and_claim_one_batch = || async {
@@ -420,7 +425,7 @@ async fn an_outbox_claim_between_vacuums_steps_over_none_of_the_messages_sent_be
     write_and_claim_one_batch().await;
     let before = statements.least_of_two(write_and_claim_one_batch).await;
     write(SENT_SINCE_VACUUM, "1 minute").await;
-    all_sent().await.unwrap();
+    all_sent(&app).await;
     let after = statements.least_of_two(write_and_claim_one_batch).await;
 
     // From the start of the index, each claim after them read more: 611 →
