@@ -11,7 +11,7 @@ use axum::response::IntoResponse as _;
 use origin_inventory::error::ApiError;
 use origin_inventory::outbox::{LANES, Notifier, deliver_due};
 use origin_inventory::payments::SandboxFaults;
-use origin_inventory::test_support::{OriginOptions, TestOrigin, spawn_origin_with_options};
+use origin_inventory::test_support::{OriginOptions, spawn_origin_with_options};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -231,19 +231,14 @@ async fn a_pool_of_one_is_ready_and_serves_beside_a_live_seat_map() {
 
 // ---- the outbox through crashes and stops -------------------------------
 
-/// An origin process of its own, on the test's database, delivering
-/// `lanes` notifications at once to the test's mail server.
-fn origin_process(origin: &TestOrigin, lanes: usize) -> Child {
-    let smtp = std::env::var("STAMPEDE_TEST_SMTP_URL").expect("STAMPEDE_TEST_SMTP_URL is not set");
-    origin_process_on(&origin.database_url, &origin.ledger_url, &smtp, lanes)
-}
-
 /// One of the workspace's binaries, as `cargo xtask test` built them.
 fn binary(name: &str) -> PathBuf {
     let bin = std::env::var("STAMPEDE_BIN_DIR").expect("STAMPEDE_BIN_DIR is not set: run `cargo xtask test`");
     Path::new(&bin).join(name)
 }
 
+/// An origin process of its own, on the test's database, delivering
+/// `lanes` notifications at once to `smtp_url`.
 fn origin_process_on(database_url: &str, ledger_url: &str, smtp_url: &str, lanes: usize) -> Child {
     Command::new(binary("origin-inventory"))
         .env("DATABASE_URL", database_url)
@@ -276,11 +271,20 @@ async fn undelivered(db: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").fetch_one(db).await.unwrap()
 }
 
-/// Waits until the mail server holds at least `count` of the messages.
-async fn wait_for_mail(maildir: &Path, tag: &str, count: usize) {
+async fn delivered(db: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE delivered_at IS NOT NULL")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+/// Waits until the outbox has recorded `more` messages sent: read from the
+/// database, which costs the same however much mail has piled up.
+async fn wait_for_more_delivered(db: &PgPool, more: i64) {
+    let count = delivered(db).await + more;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while copies(maildir, tag).len() < count {
-        assert!(Instant::now() < deadline, "only {} of {count} mails arrived", copies(maildir, tag).len());
+    while delivered(db).await < count {
+        assert!(Instant::now() < deadline, "only {} of {count} messages delivered", delivered(db).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -304,37 +308,44 @@ async fn concurrent_lanes_send_again_at_most_one_message_each_after_a_sigkill() 
 /// second stopped, the third finishing. Only the kill may send messages
 /// twice: at most the one in hand on each of the `lanes`.
 async fn outbox_through_sigkill_and_sigterm(lanes: usize) {
-    // Enough that sixteen lanes are still busy when the signals come.
-    const MESSAGES: usize = 600;
-    let maildir = std::env::var("STAMPEDE_TEST_MAILDIR").expect("STAMPEDE_TEST_MAILDIR is not set");
-    let maildir = Path::new(&maildir);
+    // Enough that sixteen lanes are still busy when the signals come
+    // (they send a few thousand a second on a quiet machine).
+    const MESSAGES: usize = 3000;
+    // A mail server of its own: the backlog stays out of the other tests' maildir.
+    let mut smtp = PrivateSmtp::new();
+    smtp.start();
+    let maildir = smtp.maildir.as_path();
     let origin = spawn_origin_with_options(OriginOptions::default()).await;
+    let origin_process = || origin_process_on(&origin.database_url, &origin.ledger_url, &smtp.url(), lanes);
     let tag = format!("T{}", &Uuid::new_v4().simple().to_string()[..10]);
-    for n in 0..MESSAGES {
-        let payload = json!({"to": format!("buyer{n}@example.com"), "name": "Ada", "order_number": format!("{tag}-{n}")});
-        sqlx::query("INSERT INTO outbox (kind, payload) VALUES ('email.order_confirmed', $1)")
-            .bind(payload)
-            .execute(&origin.db)
-            .await
-            .unwrap();
-    }
+    sqlx::query(
+        "INSERT INTO outbox (kind, payload)
+         SELECT 'email.order_confirmed',
+                jsonb_build_object('to', 'buyer' || n || '@example.com', 'name', 'Ada', 'order_number', $1 || '-' || n)
+         FROM generate_series(0, $2 - 1) AS n",
+    )
+    .bind(&tag)
+    .bind(MESSAGES as i64)
+    .execute(&origin.db)
+    .await
+    .unwrap();
 
     // Killed outright mid-backlog: at most the messages between sending
     // and recording go out twice, one per lane.
-    let mut first = origin_process(&origin, lanes);
-    wait_for_mail(maildir, &tag, 40).await;
+    let mut first = origin_process();
+    wait_for_more_delivered(&origin.db, 40).await;
     signal(&mut first, "KILL");
     assert!(undelivered(&origin.db).await > 0, "the kill came while a backlog was left");
 
     // Stopped politely mid-backlog: it finishes the message in hand,
     // records it, and hands the rest back.
-    let mut second = origin_process(&origin, lanes);
-    wait_for_mail(maildir, &tag, 120).await;
+    let mut second = origin_process();
+    wait_for_more_delivered(&origin.db, 80).await;
     let stopped = signal(&mut second, "TERM");
     assert!(stopped.success(), "a SIGTERM stop exits cleanly: {stopped}");
     assert!(undelivered(&origin.db).await > 0, "the stop came while a backlog was left");
 
-    let mut third = origin_process(&origin, lanes);
+    let mut third = origin_process();
     let deadline = Instant::now() + Duration::from_secs(120);
     while undelivered(&origin.db).await > 0 {
         assert!(Instant::now() < deadline, "the backlog was not delivered");

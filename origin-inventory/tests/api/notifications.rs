@@ -130,6 +130,10 @@ struct SmtpSeen {
     connections: AtomicUsize,
     noops: AtomicUsize,
     messages: AtomicUsize,
+    /// Messages begun (`MAIL`) and not yet ended (the final `.`).
+    open: AtomicUsize,
+    /// How many were open as each began, itself included.
+    at_mail: Mutex<Vec<usize>>,
 }
 
 /// How a scripted SMTP server treats the connections it accepts.
@@ -168,6 +172,11 @@ async fn scripted_smtp_server(script: Script) -> (String, Arc<SmtpSeen>) {
                     let reply: &[u8] = match command.as_str() {
                         _ if in_data => b"250 queued\r\n",
                         "MAIL" if refusing => b"550 not from you\r\n",
+                        "MAIL" => {
+                            let open = counts.open.fetch_add(1, SeqCst) + 1;
+                            counts.at_mail.lock().unwrap().push(open);
+                            b"250 OK\r\n"
+                        }
                         "DATA" => b"354 go on\r\n",
                         "QUIT" => b"221 bye\r\n",
                         "NOOP" => {
@@ -179,6 +188,7 @@ async fn scripted_smtp_server(script: Script) -> (String, Arc<SmtpSeen>) {
                     write.write_all(reply).await?;
                     if in_data {
                         counts.messages.fetch_add(1, SeqCst);
+                        counts.open.fetch_sub(1, SeqCst);
                     }
                     if command == "QUIT" || in_data && script == Script::OneMessageEach {
                         break;
@@ -364,4 +374,39 @@ async fn a_stopping_sender_hands_its_claims_back_at_once() {
     .unwrap();
     assert_eq!(due, 2, "the email and the webhook");
     assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), 2);
+}
+
+/// The lanes stay busy from a batch's first message to its last: each
+/// waits for the write that records its own outcome, not for the writes
+/// of the lanes behind it (once each waited in turn for those, and after
+/// the first round the outbox sent one message at a time).
+#[tokio::test]
+async fn every_lane_keeps_sending_from_the_first_message_of_a_batch_to_the_last() {
+    let app = spawn_app().await;
+    let event = app.on_sale_event(json!({})).await;
+    // Emails and webhooks in turn, the webhooks delivered with no network
+    // (the organizer has no URL): an order's two messages.
+    sqlx::query(
+        "INSERT INTO outbox (kind, payload, next_attempt_at)
+         SELECT CASE WHEN n % 2 = 0 THEN 'email.order_confirmed' ELSE 'webhook.order.created' END,
+                jsonb_build_object('event_id', $1::text, 'order_number', 'STM-' || n, 'to', 'ada@example.com'),
+                now() - interval '1 minute'
+         FROM generate_series(1, $2) AS n",
+    )
+    .bind(event["id"].as_str().unwrap())
+    .bind(BATCH as i64)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let (url, seen) = scripted_smtp_server(Script::KeepOpen).await;
+    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL).unwrap();
+
+    assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), BATCH);
+    let at_mail = seen.at_mail.lock().unwrap().clone();
+    assert_eq!(at_mail.len(), BATCH / 2);
+    let busiest_late = at_mail[BATCH / 4..].iter().copied().max().unwrap();
+    assert!(
+        busiest_late >= LANES / 4,
+        "at most {busiest_late} emails at once in the batch's second half: {at_mail:?}"
+    );
 }
