@@ -299,15 +299,24 @@ async fn failed_deliveries_back_off_and_organizer_webhooks_are_signed() {
 /// an organizer without a webhook URL, each is delivered at once, with no
 /// network.
 pub async fn write_due_webhooks(app: &TestApp, event: &serde_json::Value, count: usize, due_for: &str) {
+    write_due(app, event, count, due_for, &["webhook.order.created"]).await;
+}
+
+/// `count` messages about `event` of `kinds` in turn, due for a while
+/// (`due_for`, an interval). Emails go to one address, with a short
+/// confirmation (no order has their numbers).
+async fn write_due(app: &TestApp, event: &serde_json::Value, count: usize, due_for: &str, kinds: &[&str]) {
     sqlx::query(
         "INSERT INTO outbox (kind, payload, next_attempt_at)
-         SELECT 'webhook.order.created', jsonb_build_object('event_id', $1::text, 'order_number', n),
+         SELECT $4[1 + (n - 1) % cardinality($4)],
+                jsonb_build_object('event_id', $1::text, 'order_number', 'STM-' || n, 'to', 'ada@example.com'),
                 now() - $3::interval
          FROM generate_series(1, $2) AS n",
     )
     .bind(event["id"].as_str().unwrap())
     .bind(count as i64)
     .bind(due_for)
+    .bind(kinds)
     .execute(&app.db)
     .await
     .unwrap();
@@ -384,20 +393,9 @@ async fn a_stopping_sender_hands_its_claims_back_at_once() {
 async fn every_lane_keeps_sending_from_the_first_message_of_a_batch_to_the_last() {
     let app = spawn_app().await;
     let event = app.on_sale_event(json!({})).await;
-    // Emails and webhooks in turn, the webhooks delivered with no network
+    // Webhooks and emails in turn, the webhooks delivered with no network
     // (the organizer has no URL): an order's two messages.
-    sqlx::query(
-        "INSERT INTO outbox (kind, payload, next_attempt_at)
-         SELECT CASE WHEN n % 2 = 0 THEN 'email.order_confirmed' ELSE 'webhook.order.created' END,
-                jsonb_build_object('event_id', $1::text, 'order_number', 'STM-' || n, 'to', 'ada@example.com'),
-                now() - interval '1 minute'
-         FROM generate_series(1, $2) AS n",
-    )
-    .bind(event["id"].as_str().unwrap())
-    .bind(BATCH as i64)
-    .execute(&app.db)
-    .await
-    .unwrap();
+    write_due(&app, &event, BATCH, "1 minute", &["webhook.order.created", "email.order_confirmed"]).await;
     let (url, seen) = scripted_smtp_server(Script::KeepOpen).await;
     let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL).unwrap();
 
