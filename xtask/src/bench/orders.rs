@@ -602,57 +602,67 @@ fn order_load(
     Ok((run, result))
 }
 
-/// How fast the outbox delivered what the order runs straight at the
-/// origin wrote, and how late: while they ran, sharing the two cores with
-/// them, and then draining what was left with the machine to itself.
+/// Messages written at once to time the outbox's capacity: at the rates
+/// seen here (1,000–3,000 messages/s) several seconds of sending.
+const CAPACITY_PROBE: u32 = 20_000;
+
+/// How the outbox kept pace with what the order runs straight at the
+/// origin wrote, sharing the two cores with them; then its capacity.
+/// A rate averaged over the runs can never pass the rate messages were
+/// written at, so the capacity comes from a backlog of its own: copies of
+/// the runs' messages (new ids, so new `Message-ID`s and `webhook-id`s:
+/// no receiver sees a message twice), written in one statement and sent to
+/// the same receivers with the machine to itself.
 fn outbox_rows(stack: &Stack, since: &str, runs_ended: &str, peak_orders: f64) -> anyhow::Result<Vec<Row>> {
     let left = outbox_caught_up(stack, since)?;
-    let figures = stack.sql(&format!(
-        "SELECT count(*), coalesce(extract(epoch FROM max(delivered_at) - min(delivered_at)), 0),
-                coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - created_at)), 0),
-                count(*) FILTER (WHERE delivered_at > '{runs_ended}'),
-                coalesce(extract(epoch FROM max(delivered_at) - '{runs_ended}'), 0)
-         FROM outbox WHERE created_at >= '{since}' AND delivered_at IS NOT NULL"
-    ))?;
-    let numbers: Vec<f64> = figures.split('|').filter_map(|n| n.parse().ok()).collect();
-    let [delivered, span, lag_p99, drained, drain_span] = numbers[..] else {
-        bail!("unexpected outbox figures: {figures}")
-    };
-    let rate = delivered / span.max(1.0);
+    let runs_messages = format!("outbox WHERE created_at >= '{since}' AND created_at <= '{runs_ended}'");
+    let [written, kept_pace, lag_p99] = numbers(&stack.sql(&format!(
+        "SELECT count(*), count(*) FILTER (WHERE delivered_at <= '{runs_ended}'),
+                coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - created_at)), 0)
+         FROM {runs_messages}"
+    ))?)?;
     let commit_rate = format!("{peak_orders:.0} orders/s at peak, 2 messages each");
-    let goal = 2.0 * peak_orders.max(1.0);
     let during = Row {
         what: "origin: outbox delivery during the order runs straight at the origin (SMTP on loopback)"
             .into(),
         result: format!(
-            "{rate:.0} messages/s, lag p99 {lag_p99:.1} s, {delivered:.0} delivered, {left} not delivered after 5 min"
+            "lag p99 {lag_p99:.1} s; {kept_pace:.0} of the {written:.0} messages the runs wrote delivered by their end, {left} not delivered after 5 min"
         ),
         baseline: commit_rate.clone(),
-        ratio: Some(rate / goal),
-        target: "≥ 200% (2× the commit rate), lag p99 < 10 s".into(),
+        ratio: None,
+        target: "lag p99 < 10 s".into(),
     };
-    // Too small a backlog drains in a blink and says nothing of the rate.
-    let drain = if drained >= 1000.0 {
-        let drain_rate = drained / drain_span.max(1.0);
-        Row {
-            what:
-                "origin: outbox delivery draining the runs' backlog once they stopped (the machine to itself)"
-                    .into(),
-            result: format!("{drain_rate:.0} messages/s, {drained:.0} messages in {drain_span:.1} s"),
-            baseline: commit_rate,
-            ratio: Some(drain_rate / goal),
-            target: "— (the outbox's own capacity on two cores)".into(),
-        }
-    } else {
-        Row {
-            what: "origin: outbox delivery draining the runs' backlog once they stopped".into(),
-            result: format!("{drained:.0} messages were left when the runs stopped: too few to time"),
-            baseline: commit_rate,
-            ratio: None,
-            target: "—".into(),
-        }
+    let copied_at = stack.sql("SELECT now()")?;
+    stack.sql(&format!(
+        "INSERT INTO outbox (kind, payload) SELECT kind, payload FROM {runs_messages} ORDER BY id LIMIT {CAPACITY_PROBE}"
+    ))?;
+    let not_sent = outbox_caught_up(stack, &copied_at)?;
+    let [copies, span] = numbers(&stack.sql(&format!(
+        "SELECT count(*), coalesce(extract(epoch FROM max(delivered_at) - min(created_at)), 0)
+         FROM outbox WHERE created_at >= '{copied_at}' AND delivered_at IS NOT NULL"
+    ))?)?;
+    let capacity = copies / span.max(0.001);
+    let capacity = Row {
+        what: "origin: outbox capacity, copies of the runs' messages written at once (the machine to itself)"
+            .into(),
+        result: format!(
+            "{capacity:.0} messages/s, {copies:.0} messages in {span:.1} s, {not_sent} not delivered after 5 min"
+        ),
+        baseline: commit_rate,
+        ratio: Some(capacity / (2.0 * peak_orders.max(1.0))),
+        target: "≥ 200% (2× the commit rate)".into(),
     };
-    Ok(vec![during, drain])
+    Ok(vec![during, capacity])
+}
+
+/// The `|`-separated numbers of a one-row `psql` answer.
+fn numbers<const N: usize>(answer: &str) -> anyhow::Result<[f64; N]> {
+    let parsed: Vec<f64> = answer
+        .split('|')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("unexpected figures: {answer}"))?;
+    parsed.try_into().map_err(|_| anyhow::anyhow!("expected {N} figures: {answer}"))
 }
 
 /// The books after the order runs, for `cargo xtask bench origin`.
@@ -762,10 +772,7 @@ impl PgCounters {
              WHERE d.datname = current_database() AND p.datname = '{}'",
             OriginDatabases::LEDGER
         ))?;
-        let numbers: Vec<f64> = line.split('|').filter_map(|n| n.parse().ok()).collect();
-        let [transactions, buffers, wal_syncs, provider_transactions] = numbers[..] else {
-            bail!("unexpected statistics: {line}")
-        };
+        let [transactions, buffers, wal_syncs, provider_transactions] = numbers(&line)?;
         Ok(Self { transactions, buffers, wal_syncs, provider_transactions })
     }
 
@@ -884,5 +891,12 @@ Total                                     230048                      25835640 [
             wal.per_order(10.0),
             "10.0 rows inserted, 5.0 updated (1.0 of them HOT), 42.0 index entries, 10.4 row locks (1.4 shared: multixacts)"
         );
+    }
+
+    #[test]
+    fn a_psql_row_gives_exactly_the_figures_asked_for() {
+        assert_eq!(numbers::<3>("13546|10977|7.7").unwrap(), [13546.0, 10977.0, 7.7]);
+        assert!(numbers::<2>("13546|10977|7.7").is_err(), "a figure too many");
+        assert!(numbers::<2>("13546|").is_err(), "an empty figure (NULL) is not zero");
     }
 }
