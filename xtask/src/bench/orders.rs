@@ -815,8 +815,9 @@ impl Activity {
                      FROM pg_stat_activity
                      WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
                 ]));
-                if let Some((idle, busy)) = line.ok().as_deref().and_then(|l| l.trim().split_once('|')) {
-                    samples.push((idle.parse().unwrap_or(0.0), busy.parse().unwrap_or(0.0)));
+                // A sample psql could not take (the machine is loaded) is skipped.
+                if let Some([idle, busy]) = line.ok().and_then(|l| numbers(l.trim()).ok()) {
+                    samples.push((idle, busy));
                 }
                 std::thread::sleep(Duration::from_millis(250));
             }
