@@ -385,6 +385,41 @@ async fn a_stopping_sender_hands_its_claims_back_at_once() {
     assert_eq!(deliver_due(&app.db, &notifier).await.unwrap(), 2);
 }
 
+/// A write of the outbox's records passes its connection on to the next:
+/// one that Postgres drops in between costs that write a retry on a new
+/// connection, not a message. Every message is sent once and recorded.
+#[tokio::test]
+async fn connections_dropped_between_records_cost_no_message() {
+    let app = spawn_app().await;
+    let event = app.on_sale_event(json!({})).await;
+    write_due(&app, &event, BATCH, "1 minute", &["email.order_confirmed"]).await;
+    let (url, seen) = scripted_smtp_server(Script::KeepOpen).await;
+    let notifier = Notifier::new(&url, "Stampede <tickets@stampede.local>", LANES, TEST_PUBLIC_URL).unwrap();
+    let drop_connections = async {
+        while seen.messages.load(SeqCst) < BATCH / 4 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for _ in 0..2 {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .execute(&app.db)
+            .await
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let (delivered, ()) = tokio::join!(deliver_due(&app.db, &notifier), drop_connections);
+    assert_eq!(delivered.unwrap(), BATCH);
+    assert_eq!(seen.messages.load(SeqCst), BATCH, "each message sent once");
+    let unrecorded: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(unrecorded, 0);
+}
+
 /// The lanes stay busy from a batch's first message to its last: each
 /// waits for the write that records its own outcome, not for the writes
 /// of the lanes behind it (once each waited in turn for those, and after
