@@ -187,8 +187,9 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
     let mut tx = db.begin().await?;
     // Serializes every commit of this reservation, whatever its key.
     let held = sqlx::query!(
-        r#"SELECT status AS "status: HoldStatus", expires_at, event_id FROM reservations
-           WHERE id = $1 AND buyer_id = $2 FOR UPDATE"#,
+        r#"WITH r AS MATERIALIZED (SELECT buyer_id, status, expires_at, event_id FROM reservations WHERE id = $1 FOR UPDATE)
+           SELECT status AS "status!: HoldStatus", expires_at AS "expires_at!", event_id AS "event_id!" FROM r
+           WHERE buyer_id = $2"#,
         reservation,
         buyer,
     )

@@ -232,9 +232,12 @@ pub async fn live_hold(db: &PgPool, event: Uuid, buyer: &str) -> Result<Option<R
         r#"SELECT v.id AS "id!", v.event_id AS "event_id!", v.status AS "status!: HoldStatus", v.total_cents AS "total_cents!",
                   v.currency AS "currency!", v.expires_at AS "expires_at!", v.extended AS "extended!",
                   v.seats AS "seats!: Json<Vec<HeldSeat>>"
-           FROM reservations r, reservation_view(r.id) v
-           WHERE r.event_id = $1 AND r.buyer_id = $2 AND r.status = 'held' AND r.expires_at > now()
-           ORDER BY r.created_at DESC LIMIT 1"#,
+           FROM (WITH held AS MATERIALIZED (
+                     SELECT id, expires_at, created_at FROM reservations
+                     WHERE event_id = $1 AND buyer_id = $2 AND status = 'held')
+                 SELECT id, created_at FROM held WHERE expires_at > now()
+                 ORDER BY created_at DESC LIMIT 1) r,
+                reservation_view(r.id) v"#,
         event,
         buyer,
     )
@@ -550,9 +553,8 @@ pub async fn give_back_quota(
 pub async fn release(db: &PgPool, id: Uuid, buyer: &str) -> Result<(), ApiError> {
     let mut tx = db.begin().await?;
     let row = sqlx::query!(
-        r#"SELECT status AS "status: HoldStatus",
-                  EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id = r.id AND p.status = 'pending') AS "paying!"
-           FROM reservations r WHERE id = $1 AND buyer_id = $2 FOR UPDATE"#,
+        r#"WITH r AS MATERIALIZED (SELECT id, buyer_id, status FROM reservations WHERE id = $1 FOR UPDATE)
+           SELECT status AS "status!: HoldStatus", payment_under_way(id) AS "paying!" FROM r WHERE buyer_id = $2"#,
         id,
         buyer,
     )
@@ -586,7 +588,8 @@ pub struct ExtendBody {
 pub async fn extend(db: &PgPool, id: Uuid, buyer: &str, additional: i64) -> Result<Reservation, ApiError> {
     let mut tx = db.begin().await?;
     let row = sqlx::query!(
-        "SELECT status, expires_at, extended FROM reservations WHERE id = $1 AND buyer_id = $2 FOR UPDATE",
+        r#"WITH r AS MATERIALIZED (SELECT buyer_id, status, expires_at, extended FROM reservations WHERE id = $1 FOR UPDATE)
+           SELECT status AS "status!", expires_at AS "expires_at!", extended AS "extended!" FROM r WHERE buyer_id = $2"#,
         id,
         buyer,
     )

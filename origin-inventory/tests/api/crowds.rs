@@ -153,6 +153,10 @@ impl Statements {
 /// second hold, released.
 async fn one_buyer(app: &TestApp, event: &str, section: &str, buyer: &str) {
     let hold = hold_one(app, buyer, event, section).await;
+    // What the event's page shows the buyer, reloaded.
+    let current = format!("/api/v1/events/{event}/reservations/current");
+    let (status, running) = app.buyer(buyer, Method::GET, &current, None).await;
+    assert_eq!((status, &running["reservation_id"]), (200, &hold["reservation_id"]), "{running}");
     let path = format!("/api/v1/reservations/{}", hold["reservation_id"].as_str().unwrap());
     let extend = Some(json!({"additional_seconds": 60}));
     let (status, extended) = app.buyer(buyer, Method::PATCH, &format!("{path}/extend"), extend).await;
@@ -195,30 +199,50 @@ async fn crowd_in(app: &TestApp, event: &str, section: &str, first: usize) {
     tokio::time::sleep(origin_inventory::frontiers::INTERVAL * 3).await;
 }
 
-#[tokio::test]
-async fn a_buyer_costs_postgres_the_same_among_600_or_1200_others_holding_seats() {
+/// A measured origin after an earlier sale, with an event on sale and
+/// its section, and one buyer's visit done: statistics taken before the
+/// sale, as autovacuum takes them once the seats are added (the partial
+/// indexes of what is held or pending look empty, and plans made from
+/// then on bet that they stay small), and plans made (and kept) by the
+/// first calls.
+async fn a_sale_with_plans_made() -> (TestApp, Statements, String, String) {
     let (app, statements) = measured_app().await;
     sold_before(&app).await;
     let (event, _) = event_with_seats(&app, 125, json!({})).await;
     let section = app.a_section_of(&event).await;
-    // Statistics taken before the sale, as autovacuum takes them once the
-    // seats are added: the partial indexes of what is held or pending look
-    // empty, and plans made from then on bet that they stay small.
     sqlx::query("ANALYZE").execute(&app.db).await.unwrap();
-    // Plans are made (and kept) by the first calls.
     one_buyer(&app, &event, &section, "early@example.com").await;
+    (app, statements, event, section)
+}
+
+#[tokio::test]
+async fn a_buyer_costs_postgres_the_same_among_600_or_1200_others_holding_seats() {
+    let (app, statements, event, section) = a_sale_with_plans_made().await;
 
     crowd_in(&app, &event, &section, 0).await;
     let among_crowd = statements.during(one_buyer(&app, &event, &section, "among@example.com")).await;
     crowd_in(&app, &event, &section, CROWD).await;
     let among_twice = statements.during(one_buyer(&app, &event, &section, "among-twice@example.com")).await;
 
+    assert_no_visit_grown(&among_crowd, &among_twice, "statements reading what the crowd holds");
+}
+
+/// Fails unless every step of [`one_buyer`]'s visit was measured both
+/// times, and no statement read more than [`GROWTH_ALLOWED`] buffers per
+/// call more the second time than the first.
+fn assert_no_visit_grown(first: &Reads, second: &Reads, failure: &str) {
     let compared: Vec<(&Measured, &Measured)> =
-        among_crowd.iter().filter_map(|(id, once)| Some((once, among_twice.get(id)?))).collect();
+        first.iter().filter_map(|(id, once)| Some((once, second.get(id)?))).collect();
     // Postgres shows constants as $n in some texts.
-    for step in
-        ["hold_as_planned", "begin_payment", "settle_paid", "SET expires_at", "SET status = $2, updated_at"]
-    {
+    for step in [
+        "hold_as_planned",
+        "begin_payment",
+        "settle_paid",
+        "SET expires_at",
+        "SET status = $2, updated_at",
+        "\"paying!\"",
+        "created_at DESC",
+    ] {
         assert!(
             compared.iter().any(|(once, twice)| once.query.contains(step) || twice.query.contains(step)),
             "no statement with {step:?} measured: {:#?}",
@@ -232,30 +256,92 @@ async fn a_buyer_costs_postgres_the_same_among_600_or_1200_others_holding_seats(
             format!("{:.0} → {:.0} buffers: {}", once.buffers_per_call, twice.buffers_per_call, once.query)
         })
         .collect();
-    assert!(grown.is_empty(), "statements reading what the crowd holds:\n{}", grown.join("\n"));
+    assert!(grown.is_empty(), "{failure}:\n{}", grown.join("\n"));
+}
+
+/// A one-seat hold of `event` for each of `buyers`, the first expiring
+/// `expiry` from now (an interval) and each next a millisecond later.
+async fn insert_holds(app: &TestApp, event: &str, buyers: &[String], expiry: &str) {
+    sqlx::query(
+        "INSERT INTO reservations (id, event_id, buyer_id, client_reservation_id, seat_count, total_cents, currency,
+                                   expires_at)
+         SELECT gen_random_uuid(), $1::uuid, b.buyer, gen_random_uuid(), 1, 5000, 'EUR',
+                now() + $3::interval + b.n * interval '1 ms'
+         FROM unnest($2::text[]) WITH ORDINALITY AS b(buyer, n)",
+    )
+    .bind(event)
+    .bind(buyers)
+    .bind(expiry)
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+/// Holds of one buyer that ended before (a buyer who came back, a script
+/// retrying): the first buyer measured has had this many; the second, twice.
+const OWN_ENDED_HOLDS: usize = 150;
+
+/// `count` holds of `buyer` on `event`, held and then released, as the
+/// buyer's earlier visits leave them; and `count * 4` holds of others
+/// whose payment is under way, as a sale's buyers leave them while their
+/// card is being charged.
+async fn own_past_and_others_paying(app: &TestApp, event: &str, buyer: &str, count: usize, batch: &str) {
+    let others = (1..=count * 4).map(|n| format!("paying-{batch}-{n}"));
+    let buyers: Vec<String> = std::iter::repeat_n(buyer.to_owned(), count).chain(others).collect();
+    insert_holds(app, event, &buyers, "10 minutes").await;
+    sqlx::query("UPDATE reservations SET status = 'released' WHERE buyer_id = $1 AND status = 'held'")
+        .bind(buyer)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    // Pending for less than the reconciler's window: it leaves them alone.
+    sqlx::query(
+        "INSERT INTO payments (id, reservation_id, idempotency_key, request_hash, provider, payment_method,
+                               billing_name, billing_email, amount_cents, currency)
+         SELECT gen_random_uuid(), id, 'paying-' || id, '\\x00', 'sandbox', 'pm_card_visa', 'Ada', 'ada@example.com',
+                5000, 'EUR'
+         FROM reservations WHERE buyer_id LIKE 'paying-' || $1 || '-%'",
+    )
+    .bind(batch)
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+/// One buyer's visit must not read the buyer's own earlier holds, however
+/// many they made (a returning buyer, a script retrying holds), nor the
+/// payments others have under way. A release and an extension looked the
+/// hold up by its key and its buyer, and Postgres took the buyer's index,
+/// reading every hold the buyer ever made; the release's check for a
+/// payment under way walked every pending payment; each hold's check for
+/// the buyer's lapsed holds read all the buyer's holds, of every event.
+#[tokio::test]
+async fn a_buyer_costs_postgres_the_same_after_their_own_past_holds_and_among_others_paying() {
+    let (app, statements, event, section) = a_sale_with_plans_made().await;
+
+    let (first, second) = ("returning@example.com", "returning-twice@example.com");
+    own_past_and_others_paying(&app, &event, &app.buyer_id(first).await, OWN_ENDED_HOLDS, "a").await;
+    let after_some = statements.during(one_buyer(&app, &event, &section, first)).await;
+    own_past_and_others_paying(&app, &event, &app.buyer_id(second).await, OWN_ENDED_HOLDS * 2, "b").await;
+    let after_twice = statements.during(one_buyer(&app, &event, &section, second)).await;
+
+    assert_no_visit_grown(
+        &after_some,
+        &after_twice,
+        "statements reading the buyer's past or others' payments",
+    );
 }
 
 /// Holds that ended (paid, released, lapsed) longer ago than a hold
 /// lasts, as a sale running longer than its hold TTL leaves them: tens of
 /// thousands, before autovacuum gets to the table.
-const ENDED_HOLDS: i64 = 40_000;
+const ENDED_HOLDS: usize = 40_000;
 
 /// Writes `ENDED_HOLDS` holds of `event` that ended longer ago than a hold
 /// lasts: held, then paid.
 async fn holds_ended_long_ago(app: &TestApp, event: &str, batch: &str) {
-    sqlx::query(
-        "INSERT INTO reservations (id, event_id, buyer_id, client_reservation_id, seat_count, total_cents, currency,
-                                   expires_at)
-         SELECT gen_random_uuid(), $1::uuid, $2 || n, gen_random_uuid(), 1, 5000, 'EUR',
-                now() - interval '1 hour' + n * interval '1 ms'
-         FROM generate_series(1, $3) AS n",
-    )
-    .bind(event)
-    .bind(format!("ended-{batch}-"))
-    .bind(ENDED_HOLDS)
-    .execute(&app.db)
-    .await
-    .unwrap();
+    let buyers: Vec<String> = (1..=ENDED_HOLDS).map(|n| format!("ended-{batch}-{n}")).collect();
+    insert_holds(app, event, &buyers, "-1 hour").await;
     sqlx::query("UPDATE reservations SET status = 'committed' WHERE buyer_id LIKE $1")
         .bind(format!("ended-{batch}-%"))
         .execute(&app.db)
