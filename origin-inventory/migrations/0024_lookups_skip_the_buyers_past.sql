@@ -44,6 +44,8 @@ CREATE FUNCTION payment_under_way(p_reservation uuid) RETURNS boolean
                                   OFFSET 0) live
                    WHERE live.status = 'pending');
 
+-- Inlined into its callers: without the fence, a caller's check of the
+-- buyer would join the lookup by key.
 CREATE OR REPLACE FUNCTION reservation_view(p_reservation uuid)
     RETURNS TABLE (id uuid, event_id uuid, buyer_id text, status text, total_cents bigint, currency text,
                    expires_at timestamptz, extended boolean, seats jsonb)

@@ -186,15 +186,15 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
     let fingerprint = body.fingerprint(reservation);
     let mut tx = db.begin().await?;
     // Serializes every commit of this reservation, whatever its key.
+    // Found by its key alone, as `reservations::extend` explains.
     let held = sqlx::query!(
-        r#"WITH r AS MATERIALIZED (SELECT buyer_id, status, expires_at, event_id FROM reservations WHERE id = $1 FOR UPDATE)
-           SELECT status AS "status!: HoldStatus", expires_at AS "expires_at!", event_id AS "event_id!" FROM r
-           WHERE buyer_id = $2"#,
+        r#"SELECT buyer_id, status AS "status: HoldStatus", expires_at, event_id FROM reservations
+           WHERE id = $1 FOR UPDATE"#,
         reservation,
-        buyer,
     )
     .fetch_optional(&mut *tx)
     .await?
+    .filter(|held| held.buyer_id == buyer)
     .ok_or_else(|| ApiError::not_found("reservation"))?;
     let (status, expires_at, event) = (held.status, held.expires_at, held.event_id);
 

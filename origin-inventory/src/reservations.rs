@@ -552,14 +552,15 @@ pub async fn give_back_quota(
 /// paying reservation cannot be released.
 pub async fn release(db: &PgPool, id: Uuid, buyer: &str) -> Result<(), ApiError> {
     let mut tx = db.begin().await?;
+    // Found by its key alone, as in `extend`.
     let row = sqlx::query!(
-        r#"WITH r AS MATERIALIZED (SELECT id, buyer_id, status FROM reservations WHERE id = $1 FOR UPDATE)
-           SELECT status AS "status!: HoldStatus", payment_under_way(id) AS "paying!" FROM r WHERE buyer_id = $2"#,
+        r#"SELECT buyer_id, status AS "status: HoldStatus", payment_under_way(id) AS "paying!"
+           FROM reservations WHERE id = $1 FOR UPDATE"#,
         id,
-        buyer,
     )
     .fetch_optional(&mut *tx)
     .await?
+    .filter(|row| row.buyer_id == buyer)
     .map(|row| (row.status, row.paying));
     match row {
         None => Err(ApiError::not_found("reservation")),
@@ -587,14 +588,15 @@ pub struct ExtendBody {
 /// `PATCH /api/v1/reservations/{id}/extend`.
 pub async fn extend(db: &PgPool, id: Uuid, buyer: &str, additional: i64) -> Result<Reservation, ApiError> {
     let mut tx = db.begin().await?;
+    // Found by its key alone, the buyer checked on the row found: asked for
+    // both, Postgres may walk all the buyer's reservations to find it.
     let row = sqlx::query!(
-        r#"WITH r AS MATERIALIZED (SELECT buyer_id, status, expires_at, extended FROM reservations WHERE id = $1 FOR UPDATE)
-           SELECT status AS "status!", expires_at AS "expires_at!", extended AS "extended!" FROM r WHERE buyer_id = $2"#,
+        "SELECT buyer_id, status, expires_at, extended FROM reservations WHERE id = $1 FOR UPDATE",
         id,
-        buyer,
     )
     .fetch_optional(&mut *tx)
     .await?
+    .filter(|row| row.buyer_id == buyer)
     .ok_or_else(|| ApiError::not_found("reservation"))?;
     let (status, expires_at, extended) = (row.status, row.expires_at, row.extended);
     if status != "held" {
