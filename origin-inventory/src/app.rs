@@ -67,7 +67,7 @@ impl Application {
         workers.spawn(run_sweeper(db.clone(), settings.sweep_interval, workers.stop_signal()));
         workers.spawn(crate::frontiers::run_frontier_advancer(db.clone(), workers.stop_signal()));
         workers.spawn(run_reconciler(
-            db.clone(),
+            self.state.warm.clone(),
             self.state.payments.clone(),
             Duration::from_secs(15),
             workers.stop_signal(),

@@ -27,6 +27,7 @@ use crate::error::ApiError;
 use crate::payments::Payments;
 use crate::reservations::{HeldSeat, HoldStatus, expire_lapsed};
 use crate::settlement::{Answer, IN_FLIGHT_WINDOW, PendingPayment, drive};
+use crate::warm::WarmPool;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -106,12 +107,12 @@ pub struct CommitRequest<'a> {
 
 /// `POST /api/v1/reservations/{id}/commit`.
 pub async fn commit(
-    db: &PgPool,
+    db: &WarmPool,
     payments: &Payments,
     request: &CommitRequest<'_>,
 ) -> Result<Answer, ApiError> {
     request.body.validate().map_err(ApiError::invalid)?;
-    if let Some(payment) = begin_at_once(db, payments, request, GateCheck::Passed).await? {
+    if let Some(payment) = begin_warm(db, payments, request, GateCheck::Passed).await? {
         return drive(db, payments, payment).await;
     }
     match begin(db, payments, request).await? {
@@ -125,7 +126,7 @@ pub async fn commit(
 /// the gate open to the buyer; `None` for everything else, which the
 /// checkout gate must decide first.
 pub async fn commit_at_once(
-    db: &PgPool,
+    db: &WarmPool,
     payments: &Payments,
     request: &CommitRequest<'_>,
     gate: GateCheck<'_>,
@@ -133,10 +134,23 @@ pub async fn commit_at_once(
     if request.body.validate().is_err() {
         return Ok(None);
     }
-    match begin_at_once(db, payments, request, gate).await? {
+    match begin_warm(db, payments, request, gate).await? {
         Some(payment) => drive(db, payments, payment).await.map(Some),
         None => Ok(None),
     }
+}
+
+/// [`begin_at_once`] on a connection kept warm for the order path.
+async fn begin_warm(
+    db: &WarmPool,
+    payments: &Payments,
+    request: &CommitRequest<'_>,
+    gate: GateCheck<'_>,
+) -> Result<Option<PendingPayment>, sqlx::Error> {
+    let mut connection = db.acquire().await?;
+    let begun = begin_at_once(&mut *connection, payments, request, gate).await;
+    connection.keep_if_answered(&begun);
+    begun
 }
 
 /// The usual first attempt, in one call (`begin_payment`, migration

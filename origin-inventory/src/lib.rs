@@ -42,4 +42,5 @@ pub mod test_support;
 pub mod text;
 pub mod tickets;
 pub mod venues;
+pub mod warm;
 pub mod workers;

@@ -11,6 +11,8 @@ use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
 
+use crate::warm::WarmPool;
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 #[derive(Debug, Clone)]
@@ -106,13 +108,14 @@ pub const TEST_CARDS: &[TestCard] = &[
 /// reconciler's second ask then charges anew, once). Its cards are
 /// [`TEST_CARDS`]; any other payment method is refused.
 pub struct SandboxProvider {
-    db: PgPool,
+    /// The ledger: its charges keep their connections warm, as the order path does.
+    db: WarmPool,
     faults: SandboxFaults,
 }
 
 impl SandboxProvider {
     pub fn new(db: PgPool, faults: SandboxFaults) -> Self {
-        Self { db, faults }
+        Self { db: WarmPool::new(db), faults }
     }
 
     fn outcome_for(payment_method: &str) -> (&'static str, Option<&'static str>) {
@@ -193,6 +196,7 @@ impl PaymentProvider for SandboxProvider {
             let unavailable = |e: sqlx::Error| ProviderError::Unavailable(e.to_string());
             // The ledger keeps the first answer per key, as Stripe does. One
             // statement; a key racing itself may need a second look.
+            let mut connection = self.db.acquire().await.map_err(unavailable)?;
             let recorded = sqlx::query!(
                 r#"WITH recorded AS (
                      INSERT INTO sandbox_charges (id, idempotency_key, payment_method, amount_cents, currency, outcome, decline_code)
@@ -210,17 +214,17 @@ impl PaymentProvider for SandboxProvider {
                 outcome,
                 code,
             )
-            .fetch_optional(&self.db)
-            .await
-            .map_err(unavailable)?;
-            let (id, outcome, code) = match recorded {
+            .fetch_optional(&mut *connection)
+            .await;
+            connection.keep_if_answered(&recorded);
+            let (id, outcome, code) = match recorded.map_err(unavailable)? {
                 Some(charge) => (charge.id, charge.outcome, charge.decline_code),
                 None => {
                     let charge = sqlx::query!(
                         "SELECT id, outcome, decline_code FROM sandbox_charges WHERE idempotency_key = $1",
                         request.idempotency_key,
                     )
-                    .fetch_one(&self.db)
+                    .fetch_one(&*self.db)
                     .await
                     .map_err(unavailable)?;
                     (charge.id, charge.outcome, charge.decline_code)
@@ -249,7 +253,7 @@ impl PaymentProvider for SandboxProvider {
                 "UPDATE sandbox_charges SET refunded = true WHERE id = $1 AND outcome = 'succeeded'",
                 provider_payment_id,
             )
-            .execute(&self.db)
+            .execute(&*self.db)
             .await
             .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
             Ok(())

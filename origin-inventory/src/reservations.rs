@@ -22,6 +22,7 @@ use crate::error::{ApiError, sql_refusal};
 use crate::holds::{
     ExtendError, HoldBody, HoldLimits, HoldPlan, PlanError, SeatPool, Selection, extended_expiry,
 };
+use crate::warm::WarmPool;
 
 /// Why a hold was refused.
 #[derive(Debug, thiserror::Error)]
@@ -290,7 +291,7 @@ impl KnownLimits {
 /// Takes seats for `buyer`: all requested seats or none.
 /// Returns the reservation and whether it was created now (`false` on replay).
 pub async fn hold(
-    db: &PgPool,
+    db: &WarmPool,
     known: &KnownLimits,
     event_id: Uuid,
     buyer: &str,
@@ -360,7 +361,7 @@ fn is_deadlock(e: &sqlx::Error) -> bool {
 /// server) that answers with the reservation; `None` when a request with the
 /// same client id got there first.
 async fn try_hold(
-    db: &PgPool,
+    db: &WarmPool,
     event_id: Uuid,
     buyer: &str,
     plan: &HoldPlan,
@@ -377,6 +378,7 @@ async fn try_hold(
     // First without waiting for locked seats; if too few are unlocked, the
     // missing ones may belong to requests that will fail: wait for them.
     for wait in [false, true] {
+        let mut connection = db.acquire().await?;
         let held = sqlx::query_as!(
             ReservationRow,
             r#"SELECT v.id AS "id!", v.event_id AS "event_id!", v.status AS "status!: HoldStatus", v.total_cents AS "total_cents!",
@@ -399,8 +401,9 @@ async fn try_hold(
             gate.unqueued(),
             gate.admitted().1,
         )
-        .fetch_one(db)
+        .fetch_one(&mut *connection)
         .await;
+        connection.keep_if_answered(&held);
         let e = match held {
             Ok(row) => return Ok(Some(row.into())),
             Err(e) => e,

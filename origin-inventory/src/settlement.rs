@@ -20,6 +20,7 @@ use crate::outbox::notify;
 use crate::payments::{ChargeOutcome, ChargeRequest, Payments};
 use crate::reservations::{HeldSeat, HoldStatus, end_hold, give_back_quota};
 use crate::tickets::{order_number, ticket_code};
+use crate::warm::WarmPool;
 
 /// A pending payment older than this is presumed abandoned by its request
 /// and may be driven again (at the provider, idempotently).
@@ -103,7 +104,7 @@ impl Answer {
 }
 
 /// Asks the provider and settles on a definite answer.
-pub async fn drive(db: &PgPool, payments: &Payments, payment: PendingPayment) -> Result<Answer, ApiError> {
+pub async fn drive(db: &WarmPool, payments: &Payments, payment: PendingPayment) -> Result<Answer, ApiError> {
     match payments.provider.charge(&payment.charge_request()).await {
         Ok(outcome) => settle(db, payments, &payment, outcome).await,
         Err(e) => {
@@ -128,7 +129,7 @@ async fn recorded_answer(db: &PgPool, payment: Uuid) -> Result<Answer, ApiError>
 }
 
 async fn settle(
-    db: &PgPool,
+    db: &WarmPool,
     payments: &Payments,
     p: &PendingPayment,
     outcome: ChargeOutcome,
@@ -154,6 +155,7 @@ async fn settle(
     // One statement (migration 0007's `settle_paid`): no lock is held
     // while the origin is elsewhere. It checks under lock that the payment
     // is still pending.
+    let mut connection = db.acquire().await?;
     let settled = sqlx::query_scalar!(
         r#"SELECT settle_paid($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS "settled!""#,
         payment,
@@ -169,8 +171,9 @@ async fn settle(
         answer.body,
         notifications,
     )
-    .fetch_one(db)
+    .fetch_one(&mut *connection)
     .await;
+    connection.keep_if_answered(&settled);
     match settled {
         Ok(true) => Ok(answer),
         // Settled meanwhile by the reconciler or a retry: same answer.
@@ -222,12 +225,12 @@ async fn settle_declined(
 
 /// Settles a payment from a webhook if it is still pending; a no-op otherwise.
 pub async fn settle_pending(
-    db: &PgPool,
+    db: &WarmPool,
     payments: &Payments,
     payment: Uuid,
     outcome: ChargeOutcome,
 ) -> Result<(), ApiError> {
-    if let Some(pending) = PendingPayment::read(db, payment).await? {
+    if let Some(pending) = PendingPayment::read(&**db, payment).await? {
         settle(db, payments, &pending, outcome).await?;
     }
     Ok(())
@@ -401,7 +404,7 @@ pub async fn refund_order(
 
 /// Settles payments left `pending` for longer than `older_than` by a crash
 /// or a provider timeout. Returns how many were settled.
-pub async fn reconcile(db: &PgPool, payments: &Payments, older_than: Duration) -> Result<usize, ApiError> {
+pub async fn reconcile(db: &WarmPool, payments: &Payments, older_than: Duration) -> Result<usize, ApiError> {
     let stale = sqlx::query_as!(
         PendingPayment,
         r#"SELECT c.id AS "id!", c.reservation_id AS "reservation_id!", c.event_id AS "event_id!",
@@ -413,7 +416,7 @@ pub async fn reconcile(db: &PgPool, payments: &Payments, older_than: Duration) -
                  ORDER BY created_at LIMIT 100) s, pending_payment(s.id) c"#,
         older_than.as_secs_f64(),
     )
-    .fetch_all(db)
+    .fetch_all(&**db)
     .await?;
     let mut settled = 0;
     for payment in stale {
@@ -428,7 +431,7 @@ pub async fn reconcile(db: &PgPool, payments: &Payments, older_than: Duration) -
 }
 
 pub async fn run_reconciler(
-    db: PgPool,
+    db: WarmPool,
     payments: Payments,
     interval: Duration,
     stop: tokio::sync::watch::Receiver<bool>,

@@ -18,11 +18,14 @@ use crate::metrics::Metrics;
 use crate::payments::{PaymentProvider, Payments, SandboxProvider, StripeProvider, open_ledger};
 use crate::purge::CatalogPurge;
 use crate::reservations::KnownLimits;
+use crate::warm::WarmPool;
 
 /// Shared by every handler.
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: PgPool,
+    /// The same pool, whose order path keeps its connections warm.
+    pub warm: WarmPool,
     pub payments: Payments,
     pub metrics: Arc<Metrics>,
     /// Checks the edge's access tokens.
@@ -66,6 +69,7 @@ impl AppState {
             webhook_secret: settings.webhook_secret.expose_secret().as_bytes().into(),
         };
         Ok(Self {
+            warm: WarmPool::new(db.clone()),
             db,
             payments,
             metrics: Arc::default(),

@@ -52,7 +52,7 @@ async fn post_commit(
         let started = Instant::now();
         let session = checkout.access_session();
         let request = CommitRequest { reservation, buyer, key, body, session };
-        if let Some(answer) = commit_at_once(&state.db, &state.payments, &request, gate).await.transpose() {
+        if let Some(answer) = commit_at_once(&state.warm, &state.payments, &request, gate).await.transpose() {
             let status = answer.as_ref().map_or_else(ApiError::status, |a| a.status);
             state.metrics.record(Operation::Commit, started, status);
             let answer = answer?;
@@ -69,7 +69,7 @@ async fn post_commit(
             "send an Idempotency-Key header (1 to 255 characters)",
         )
     })?;
-    let (db, metrics) = (&state.db, &state.metrics);
+    let (db, metrics) = (&state.warm, &state.metrics);
     let buyer = checkout.buyer()?;
     if checkout.session_ended() {
         // The order ended this session; a retry may only hear its answer again.

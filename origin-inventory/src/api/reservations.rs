@@ -38,7 +38,7 @@ async fn post_hold(
     checkout: DeferredCheckout<EventId>,
     body: Result<ApiJson<HoldBody>, ApiError>,
 ) -> Result<Held, ApiError> {
-    let (db, limits, metrics) = (&state.db, &state.hold_limits, &state.metrics);
+    let (db, limits, metrics) = (&state.warm, &state.hold_limits, &state.metrics);
     if let (Some((buyer, gate)), Ok(ApiJson(body))) = (checkout.provisional(), &body) {
         let started = Instant::now();
         match hold(db, limits, checkout.id(), buyer, body.clone(), gate).await {

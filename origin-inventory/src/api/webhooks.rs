@@ -83,7 +83,7 @@ async fn post_webhook(
         _ => None,
     };
     if let (Some(payment), Some(outcome)) = (payment, outcome) {
-        settle_pending(&state.db, &state.payments, payment, outcome).await?;
+        settle_pending(&state.warm, &state.payments, payment, outcome).await?;
     }
     // Recorded after processing: a failure above lets the provider retry.
     sqlx::query!(

@@ -6,6 +6,7 @@ use std::time::Duration;
 use origin_inventory::payments::SandboxFaults;
 use origin_inventory::settlement::reconcile;
 use origin_inventory::test_support::test_keyring;
+use origin_inventory::warm::WarmPool;
 use queue_tokens::{AccessClaims, Keyring, Kind, QueueClaims};
 use serde_json::{Value, json};
 
@@ -330,7 +331,10 @@ async fn an_order_ends_its_session_whoever_settles_it_and_a_declined_card_does_n
         visitors.push((token, held));
     }
 
-    assert_eq!(reconcile(&app.db, &healthy_provider(&app), Duration::ZERO).await.unwrap(), 2);
+    assert_eq!(
+        reconcile(&WarmPool::new(app.db.clone()), &healthy_provider(&app), Duration::ZERO).await.unwrap(),
+        2
+    );
     let [(paid, held), (declined, _)] = &visitors[..] else { unreachable!("two visitors") };
     let (status, body) = get_with(&app, &seatmap, Some(paid)).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("access_session_ended")), "{body}");

@@ -7,6 +7,7 @@ use origin_inventory::payments::Payments;
 use origin_inventory::payments::{SandboxFaults, SandboxProvider};
 use origin_inventory::settlement::reconcile;
 use origin_inventory::tickets::verify_ticket_code;
+use origin_inventory::warm::WarmPool;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -222,7 +223,8 @@ async fn a_crash_between_charge_and_order_is_reconciled_without_a_second_charge(
     let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&app.db).await.unwrap();
     assert_eq!(orders, 0);
 
-    let settled = reconcile(&app.db, &healthy_provider(&app), Duration::ZERO).await.unwrap();
+    let settled =
+        reconcile(&WarmPool::new(app.db.clone()), &healthy_provider(&app), Duration::ZERO).await.unwrap();
     assert_eq!(settled, 1);
     let (status, order) = app.commit("ada", &hold, "k", card("pm_card_visa")).await;
     assert_eq!(status, 200, "the retry sees the reconciled order: {order}");
@@ -243,7 +245,7 @@ async fn a_payment_for_seats_sold_meanwhile_is_refunded() {
         app.hold("bob", &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seat]})).await;
     assert_eq!(status, 201);
 
-    reconcile(&app.db, &healthy_provider(&app), Duration::ZERO).await.unwrap();
+    reconcile(&WarmPool::new(app.db.clone()), &healthy_provider(&app), Duration::ZERO).await.unwrap();
     let (status, body) = app.commit("ada", &hold, "k", card("pm_card_visa")).await;
     assert_eq!(
         (status, body["error"].as_str(), body["refunded"].as_bool()),
@@ -374,9 +376,10 @@ async fn a_retry_the_reconciler_and_the_webhook_racing_settle_one_order() {
     let webhook = succeeded_webhook(&app, "evt_race").await;
     let now = chrono::Utc::now().timestamp();
     let payments = healthy_provider(&app);
+    let db = WarmPool::new(app.db.clone());
     let (retry, reconciled, hooked) = tokio::join!(
         app.commit("ada", &hold, "k", card("pm_card_visa")),
-        reconcile(&app.db, &payments, Duration::ZERO),
+        reconcile(&db, &payments, Duration::ZERO),
         send_webhook(&app, "sandbox", &webhook, now, TEST_WEBHOOK_SECRET),
     );
     reconciled.unwrap();

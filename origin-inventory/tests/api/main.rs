@@ -17,3 +17,4 @@ mod organizer;
 mod pages;
 mod security;
 mod stripe;
+mod warm;
