@@ -176,7 +176,7 @@ async fn begin_at_once(
                   payment_method AS "payment_method!", billing_name AS "billing_name!",
                   billing_email AS "billing_email!", seats AS "seats!: Json<Vec<HeldSeat>>"
            FROM begin_payment($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"#,
-        Uuid::new_v4(),
+        crate::ids::time_ordered(),
         reservation,
         key,
         body.fingerprint(reservation),

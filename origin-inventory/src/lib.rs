@@ -20,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod frontiers;
 pub mod holds;
+pub mod ids;
 pub mod invariants;
 #[cfg(test)]
 mod layering;

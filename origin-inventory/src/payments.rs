@@ -192,7 +192,7 @@ impl PaymentProvider for SandboxProvider {
                 return Err(ProviderError::Unavailable("sandbox: simulated outage".into()));
             }
             let (outcome, code) = Self::outcome_for(&request.payment_method);
-            let id = format!("pi_sandbox_{}", uuid::Uuid::new_v4().simple());
+            let id = format!("pi_sandbox_{}", crate::ids::time_ordered().simple());
             let unavailable = |e: sqlx::Error| ProviderError::Unavailable(e.to_string());
             // The ledger keeps the first answer per key, as Stripe does. One
             // statement; a key racing itself may need a second look.

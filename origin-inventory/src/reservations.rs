@@ -388,7 +388,7 @@ async fn try_hold(
             event_id,
             buyer,
             plan.client_reservation_id,
-            Uuid::new_v4(),
+            crate::ids::time_ordered(),
             limits.max_tickets_per_order as i32,
             limits.max_tickets_per_buyer as i32,
             limits.hold_ttl_seconds as i32,

@@ -456,13 +456,13 @@ fn paid_order(p: &PendingPayment, ticket_secret: &[u8]) -> OrderView {
         .seats
         .iter()
         .map(|seat| {
-            let ticket_id = Uuid::new_v4();
+            let ticket_id = crate::ids::time_ordered();
             let code = ticket_code(ticket_secret, ticket_id, p.event_id, seat.seat_id);
             TicketView { ticket_id, seat: seat.clone(), qr_svg_url: qr_svg_url(&code), code }
         })
         .collect();
     OrderView {
-        id: Uuid::new_v4(),
+        id: crate::ids::time_ordered(),
         order_url: order_url(&number, &secret),
         order_number: number,
         status: OrderStatus::Paid,

@@ -227,15 +227,18 @@ pub async fn create_venue(db: &PgPool, organizer: Uuid, spec: &VenueSpec) -> Res
     .await?;
     sqlx::query!(
         "INSERT INTO seats (id, venue_id, section_id, tier_id, row_label, number, accessible)
-         SELECT gen_random_uuid(), $1, section_id, tier_id, row_label, number, accessible
-         FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::int[], $6::bool[])
-              AS s(section_id, tier_id, row_label, number, accessible)",
+         SELECT id, $1, section_id, tier_id, row_label, number, accessible
+         FROM unnest($7::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int[], $6::bool[])
+              AS s(id, section_id, tier_id, row_label, number, accessible)",
         venue_id,
         &seats.iter().map(|s| section_ids[s.section]).collect::<Vec<_>>(),
         &seats.iter().map(|s| tier_ids[s.tier]).collect::<Vec<_>>(),
         &seats.iter().map(|s| s.row.clone()).collect::<Vec<_>>(),
         &seats.iter().map(|s| s.number).collect::<Vec<_>>(),
         &seats.iter().map(|s| s.accessible).collect::<Vec<_>>(),
+        // In the plan's order, so a section's neighbouring seats are
+        // neighbours in `inventory`'s key too.
+        &seats.iter().map(|_| crate::ids::time_ordered()).collect::<Vec<_>>(),
     )
     .execute(&mut *tx)
     .await?;

@@ -84,6 +84,42 @@ async fn a_paid_hold_becomes_an_order_with_verifiable_tickets() {
     assert_eq!(charges(&app).await, (1, 0));
 }
 
+/// Ids in the order they were made (origin_inventory::ids): each index on
+/// them grows at its right edge instead of at a random page.
+#[tokio::test]
+async fn the_rows_a_sale_writes_are_keyed_in_the_order_they_were_made() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 2, json!({})).await;
+    for (buyer, seat) in [("ada", &seats[0]), ("bob", &seats[1]), ("cy", &seats[2])] {
+        let (status, hold) = app
+            .hold(buyer, &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seat]}))
+            .await;
+        assert_eq!(status, 201, "{hold}");
+        let (status, order) = app.commit(buyer, &hold, &format!("key-{buyer}"), card("pm_card_visa")).await;
+        assert_eq!(status, 200, "{order}");
+    }
+    let in_turn = |table: &str, id: &str, made: &str| {
+        format!(
+            "SELECT array_agg({id} ORDER BY {made}) = array_agg({id} ORDER BY {id}), count(*) FROM {table}"
+        )
+    };
+    for (table, id, made) in [
+        ("reservations", "id", "created_at"),
+        ("payments", "id", "created_at"),
+        ("orders", "id", "created_at"),
+        ("tickets t JOIN orders o ON o.id = t.order_id", "t.id", "o.created_at"),
+        // The seat map's plan order: section, row, number.
+        ("seats", "id", "row_label, number"),
+    ] {
+        let (ordered, rows): (bool, i64) =
+            sqlx::query_as(&in_turn(table, id, made)).fetch_one(&app.db).await.unwrap();
+        assert!(ordered && rows >= 3, "{table}: ids not in the order the rows were made ({rows} rows)");
+    }
+    let (ordered, rows): (bool, i64) =
+        sqlx::query_as(&in_turn("sandbox_charges", "id", "created_at")).fetch_one(&app.ledger).await.unwrap();
+    assert!(ordered && rows == 3, "the sandbox's charges: not in the order made ({rows} rows)");
+}
+
 #[tokio::test]
 async fn a_replayed_commit_returns_the_first_answer_and_a_reused_key_is_refused() {
     let app = spawn_app().await;
