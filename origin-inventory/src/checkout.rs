@@ -77,10 +77,10 @@ impl CommitBody {
     }
 }
 
-/// An earlier request with the same `Idempotency-Key`.
+/// An earlier request for the same hold with the same `Idempotency-Key`
+/// (a key names a payment of one hold: migration 0025).
 struct EarlierAttempt {
     id: Uuid,
-    reservation_id: Uuid,
     request_hash: Vec<u8>,
     response_status: Option<i32>,
     response_body: Option<Value>,
@@ -214,16 +214,17 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
 
     let earlier = sqlx::query_as!(
         EarlierAttempt,
-        r#"SELECT id, reservation_id, request_hash, response_status, response_body,
-                  updated_at < now() - make_interval(secs => $2) AS "stale!"
-           FROM payments WHERE idempotency_key = $1"#,
+        r#"SELECT id, request_hash, response_status, response_body,
+                  updated_at < now() - make_interval(secs => $3) AS "stale!"
+           FROM payments WHERE reservation_id = $1 AND idempotency_key = $2"#,
+        reservation,
         key,
         IN_FLIGHT_WINDOW.as_secs_f64(),
     )
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(earlier) = earlier {
-        if earlier.reservation_id != reservation || earlier.request_hash != fingerprint {
+        if earlier.request_hash != fingerprint {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

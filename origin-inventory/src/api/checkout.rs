@@ -19,11 +19,11 @@ use crate::state::AppState;
 
 /// Pay for a hold and turn it into an order with tickets.
 ///
-/// Idempotent by `Idempotency-Key`: the same key and body answer the same
-/// result; a pending payment answers `503` until it settles.
+/// Idempotent by `Idempotency-Key`, a key per hold: the same key and body
+/// answer the same result; a pending payment answers `503` until it settles.
 #[utoipa::path(post, path = "/api/v1/reservations/{id}/commit", tag = "checkout",
     security(("accessToken" = []), ("buyerSession" = [])), request_body = CommitBody,
-    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 characters, one per payment attempt")),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 characters, one per payment attempt of this hold")),
     responses(
     (status = 200, body = OrderView, description = "The order with its tickets"),
     (status = 400, body = Problem, description = "`idempotency_key_required`"),

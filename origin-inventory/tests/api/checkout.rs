@@ -132,6 +132,28 @@ async fn a_replayed_commit_returns_the_first_answer_and_a_reused_key_is_refused(
     assert_eq!(charges(&app).await, (1, 0));
 }
 
+/// A key names a payment of one hold: the same key on another hold, the
+/// buyer's own or someone else's, pays that hold.
+#[tokio::test]
+async fn an_idempotency_key_belongs_to_its_hold() {
+    let app = spawn_app().await;
+    let (event, seats) = event_with_seats(&app, 1, json!({})).await;
+    let mut orders = BTreeSet::new();
+    for (buyer, seat) in [("ada", &seats[0]), ("ada", &seats[1]), ("bob", &seats[2])] {
+        let (status, hold) = app
+            .hold(buyer, &event, json!({"client_reservation_id": Uuid::new_v4(), "seat_ids": [seat]}))
+            .await;
+        assert_eq!(status, 201, "{hold}");
+        let (status, order) = app.commit(buyer, &hold, "same-key", card("pm_card_visa")).await;
+        assert_eq!(status, 200, "{order}");
+        // A retry of the same request is still the same payment.
+        assert_eq!(app.commit(buyer, &hold, "same-key", card("pm_card_visa")).await, (status, order.clone()));
+        orders.insert(order["order_number"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(orders.len(), 3);
+    assert_eq!(charges(&app).await, (3, 0));
+}
+
 /// Ten commits with one key and ten with other keys, at once, from client
 /// threads apart from the server's: one charge, one order; every 200 is the
 /// same answer byte for byte; the others are told why (409).
