@@ -11,11 +11,23 @@ const CLIENTS: &str = "16";
 /// Seats of the bare tables: more than pgbench can sell in a run.
 const BARE_SEATS: u32 = 200_000;
 
+/// A time-ordered id (UUIDv7: milliseconds since 1970 in the first six
+/// bytes, version 7), as the origin gives the rows a sale writes
+/// (`origin_inventory::ids`), so pgbench's rows land in the indexes where
+/// the origin's do. PostgreSQL 15 has no `uuidv7()`.
+const TIME_ORDERED_ID: &str = "CREATE FUNCTION bench_time_ordered_id() RETURNS uuid LANGUAGE sql VOLATILE
+    RETURN encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+        PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) FROM 1 FOR 6),
+        52, 1), 53, 1), 'hex')::uuid";
+
 /// The two rows, beside `origin_rate`, the origin's orders/s at 16 buyers.
 pub(super) fn rows(stack: &Stack, origin_rate: f64) -> anyhow::Result<Vec<Row>> {
     eprintln!("bench: the orders' SQL from pgbench, and on bare tables");
-    let ours = our_sql(stack)?;
-    let bare = bare_tables(stack)?;
+    stack.sql(TIME_ORDERED_ID)?;
+    let ours = our_sql(stack);
+    let bare = bare_tables(stack);
+    stack.sql("DROP FUNCTION bench_time_ordered_id()")?;
+    let (ours, bare) = (ours?, bare?);
     Ok(vec![
         Row {
             what: format!(
@@ -59,13 +71,13 @@ fn our_sql(stack: &Stack) -> anyhow::Result<f64> {
         r#"\set n random(1, 2000000000)
 \set s random(1, {sections})
 SELECT v.id AS hold, v.seats -> 0 ->> 'seat_id' AS seat, v.total_cents AS price
-  FROM hold_as_planned('{event}', 'pgbench:' || :client_id || ':' || :n, gen_random_uuid(), gen_random_uuid(), {limits},
+  FROM hold_as_planned('{event}', 'pgbench:' || :client_id || ':' || :n, gen_random_uuid(), bench_time_ordered_id(), {limits},
                        NULL, (string_to_array('{all}', ','))[:s]::uuid, NULL, 1, false, true, NULL) v \gset
-SELECT id AS payment FROM begin_payment(gen_random_uuid(), :hold::uuid, 'pgbench:' || :client_id || ':' || :n, '\x00',
+SELECT id AS payment FROM begin_payment(bench_time_ordered_id(), :hold::uuid, 'pgbench:' || :client_id || ':' || :n, '\x00',
                        'sandbox', 'pm_card_visa', 'Ada Lovelace', 'ada@example.com', 'pgbench:' || :client_id || ':' || :n,
                        true, NULL, NULL, NULL, NULL) \gset
-SELECT settle_paid(:payment::uuid, 'pi_pgbench_' || :n, gen_random_uuid(), 'PGB-' || :client_id || '-' || :n, md5(:payment::text),
-                   now(), ARRAY[gen_random_uuid()], ARRAY[:seat::uuid], ARRAY[:price::bigint], ARRAY[md5(:seat::text)],
+SELECT settle_paid(:payment::uuid, 'pi_pgbench_' || :n, bench_time_ordered_id(), 'PGB-' || :client_id || '-' || :n, md5(:payment::text),
+                   now(), ARRAY[bench_time_ordered_id()], ARRAY[:seat::uuid], ARRAY[:price::bigint], ARRAY[md5(:seat::text)],
                    jsonb_build_object('order_number', 'PGB-' || :client_id || '-' || :n, 'status', 'paid',
                                       'total_cents', :price::bigint, 'currency', 'EUR',
                                       'tickets', jsonb_build_array(jsonb_build_object('seat_id', :seat::uuid, 'code', md5(:seat::text)))),
@@ -108,15 +120,15 @@ fn bare_tables(stack: &Stack) -> anyhow::Result<f64> {
     let script = r#"WITH next AS (SELECT nextval('bench_bare_next') AS id, set_config('synchronous_commit', 'off', true)),
      seat AS (UPDATE bench_bare_seats s SET status = 'HELD', version = s.version + 1 FROM next
               WHERE s.id = next.id AND s.status = 'AVAILABLE' RETURNING s.id)
-INSERT INTO bench_bare_holds SELECT gen_random_uuid(), id, 'held', now() + interval '10 minutes' FROM seat
+INSERT INTO bench_bare_holds SELECT bench_time_ordered_id(), id, 'held', now() + interval '10 minutes' FROM seat
 RETURNING id AS hold, seat \gset
-INSERT INTO bench_bare_payments VALUES (gen_random_uuid(), :hold::uuid, 'pending') RETURNING id AS payment \gset
+INSERT INTO bench_bare_payments VALUES (bench_time_ordered_id(), :hold::uuid, 'pending') RETURNING id AS payment \gset
 WITH seat AS (UPDATE bench_bare_seats SET status = 'BOOKED', version = version + 1
               WHERE id = :seat::bigint AND status = 'HELD' RETURNING id),
      hold AS (UPDATE bench_bare_holds SET status = 'committed' WHERE id = :hold::uuid),
      paid AS (UPDATE bench_bare_payments SET status = 'succeeded',
                      answer = jsonb_build_object('hold', :hold::uuid, 'status', 'paid') WHERE id = :payment::uuid),
-     ordered AS (INSERT INTO bench_bare_orders SELECT gen_random_uuid(), :hold::uuid, 5000 FROM seat),
+     ordered AS (INSERT INTO bench_bare_orders SELECT bench_time_ordered_id(), :hold::uuid, 5000 FROM seat),
      told AS (INSERT INTO bench_bare_outbox (kind, payload)
               VALUES ('email', jsonb_build_object('hold', :hold::uuid)), ('webhook', jsonb_build_object('hold', :hold::uuid)))
 SELECT count(*) FROM seat;
