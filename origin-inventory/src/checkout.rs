@@ -301,20 +301,25 @@ async fn touch(tx: &mut PgConnection, id: Uuid) -> Result<PendingPayment, ApiErr
         .ok_or_else(|| ApiError::internal("a stale payment is not pending"))
 }
 
-/// The answer saved for this very request (same key, reservation and body).
+/// The answer saved for this very request (same key, reservation and body)
+/// of this buyer: a request naming another buyer's hold hears nothing, as
+/// it would from a live session.
 pub async fn saved_answer(
     db: &PgPool,
     reservation: Uuid,
+    buyer: &str,
     key: &str,
     body: &CommitBody,
 ) -> Result<Option<Answer>, ApiError> {
     let saved = sqlx::query!(
-        r#"SELECT response_status AS "status!", response_body AS "body!" FROM payments
-           WHERE idempotency_key = $1 AND reservation_id = $2 AND request_hash = $3
-             AND response_status IS NOT NULL AND response_body IS NOT NULL"#,
+        r#"SELECT p.response_status AS "status!", p.response_body AS "body!"
+           FROM payments p JOIN reservations r ON r.id = p.reservation_id
+           WHERE p.reservation_id = $2 AND p.idempotency_key = $1 AND p.request_hash = $3 AND r.buyer_id = $4
+             AND p.response_status IS NOT NULL AND p.response_body IS NOT NULL"#,
         key,
         reservation,
         body.fingerprint(reservation),
+        buyer,
     )
     .fetch_optional(db)
     .await?;

@@ -73,7 +73,7 @@ async fn post_commit(
     let buyer = checkout.buyer()?;
     if checkout.session_ended() {
         // The order ended this session; a retry may only hear its answer again.
-        return match saved_answer(db, reservation, key, &body).await? {
+        return match saved_answer(db, reservation, buyer, key, &body).await? {
             Some(answer) => Ok(answer.into_response()),
             None => {
                 metrics.count(Outcome::AccessEnded);

@@ -195,12 +195,17 @@ async fn a_session_is_refused_from_the_request_after_it_ends() {
     assert_eq!(send(&app, Method::DELETE, &access, Some(&leaver), None).await.0, 204, "idempotent");
     refused(send(&app, Method::GET, &seatmap, Some(&leaver), None).await);
     assert_eq!(send(&app, Method::DELETE, &access, None, None).await.0, 401);
+    // An ended session hears only its own orders again: the buyer's very
+    // request (hold, key and body) from the leaver's token is refused.
+    let borrowed =
+        app.client.post(app.url(&commit)).bearer_auth(&leaver).header("idempotency-key", "k1").json(&pay);
+    refused(read(borrowed.send().await.unwrap()).await);
 
     // Others' sessions are untouched.
     let bystander = token(&event, "bystander", "jti-bystander");
     assert_eq!(send(&app, Method::GET, &seatmap, Some(&bystander), None).await.0, 200);
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("stampede_access_refusals_total{outcome=\"session_ended\"} 6"), "{metrics}");
+    assert!(metrics.contains("stampede_access_refusals_total{outcome=\"session_ended\"} 7"), "{metrics}");
 }
 
 #[tokio::test]
