@@ -640,10 +640,6 @@ fn in_turns(turns: &[Turn]) -> anyhow::Result<Vec<TurnResult>> {
             samples.push((load.rps, ticks as f64 * 10_000.0 / requests.max(1.0)));
         }
     }
-    let median = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
     Ok(samples
         .into_iter()
         .map(|s| TurnResult {
@@ -651,6 +647,12 @@ fn in_turns(turns: &[Turn]) -> anyhow::Result<Vec<TurnResult>> {
             cpu_us: median(s.iter().map(|(_, cpu)| *cpu).collect()),
         })
         .collect())
+}
+
+/// The middle value (the upper middle of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// User plus system CPU ticks of `pid` so far (`/proc/<pid>/stat`).
