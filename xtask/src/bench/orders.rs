@@ -134,7 +134,7 @@ fn through_edge_rows(
         .iter()
         .map(|_| BenchSale::create(stack, 40)?.with_waiting_room(stack))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let in_turns = SalesInTurns {
+    let sales_in_turns = SalesInTurns {
         straight: BenchSale::create(stack, 40)?,
         through_edge: BenchSale::create(stack, 40)?.with_waiting_room(stack)?,
     };
@@ -172,7 +172,7 @@ fn through_edge_rows(
         if buyers == REPORTED {
             rows.extend(measured.cost_rows("through the edge", buyers));
         }
-        rows.push(in_turns.compare(root, stack, &route, buyers, verdict)?);
+        rows.push(sales_in_turns.compare(root, stack, &route, buyers, verdict)?);
     }
     Ok(rows)
 }
