@@ -420,7 +420,7 @@ async fn the_waiting_rooms_learn_a_sale_sold_out_without_reading_its_sold_seats(
     assert_eq!((status, &room["sold_out"]), (200, &json!(true)), "{room}");
 
     let read = statements
-        .during(async {
+        .least_of_two(|| async {
             origin_inventory::catalog::live_waiting_rooms(&app.db).await.unwrap();
         })
         .await;
@@ -460,14 +460,14 @@ async fn a_claim_of_the_outbox_costs_the_same_whatever_waits_behind_it_or_was_se
     write(BACKLOG).await;
     vacuumed().await.unwrap();
     claim_one_batch().await;
-    let before = statements.during(claim_one_batch()).await;
+    let before = statements.least_of_two(claim_one_batch).await;
     // Twice the history, twice the backlog.
     all_sent(&app).await;
     write(9 * BACKLOG).await;
     all_sent(&app).await;
     write(2 * BACKLOG).await;
     vacuumed().await.unwrap();
-    let after = statements.during(claim_one_batch()).await;
+    let after = statements.least_of_two(claim_one_batch).await;
 
     // Each of the batch's messages gets new index entries, a level deeper
     // for some in a bigger table: a buffer per message more is allowed.
@@ -534,17 +534,25 @@ async fn a_catalog_page_counts_the_seats_of_its_own_events_only() {
         assert_eq!(status, 200, "{page}");
         page
     };
-    event_with_seats(&app, 250, json!({})).await;
+    // The page's event is one of many, as in a real catalog; an event with
+    // a fifth of all seats would rightly be counted by reading the whole
+    // table (an index would visit most of its pages anyway), as a plan from
+    // fresh statistics does.
+    event_with_seats(&app, 25, json!({"starts_at": "2030-05-01T19:00:00Z"})).await;
     // Plans are made (and kept) by the first call.
     first_page().await;
-    let among_one = statements.during(async { drop(first_page().await) }).await;
+    let visit = || async { drop(first_page().await) };
+    let among_one = statements.least_of_two(visit).await;
     for _ in 0..4 {
         event_with_seats(&app, 250, json!({})).await;
     }
     let page = first_page().await;
     assert_eq!((page["meta"]["total"].as_u64(), page["data"].as_array().map(Vec::len)), (Some(5), Some(1)));
-    assert_eq!(page["data"][0]["availability"]["available_seats"], 2500, "{page}");
-    let among_five = statements.during(async { drop(first_page().await) }).await;
+    assert_eq!(page["data"][0]["availability"]["available_seats"], 250, "{page}");
+    // As autovacuum leaves the tables after the new events' seats, so that
+    // the plan measured is the one their statistics make.
+    sqlx::query("ANALYZE").execute(&app.db).await.unwrap();
+    let among_five = statements.least_of_two(visit).await;
 
     assert_not_grown(&among_one, &among_five, "catalog_list", GROWTH_ALLOWED);
 }
