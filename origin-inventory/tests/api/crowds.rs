@@ -534,10 +534,8 @@ async fn a_catalog_page_counts_the_seats_of_its_own_events_only() {
         assert_eq!(status, 200, "{page}");
         page
     };
-    // The page's event is one of many, as in a real catalog; an event with
-    // a fifth of all seats would rightly be counted by reading the whole
-    // table (an index would visit most of its pages anyway), as a plan from
-    // fresh statistics does.
+    // The page's event is small beside the others, as most events of a
+    // catalog are: counting it by reading the whole table stands out.
     event_with_seats(&app, 25, json!({"starts_at": "2030-05-01T19:00:00Z"})).await;
     // Plans are made (and kept) by the first call.
     first_page().await;
