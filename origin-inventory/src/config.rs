@@ -77,7 +77,7 @@ pub struct Settings {
     /// instance that claimed notifications keeps them before others may
     /// (see `outbox::deliver_due_until`).
     pub outbox_lease: Duration,
-    /// `STAMPEDE_OUTBOX_LANES`, default 16: notifications in flight at once.
+    /// `STAMPEDE_OUTBOX_LANES`, default [`crate::outbox::LANES`]: notifications in flight at once.
     /// A crash sends again at most one message per lane.
     pub outbox_lanes: usize,
     /// `STAMPEDE_ACCESS_JWKS` (the edge's `/.well-known/jwks.json` document) and
@@ -121,7 +121,7 @@ impl Settings {
             mail_from: env_or("STAMPEDE_MAIL_FROM", "Stampede <tickets@stampede.local>")?,
             public_url,
             outbox_lease: outbox_lease()?,
-            outbox_lanes: env_or("STAMPEDE_OUTBOX_LANES", "16")?,
+            outbox_lanes: env_or("STAMPEDE_OUTBOX_LANES", &crate::outbox::LANES.to_string())?,
             access: access_from_env()?,
             edge_cache: std::env::var("UPSTASH_REDIS_REST_URL")
                 .ok()
