@@ -16,10 +16,10 @@ use serde_json::Value;
 use edge_platform::Runtime;
 use edge_platform::redis::{Redis, RedisError, Script, as_u64};
 
-const JOIN: Script = Script { source: scripts::JOIN };
-const ADMIT: Script = Script { source: scripts::ADMIT };
-const JOIN_AND_ADMIT: Script = Script { source: scripts::JOIN_AND_ADMIT };
-const END: Script = Script { source: scripts::END };
+static JOIN: Script = Script::new(scripts::JOIN);
+static ADMIT: Script = Script::new(scripts::ADMIT);
+static JOIN_AND_ADMIT: Script = Script::new(scripts::JOIN_AND_ADMIT);
+static END: Script = Script::new(scripts::END);
 
 /// How long a finished visit is remembered: longer than a queue ticket's
 /// cookie lives.
