@@ -32,6 +32,14 @@ pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Connections of the outbox's own pool: a claim and a record write at
+/// once, and room to spare. On the requests' pool its claims and records
+/// waited behind the requests for a connection, and its lanes wait for
+/// their records: 64 buyers straight at the origin on the local stack for
+/// 30 s delivered 15–19% of their messages by the run's end (lag p99
+/// 21–26 s), 47% (15 s) with a pool of its own.
+const OUTBOX_CONNECTIONS: u32 = 4;
+
 /// A bound, not yet serving, origin: tests bind port 0 and ask `port()`.
 pub struct Application {
     listener: TcpListener,
@@ -79,8 +87,9 @@ impl Application {
             workers.stop_signal(),
         ));
         let interval = Duration::from_secs(1);
+        let outbox_db = pool_options(OUTBOX_CONNECTIONS).connect_lazy_with((*db.connect_options()).clone());
         workers.spawn(run_outbox(
-            db.clone(),
+            outbox_db,
             notifier,
             interval,
             settings.outbox_lease,
