@@ -240,7 +240,13 @@ fn binary(name: &str) -> PathBuf {
 /// An origin process of its own, on the test's database, delivering
 /// `lanes` notifications at once to `smtp_url`.
 fn origin_process_on(database_url: &str, ledger_url: &str, smtp_url: &str, lanes: usize) -> Child {
-    Command::new(binary("origin-inventory"))
+    origin_command_on(database_url, ledger_url, smtp_url, lanes).spawn().expect("the origin binary runs")
+}
+
+/// [`origin_process_on`]'s command, for a test to set more.
+fn origin_command_on(database_url: &str, ledger_url: &str, smtp_url: &str, lanes: usize) -> Command {
+    let mut command = Command::new(binary("origin-inventory"));
+    command
         .env("DATABASE_URL", database_url)
         .env("STAMPEDE_SANDBOX_DATABASE_URL", ledger_url)
         .env("STAMPEDE_ORIGIN_LISTEN", "127.0.0.1:0")
@@ -249,9 +255,82 @@ fn origin_process_on(database_url: &str, ledger_url: &str, smtp_url: &str, lanes
         .env("STAMPEDE_OUTBOX_LEASE_SECONDS", "21")
         .env("STAMPEDE_OUTBOX_LANES", lanes.to_string())
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the origin binary runs")
+        .stdout(Stdio::null());
+    command
+}
+
+/// Backends of the test's database waiting for a lock.
+async fn waiting_for_a_lock(db: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+/// The outbox does not wait for the requests' connections: with every one
+/// of them taken (a pool of one, its connection stuck behind a lock, as
+/// a sale can keep a pool busy), confirmations still go out.
+#[tokio::test]
+async fn the_outbox_delivers_while_every_request_connection_is_taken() {
+    const MESSAGES: i64 = 20;
+    let mut smtp = PrivateSmtp::new();
+    smtp.start();
+    let origin = spawn_origin_with_options(OriginOptions::default()).await;
+    // The sweeper, on the requests' pool, takes its only connection and
+    // waits behind this lock; the outbox reads and writes no reservation.
+    let mut lock = origin.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+    let mut process = Stopped(
+        origin_command_on(&origin.database_url, &origin.ledger_url, &smtp.url(), 4)
+            .env("STAMPEDE_DB_POOL_SIZE", "1")
+            .env("STAMPEDE_SWEEP_INTERVAL_MS", "50")
+            .spawn()
+            .expect("the origin binary runs"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while waiting_for_a_lock(&origin.db).await == 0 {
+        assert!(Instant::now() < deadline, "the sweeper never took the pool's connection");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let tag = format!("P{}", &Uuid::new_v4().simple().to_string()[..10]);
+    sqlx::query(
+        "INSERT INTO outbox (kind, payload)
+         SELECT 'email.order_confirmed',
+                jsonb_build_object('to', 'buyer' || n || '@example.com', 'name', 'Ada', 'order_number', $1 || '-' || n)
+         FROM generate_series(1, $2) AS n",
+    )
+    .bind(&tag)
+    .bind(MESSAGES)
+    .execute(&origin.db)
+    .await
+    .unwrap();
+    while undelivered(&origin.db).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} messages left while the request pool was taken",
+            undelivered(&origin.db).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(waiting_for_a_lock(&origin.db).await > 0, "the request pool was taken throughout");
+    assert_eq!(copies(&smtp.maildir, &tag).len(), MESSAGES as usize);
+
+    lock.rollback().await.unwrap();
+    assert!(signal(&mut process.0, "TERM").success());
+}
+
+/// An origin process killed when the test ends, passed or failed: one
+/// left running would keep the test's output open.
+struct Stopped(Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// How many copies of each order's confirmation the mail server holds.
