@@ -239,8 +239,8 @@ fn binary(name: &str) -> PathBuf {
 
 /// An origin process of its own, on the test's database, delivering
 /// `lanes` notifications at once to `smtp_url`.
-fn origin_process_on(database_url: &str, ledger_url: &str, smtp_url: &str, lanes: usize) -> Child {
-    origin_command_on(database_url, ledger_url, smtp_url, lanes).spawn().expect("the origin binary runs")
+fn origin_process_on(database_url: &str, ledger_url: &str, smtp_url: &str, lanes: usize) -> OriginProcess {
+    OriginProcess::spawn(&mut origin_command_on(database_url, ledger_url, smtp_url, lanes))
 }
 
 /// [`origin_process_on`]'s command, for a test to set more.
@@ -282,12 +282,10 @@ async fn the_outbox_delivers_while_every_request_connection_is_taken() {
     // waits behind this lock; the outbox reads and writes no reservation.
     let mut lock = origin.db.begin().await.unwrap();
     sqlx::query("LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
-    let mut process = Stopped(
+    let mut process = OriginProcess::spawn(
         origin_command_on(&origin.database_url, &origin.ledger_url, &smtp.url(), 4)
             .env("STAMPEDE_DB_POOL_SIZE", "1")
-            .env("STAMPEDE_SWEEP_INTERVAL_MS", "50")
-            .spawn()
-            .expect("the origin binary runs"),
+            .env("STAMPEDE_SWEEP_INTERVAL_MS", "50"),
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while waiting_for_a_lock(&origin.db).await == 0 {
@@ -319,14 +317,21 @@ async fn the_outbox_delivers_while_every_request_connection_is_taken() {
     assert_eq!(copies(&smtp.maildir, &tag).len(), MESSAGES as usize);
 
     lock.rollback().await.unwrap();
-    assert!(signal(&mut process.0, "TERM").success());
+    assert!(signal(&mut process, "TERM").success());
 }
 
-/// An origin process killed when the test ends, passed or failed: one
-/// left running would keep the test's output open.
-struct Stopped(Child);
+/// An origin process of a test, killed when the test ends, passed or
+/// failed: one left running by a failed assertion kept the test's output
+/// open, and the run hung instead of failing.
+struct OriginProcess(Child);
 
-impl Drop for Stopped {
+impl OriginProcess {
+    fn spawn(command: &mut Command) -> Self {
+        Self(command.spawn().expect("the origin binary runs"))
+    }
+}
+
+impl Drop for OriginProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -368,9 +373,9 @@ async fn wait_for_more_delivered(db: &PgPool, more: i64) {
     }
 }
 
-fn signal(child: &mut Child, name: &str) -> std::process::ExitStatus {
-    Command::new("kill").args(["-s", name, &child.id().to_string()]).status().unwrap();
-    child.wait().unwrap()
+fn signal(origin: &mut OriginProcess, name: &str) -> std::process::ExitStatus {
+    Command::new("kill").args(["-s", name, &origin.0.id().to_string()]).status().unwrap();
+    origin.0.wait().unwrap()
 }
 
 #[tokio::test]
