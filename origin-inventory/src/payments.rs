@@ -11,6 +11,7 @@ use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
 
+use crate::booking::Bookings;
 use crate::warm::WarmPool;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -57,6 +58,8 @@ pub trait PaymentProvider: Send + Sync {
 #[derive(Clone)]
 pub struct Payments {
     pub provider: Arc<dyn PaymentProvider>,
+    /// Writes the orders of successful charges, several per transaction.
+    pub bookings: Bookings,
     pub ticket_secret: Arc<[u8]>,
     /// Checks the provider's webhook signatures.
     pub webhook_secret: Arc<[u8]>,

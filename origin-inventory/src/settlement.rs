@@ -14,7 +14,8 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::error::{ApiError, Problem, sql_refusal};
+use crate::booking::{Booked, PaidOrder, PaidTicket};
+use crate::error::{ApiError, Problem};
 use crate::orders::{OrderStatus, OrderView, TicketView, load_order, order_url, qr_svg_url};
 use crate::outbox::notify;
 use crate::payments::{ChargeOutcome, ChargeRequest, Payments};
@@ -152,37 +153,38 @@ async fn settle(
          "payload": {"event_id": p.event_id, "order_number": order.order_number,
                      "tickets": order.tickets.len(), "total_cents": p.amount_cents, "currency": p.currency}},
     ]);
-    // One statement (migration 0007's `settle_paid`): no lock is held
-    // while the origin is elsewhere. It checks under lock that the payment
-    // is still pending.
-    let mut connection = db.acquire().await?;
-    let settled = sqlx::query_scalar!(
-        r#"SELECT settle_paid($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS "settled!""#,
-        payment,
-        provider_id,
-        order.id,
-        order.order_number,
-        order.secret,
-        order.created_at,
-        &order.tickets.iter().map(|t| t.ticket_id).collect::<Vec<_>>(),
-        &order.tickets.iter().map(|t| t.seat.seat_id).collect::<Vec<_>>(),
-        &order.tickets.iter().map(|t| t.seat.price_cents).collect::<Vec<_>>(),
-        &order.tickets.iter().map(|t| t.code.clone()).collect::<Vec<_>>(),
-        answer.body,
-        notifications,
-    )
-    .fetch_one(&mut *connection)
-    .await;
-    connection.keep_if_answered(&settled);
-    match settled {
-        Ok(true) => Ok(answer),
+    // Booked with whatever other orders are waiting (`booking`), in one
+    // statement: no lock is held while the origin is elsewhere, and the
+    // payment is checked under lock to be still pending.
+    let booked = payments
+        .bookings
+        .book(PaidOrder {
+            payment,
+            provider_payment_id: provider_id.clone(),
+            order: order.id,
+            number: order.order_number.clone(),
+            secret: order.secret.clone(),
+            created_at: order.created_at,
+            tickets: order
+                .tickets
+                .iter()
+                .map(|t| PaidTicket {
+                    id: t.ticket_id,
+                    seat: t.seat.seat_id,
+                    price_cents: t.seat.price_cents,
+                    code: t.code.clone(),
+                })
+                .collect(),
+            answer: answer.body.clone(),
+            notifications,
+        })
+        .await?;
+    match booked {
+        Booked::Booked => Ok(answer),
         // Settled meanwhile by the reconciler or a retry: same answer.
-        Ok(false) => recorded_answer(db, payment).await,
+        Booked::NotPending => recorded_answer(db, payment).await,
         // The hold lapsed and someone else took seats while the card was charged.
-        Err(e) if sql_refusal(&e).is_some_and(|(code, _)| code == "SH010") => {
-            refund_lost_hold(db, payments, payment, &provider_id).await
-        }
-        Err(e) => Err(e.into()),
+        Booked::HoldLost => refund_lost_hold(db, payments, payment, &provider_id).await,
     }
 }
 

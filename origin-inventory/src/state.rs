@@ -11,6 +11,7 @@ use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
 
 use crate::access::AccessKeys;
+use crate::booking::Bookings;
 use crate::buyers::BuyerSessions;
 use crate::config::{ProviderSettings, Settings};
 use crate::live::SeatChanges;
@@ -63,13 +64,15 @@ impl AppState {
                 Arc::new(StripeProvider::new(api_base.clone(), secret_key.clone(), Duration::from_secs(20)))
             }
         };
+        let warm = WarmPool::new(db.clone());
         let payments = Payments {
             provider,
+            bookings: Bookings::start(warm.clone()),
             ticket_secret: settings.ticket_secret.expose_secret().as_bytes().into(),
             webhook_secret: settings.webhook_secret.expose_secret().as_bytes().into(),
         };
         Ok(Self {
-            warm: WarmPool::new(db.clone()),
+            warm,
             db,
             payments,
             metrics: Arc::default(),

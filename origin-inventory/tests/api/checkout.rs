@@ -3,6 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use origin_inventory::booking::Bookings;
 use origin_inventory::payments::Payments;
 use origin_inventory::payments::{SandboxFaults, SandboxProvider};
 use origin_inventory::settlement::reconcile;
@@ -15,7 +16,7 @@ use uuid::Uuid;
 use crate::helpers::{TEST_TICKET_SECRET, TEST_WEBHOOK_SECRET, TestApp, spawn_app, spawn_app_with_faults};
 use crate::holds::{assert_consistent, event_with_seats};
 
-fn card(pm: &str) -> Value {
+pub fn card(pm: &str) -> Value {
     json!({"payment_method_id": pm, "billing_details": {"name": "Ada Lovelace", "email": "ada@example.com"}})
 }
 
@@ -265,6 +266,7 @@ async fn commit_input_is_validated() {
 pub(crate) fn healthy_provider(app: &TestApp) -> Payments {
     Payments {
         provider: Arc::new(SandboxProvider::new(app.ledger.clone(), SandboxFaults::default())),
+        bookings: Bookings::start(WarmPool::new(app.db.clone())),
         ticket_secret: TEST_TICKET_SECRET.into(),
         webhook_secret: TEST_WEBHOOK_SECRET.into(),
     }

@@ -240,7 +240,7 @@ fn assert_no_visit_grown(first: &Reads, second: &Reads, failure: &str) {
     for step in [
         "hold_as_planned",
         "begin_payment",
-        "settle_paid",
+        "book_paid_orders",
         "SET expires_at",
         "SET status = $2, updated_at",
         "\"paying!\"",
