@@ -76,10 +76,10 @@ async fn pending_payments(app: &TestApp, buyers: usize) -> (String, Vec<String>,
     (event, seats, holds, payments)
 }
 
-/// One lane, busy booking the first of `orders` (its payment locked)
+/// The booking lane, busy with the first of `orders` (its payment locked)
 /// while the others arrive; then what became of each.
 async fn booked_behind_the_first(app: &TestApp, orders: Vec<PaidOrder>) -> Vec<Result<Booked, sqlx::Error>> {
-    let bookings = Bookings::with_lanes(WarmPool::new(app.db.clone()), 1);
+    let bookings = Bookings::start(WarmPool::new(app.db.clone()));
     let mut lock = app.db.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM payments WHERE id = $1 FOR UPDATE")
         .bind(orders[0].payment)
@@ -211,5 +211,39 @@ async fn an_order_that_fails_fails_alone() {
     let mut expected = payments[..2].to_vec();
     expected.sort();
     assert_eq!(paid, expected, "the third is still pending, for the reconciler");
+    assert_consistent(&app, &event).await;
+}
+
+/// A payment some other transaction keeps locked holds up its own order
+/// for the lock's timeout, and no other: the lane gives up on the call and
+/// books the others without it.
+#[tokio::test]
+async fn a_payment_locked_elsewhere_holds_up_no_other_order() {
+    let app = spawn_app_with_faults(SandboxFaults { timeout_rate: 1.0, ..Default::default() }).await;
+    let (event, _, _, payments) = pending_payments(&app, 2).await;
+    let mut lock = app.db.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM payments WHERE id = $1 FOR UPDATE")
+        .bind(payments[0])
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let bookings = Bookings::start(WarmPool::new(app.db.clone()));
+    let (first, second) = (paid_order(&app, payments[0]).await, paid_order(&app, payments[1]).await);
+    let both = async { tokio::join!(bookings.book(first), bookings.book(second)) };
+    let (first, second) = tokio::time::timeout(Duration::from_secs(30), both)
+        .await
+        .expect("the locked payment stalled the lane");
+    lock.rollback().await.unwrap();
+    assert_eq!(second.unwrap(), Booked::Booked);
+    let error = first.unwrap_err();
+    assert!(error.to_string().contains("lock timeout"), "{error}");
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM payments WHERE id = ANY($1) ORDER BY id = $2")
+            .bind(&payments)
+            .bind(payments[1])
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(statuses, ["pending", "succeeded"], "the locked one is left for the reconciler");
     assert_consistent(&app, &event).await;
 }
