@@ -1,38 +1,17 @@
-//! Paid orders booked together: group commit for the settle.
-//!
-//! Every request whose charge succeeded hands its order to the booking
-//! lane, which books all the orders waiting when it is free in one call of
-//! `book_paid_orders` (migration 0027): one transaction and its eight
-//! statements whether it books one order or thirty. When Postgres keeps
-//! up, the lane is free as an order arrives and books it alone; when it
-//! falls behind, orders queue while the lane works and the next call takes
-//! them all, so the statements' and the commit's cost is shared as load
-//! rises (README: what it measured).
-//!
-//! Each order keeps its own outcome: the function checks every payment and
-//! hold under its own locks and writes only those it books. A call that
-//! fails as a whole (a lost connection, a row locked too long) is retried order by
-//! order, so one order's failure is never another's.
+//! Paid orders booked together: the settle's step of the order path, in
+//! calls of `book_paid_orders` (migration 0027) for every order waiting
+//! (`batches`). Each order keeps its own outcome: the function checks
+//! every payment and hold under its own locks and writes only the orders
+//! it books.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::batches::{Batches, Step};
 use crate::warm::WarmPool;
-
-/// Calls that may run at once. One, as Postgres's own group commit: every
-/// order that arrives during a call goes in the next. On the local stack
-/// two lanes split the queue into calls of 1.6 orders and settled slower
-/// than each order alone; one made calls of 4.8 at 16 buyers and was 7%
-/// faster (README).
-pub const LANES: usize = 1;
-
-/// The most orders one call books: bounds a transaction's locks and time.
-pub const MOST_PER_CALL: usize = 32;
 
 /// A paid order as it will be written: numbered, its tickets signed, its
 /// answer and notifications ready.
@@ -78,90 +57,23 @@ impl Booked {
     }
 }
 
-struct Waiting {
-    order: PaidOrder,
-    booked: oneshot::Sender<Result<Booked, sqlx::Error>>,
-}
+/// The booking step's lane.
+pub type Bookings = Batches<Booking>;
 
-/// The queue to the booking lanes. Clones share it; the lanes end when
-/// the last clone is dropped.
-#[derive(Clone)]
-pub struct Bookings {
-    queue: mpsc::UnboundedSender<Waiting>,
-}
+pub struct Booking;
 
-impl Bookings {
-    pub fn start(db: WarmPool) -> Self {
-        let (queue, waiting) = mpsc::unbounded_channel();
-        let waiting = Arc::new(Mutex::new(waiting));
-        for _ in 0..LANES {
-            tokio::spawn(lane(db.clone(), waiting.clone()));
-        }
-        Self { queue }
+impl Step for Booking {
+    type Request = PaidOrder;
+    type Outcome = Booked;
+    type Key = Uuid;
+
+    fn key(order: &PaidOrder) -> Uuid {
+        order.payment
     }
 
-    /// Books `order` with whatever else is waiting, and says what became of it.
-    pub async fn book(&self, order: PaidOrder) -> Result<Booked, sqlx::Error> {
-        let (booked, outcome) = oneshot::channel();
-        self.queue.send(Waiting { order, booked }).map_err(|_| sqlx::Error::WorkerCrashed)?;
-        outcome.await.map_err(|_| sqlx::Error::WorkerCrashed)?
-    }
-}
-
-/// Takes every order waiting (up to [`MOST_PER_CALL`]) and books them in
-/// one call, until the queue closes. With several lanes, one at a time
-/// waits on the queue while the others book. A payment already in the batch (a retry
-/// racing its first attempt) starts the next batch instead, where it finds
-/// itself settled.
-async fn lane(db: WarmPool, waiting: Arc<Mutex<mpsc::UnboundedReceiver<Waiting>>>) {
-    let mut carried = None;
-    loop {
-        let batch = {
-            let mut waiting = waiting.lock().await;
-            let first = match carried.take() {
-                Some(first) => first,
-                None => match waiting.recv().await {
-                    Some(first) => first,
-                    None => return,
-                },
-            };
-            let mut batch = vec![first];
-            while batch.len() < MOST_PER_CALL {
-                let Ok(next) = waiting.try_recv() else { break };
-                if batch.iter().any(|w: &Waiting| w.order.payment == next.order.payment) {
-                    carried = Some(next);
-                    break;
-                }
-                batch.push(next);
-            }
-            batch
-        };
-        book_batch(&db, batch).await;
-    }
-}
-
-async fn book_batch(db: &WarmPool, batch: Vec<Waiting>) {
-    let orders: Vec<&PaidOrder> = batch.iter().map(|w| &w.order).collect();
-    match book_together(db, &orders).await {
-        Ok(outcomes) => {
-            for waiting in batch {
-                let outcome = outcomes.get(&waiting.order.payment).copied().ok_or(sqlx::Error::RowNotFound);
-                // A request that gave up no longer waits for its answer.
-                let _ = waiting.booked.send(outcome);
-            }
-        }
-        Err(e) if batch.len() == 1 => {
-            let _ = batch.into_iter().next().expect("one order").booked.send(Err(e));
-        }
-        Err(e) => {
-            tracing::warn!(orders = batch.len(), error = %e, "booking orders together failed; booking each alone");
-            for waiting in batch {
-                let outcome = book_together(db, &[&waiting.order]).await.and_then(|outcomes| {
-                    outcomes.get(&waiting.order.payment).copied().ok_or(sqlx::Error::RowNotFound)
-                });
-                let _ = waiting.booked.send(outcome);
-            }
-        }
+    async fn call(&self, db: &WarmPool, orders: &[&PaidOrder]) -> Result<Vec<Booked>, sqlx::Error> {
+        let outcomes = book_together(db, orders).await?;
+        orders.iter().map(|o| outcomes.get(&o.payment).copied().ok_or(sqlx::Error::RowNotFound)).collect()
     }
 }
 

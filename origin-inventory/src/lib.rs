@@ -9,6 +9,7 @@ pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod batches;
 pub mod booking;
 pub mod buyers;
 pub mod catalog;

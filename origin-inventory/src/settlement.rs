@@ -158,7 +158,7 @@ async fn settle(
     // payment is checked under lock to be still pending.
     let booked = payments
         .bookings
-        .book(PaidOrder {
+        .run(PaidOrder {
             payment,
             provider_payment_id: provider_id.clone(),
             order: order.id,

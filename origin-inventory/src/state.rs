@@ -11,7 +11,7 @@ use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
 
 use crate::access::AccessKeys;
-use crate::booking::Bookings;
+use crate::booking::{Booking, Bookings};
 use crate::buyers::BuyerSessions;
 use crate::config::{ProviderSettings, Settings};
 use crate::live::SeatChanges;
@@ -67,7 +67,7 @@ impl AppState {
         let warm = WarmPool::new(db.clone());
         let payments = Payments {
             provider,
-            bookings: Bookings::start(warm.clone()),
+            bookings: Bookings::start(warm.clone(), Booking),
             ticket_secret: settings.ticket_secret.expose_secret().as_bytes().into(),
             webhook_secret: settings.webhook_secret.expose_secret().as_bytes().into(),
         };

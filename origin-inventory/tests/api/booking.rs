@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use origin_inventory::booking::{Booked, Bookings, PaidOrder, PaidTicket};
+use origin_inventory::booking::{Booked, Booking, Bookings, PaidOrder, PaidTicket};
 use origin_inventory::payments::SandboxFaults;
 use origin_inventory::test_support::TEST_TICKET_SECRET;
 use origin_inventory::tickets::{order_number, ticket_code};
@@ -79,7 +79,7 @@ async fn pending_payments(app: &TestApp, buyers: usize) -> (String, Vec<String>,
 /// The booking lane, busy with the first of `orders` (its payment locked)
 /// while the others arrive; then what became of each.
 async fn booked_behind_the_first(app: &TestApp, orders: Vec<PaidOrder>) -> Vec<Result<Booked, sqlx::Error>> {
-    let bookings = Bookings::start(WarmPool::new(app.db.clone()));
+    let bookings = Bookings::start(WarmPool::new(app.db.clone()), Booking);
     let mut lock = app.db.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM payments WHERE id = $1 FOR UPDATE")
         .bind(orders[0].payment)
@@ -89,13 +89,13 @@ async fn booked_behind_the_first(app: &TestApp, orders: Vec<PaidOrder>) -> Vec<R
     let mut orders = orders.into_iter();
     let first = tokio::spawn({
         let (bookings, order) = (bookings.clone(), orders.next().unwrap());
-        async move { bookings.book(order).await }
+        async move { bookings.run(order).await }
     });
     wait_for_a_lock_wait(app).await;
     let others: Vec<_> = orders
         .map(|order| {
             let bookings = bookings.clone();
-            tokio::spawn(async move { bookings.book(order).await })
+            tokio::spawn(async move { bookings.run(order).await })
         })
         .collect();
     // Give every other order time to queue before the lane is free.
@@ -227,9 +227,9 @@ async fn a_payment_locked_elsewhere_holds_up_no_other_order() {
         .execute(&mut *lock)
         .await
         .unwrap();
-    let bookings = Bookings::start(WarmPool::new(app.db.clone()));
+    let bookings = Bookings::start(WarmPool::new(app.db.clone()), Booking);
     let (first, second) = (paid_order(&app, payments[0]).await, paid_order(&app, payments[1]).await);
-    let both = async { tokio::join!(bookings.book(first), bookings.book(second)) };
+    let both = async { tokio::join!(bookings.run(first), bookings.run(second)) };
     let (first, second) = tokio::time::timeout(Duration::from_secs(30), both)
         .await
         .expect("the locked payment stalled the lane");
