@@ -1,7 +1,7 @@
 //! Group commit for the order path's steps.
 //!
-//! A step (booking paid orders, beginning payments) hands its request to
-//! the step's lane, which runs every request waiting when it is free in
+//! A step (today one: booking paid orders, `booking`) hands its request
+//! to the step's lane, which runs every request waiting when it is free in
 //! one call: one statement and one transaction whether it serves one
 //! request or thirty. When Postgres keeps up, the lane is free as a
 //! request arrives and serves it alone, at no added wait; when Postgres
@@ -18,6 +18,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::hash::Hash;
+
 use tokio::sync::{mpsc, oneshot};
 
 use crate::warm::WarmPool;
