@@ -1,9 +1,9 @@
 //! Group commit for the order path's steps.
 //!
-//! A step (today one: booking paid orders, `booking`) hands its request
-//! to the step's lane, which runs every request waiting when it is free in
-//! one call: one statement and one transaction whether it serves one
-//! request or thirty. When Postgres keeps up, the lane is free as a
+//! A step (beginning a payment, `beginning`; booking a paid order,
+//! `booking`) hands its request to the step's lane, which runs every
+//! request waiting when it is free in one call: one statement and one
+//! transaction whether it serves one request or thirty. When Postgres keeps up, the lane is free as a
 //! request arrives and serves it alone, at no added wait; when Postgres
 //! falls behind, requests queue while the lane works and the next call
 //! takes them all, so the statements' and the commit's cost is shared as

@@ -17,16 +17,16 @@ use queue_tokens::AccessClaims;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::access::GateCheck;
+use crate::beginning::{PaymentAsk, PendingPayment, begin_together};
 use crate::error::ApiError;
 use crate::payments::Payments;
-use crate::reservations::{HeldSeat, HoldStatus, expire_lapsed};
-use crate::settlement::{Answer, IN_FLIGHT_WINDOW, PendingPayment, drive};
+use crate::reservations::{HoldStatus, expire_lapsed};
+use crate::settlement::{Answer, IN_FLIGHT_WINDOW, drive};
 use crate::warm::WarmPool;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -112,7 +112,7 @@ pub async fn commit(
     request: &CommitRequest<'_>,
 ) -> Result<Answer, ApiError> {
     request.body.validate().map_err(ApiError::invalid)?;
-    if let Some(payment) = begin_warm(db, payments, request, GateCheck::Passed).await? {
+    if let Some(payment) = begin_warm(payments, request, GateCheck::Passed).await? {
         return drive(db, payments, payment).await;
     }
     match begin(db, payments, request).await? {
@@ -134,65 +134,48 @@ pub async fn commit_at_once(
     if request.body.validate().is_err() {
         return Ok(None);
     }
-    match begin_warm(db, payments, request, gate).await? {
+    match begin_warm(payments, request, gate).await? {
         Some(payment) => drive(db, payments, payment).await.map(Some),
         None => Ok(None),
     }
 }
 
-/// [`begin_at_once`] on a connection kept warm for the order path.
+/// The usual first attempt, with every other request waiting (one call of
+/// `begin_payments`, migration 0028): a live hold of this buyer gets its
+/// pending payment. Anything else (a retried key, a lapsed hold, a payment
+/// already live, a concurrent release) writes nothing here and is answered
+/// by [`begin`]. The hold's row is locked as in [`begin`], so a release or
+/// the sweeper either waits for this payment or wins first. It is found by
+/// its key alone and checked after: with its state in the lookup, Postgres
+/// may scan every live hold to find it (migration 0016).
 async fn begin_warm(
-    db: &WarmPool,
     payments: &Payments,
     request: &CommitRequest<'_>,
     gate: GateCheck<'_>,
 ) -> Result<Option<PendingPayment>, sqlx::Error> {
-    let mut connection = db.acquire().await?;
-    let begun = begin_at_once(&mut *connection, payments, request, gate).await;
-    connection.keep_if_answered(&begun);
-    begun
+    payments.beginnings.run(payment_ask(payments, request, gate)).await
 }
 
-/// The usual first attempt, in one call (`begin_payment`, migration
-/// 0017): a live hold of this buyer gets its pending payment. Anything
-/// else (a retried key, a lapsed hold, a payment already live, a
-/// concurrent release) writes nothing here and is answered by [`begin`].
-/// The hold's row is locked as in [`begin`], so a release or the sweeper
-/// either waits for this payment or wins first. It is found by its key
-/// alone and checked after: with its state in the lookup, Postgres may
-/// scan every live hold to find it (migration 0016).
-async fn begin_at_once(
-    db: impl sqlx::PgExecutor<'_>,
-    payments: &Payments,
-    request: &CommitRequest<'_>,
-    gate: GateCheck<'_>,
-) -> Result<Option<PendingPayment>, sqlx::Error> {
+/// The payment `request` would begin, with the gate the statement checks.
+fn payment_ask(payments: &Payments, request: &CommitRequest<'_>, gate: GateCheck<'_>) -> PaymentAsk {
     let (admitted_event, admitted_session) = gate.admitted();
     let CommitRequest { reservation, buyer, key, body, session } = *request;
-    sqlx::query_as!(
-        PendingPayment,
-        r#"SELECT id AS "id!", reservation_id AS "reservation_id!", event_id AS "event_id!",
-                  buyer_id AS "buyer_id!", amount_cents AS "amount_cents!", currency AS "currency!",
-                  payment_method AS "payment_method!", billing_name AS "billing_name!",
-                  billing_email AS "billing_email!", seats AS "seats!: Json<Vec<HeldSeat>>"
-           FROM begin_payment($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"#,
-        crate::ids::time_ordered(),
+    PaymentAsk {
+        payment: crate::ids::time_ordered(),
         reservation,
-        key,
-        body.fingerprint(reservation),
-        payments.provider.name(),
-        body.payment_method_id.trim(),
-        body.billing_details.name.trim(),
-        body.billing_details.email.trim(),
-        buyer,
-        gate.unqueued(),
-        admitted_session,
+        key: key.to_owned(),
+        request_hash: body.fingerprint(reservation),
+        provider: payments.provider.name().to_owned(),
+        payment_method: body.payment_method_id.trim().to_owned(),
+        billing_name: body.billing_details.name.trim().to_owned(),
+        billing_email: body.billing_details.email.trim().to_owned(),
+        buyer: buyer.to_owned(),
+        unqueued: gate.unqueued(),
+        admitted_session: admitted_session.map(str::to_owned),
         admitted_event,
-        session.map(|s| &s.jti),
-        session.map(|s| s.exp as f64),
-    )
-    .fetch_optional(db)
-    .await
+        session: session.map(|s| s.jti.clone()),
+        session_expires_at: session.map(|s| s.exp as f64),
+    }
 }
 
 async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) -> Result<Begin, ApiError> {
@@ -286,8 +269,9 @@ async fn begin(db: &PgPool, payments: &Payments, request: &CommitRequest<'_>) ->
         ));
     }
     // The hold is locked and live: the same statement as the first attempt.
-    let payment = begin_at_once(&mut *tx, payments, request, GateCheck::Passed)
+    let payment = begin_together(&mut *tx, &[&payment_ask(payments, request, GateCheck::Passed)])
         .await?
+        .pop()
         .ok_or_else(|| ApiError::internal("a live, locked hold took no payment"))?;
     tx.commit().await?;
     Ok(Begin::Charge(payment))

@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod batches;
+pub mod beginning;
 pub mod booking;
 pub mod buyers;
 pub mod catalog;

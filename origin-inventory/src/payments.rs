@@ -11,6 +11,7 @@ use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
 
+use crate::beginning::Beginnings;
 use crate::booking::Bookings;
 use crate::warm::WarmPool;
 
@@ -58,6 +59,8 @@ pub trait PaymentProvider: Send + Sync {
 #[derive(Clone)]
 pub struct Payments {
     pub provider: Arc<dyn PaymentProvider>,
+    /// Begins the payments of commit requests, several per transaction.
+    pub beginnings: Beginnings,
     /// Writes the orders of successful charges, several per transaction.
     pub bookings: Bookings,
     pub ticket_secret: Arc<[u8]>,

@@ -14,6 +14,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::beginning::PendingPayment;
 use crate::booking::{Booked, PaidOrder, PaidTicket};
 use crate::error::{ApiError, Problem};
 use crate::orders::{OrderStatus, OrderView, TicketView, load_order, order_url, qr_svg_url};
@@ -27,21 +28,6 @@ use crate::warm::WarmPool;
 /// and may be driven again (at the provider, idempotently).
 pub const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(30);
 
-/// A pending payment with everything settling it needs; none of it changes
-/// once the payment exists. Read with it (migration 0009), never again.
-pub struct PendingPayment {
-    pub(crate) id: Uuid,
-    pub(crate) reservation_id: Uuid,
-    pub(crate) event_id: Uuid,
-    pub(crate) buyer_id: String,
-    pub(crate) amount_cents: i64,
-    pub(crate) currency: String,
-    pub(crate) payment_method: String,
-    pub(crate) billing_name: String,
-    pub(crate) billing_email: String,
-    pub(crate) seats: Json<Vec<HeldSeat>>,
-}
-
 impl PendingPayment {
     fn charge_request(&self) -> ChargeRequest {
         ChargeRequest {
@@ -51,21 +37,6 @@ impl PendingPayment {
             payment_method: self.payment_method.clone(),
             description: format!("Stampede reservation {}", self.reservation_id),
         }
-    }
-
-    /// The payment if it is still pending.
-    pub async fn read(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Self>, sqlx::Error> {
-        sqlx::query_as!(
-            PendingPayment,
-            r#"SELECT id AS "id!", reservation_id AS "reservation_id!", event_id AS "event_id!",
-                      buyer_id AS "buyer_id!", amount_cents AS "amount_cents!", currency AS "currency!",
-                      payment_method AS "payment_method!", billing_name AS "billing_name!",
-                      billing_email AS "billing_email!", seats AS "seats!: Json<Vec<HeldSeat>>"
-               FROM pending_payment($1)"#,
-            id,
-        )
-        .fetch_optional(db)
-        .await
     }
 }
 

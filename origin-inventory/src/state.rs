@@ -11,6 +11,7 @@ use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
 
 use crate::access::AccessKeys;
+use crate::beginning::{Beginning, Beginnings};
 use crate::booking::{Booking, Bookings};
 use crate::buyers::BuyerSessions;
 use crate::config::{ProviderSettings, Settings};
@@ -67,6 +68,7 @@ impl AppState {
         let warm = WarmPool::new(db.clone());
         let payments = Payments {
             provider,
+            beginnings: Beginnings::start(warm.clone(), Beginning),
             bookings: Bookings::start(warm.clone(), Booking),
             ticket_secret: settings.ticket_secret.expose_secret().as_bytes().into(),
             webhook_secret: settings.webhook_secret.expose_secret().as_bytes().into(),

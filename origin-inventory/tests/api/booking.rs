@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use origin_inventory::batches::{Batches, Step};
 use origin_inventory::booking::{Booked, Booking, Bookings, PaidOrder, PaidTicket};
 use origin_inventory::payments::SandboxFaults;
 use origin_inventory::test_support::TEST_TICKET_SECRET;
@@ -80,30 +81,43 @@ async fn pending_payments(app: &TestApp, buyers: usize) -> (String, Vec<String>,
 /// while the others arrive; then what became of each.
 async fn booked_behind_the_first(app: &TestApp, orders: Vec<PaidOrder>) -> Vec<Result<Booked, sqlx::Error>> {
     let bookings = Bookings::start(WarmPool::new(app.db.clone()), Booking);
+    let locked = orders[0].payment;
+    run_behind_the_first(app, &bookings, ("payments", locked), orders).await
+}
+
+/// `lane`, busy with the first of `requests` (waiting for the row `locked`
+/// names, which another transaction holds) while the others arrive; then
+/// what became of each, in the requests' order.
+pub async fn run_behind_the_first<S: Step>(
+    app: &TestApp,
+    lane: &Batches<S>,
+    locked: (&str, Uuid),
+    requests: Vec<S::Request>,
+) -> Vec<Result<S::Outcome, sqlx::Error>> {
     let mut lock = app.db.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM payments WHERE id = $1 FOR UPDATE")
-        .bind(orders[0].payment)
+    sqlx::query(&format!("SELECT 1 FROM {} WHERE id = $1 FOR UPDATE", locked.0))
+        .bind(locked.1)
         .execute(&mut *lock)
         .await
         .unwrap();
-    let mut orders = orders.into_iter();
+    let mut requests = requests.into_iter();
     let first = tokio::spawn({
-        let (bookings, order) = (bookings.clone(), orders.next().unwrap());
-        async move { bookings.run(order).await }
+        let (lane, request) = (lane.clone(), requests.next().unwrap());
+        async move { lane.run(request).await }
     });
     wait_for_a_lock_wait(app).await;
-    let others: Vec<_> = orders
-        .map(|order| {
-            let bookings = bookings.clone();
-            tokio::spawn(async move { bookings.run(order).await })
+    let others: Vec<_> = requests
+        .map(|request| {
+            let lane = lane.clone();
+            tokio::spawn(async move { lane.run(request).await })
         })
         .collect();
-    // Give every other order time to queue before the lane is free.
+    // Give every other request time to queue before the lane is free.
     tokio::time::sleep(Duration::from_millis(100)).await;
     lock.rollback().await.unwrap();
     let mut outcomes = vec![first.await.unwrap()];
-    for booking in others {
-        outcomes.push(booking.await.unwrap());
+    for other in others {
+        outcomes.push(other.await.unwrap());
     }
     outcomes
 }
@@ -183,7 +197,7 @@ async fn wait_for_a_lock_wait(app: &TestApp) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("no booking waited for the locked payment");
+    panic!("nothing waited for the locked row");
 }
 
 /// A call that fails as a whole is retried order by order: only the order

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use origin_inventory::beginning::{Beginning, Beginnings};
 use origin_inventory::booking::{Booking, Bookings};
 use origin_inventory::payments::Payments;
 use origin_inventory::payments::{SandboxFaults, SandboxProvider};
@@ -266,6 +267,7 @@ async fn commit_input_is_validated() {
 pub(crate) fn healthy_provider(app: &TestApp) -> Payments {
     Payments {
         provider: Arc::new(SandboxProvider::new(app.ledger.clone(), SandboxFaults::default())),
+        beginnings: Beginnings::start(WarmPool::new(app.db.clone()), Beginning),
         bookings: Bookings::start(WarmPool::new(app.db.clone()), Booking),
         ticket_secret: TEST_TICKET_SECRET.into(),
         webhook_secret: TEST_WEBHOOK_SECRET.into(),

@@ -239,7 +239,7 @@ fn assert_no_visit_grown(first: &Reads, second: &Reads, failure: &str) {
     // Postgres shows constants as $n in some texts.
     for step in [
         "hold_as_planned",
-        "begin_payment",
+        "begin_payments",
         "book_paid_orders",
         "SET expires_at",
         "SET status = $2, updated_at",

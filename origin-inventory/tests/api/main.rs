@@ -3,6 +3,7 @@
 //! Run with `cargo xtask test` (it provides `STAMPEDE_TEST_DATABASE_URL`).
 
 mod access;
+mod beginning;
 mod booking;
 mod catalog;
 mod checkout;

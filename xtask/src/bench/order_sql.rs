@@ -35,7 +35,7 @@ pub(super) fn rows(stack: &Stack, origin_rate: f64) -> anyhow::Result<Vec<Row>> 
             ),
             result: format!("{origin_rate:.0} orders/s"),
             baseline: format!(
-                "{ours:.0} pgbench tps: an order's three calls (`hold_as_planned`, `begin_payment`, `book_paid_orders` of one order), {CLIENTS} clients, the provider's ledger left out"
+                "{ours:.0} pgbench tps: an order's three calls (`hold_as_planned`, `begin_payments`, `book_paid_orders` of one order), {CLIENTS} clients, the provider's ledger left out"
             ),
             ratio: Some(origin_rate / ours),
             target: "—".into(),
@@ -73,9 +73,11 @@ fn our_sql(stack: &Stack) -> anyhow::Result<f64> {
 SELECT v.id AS hold, v.seats -> 0 ->> 'seat_id' AS seat, v.total_cents AS price
   FROM hold_as_planned('{event}', 'pgbench:' || :client_id || ':' || :n, gen_random_uuid(), bench_time_ordered_id(), {limits},
                        NULL, (string_to_array('{all}', ','))[:s]::uuid, NULL, 1, false, true, NULL) v \gset
-SELECT id AS payment FROM begin_payment(bench_time_ordered_id(), :hold::uuid, 'pgbench:' || :client_id || ':' || :n, '\x00',
-                       'sandbox', 'pm_card_visa', 'Ada Lovelace', 'ada@example.com', 'pgbench:' || :client_id || ':' || :n,
-                       true, NULL, NULL, NULL, NULL) \gset
+SELECT id AS payment FROM begin_payments(ARRAY[bench_time_ordered_id()], ARRAY[:hold::uuid],
+                       ARRAY['pgbench:' || :client_id || ':' || :n], ARRAY['\x00'::bytea], ARRAY['sandbox'],
+                       ARRAY['pm_card_visa'], ARRAY['Ada Lovelace'], ARRAY['ada@example.com'],
+                       ARRAY['pgbench:' || :client_id || ':' || :n], ARRAY[true], ARRAY[NULL::text], ARRAY[NULL::uuid],
+                       ARRAY[NULL::text], ARRAY[NULL::double precision]) \gset
 SELECT outcome FROM book_paid_orders(ARRAY[:payment::uuid], ARRAY['pi_pgbench_' || :n], ARRAY[bench_time_ordered_id()],
                    ARRAY['PGB-' || :client_id || '-' || :n], ARRAY[md5(:payment::text)], ARRAY[now()],
                    ARRAY[jsonb_build_object('order_number', 'PGB-' || :client_id || '-' || :n, 'status', 'paid',
