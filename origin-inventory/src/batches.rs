@@ -3,11 +3,11 @@
 //! A step (beginning a payment, `beginning`; booking a paid order,
 //! `booking`) hands its request to the step's lane, which runs every
 //! request waiting when it is free in one call: one statement and one
-//! transaction whether it serves one request or thirty. When Postgres keeps up, the lane is free as a
-//! request arrives and serves it alone, at no added wait; when Postgres
-//! falls behind, requests queue while the lane works and the next call
-//! takes them all, so the statements' and the commit's cost is shared as
-//! load rises (README: what it measured).
+//! transaction whether it serves one request or thirty. When Postgres
+//! keeps up, the lane is free as a request arrives and serves it alone, at
+//! no added wait; when Postgres falls behind, requests queue while the
+//! lane works and the next call takes them all, so the statements' and the
+//! commit's cost is shared as load rises (README: what it measured).
 //!
 //! Each request keeps its own outcome: the step's SQL decides every
 //! request under its own locks. A call that fails as a whole (a lost

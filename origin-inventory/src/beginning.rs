@@ -65,7 +65,11 @@ pub struct PaymentAsk {
     pub session_expires_at: Option<f64>,
 }
 
-/// The beginning step's lane.
+/// The beginning step's lane. Its calls lock holds in reservation order;
+/// a booking locks them in payment order (migration 0027), so the two can
+/// deadlock when both take the same two holds (a begin retried for holds
+/// already paying). Postgres ends one call; its lane retries its requests
+/// one by one, so nothing is lost but a second's wait.
 pub type Beginnings = Batches<Beginning>;
 
 pub struct Beginning;
